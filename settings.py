@@ -1,0 +1,96 @@
+"""Typed configuration, one pydantic-settings class per concern, read once from the environment.
+
+Variable names are the public contract (README): BOT_TOKEN, TELEGRAM_BASE_URL, BILIBILI_API_URL,
+BILIBILI_PASSPORT_URL, BILIBILI_WWW_URL, DATA_DIR, DATABASE_URL, FERNET_KEYS, plus tuning knobs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class TelegramSettings(BaseSettings):
+    model_config = _ENV
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    # python-telegram-bot base_url semantics: the token is appended (or fills "{token}").
+    base_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    webhook_listen: str = Field(default="0.0.0.0", alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(default=8443, alias="WEBHOOK_PORT")
+    poll_timeout_s: float = Field(default=10.0, alias="TELEGRAM_POLL_TIMEOUT")
+    max_messages_per_second: float = Field(default=30.0, alias="TELEGRAM_MAX_RPS")
+
+
+class BilibiliSettings(BaseSettings):
+    model_config = _ENV
+
+    api_url: str = Field(default="https://api.bilibili.com", alias="BILIBILI_API_URL")
+    passport_url: str = Field(default="https://passport.bilibili.com", alias="BILIBILI_PASSPORT_URL")
+    www_url: str = Field(default="https://www.bilibili.com", alias="BILIBILI_WWW_URL")
+    # Where cover images are fetched from; unset means the cover's own (https) URL. Tests point
+    # it at the double so real hdslb.com URLs in the catalogue stay untouched.
+    image_url: str | None = Field(default=None, alias="BILIBILI_IMAGE_URL")
+    max_requests_per_second: float = Field(default=4.0, alias="BILIBILI_MAX_RPS")
+    timeout_s: float = Field(default=10.0, alias="BILIBILI_TIMEOUT")
+    retries: int = Field(default=3, alias="BILIBILI_RETRIES")
+    backoff_base_s: float = Field(default=0.5, alias="BILIBILI_BACKOFF_BASE")
+    risk_pause_base_s: float = Field(default=30.0, alias="BILIBILI_RISK_PAUSE_BASE")
+    risk_pause_max_s: float = Field(default=1800.0, alias="BILIBILI_RISK_PAUSE_MAX")
+    cover_max_bytes: int = Field(default=5 * 1024 * 1024, alias="BILIBILI_COVER_MAX_BYTES")
+    qr_poll_interval_s: float = Field(default=2.0, alias="BILIBILI_QR_POLL_INTERVAL")
+
+
+class StorageSettings(BaseSettings):
+    model_config = _ENV
+
+    data_dir: Path = Field(default=Path("./data"), alias="DATA_DIR")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    fernet_keys: SecretStr | None = Field(default=None, alias="FERNET_KEYS")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """DATABASE_URL, or the embedded SQLite file inside DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bilipick.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+class JobSettings(BaseSettings):
+    model_config = _ENV
+
+    tick_seconds: float = Field(default=60.0, alias="JOB_TICK_SECONDS")
+    sync_interval_s: float = Field(default=6 * 3600, alias="SYNC_INTERVAL")
+    video_ttl_s: float = Field(default=24 * 3600, alias="VIDEO_TTL")
+    retrain_debounce_s: float = Field(default=120.0, alias="RETRAIN_DEBOUNCE")
+    digest_grace_s: float = Field(default=3 * 3600, alias="DIGEST_GRACE")
+    default_timezone: str = Field(default="Asia/Shanghai", alias="DEFAULT_TIMEZONE")
+    default_digest_time: str = Field(default="09:00", alias="DEFAULT_DIGEST_TIME")
+    default_picks: int = Field(default=5, alias="DEFAULT_PICKS")
+    recent_shown_days: float = Field(default=14.0, alias="RECENT_SHOWN_DAYS")
+
+
+class Settings:
+    """All concerns together; built once per process (see `get_settings`)."""
+
+    def __init__(self) -> None:
+        self.telegram = TelegramSettings()
+        self.bilibili = BilibiliSettings()
+        self.storage = StorageSettings()
+        self.jobs = JobSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
