@@ -1,0 +1,93 @@
+"""What users did on bilibili (upserted per user × video × kind) and where each sync stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from storage.db import Database
+from storage.models import Behaviour, SyncCursor
+from storage.upsert import upsert
+
+KINDS = ("watch", "favorite", "coin", "like")
+
+
+@dataclass(frozen=True)
+class BehaviourRow:
+    bvid: str
+    kind: str
+    at: int
+    progress: int | None = None
+    duration: int | None = None
+    coins: int | None = None
+
+
+def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) -> int:
+    """Upsert; returns how many rows were new or changed (what makes a retrain worthwhile)."""
+    rows = list({(r.bvid, r.kind): r for r in rows}.values())
+    if not rows:
+        return 0
+    with db.session() as s:
+        existing = {
+            (b.bvid, b.kind): b
+            for b in s.exec(
+                select(Behaviour)
+                .where(Behaviour.user_id == user_id)
+                .where(Behaviour.bvid.in_({r.bvid for r in rows}))
+            ).all()
+        }
+        changed = [
+            r
+            for r in rows
+            if (old := existing.get((r.bvid, r.kind))) is None
+            or (old.at, old.progress, old.duration, old.coins) != (r.at, r.progress, r.duration, r.coins)
+        ]
+        upsert(
+            s,
+            Behaviour,
+            [asdict(r) | {"user_id": user_id} for r in changed],
+            ["user_id", "bvid", "kind"],
+            update=["at", "progress", "duration", "coins"],
+        )
+    return len(changed)
+
+
+def user_behaviours(db: Database, user_id: int) -> list[Behaviour]:
+    with db.session() as s:
+        return list(s.exec(select(Behaviour).where(Behaviour.user_id == user_id)).all())
+
+
+def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:
+    with db.session() as s:
+        stmt = (
+            select(Behaviour.kind, func.count())
+            .where(Behaviour.user_id == user_id)
+            .group_by(Behaviour.kind)
+        )
+        return {kind: n for kind, n in s.exec(stmt).all()}
+
+
+def watched_bvids(db: Database, user_id: int) -> set[str]:
+    with db.session() as s:
+        stmt = select(Behaviour.bvid).where(Behaviour.user_id == user_id)
+        return set(s.exec(stmt).all())
+
+
+def get_cursor(db: Database, user_id: int, source: str) -> str | None:
+    with db.session() as s:
+        row = s.get(SyncCursor, (user_id, source))
+        return row.cursor if row else None
+
+
+def set_cursor(db: Database, user_id: int, source: str, cursor: str, now: int) -> None:
+    with db.session() as s:
+        upsert(
+            s,
+            SyncCursor,
+            [{"user_id": user_id, "source": source, "cursor": cursor, "updated_at": now}],
+            ["user_id", "source"],
+            update=["cursor", "updated_at"],
+        )

@@ -1,0 +1,123 @@
+"""The shared video catalogue and bilibili's related-video graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlmodel import select
+
+from storage.db import Database
+from storage.models import Related, Video
+from storage.upsert import upsert
+
+_STAT_COLUMNS = (
+    "aid", "title", "cover", "owner_mid", "owner_name", "duration", "tid", "tname", "pubdate",
+    "view", "danmaku", "reply", "favorite", "coin", "share", "like",
+)  # fmt: skip
+
+
+class VideoLike(Protocol):
+    """Anything with the catalogue's fields (bilibili.VideoInfo fits); tags None = unknown."""
+
+    bvid: str
+    tags: Sequence[str] | None
+
+
+def _row(video: VideoLike) -> dict[str, Any]:
+    return {c: getattr(video, c) for c in _STAT_COLUMNS} | {"bvid": video.bvid}
+
+
+def save_videos(
+    db: Database, videos: Iterable[VideoLike], now: int, *, candidate: bool = False
+) -> None:
+    """Upsert list/metadata rows. Videos with known tags count as fetched; others keep their tags."""
+    videos = list({v.bvid: v for v in videos}.values())
+    with_tags = [v for v in videos if v.tags is not None]
+    without_tags = [v for v in videos if v.tags is None]
+    extra = {"candidate_at": now} if candidate else {}
+    with db.session() as s:
+        rows = [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
+                           "unavailable": False} | extra for v in with_tags]  # fmt: skip
+        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
+        rows = [_row(v) | extra for v in without_tags]
+        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
+
+
+def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
+    bvids = list(set(bvids))
+    with db.session() as s:
+        for video in s.exec(select(Video).where(Video.bvid.in_(bvids))).all():
+            video.candidate_at = now
+            s.add(video)
+
+
+def mark_unavailable(db: Database, bvid: str, now: int) -> None:
+    with db.session() as s:
+        video = s.get(Video, bvid)
+        if video is None:
+            video = Video(bvid=bvid)
+        video.unavailable = True
+        video.fetched_at = now
+        s.add(video)
+
+
+def stale_bvids(db: Database, bvids: Iterable[str], now: int, ttl_s: float) -> list[str]:
+    """Which of these videos need metadata + tags: unknown, never fetched, or older than the TTL."""
+    wanted = set(bvids)
+    if not wanted:
+        return []
+    fresh_after = now - ttl_s
+    with db.session() as s:
+        fresh = set(
+            s.exec(
+                select(Video.bvid).where(Video.bvid.in_(wanted)).where(Video.fetched_at > fresh_after)
+            ).all()
+        )
+    return sorted(wanted - fresh)
+
+
+def get_videos(db: Database, bvids: Iterable[str]) -> dict[str, Video]:
+    bvids = list(set(bvids))
+    with db.session() as s:
+        return {v.bvid: v for v in s.exec(select(Video).where(Video.bvid.in_(bvids))).all()}
+
+
+def candidate_videos(db: Database, since: int) -> list[Video]:
+    with db.session() as s:
+        stmt = (
+            select(Video)
+            .where(Video.candidate_at >= since)
+            .where(Video.unavailable.is_(False))
+            .where(Video.fetched_at > 0)
+        )
+        return list(s.exec(stmt).all())
+
+
+def video_tags(video: Video) -> tuple[str, ...]:
+    try:
+        return tuple(json.loads(video.tags or "[]"))
+    except ValueError:
+        return ()
+
+
+def save_related(db: Database, bvid: str, related: Sequence[str], now: int) -> None:
+    with db.session() as s:
+        rows = [{"bvid": bvid, "related_bvid": r, "fetched_at": now} for r in dict.fromkeys(related)]
+        upsert(s, Related, rows, ["bvid", "related_bvid"], update=["fetched_at"])
+
+
+def related_graph(db: Database) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {}
+    with db.session() as s:
+        for row in s.exec(select(Related)).all():
+            graph.setdefault(row.bvid, []).append(row.related_bvid)
+    return graph
+
+
+def related_fetched(db: Database, bvids: Iterable[str], since: int) -> set[str]:
+    bvids = list(set(bvids))
+    with db.session() as s:
+        stmt = select(Related.bvid).where(Related.bvid.in_(bvids)).where(Related.fetched_at >= since)
+        return set(s.exec(stmt).all())

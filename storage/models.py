@@ -1,0 +1,157 @@
+"""The tables. Times are unix seconds (UTC) in BIGINT columns: portable across SQLite and Postgres."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _bigint(**kw) -> Column:
+    return Column(BigInteger, **kw)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Telegram ids exceed 32 bits (up to 52 significant bits).
+    telegram_id: int = Field(sa_column=_bigint(nullable=False, unique=True))
+    chat_id: int = Field(sa_column=_bigint(nullable=False))
+    language: str = Field(default="en", max_length=8)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    digest_time: str = Field(default="09:00", max_length=5)
+    digest_paused: bool = False
+    picks_per_page: int = 5
+    blocked: bool = False  # the user blocked the bot (403 / my_chat_member kicked)
+    bili_mid: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    bili_uname: str | None = Field(default=None, max_length=128)
+    # MultiFernet token of the credential JSON; never plaintext.
+    credentials: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    session_dead: bool = False  # refresh impossible: the user must /login again
+    linked_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    next_sync_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    train_due_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    created_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class Video(SQLModel, table=True):
+    """The catalogue, shared by all users."""
+
+    __tablename__ = "videos"
+
+    bvid: str = Field(primary_key=True, max_length=16)
+    aid: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    cover: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    owner_mid: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    owner_name: str = Field(default="", max_length=128)
+    duration: int = 0
+    tid: int = 0
+    tname: str = Field(default="", max_length=64)
+    pubdate: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    view: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    danmaku: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    reply: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    favorite: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    coin: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    share: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    like: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    tags: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+    # 0 until metadata + tags were fetched from view/tag; list rows alone do not count.
+    fetched_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    # Last time the video appeared in a candidate list (popular, weekly, ranking, related).
+    candidate_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
+    unavailable: bool = False
+
+
+class Behaviour(SQLModel, table=True):
+    """What the user did on bilibili: one row per user × video × kind, upserted."""
+
+    __tablename__ = "behaviours"
+    __table_args__ = (UniqueConstraint("user_id", "bvid", "kind", name="uq_behaviour"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    bvid: str = Field(max_length=16)
+    kind: str = Field(max_length=12)  # watch | favorite | coin | like
+    progress: int | None = None
+    duration: int | None = None
+    coins: int | None = None
+    at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class Feedback(SQLModel, table=True):
+    """👍 (+1) / 👎 (-1) taps; one current label per user × video."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("user_id", "bvid", name="uq_feedback"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    bvid: str = Field(max_length=16)
+    label: int
+    at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class Shown(SQLModel, table=True):
+    """Each pick shown to a user: for no-repeat, for feedback validation and as ignored-negatives."""
+
+    __tablename__ = "shown"
+    __table_args__ = (Index("ix_shown_user_bvid", "user_id", "bvid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    bvid: str = Field(max_length=16)
+    shown_at: int = Field(sa_column=_bigint(nullable=False))
+    rating: int = 0
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = Field(default="recommend", max_length=12)  # recommend | digest
+    chat_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    message_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+
+
+class Digest(SQLModel, table=True):
+    """A claim on one user's digest for one local date: the unique key makes it exactly-once."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("user_id", "local_date", name="uq_digest_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    local_date: str = Field(max_length=10)  # YYYY-MM-DD in the user's time zone
+    status: str = Field(default="claimed", max_length=10)  # claimed | sent | skipped | failed
+    picks: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    sent_count: int = 0
+    claimed_at: int = Field(sa_column=_bigint(nullable=False))
+    finished_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+
+
+class SyncCursor(SQLModel, table=True):
+    __tablename__ = "sync_cursors"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    source: str = Field(primary_key=True, max_length=24)  # history | favorite:<id> | coin | like
+    cursor: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("user_id", "version", name="uq_model_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    version: int
+    n_samples: int = 0
+    metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class Related(SQLModel, table=True):
+    """bilibili's related-video graph for videos the users engaged with (shared signal)."""
+
+    __tablename__ = "related"
+
+    bvid: str = Field(primary_key=True, max_length=16)
+    related_bvid: str = Field(primary_key=True, max_length=16)
+    fetched_at: int = Field(sa_column=_bigint(nullable=False))

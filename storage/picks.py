@@ -1,0 +1,125 @@
+"""What was shown to whom, the 👍/👎 taps on it, digests claimed, and model versions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from storage.db import Database
+from storage.models import Digest, Feedback, ModelVersion, Shown
+from storage.upsert import upsert
+
+
+@dataclass(frozen=True)
+class ShownPick:
+    bvid: str
+    rating: int
+    reason: str
+
+
+def record_shown(
+    db: Database, user_id: int, picks: Sequence[ShownPick], source: str, now: int, chat_id: int
+) -> list[int]:
+    """Rows for picks about to be sent (before sending, so a crash can't repeat them); their ids."""
+    rows = [
+        Shown(user_id=user_id, bvid=p.bvid, shown_at=now, rating=p.rating, reason=p.reason,
+              source=source, chat_id=chat_id)
+        for p in picks
+    ]  # fmt: skip
+    with db.session() as s:
+        s.add_all(rows)
+        s.flush()
+        return [r.id for r in rows]
+
+
+def set_shown_message(db: Database, shown_id: int, message_id: int) -> None:
+    with db.session() as s:
+        row = s.get(Shown, shown_id)
+        if row is not None:
+            row.message_id = message_id
+            s.add(row)
+
+
+def shown_since(db: Database, user_id: int, since: int) -> set[str]:
+    with db.session() as s:
+        stmt = select(Shown.bvid).where(Shown.user_id == user_id).where(Shown.shown_at >= since)
+        return set(s.exec(stmt).all())
+
+
+def shown_history(db: Database, user_id: int) -> list[Shown]:
+    with db.session() as s:
+        return list(s.exec(select(Shown).where(Shown.user_id == user_id)).all())
+
+
+def was_shown(db: Database, user_id: int, bvid: str) -> bool:
+    with db.session() as s:
+        stmt = select(Shown.id).where(Shown.user_id == user_id).where(Shown.bvid == bvid).limit(1)
+        return s.exec(stmt).first() is not None
+
+
+def set_feedback(db: Database, user_id: int, bvid: str, label: int, now: int) -> None:
+    """Store +1/-1; 0 clears the label."""
+    with db.session() as s:
+        if label == 0:
+            s.exec(delete(Feedback).where(Feedback.user_id == user_id).where(Feedback.bvid == bvid))
+            return
+        upsert(
+            s,
+            Feedback,
+            [{"user_id": user_id, "bvid": bvid, "label": label, "at": now}],
+            ["user_id", "bvid"],
+            update=["label", "at"],
+        )
+
+
+def get_feedback(db: Database, user_id: int) -> dict[str, tuple[int, int]]:
+    """bvid → (label, at)."""
+    with db.session() as s:
+        rows = s.exec(select(Feedback).where(Feedback.user_id == user_id)).all()
+        return {r.bvid: (r.label, r.at) for r in rows}
+
+
+def claim_digest(db: Database, user_id: int, local_date: str, now: int) -> bool:
+    """Claim today's digest for the user; False when it was claimed before (exactly once)."""
+    try:
+        with db.session() as s:
+            s.add(Digest(user_id=user_id, local_date=local_date, claimed_at=now))
+        return True
+    except IntegrityError:
+        return False
+
+
+def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
+    with db.session() as s:
+        stmt = select(Digest).where(Digest.user_id == user_id).where(Digest.local_date == local_date)
+        return s.exec(stmt).first()
+
+
+def unfinished_digests(db: Database) -> list[Digest]:
+    with db.session() as s:
+        return list(s.exec(select(Digest).where(Digest.status == "claimed")).all())
+
+
+def update_digest(db: Database, digest_id: int, **fields) -> None:
+    with db.session() as s:
+        row = s.get(Digest, digest_id)
+        if row is None:
+            return
+        for name, value in fields.items():
+            setattr(row, name, json.dumps(value) if name == "picks" else value)
+        s.add(row)
+
+
+def record_model_version(
+    db: Database, user_id: int, version: int, n_samples: int, metrics: dict, now: int
+) -> None:
+    with db.session() as s:
+        s.add(
+            ModelVersion(user_id=user_id, version=version, n_samples=n_samples,
+                         metrics=json.dumps(metrics), created_at=now)
+        )  # fmt: skip

@@ -1,0 +1,179 @@
+"""Users: profile, settings, the encrypted bilibili link, and forgetting everything."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, or_
+from sqlmodel import select
+
+from storage.crypto import CredentialVault
+from storage.db import Database
+from storage.models import (
+    Behaviour,
+    Digest,
+    Feedback,
+    ModelVersion,
+    Shown,
+    SyncCursor,
+    User,
+)
+
+
+def get_user(db: Database, telegram_id: int) -> User | None:
+    with db.session() as s:
+        return s.exec(select(User).where(User.telegram_id == telegram_id)).first()
+
+
+def get_user_by_id(db: Database, user_id: int) -> User | None:
+    with db.session() as s:
+        return s.get(User, user_id)
+
+
+def ensure_user(
+    db: Database, telegram_id: int, chat_id: int, language: str, now: int, **defaults
+) -> User:
+    """The user's row, created on first contact. Writing again clears a 'blocked' mark."""
+    with db.session() as s:
+        user = s.exec(select(User).where(User.telegram_id == telegram_id)).first()
+        if user is None:
+            user = User(
+                telegram_id=telegram_id, chat_id=chat_id, language=language, created_at=now, **defaults
+            )
+            s.add(user)
+        else:
+            user.chat_id = chat_id
+            user.blocked = False
+        s.flush()
+        s.refresh(user)
+        return user
+
+
+def update_user(db: Database, user_id: int, **fields) -> User | None:
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return None
+        for name, value in fields.items():
+            setattr(user, name, value)
+        s.add(user)
+        s.flush()
+        s.refresh(user)
+        return user
+
+
+def link_bilibili(
+    db: Database,
+    vault: CredentialVault,
+    user_id: int,
+    secrets: dict[str, str],
+    mid: int,
+    uname: str,
+    now: int,
+) -> None:
+    """Store the login (encrypted) and make the first sync due at once."""
+    update_user(
+        db,
+        user_id,
+        credentials=vault.encrypt(secrets),
+        bili_mid=mid,
+        bili_uname=uname,
+        session_dead=False,
+        linked_at=now,
+        next_sync_at=now,
+    )
+
+
+def save_credentials(db: Database, vault: CredentialVault, user_id: int, secrets: dict[str, str]) -> None:
+    update_user(db, user_id, credentials=vault.encrypt(secrets))
+
+
+def load_credentials(db: Database, vault: CredentialVault, user_id: int) -> dict[str, str] | None:
+    user = get_user_by_id(db, user_id)
+    if user is None or user.credentials is None:
+        return None
+    return vault.decrypt(user.credentials)
+
+
+def unlink_bilibili(db: Database, user_id: int) -> None:
+    """/logout: forget the credentials, keep taps and history."""
+    update_user(db, user_id, credentials=None, next_sync_at=None, session_dead=False)
+
+
+def mark_session_dead(db: Database, user_id: int) -> bool:
+    """Mark the login dead; True only the first time (so the user is told once)."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None or user.session_dead:
+            return False
+        user.session_dead = True
+        user.next_sync_at = None
+        s.add(user)
+        return True
+
+
+def forget_user(db: Database, user_id: int) -> None:
+    """/forget: delete every row about the user (model files are the caller's)."""
+    with db.session() as s:
+        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, ModelVersion):
+            s.exec(delete(model).where(model.user_id == user_id))
+        s.exec(delete(User).where(User.id == user_id))
+
+
+def users_due_sync(db: Database, now: int, limit: int = 50) -> list[User]:
+    with db.session() as s:
+        stmt = (
+            select(User)
+            .where(User.credentials.is_not(None))
+            .where(User.session_dead.is_(False))
+            .where(User.next_sync_at.is_not(None))
+            .where(User.next_sync_at <= now)
+            .order_by(User.next_sync_at)
+            .limit(limit)
+        )
+        return list(s.exec(stmt).all())
+
+
+def users_due_training(db: Database, now: int) -> list[User]:
+    with db.session() as s:
+        stmt = select(User).where(User.train_due_at.is_not(None)).where(User.train_due_at <= now)
+        return list(s.exec(stmt).all())
+
+
+def mark_training_due(db: Database, user_id: int, at: int) -> None:
+    """Ask for a retrain at `at` unless one is already due earlier (debounce keeps the earliest)."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return
+        if user.train_due_at is None or user.train_due_at > at:
+            user.train_due_at = at
+            s.add(user)
+
+
+def clear_training_due(db: Database, user_ids: list[int], started_at: int) -> None:
+    """Clear the due mark, unless a new one arrived after the training pass started."""
+    if not user_ids:
+        return
+    with db.session() as s:
+        for user in s.exec(select(User).where(User.id.in_(user_ids))).all():
+            if user.train_due_at is not None and user.train_due_at <= started_at:
+                user.train_due_at = None
+                s.add(user)
+
+
+def digest_candidates(db: Database) -> list[User]:
+    """Users who may get a digest (not paused, not blocked); the job checks each one's local time."""
+    with db.session() as s:
+        stmt = select(User).where(User.digest_paused.is_(False)).where(User.blocked.is_(False))
+        return list(s.exec(stmt).all())
+
+
+def all_user_ids(db: Database) -> list[int]:
+    with db.session() as s:
+        return list(s.exec(select(User.id)).all())
+
+
+def linked_or_active(db: Database) -> list[User]:
+    with db.session() as s:
+        return list(
+            s.exec(select(User).where(or_(User.credentials.is_not(None), User.bili_mid.is_not(None)))).all()
+        )
