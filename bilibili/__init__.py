@@ -1,0 +1,35 @@
+"""bilibili web API client: the only code in BiliPick that talks HTTP to bilibili."""
+
+from .client import BilibiliClient, Throttle
+from .errors import (
+    ApiError,
+    BilibiliError,
+    CoverTooLarge,
+    EmptyData,
+    MalformedResponse,
+    NotLoggedIn,
+    RiskControl,
+    SessionExpired,
+    TransportError,
+    VideoUnavailable,
+)
+from .models import (
+    Account,
+    CoinItem,
+    Credentials,
+    FavFolder,
+    FavItem,
+    HistoryCursor,
+    HistoryItem,
+    HistoryPage,
+    LoginEvent,
+    QrCode,
+    VideoInfo,
+)
+
+__all__ = [
+    "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
+    "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
+    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "SessionExpired", "Throttle",
+    "TransportError", "VideoInfo", "VideoUnavailable",
+]

@@ -1,0 +1,52 @@
+"""Typed errors of the bilibili client. Messages carry endpoint paths and codes, never cookies."""
+
+from __future__ import annotations
+
+
+class BilibiliError(Exception):
+    """Base of every error raised by `bilibili.client`."""
+
+    def __init__(self, message: str = "", *, code: int | None = None, path: str = "") -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.code = code
+        self.path = path
+
+
+class NotLoggedIn(BilibiliError):
+    """-101: SESSDATA missing or invalid. Run `refresh_if_needed`; if that raises SessionExpired, re-login."""
+
+
+class RiskControl(BilibiliError):
+    """-412 (HTTP 412), -352, -799, -509. All traffic is paused; the caller should retry later."""
+
+
+class ApiError(BilibiliError):
+    """Any other non-zero `code`."""
+
+
+class TransportError(BilibiliError):
+    """Connection error, timeout or HTTP 5xx, after the configured retries."""
+
+
+class MalformedResponse(BilibiliError):
+    """Body is not JSON or not the documented shape (after the configured retries)."""
+
+
+class EmptyData(BilibiliError):
+    """`code: 0` with `data: null` where data is required."""
+
+
+class SessionExpired(BilibiliError):
+    """The login cannot be refreshed (86095, or -101 during refresh): the user must scan a new QR."""
+
+
+class VideoUnavailable(BilibiliError):
+    """-404 / 62002 / 62004 / 62012 or `state < 0`: skip this video."""
+
+
+class CoverTooLarge(BilibiliError):
+    """Cover image bigger than `cover_max_bytes`."""
+
+
+RISK_CODES = frozenset({-412, -352, -799, -509})
+UNAVAILABLE_CODES = frozenset({-404, 62002, 62004, 62012})
