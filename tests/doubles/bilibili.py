@@ -1,0 +1,938 @@
+"""A faithful bilibili double: a real aiohttp server on 127.0.0.1 speaking bilibili's wire formats.
+
+    async with BilibiliDouble() as double:
+        settings = double.settings()            # BilibiliSettings pointed at the double
+        double.add_generated_user(1001, seed=7)
+        cookies = double.login(1001)            # dict for Credentials.from_dict (no QR needed)
+
+One server serves api / passport / www / image paths; `api_url`, `passport_url`, `www_url` and
+`image_url` all point at it. It checks what bilibili checks: SESSDATA (verbatim) on authenticated
+endpoints (-101), WBI signatures on signed endpoints (-352), csrf on POSTs (-111), refresh_token
+and refresh_csrf on cookie/refresh (86095), and confirm/refresh kills the old session.
+Catalogue: the 708 real popular videos from ../shared/data (read in place, never copied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import random
+import re
+import secrets
+import time
+import urllib.parse
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from .bilibili_catalogue import Video, load_history, load_popular, stable_id, tag_id
+
+# -- paths -----------------------------------------------------------------------------------
+QR_GENERATE = "/x/passport-login/web/qrcode/generate"
+QR_POLL = "/x/passport-login/web/qrcode/poll"
+COOKIE_INFO = "/x/passport-login/web/cookie/info"
+COOKIE_REFRESH = "/x/passport-login/web/cookie/refresh"
+CONFIRM_REFRESH = "/x/passport-login/web/confirm/refresh"
+CORRESPOND = "/correspond/1"
+SPI = "/x/frontend/finger/spi"
+NAV = "/x/web-interface/nav"
+HISTORY = "/x/web-interface/history/cursor"
+FAV_FOLDERS = "/x/v3/fav/folder/created/list-all"
+FAV_ITEMS = "/x/v3/fav/resource/list"
+COIN = "/x/space/coin/video"
+LIKE = "/x/space/like/video"
+POPULAR = "/x/web-interface/popular"
+SERIES_LIST = "/x/web-interface/popular/series/list"
+SERIES_ONE = "/x/web-interface/popular/series/one"
+RANKING = "/x/web-interface/ranking/v2"
+RELATED = "/x/web-interface/archive/related"
+VIEW = "/x/web-interface/view"
+TAGS = "/x/web-interface/view/detail/tag"
+IMAGES = "/bfs"
+
+SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE})
+
+# fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault
+FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data")
+
+_TAB = [46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35, 27, 43, 5, 49, 33, 9, 42, 19, 29, 28,
+        14, 39, 12, 38, 41, 13, 37, 48, 7, 16, 24, 55, 40, 61, 26, 17, 0, 1, 60, 51, 30, 4, 22, 25, 54, 21, 56,
+        59, 6, 63, 57, 62, 11, 36, 20, 34, 44, 52]
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+_HTML_412 = ("<!DOCTYPE html><html><head><title>412 Precondition Failed</title></head><body>"
+             "<h1>请求被拦截</h1><p>由于触发哔哩哔哩安全风控策略，该次访问请求被拦截。</p></body></html>")
+
+
+def _wbi_verify(query: dict[str, str], img_key: str, sub_key: str) -> bool:
+    """Re-derive w_rid from the received params exactly as bilibili does (reference §2)."""
+    q = dict(query)
+    w_rid = q.pop("w_rid", None)
+    if not w_rid or "wts" not in q:
+        return False
+    raw = img_key + sub_key
+    mixin = "".join(raw[i] for i in _TAB)[:32]
+    cleaned = sorted((k, "".join(c for c in v if c not in "!'()*")) for k, v in q.items())
+    expected = hashlib.md5((urllib.parse.urlencode(cleaned, quote_via=urllib.parse.quote) + mixin).encode())
+    return expected.hexdigest() == w_rid
+
+
+_IMAGE_CACHE: dict[str, bytes] = {}
+
+
+def _cover_png() -> bytes:
+    if "png" not in _IMAGE_CACHE:
+        from PIL import Image
+
+        img = Image.new("RGB", (64, 36), (251, 114, 153))  # bilibili pink
+        for x in range(0, 64, 8):
+            for y in range(36):
+                img.putpixel((x, y), (0, 161, 214))
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        _IMAGE_CACHE["png"] = buf.getvalue()
+    return _IMAGE_CACHE["png"]
+
+
+_KEY_CACHE: dict[str, rsa.RSAPrivateKey] = {}
+
+
+def test_correspond_key() -> rsa.RSAPrivateKey:
+    """A process-wide 1024-bit test key pair standing in for bilibili's correspond key."""
+    if "k" not in _KEY_CACHE:
+        _KEY_CACHE["k"] = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return _KEY_CACHE["k"]
+
+
+# -- state -------------------------------------------------------------------------------------
+@dataclass
+class Watch:
+    bvid: str
+    view_at: int
+    progress: int = -1
+
+
+@dataclass
+class FavEntry:
+    bvid: str
+    fav_time: int
+    attr: int = 0  # 0 ok; 9 deleted by uploader; 1 deleted
+
+
+@dataclass
+class Folder:
+    id: int
+    fid: int
+    mid: int
+    title: str
+    attr: int = 0  # bit 0: private; bit 1: not default
+    items: list[FavEntry] = field(default_factory=list)
+
+
+@dataclass
+class User:
+    mid: int
+    uname: str
+    history: dict[str, Watch] = field(default_factory=dict)
+    folders: list[Folder] = field(default_factory=list)
+    coins: list[tuple[str, int, int]] = field(default_factory=list)  # bvid, coins, time
+    likes: list[str] = field(default_factory=list)  # newest first
+    hide_coins: bool = False
+    hide_likes: bool = False
+    hide_favs: bool = False
+    refresh_needed: bool = False
+    taste: dict[str, Any] = field(default_factory=dict)  # generated users: the planted taste
+
+    @property
+    def face(self) -> str:
+        return f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(self.mid).encode()).hexdigest()}.jpg"
+
+
+@dataclass
+class Session:
+    sessdata: str
+    bili_jct: str
+    mid: int
+    refresh_token: str
+    ckmd5: str
+    sid: str
+    alive: bool = True
+    refresh_csrf: str | None = None
+    prev: Session | None = None  # the session this one replaced (alive until confirm)
+    prev_token: str | None = None
+
+
+@dataclass
+class Qr:
+    key: str
+    created: float
+    state: str = "waiting"  # waiting | scanned | confirmed | expired | used
+    mid: int | None = None
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    cookies: dict[str, str]
+
+
+class BilibiliDouble:
+    def __init__(self, *, correspond_key: rsa.RSAPrivateKey | None = None, load_catalogue: bool = True,
+                 qr_ttl_s: float = 180.0, slow_s: float = 3.0, require_wbi: bool = True) -> None:
+        self._key = correspond_key or test_correspond_key()
+        self.qr_ttl_s = qr_ttl_s
+        self.slow_s = slow_s  # how long a "slow" fault stalls (keep it above the client timeout)
+        self.require_wbi = require_wbi
+        self.set_cookie_on_login = True  # False: only data.url carries the cookies (client fallback)
+        self.img_key = "7cd084941338484aae1ad9425b84077c"
+        self.sub_key = "4932caff0ff746eab6f01bf08b70ac45"
+        self.buvid3 = f"{uuid.uuid4()}".upper() + "79044infoc"
+        self.buvid4 = f"{uuid.uuid4()}".upper() + "-024072309-666onEZSnlHVPjoRp4kDYg=="
+        self.videos: dict[str, Video] = {}
+        self._by_aid: dict[int, Video] = {}
+        self.popular_order: list[str] = []
+        if load_catalogue:
+            for v in load_popular():
+                self.add_video(v)
+        self.users: dict[int, User] = {}
+        self.sessions: dict[str, Session] = {}
+        self.qrs: dict[str, Qr] = {}
+        self.calls: Counter[str] = Counter()
+        self.requests: deque[Request] = deque(maxlen=2000)
+        self.refreshes: Counter[int] = Counter()  # completed cookie/refresh per mid
+        self._faults: list[tuple[str | None, str]] = []
+        self.cover_size: int | None = None  # serve covers padded to this many bytes
+        self.cover_chunked = False  # serve covers without Content-Length
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> BilibiliDouble:
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        for path, handler in [
+            (SPI, self._spi), (NAV, self._nav), (QR_GENERATE, self._qr_generate), (QR_POLL, self._qr_poll),
+            (COOKIE_INFO, self._cookie_info), (CORRESPOND + "/{path}", self._correspond),
+            (HISTORY, self._history), (FAV_FOLDERS, self._fav_folders), (FAV_ITEMS, self._fav_items),
+            (COIN, self._coin), (LIKE, self._like), (POPULAR, self._popular), (SERIES_LIST, self._series_list),
+            (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
+            (VIEW, self._view), (TAGS, self._tags), (IMAGES + "/{tail:.*}", self._image),
+        ]:
+            r.add_get(path, handler)
+        r.add_post(COOKIE_REFRESH, self._cookie_refresh)
+        r.add_post(CONFIRM_REFRESH, self._confirm_refresh)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> BilibiliDouble:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    api_url = passport_url = www_url = image_url = url
+
+    @property
+    def correspond_public_pem(self) -> bytes:
+        """Give this to `BilibiliClient(correspond_public_key=...)` so the double can decrypt."""
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def settings(self, **overrides: Any):
+        """BilibiliSettings pointed at this double; overrides by field name (timeout_s=...)."""
+        from settings import BilibiliSettings
+
+        values: dict[str, Any] = {"api_url": self.url, "passport_url": self.url, "www_url": self.url,
+                                  "image_url": self.url}
+        values.update(overrides)
+        aliases = {name: f.alias or name for name, f in BilibiliSettings.model_fields.items()}
+        return BilibiliSettings.model_validate({aliases[k]: v for k, v in values.items()})
+
+    # -- controls: calls and faults ----------------------------------------------------------
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def reset_calls(self) -> None:
+        self.calls.clear()
+        self.requests.clear()
+
+    def last_request(self, path: str) -> Request | None:
+        for req in reversed(self.requests):
+            if req.path == path:
+                return req
+        return None
+
+    def inject(self, path: str | None, fault: str, times: int = 1) -> None:
+        """Make the next `times` requests to `path` (None: any path) fail with `fault`."""
+        if fault not in FAULTS and not re.fullmatch(r"-?\d+", fault):
+            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS} or an integer code")
+        if path is not None and not path.startswith("/"):
+            path = "/" + path
+        self._faults.extend([(path, fault)] * times)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        return len(self._faults)
+
+    def _take_fault(self, path: str) -> str | None:
+        for i, (p, fault) in enumerate(self._faults):
+            if p is None or p == path:
+                del self._faults[i]
+                return fault
+        return None
+
+    def rotate_wbi_keys(self) -> None:
+        """New img/sub keys: signatures made with cached old keys now get -352."""
+        self.img_key, self.sub_key = secrets.token_hex(16), secrets.token_hex(16)
+
+    def set_cover_size(self, nbytes: int | None, chunked: bool = False) -> None:
+        self.cover_size, self.cover_chunked = nbytes, chunked
+
+    # -- controls: catalogue -------------------------------------------------------------------
+    def add_video(self, video: Video) -> Video:
+        if video.bvid not in self.videos and video.in_popular:
+            self.popular_order.append(video.bvid)
+        self.videos[video.bvid] = video
+        self._by_aid[video.aid] = video
+        return video
+
+    def set_unavailable(self, bvid: str, code: int = 62002) -> None:
+        """view/tags answer `code` (62002/62004/62012/-404) for this video."""
+        self.videos[bvid].unavailable_code = code
+
+    def set_state(self, bvid: str, state: int) -> None:
+        self.videos[bvid].state = state
+
+    # -- controls: users -----------------------------------------------------------------------
+    def add_user(self, mid: int, uname: str = "", history: list | None = None, favs: Any = None,
+                 coins: list | None = None, likes: list | None = None) -> User:
+        """history: [(bvid, view_at[, progress])]; favs: [bvid | (bvid, fav_time)] for the default
+        folder, or {folder title: [...]}; coins: [(bvid, coins, time)]; likes: [bvid] newest first."""
+        user = self.users.get(mid) or User(mid=mid, uname=uname or f"user{mid}")
+        self.users[mid] = user
+        now = int(time.time())
+        if not user.folders:
+            user.folders.append(Folder(id=self._folder_id(mid, 0), fid=mid * 10 % 10**8, mid=mid, title="默认收藏夹"))
+        for i, h in enumerate(history or []):
+            bvid, view_at, progress = (h + (-1,))[:3] if isinstance(h, tuple) else (h, now - i * 600, -1)
+            self._need(bvid)
+            user.history[bvid] = Watch(bvid, int(view_at), int(progress))
+        if favs:
+            groups = favs if isinstance(favs, dict) else {"默认收藏夹": favs}
+            for title, entries in groups.items():
+                folder = self.add_folder(mid, title)
+                for i, e in enumerate(entries):
+                    bvid, t = (e[0], e[1]) if isinstance(e, tuple) else (e, now - i * 3600)
+                    self._need(bvid)
+                    folder.items.append(FavEntry(bvid, int(t), e[2] if isinstance(e, tuple) and len(e) > 2 else 0))
+        for i, c in enumerate(coins or []):
+            bvid, n, t = (c + (now - i * 3600,))[:3] if isinstance(c, tuple) and len(c) == 2 else (
+                c if isinstance(c, tuple) else (c, 1, now - i * 3600))
+            self._need(bvid)
+            user.coins.append((bvid, int(n), int(t)))
+        for bvid in likes or []:
+            self._need(bvid)
+            user.likes.append(bvid)
+        return user
+
+    def add_folder(self, mid: int, title: str, private: bool = False) -> Folder:
+        user = self.users[mid]
+        for f in user.folders:
+            if f.title == title:
+                return f
+        n = len(user.folders)
+        folder = Folder(id=self._folder_id(mid, n), fid=mid * 10 % 10**8 + n, mid=mid, title=title,
+                        attr=(2 | (1 if private else 0)))
+        user.folders.append(folder)
+        return folder
+
+    @staticmethod
+    def _folder_id(mid: int, n: int) -> int:
+        return ((mid * 10 % 10**8) + n) * 100 + mid % 100
+
+    def _need(self, bvid: str) -> None:
+        if bvid not in self.videos:
+            raise KeyError(f"{bvid} is not in the double's catalogue")
+
+    def add_watch(self, mid: int, bvid: str, view_at: int | None = None, progress: int = -1, *,
+                  like: bool = False, coins: int = 0, fav: bool = False) -> None:
+        """Simulate new behaviour: a (re)watch moves the video to the top of the history."""
+        self._need(bvid)
+        user = self.users[mid]
+        t = int(time.time()) if view_at is None else int(view_at)
+        user.history[bvid] = Watch(bvid, t, progress)
+        if like and bvid not in user.likes:
+            user.likes.insert(0, bvid)
+        if coins:
+            user.coins.insert(0, (bvid, coins, t))
+        if fav:
+            user.folders[0].items.append(FavEntry(bvid, t))
+
+    def add_generated_user(self, mid: int, seed: int, n_history: int = 200, uname: str | None = None) -> User:
+        """Behaviour over the catalogue with a planted taste (3 liked tags, 5 liked uploaders).
+
+        Videos matching the taste are watched 8x more often, finished more, and make up most
+        likes / coins / favourites. `user.taste` holds the planted tags and owner mids.
+        """
+        rng = random.Random(seed)
+        popular = [self.videos[b] for b in self.popular_order]
+        tag_count = Counter(t for v in popular for t in v.tags)
+        common = sorted(t for t, n in tag_count.items() if 8 <= n <= 60)
+        liked_tags = set(rng.sample(common, 3))
+        liked_owners = {v.owner_mid for v in rng.sample(popular, 5)}
+
+        def liked(v: Video) -> bool:
+            return bool(liked_tags & set(v.tags)) or v.owner_mid in liked_owners
+
+        weights = [8.0 if liked(v) else 1.0 for v in popular]
+        chosen: list[Video] = []
+        pool = list(zip(popular, weights))
+        for _ in range(min(n_history, len(pool))):
+            total = sum(w for _, w in pool)
+            x = rng.uniform(0, total)
+            for i, (v, w) in enumerate(pool):
+                x -= w
+                if x <= 0:
+                    chosen.append(v)
+                    pool.pop(i)
+                    break
+        now = int(time.time())
+        history, favs, coins, likes = [], [], [], []
+        t = now - 60
+        for v in chosen:  # newest first
+            good = liked(v)
+            progress = -1 if (good and rng.random() < 0.8) or rng.random() < 0.2 else rng.randint(1, max(1, v.duration - 1))
+            history.append((v.bvid, t, progress))
+            if good and rng.random() < 0.35 or rng.random() < 0.02:
+                favs.append((v.bvid, t + 5))
+            if good and rng.random() < 0.15:
+                coins.append((v.bvid, rng.choice([1, 2]), t + 7))
+            if good and rng.random() < 0.5 or rng.random() < 0.03:
+                likes.append(v.bvid)
+            t -= rng.randint(300, 7200)
+        user = self.add_user(mid, uname or f"gen{mid}", history=history, favs=favs, coins=coins[:30], likes=likes[:20])
+        if favs:  # one item deleted by its uploader, as real folders have
+            user.folders[0].items.append(FavEntry(chosen[-1].bvid, t, attr=9))
+        user.taste = {"tags": sorted(liked_tags), "owners": sorted(liked_owners)}
+        return user
+
+    def add_history_file_user(self, mid: int, uname: str = "history_user") -> User:
+        """The real user from bilibili_watch_history.csv; missing videos join the catalogue."""
+        tnames = {v.tid: v.tname for v in self.videos.values() if v.tname}
+        rows = load_history(tnames)
+        for r in rows:
+            if r.bvid not in self.videos:
+                self.add_video(r.video)
+        rows_new_first = sorted(rows, key=lambda r: r.view_at, reverse=True)
+        return self.add_user(
+            mid, uname,
+            history=[(r.bvid, r.view_at, r.progress) for r in rows],
+            favs=[(r.bvid, r.view_at) for r in rows_new_first if r.u_fav],
+            coins=[(r.bvid, r.u_coin, r.view_at) for r in rows_new_first if r.u_coin],
+            likes=[r.bvid for r in rows_new_first if r.u_like],
+        )
+
+    def set_refresh_needed(self, mid: int, needed: bool = True) -> None:
+        self.users[mid].refresh_needed = needed
+
+    def login(self, mid: int) -> dict[str, str]:
+        """A logged-in session without the QR dance: cookies + refresh_token (Credentials.from_dict)."""
+        s = self._new_session(mid)
+        d = self._cookie_values(s)
+        d["refresh_token"] = s.refresh_token
+        d["buvid3"], d["buvid4"] = self.buvid3, self.buvid4
+        return d
+
+    def session_alive(self, sessdata: str) -> bool:
+        s = self.sessions.get(sessdata)
+        return bool(s and s.alive)
+
+    # -- controls: QR ----------------------------------------------------------------------------
+    def pending_qr(self, key: str | None = None) -> Qr:
+        """The QR state for `key` (None: the newest generated one)."""
+        if key is None:
+            key = next(reversed(self.qrs))
+        return self.qrs[key]
+
+    def scan(self, key: str) -> None:
+        self.qrs[key].state = "scanned"
+
+    def confirm(self, key: str, mid: int) -> None:
+        if mid not in self.users:
+            self.add_user(mid)
+        qr = self.qrs[key]
+        qr.state, qr.mid = "confirmed", mid
+
+    def expire(self, key: str) -> None:
+        self.qrs[key].state = "expired"
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _new_session(self, mid: int) -> Session:
+        if mid not in self.users:
+            self.add_user(mid)
+        exp = int(time.time()) + 180 * 86400
+        sessdata = f"{secrets.token_hex(4)}%2C{exp}%2C{secrets.token_hex(3)[:5]}%2A{secrets.randbelow(90) + 10}"
+        sessdata += secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
+        s = Session(sessdata=sessdata, bili_jct=secrets.token_hex(16), mid=mid, refresh_token=secrets.token_hex(16),
+                    ckmd5=secrets.token_hex(8), sid=secrets.token_hex(4))
+        self.sessions[sessdata] = s
+        return s
+
+    @staticmethod
+    def _cookie_values(s: Session) -> dict[str, str]:
+        return {"SESSDATA": s.sessdata, "bili_jct": s.bili_jct, "DedeUserID": str(s.mid),
+                "DedeUserID__ckMd5": s.ckmd5, "sid": s.sid}
+
+    def _set_cookies(self, resp: web.StreamResponse, s: Session) -> None:
+        expires = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 180 * 86400))
+        for name, value in self._cookie_values(s).items():
+            extra = "; HttpOnly; Secure" if name == "SESSDATA" else ""
+            resp.headers.add("Set-Cookie", f"{name}={value}; Path=/; Domain=bilibili.com; Expires={expires}{extra}")
+
+    @staticmethod
+    def _raw_cookies(request: web.Request) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in request.headers.get("Cookie", "").split(";"):
+            if "=" in part:
+                k, v = part.strip().split("=", 1)
+                out[k] = v
+        return out
+
+    def _session(self, request: web.Request) -> Session | None:
+        s = self.sessions.get(self._raw_cookies(request).get("SESSDATA", ""))
+        return s if s is not None and s.alive else None
+
+    @staticmethod
+    def _env(data: Any = None, code: int = 0, message: str = "0", status: int = 200, **extra: Any) -> web.Response:
+        body = {"code": code, "message": message, "ttl": 1, **extra}
+        if data is not None or code != 0 or "data_null" in extra:
+            body["data"] = data
+        body.pop("data_null", None)
+        return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    def _ok(self, data: Any) -> web.Response:
+        return self._env(data)
+
+    def _code(self, code: int, message: str, data: Any = None) -> web.Response:
+        return self._env(data, code=code, message=message)
+
+    def _not_logged_in(self) -> web.Response:
+        return self._code(-101, "账号未登录")
+
+    def _video(self, request: web.Request) -> Video | None:
+        bvid = request.query.get("bvid")
+        if bvid:
+            return self.videos.get(bvid)
+        aid = request.query.get("aid", "")
+        return self._by_aid.get(int(aid)) if aid.isdigit() else None
+
+    @staticmethod
+    def _route_key(path: str) -> str:
+        if path.startswith(CORRESPOND + "/"):
+            return CORRESPOND
+        if path.startswith(IMAGES + "/"):
+            return IMAGES
+        return path
+
+    # -- middleware: counting, faults, WBI ---------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        key = self._route_key(request.path)
+        self.calls[key] += 1
+        self.requests.append(Request(request.method, key, dict(request.query), dict(request.headers),
+                                     self._raw_cookies(request)))
+        fault = self._take_fault(key)
+        if fault == "slow":
+            await asyncio.sleep(self.slow_s)
+        elif fault is not None:
+            return self._fault_response(fault)
+        if key in SIGNED_PATHS and self.require_wbi and not _wbi_verify(dict(request.query), self.img_key, self.sub_key):
+            resp = self._code(-352, "风控校验失败", {"v_voucher": f"voucher_{uuid.uuid4()}"})
+            resp.headers["x-bili-gaia-vvoucher"] = "voucher_" + uuid.uuid4().hex
+            return resp
+        return await handler(request)
+
+    def _fault_response(self, fault: str) -> web.Response:
+        if fault == "412_html":
+            return web.Response(status=412, text=_HTML_412, content_type="text/html")
+        if fault == "412_json":
+            return web.json_response({"code": -412, "message": "请求被拦截", "ttl": 1, "data": None}, status=412,
+                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        if fault == "500":
+            return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
+                                content_type="text/html")
+        if fault == "malformed":
+            return web.Response(status=200, text='{"code":0,"message":"0","ttl":1,"data":{"list":[{"aid":',
+                                content_type="application/json")
+        if fault == "null_data":
+            return web.json_response({"code": 0, "message": "0", "ttl": 1, "data": None})
+        code = int(fault)
+        messages = {-352: "风控校验失败", -101: "账号未登录", -799: "请求过于频繁，请稍后再试", -509: "超出限制",
+                    -403: "访问权限不足", -404: "啥都木有", 53013: "用户隐私设置未公开"}
+        data = {"v_voucher": f"voucher_{uuid.uuid4()}"} if code == -352 else None
+        return self._code(code, messages.get(code, "error"), data)
+
+    # -- device / nav ----------------------------------------------------------------------------
+    async def _spi(self, request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "data": {"b_3": self.buvid3, "b_4": self.buvid4}, "message": "ok"})
+
+    def _wbi_img(self) -> dict:
+        return {"img_url": f"https://i0.hdslb.com/bfs/wbi/{self.img_key}.png",
+                "sub_url": f"https://i0.hdslb.com/bfs/wbi/{self.sub_key}.png"}
+
+    async def _nav(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._code(-101, "账号未登录", {"isLogin": False, "wbi_img": self._wbi_img()})
+        user = self.users[s.mid]
+        return self._ok({"isLogin": True, "mid": user.mid, "uname": user.uname, "face": user.face,
+                         "level_info": {"current_level": 5, "current_min": 10800, "current_exp": 12000, "next_exp": 28800},
+                         "money": 12.5, "vipStatus": 0, "vipType": 0, "wbi_img": self._wbi_img()})
+
+    # -- QR login ----------------------------------------------------------------------------------
+    async def _qr_generate(self, request: web.Request) -> web.Response:
+        key = secrets.token_hex(16)
+        self.qrs[key] = Qr(key=key, created=time.monotonic())
+        url = f"https://passport.bilibili.com/h5-app/passport/login/scan?navhide=1&qrcode_key={key}&from="
+        return self._ok({"url": url, "qrcode_key": key})
+
+    async def _qr_poll(self, request: web.Request) -> web.Response:
+        qr = self.qrs.get(request.query.get("qrcode_key", ""))
+        if qr is not None and qr.state in ("waiting", "scanned") and time.monotonic() - qr.created > self.qr_ttl_s:
+            qr.state = "expired"
+
+        def state(code: int, message: str) -> web.Response:
+            return self._ok({"url": "", "refresh_token": "", "timestamp": 0, "code": code, "message": message})
+
+        if qr is None or qr.state in ("expired", "used"):
+            return state(86038, "二维码已失效")
+        if qr.state == "waiting":
+            return state(86101, "未扫码")
+        if qr.state == "scanned":
+            return state(86090, "二维码已扫码未确认")
+        assert qr.mid is not None
+        qr.state = "used"
+        s = self._new_session(qr.mid)
+        c = self._cookie_values(s)
+        url = (f"https://passport.biligame.com/crossDomain?DedeUserID={c['DedeUserID']}"
+               f"&DedeUserID__ckMd5={c['DedeUserID__ckMd5']}&Expires={180 * 86400}&SESSDATA={c['SESSDATA']}"
+               f"&bili_jct={c['bili_jct']}&gourl=https%3A%2F%2Fpassport.bilibili.com")
+        resp = self._ok({"url": url, "refresh_token": s.refresh_token, "timestamp": int(time.time() * 1000),
+                         "code": 0, "message": ""})
+        if self.set_cookie_on_login:
+            self._set_cookies(resp, s)
+        return resp
+
+    # -- cookie refresh ------------------------------------------------------------------------------
+    async def _cookie_info(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        return self._ok({"refresh": self.users[s.mid].refresh_needed, "timestamp": int(time.time() * 1000)})
+
+    async def _correspond(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        if not re.fullmatch(r"[0-9a-f]{256}", path):
+            raise web.HTTPNotFound()
+        try:
+            plain = self._key.decrypt(bytes.fromhex(path), _OAEP).decode()
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        m = re.fullmatch(r"refresh_(\d{13})", plain)
+        if not m or abs(int(m.group(1)) - time.time() * 1000) > 20 * 60 * 1000:
+            raise web.HTTPNotFound()
+        s = self._session(request)
+        token = ""
+        if s is not None:
+            s.refresh_csrf = secrets.token_hex(16)
+            token = f'<div id="1-name">{s.refresh_csrf}</div>'
+        html = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>bilibili</title></head><body>"
+                f"<div id=\"app\"></div>{token}<div id=\"2-name\"></div>"
+                "<script>window.__INITIAL_STATE__={}</script></body></html>")
+        return web.Response(text=html, content_type="text/html")
+
+    async def _cookie_refresh(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        form = await request.post()
+        if s is None:
+            return self._not_logged_in()
+        if form.get("csrf") != s.bili_jct:
+            return self._code(-111, "csrf 校验失败")
+        if not s.refresh_csrf or form.get("refresh_csrf") != s.refresh_csrf or form.get("refresh_token") != s.refresh_token:
+            return self._code(86095, "refresh_csrf 错误或 refresh_token 与 cookie 不匹配")
+        s.refresh_csrf = None
+        new = self._new_session(s.mid)
+        new.prev, new.prev_token = s, s.refresh_token
+        self.refreshes[s.mid] += 1
+        resp = self._ok({"status": 0, "message": "", "refresh_token": new.refresh_token})
+        self._set_cookies(resp, new)
+        return resp
+
+    async def _confirm_refresh(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        form = await request.post()
+        if s is None:
+            return self._not_logged_in()
+        if form.get("csrf") != s.bili_jct:
+            return self._code(-111, "csrf 校验失败")
+        if s.prev is None or form.get("refresh_token") != s.prev_token:
+            return self._code(-400, "请求错误")
+        s.prev.alive = False
+        s.prev = None
+        self.users[s.mid].refresh_needed = False
+        return web.json_response({"code": 0, "message": "0", "ttl": 1})
+
+    # -- behaviour ---------------------------------------------------------------------------------
+    async def _history(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        q = request.query
+        ps = min(max(int(q.get("ps") or 20), 1), 30)
+        cur_max, cur_at = int(q.get("max") or 0), int(q.get("view_at") or 0)
+        user = self.users[s.mid]
+        rows = sorted(((w.view_at, self.videos[w.bvid].aid, w) for w in user.history.values()), reverse=True,
+                      key=lambda t: (t[0], t[1]))
+        if cur_max or cur_at:
+            bound = (cur_at or 2**62, cur_max or 2**62)
+            rows = [r for r in rows if (r[0], r[1]) < bound]
+        page = rows[:ps]
+        out = []
+        for view_at, _aid, w in page:
+            v = self.videos[w.bvid]
+            out.append({
+                "title": v.title, "long_title": "", "cover": v.pic, "covers": None, "uri": "",
+                "history": {"oid": v.aid, "epid": 0, "bvid": v.bvid, "page": 1, "cid": v.cid, "part": v.title,
+                            "business": "archive", "dt": 2},
+                "videos": v.videos, "author_name": v.owner_name, "author_face": v.owner_face,
+                "author_mid": v.owner_mid, "view_at": view_at, "progress": w.progress, "badge": "",
+                "show_title": "", "duration": v.duration, "current": "", "total": 0, "new_desc": "",
+                "is_finish": 1 if w.progress == -1 else 0, "is_fav": 0, "kid": v.aid, "tag_name": v.tname,
+                "live_status": 0,
+            })
+        cursor = ({"max": page[-1][1], "view_at": page[-1][0], "business": "archive", "ps": ps} if page
+                  else {"max": 0, "view_at": 0, "business": "", "ps": ps})
+        return self._ok({"cursor": cursor, "tab": [{"type": "archive", "name": "视频"}, {"type": "live", "name": "直播"},
+                                                   {"type": "article", "name": "专栏"}], "list": out})
+
+    async def _fav_folders(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        mid = int(request.query.get("up_mid") or 0)
+        user = self.users.get(mid)
+        if user is None or (user.hide_favs and s.mid != mid):
+            return self._env(None, data_null=True)
+        folders = [f for f in user.folders if s.mid == mid or not f.attr & 1]
+        return self._ok({"count": len(folders), "season": None, "list": [
+            {"id": f.id, "fid": f.fid, "mid": f.mid, "attr": f.attr, "title": f.title, "fav_state": 0,
+             "media_count": len(f.items)} for f in folders]})
+
+    def _find_folder(self, media_id: int) -> Folder | None:
+        for user in self.users.values():
+            for f in user.folders:
+                if f.id == media_id:
+                    return f
+        return None
+
+    async def _fav_items(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        q = request.query
+        try:
+            media_id, pn, ps = int(q["media_id"]), int(q.get("pn") or 1), int(q["ps"])
+        except (KeyError, ValueError):
+            return self._code(-400, "请求错误")
+        if not 1 <= ps <= 20 or pn < 1:
+            return self._code(-400, "请求错误")
+        folder = self._find_folder(media_id)
+        if folder is None:
+            return self._code(11010, "您访问的内容不存在")
+        if folder.attr & 1 and folder.mid != s.mid:
+            return self._code(-403, "访问权限不足")
+        items = sorted(folder.items, key=lambda e: e.fav_time, reverse=True)
+        page = items[(pn - 1) * ps: pn * ps]
+        owner = self.users[folder.mid]
+        medias = []
+        for e in page:
+            v = self.videos[e.bvid]
+            dead = e.attr != 0
+            medias.append({
+                "id": v.aid, "type": 2, "title": "已失效视频" if dead else v.title,
+                "cover": "http://i0.hdslb.com/bfs/archive/be27fd62c99036dce67efface486fb0a88ca41ba.jpg" if dead else v.pic,
+                "intro": v.desc, "page": v.videos, "duration": v.duration,
+                "upper": {"mid": v.owner_mid, "name": v.owner_name, "face": v.owner_face}, "attr": e.attr,
+                "cnt_info": {"collect": v.favorite, "play": v.view, "danmaku": v.danmaku},
+                "link": f"bilibili://video/{v.aid}", "ctime": v.pubdate, "pubtime": v.pubdate,
+                "fav_time": e.fav_time, "bv_id": v.bvid, "bvid": v.bvid, "season": None,
+            })
+        info = {"id": folder.id, "fid": folder.fid, "mid": folder.mid, "attr": folder.attr, "title": folder.title,
+                "media_count": len(items), "upper": {"mid": owner.mid, "name": owner.uname, "face": owner.face},
+                "cnt_info": {"collect": 0, "play": 0, "thumb_up": 0, "share": 0}}
+        return self._ok({"info": info, "medias": medias or None, "has_more": pn * ps < len(items),
+                         "ttl": int(time.time())})
+
+    async def _coin(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        mid = int(request.query.get("vmid") or 0)
+        user = self.users.get(mid)
+        if user is None:
+            return self._code(-404, "啥都木有")
+        if user.hide_coins and s.mid != mid:
+            return self._code(53013, "用户隐私设置未公开")
+        out = []
+        for bvid, n, t in sorted(user.coins, key=lambda c: c[2], reverse=True):
+            out.append({**self.videos[bvid].archive(), "coins": n, "time": t, "ip": "", "inter_video": False})
+        return self._ok(out)
+
+    async def _like(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        mid = int(request.query.get("vmid") or 0)
+        user = self.users.get(mid)
+        if user is None:
+            return self._code(-404, "啥都木有")
+        if user.hide_likes and s.mid != mid:
+            return self._code(53013, "用户隐私设置未公开")
+        return self._ok({"list": [self.videos[b].archive() for b in user.likes[:20]]})
+
+    # -- candidates --------------------------------------------------------------------------------
+    async def _popular(self, request: web.Request) -> web.Response:
+        pn = max(int(request.query.get("pn") or 1), 1)
+        ps = min(max(int(request.query.get("ps") or 20), 1), 50)
+        page = self.popular_order[(pn - 1) * ps: pn * ps]
+        items = [{**self.videos[b].archive(), "rcmd_reason": {"content": "百万播放", "corner_mark": 0}} for b in page]
+        return self._ok({"list": items, "no_more": pn * ps >= len(self.popular_order)})
+
+    WEEKLY_FIRST = 300
+    WEEKLY_ISSUES = 12
+    WEEKLY_SIZE = 30
+
+    def _weekly(self) -> dict[int, list[str]]:
+        by_date = sorted(self.popular_order, key=lambda b: (self.videos[b].pubdate, b))
+        issues = {}
+        for i in range(self.WEEKLY_ISSUES):
+            chunk = by_date[i * self.WEEKLY_SIZE:(i + 1) * self.WEEKLY_SIZE]
+            if chunk:
+                issues[self.WEEKLY_FIRST + i] = chunk
+        return issues
+
+    async def _series_list(self, request: web.Request) -> web.Response:
+        issues = self._weekly()
+        return self._ok({"list": [{"number": n, "subject": self.videos[b[0]].title[:12], "status": 2,
+                                   "name": f"2025第{n}期"} for n, b in sorted(issues.items(), reverse=True)]})
+
+    async def _series_one(self, request: web.Request) -> web.Response:
+        number = int(request.query.get("number") or 0)
+        issue = self._weekly().get(number)
+        if issue is None:
+            return self._code(-404, "啥都木有")
+        first = self.videos[issue[0]]
+        return self._ok({
+            "config": {"id": number, "type": "weekly_selected", "number": number, "subject": first.title[:12],
+                       "stime": first.pubdate, "etime": first.pubdate + 7 * 86400 - 1, "status": 2,
+                       "name": f"2025第{number}期", "label": f"第{number}期", "media_id": 448239988},
+            "reminder": "每周五晚18:00更新",
+            "list": [{**self.videos[b].archive(), "rcmd_reason": "本周必看"} for b in issue],
+        })
+
+    async def _ranking(self, request: web.Request) -> web.Response:
+        rid = int(request.query.get("rid") or 0)
+        vids = [self.videos[b] for b in self.popular_order if rid == 0 or self.videos[b].tid == rid]
+        vids.sort(key=lambda v: (v.like + 10 * v.coin + 5 * v.favorite, v.aid), reverse=True)
+        return self._ok({"note": "根据稿件内容质量、近期的数据综合展示，动态更新",
+                         "list": [{**v.archive(), "score": 0} for v in vids[:100]]})
+
+    async def _related(self, request: web.Request) -> web.Response:
+        v = self._video(request)
+        if v is None:
+            return self._code(-404, "啥都木有")
+        return self._ok([self.videos[b].archive() for b in self.related_bvids(v.bvid)])
+
+    def related_bvids(self, bvid: str) -> list[str]:
+        """Deterministic related graph: shared tags, same partition, same uploader (max 40)."""
+        v = self.videos[bvid]
+        tags = set(v.tags)
+        scored = []
+        for o in self.videos.values():
+            if o.bvid == bvid or not o.in_popular:
+                continue
+            score = 3 * len(tags & set(o.tags)) + 2 * (o.tid == v.tid) + 5 * (o.owner_mid == v.owner_mid)
+            if score:
+                scored.append((-score, -o.view, o.aid, o.bvid))
+        return [b for *_, b in sorted(scored)[:40]]
+
+    async def _view(self, request: web.Request) -> web.Response:
+        v = self._video(request)
+        if v is None or v.unavailable_code == -404:
+            return self._code(-404, "啥都木有")
+        if v.unavailable_code:
+            return self._code(v.unavailable_code, "稿件不可见")
+        pages = [{"cid": v.cid, "page": 1, "from": "vupload", "part": v.title, "duration": v.duration,
+                  "dimension": {"width": 1920, "height": 1080, "rotate": 0}}]
+        return self._ok({**v.archive(), "tid_v2": 0, "tname_v2": "", "pages": pages,
+                         "staff": [], "is_upower_exclusive": False})
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        v = self._video(request)
+        if v is None or v.unavailable_code == -404:
+            return self._code(-404, "啥都木有")
+        out = []
+        if v.aid % 2 == 0:  # many videos carry a BGM "tag"
+            out.append({"tag_id": 0, "tag_name": f"发现《{v.title[:6]}》", "music_id": f"MA{v.aid}", "tag_type": "bgm",
+                        "jump_url": "https://music.bilibili.com/h5/music-detail?music_id=MA1"})
+        for t in v.tags:
+            out.append({"tag_id": tag_id(t), "tag_name": t, "music_id": "", "tag_type": "old_channel", "jump_url": ""})
+        if v.aid % 3 == 0:
+            out.append({"tag_id": stable_id("topic" + v.bvid), "tag_name": f"#{v.tname}挑战赛#", "music_id": "",
+                        "tag_type": "topic", "jump_url": "https://www.bilibili.com/v/topic/detail/?topic_id=1"})
+        return self._ok(out)
+
+    # -- images ------------------------------------------------------------------------------------
+    async def _image(self, request: web.Request) -> web.StreamResponse:
+        body = _cover_png()
+        if self.cover_size is not None and self.cover_size > len(body):
+            body = body + b"\0" * (self.cover_size - len(body))
+        ctype = "image/png"
+        if not self.cover_chunked:
+            return web.Response(body=body, content_type=ctype)
+        resp = web.StreamResponse(headers={"Content-Type": ctype})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            for i in range(0, len(body), 16384):
+                await resp.write(body[i:i + 16384])
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
