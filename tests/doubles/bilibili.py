@@ -230,9 +230,9 @@ class BilibiliDouble:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
         r.add_post(CONFIRM_REFRESH, self._confirm_refresh)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self
