@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import func
 from sqlmodel import select
 
 from storage.db import Database
@@ -34,6 +35,8 @@ def save_videos(
 ) -> None:
     """Upsert list/metadata rows. Videos with known tags count as fetched; others keep their tags."""
     videos = list({v.bvid: v for v in videos}.values())
+    if not videos:
+        return
     with_tags = [v for v in videos if v.tags is not None]
     without_tags = [v for v in videos if v.tags is None]
     extra = {"candidate_at": now} if candidate else {}
@@ -43,6 +46,13 @@ def save_videos(
         upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
         rows = [_row(v) | extra for v in without_tags]
         upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
+
+
+def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
+    """Rows from history/favourites lack stats: insert unknown videos, never overwrite known ones."""
+    rows = [_row(v) for v in {v.bvid: v for v in videos}.values()]
+    with db.session() as s:
+        upsert(s, Video, rows, ["bvid"], update=None)
 
 
 def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
@@ -90,9 +100,24 @@ def candidate_videos(db: Database, since: int) -> list[Video]:
             select(Video)
             .where(Video.candidate_at >= since)
             .where(Video.unavailable.is_(False))
-            .where(Video.fetched_at > 0)
         )
         return list(s.exec(stmt).all())
+
+
+def last_candidate_refresh(db: Database) -> int:
+    """When any candidate list was last pulled (0 = never)."""
+    with db.session() as s:
+        return s.exec(select(func.max(Video.candidate_at))).one() or 0
+
+
+def needs_view(db: Database, bvids: Iterable[str]) -> set[str]:
+    """Videos whose stored row lacks the partition and stats that only `view` gives."""
+    wanted = set(bvids)
+    with db.session() as s:
+        complete = set(
+            s.exec(select(Video.bvid).where(Video.bvid.in_(wanted)).where(Video.tid > 0)).all()
+        )
+    return wanted - complete
 
 
 def video_tags(video: Video) -> tuple[str, ...]:

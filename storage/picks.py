@@ -45,6 +45,18 @@ def set_shown_message(db: Database, shown_id: int, message_id: int) -> None:
             s.add(row)
 
 
+def get_shown(db: Database, shown_id: int) -> Shown | None:
+    with db.session() as s:
+        return s.get(Shown, shown_id)
+
+
+def get_shown_many(db: Database, shown_ids: Sequence[int]) -> list[Shown]:
+    """In the given order."""
+    with db.session() as s:
+        rows = {r.id: r for r in s.exec(select(Shown).where(Shown.id.in_(list(shown_ids)))).all()}
+    return [rows[i] for i in shown_ids if i in rows]
+
+
 def shown_since(db: Database, user_id: int, since: int) -> set[str]:
     with db.session() as s:
         stmt = select(Shown.bvid).where(Shown.user_id == user_id).where(Shown.shown_at >= since)

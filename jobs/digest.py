@@ -1,0 +1,136 @@
+"""The daily digest: claimed once per user and local date, resumed after a crash, paced for Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
+
+import recommender as rec
+from handlers.render import decode_reason, record_picks, send_recorded
+from jobs.picks import ChosenPick, choose_picks
+from jobs.services import Services
+from storage import catalogue, picks, users
+from storage.models import Digest, User
+
+log = logging.getLogger(__name__)
+
+PER_CHAT_PACE_S = 1.0  # Telegram: about one message per second in one chat
+MAX_PARALLEL_CHATS = 256
+
+
+@dataclass
+class DigestReport:
+    due: int = 0
+    sent_users: int = 0
+    messages: int = 0
+    blocked: int = 0
+    failures: int = 0
+    skipped_late: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def due_date(user: User, now: int, grace_s: float) -> tuple[str, bool] | None:
+    """(local date, on time?) of the newest digest slot that has passed, or None before the first.
+
+    Yesterday's slot is considered too, so a slot at 23:30 is still sent after a restart at 00:30.
+    """
+    tz = ZoneInfo(user.timezone)
+    local_now = datetime.fromtimestamp(now, tz)
+    hour, minute = (int(x) for x in user.digest_time.split(":"))
+    for days_back in (0, 1):
+        day = (local_now - timedelta(days=days_back)).date()
+        slot = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+        if slot.timestamp() > now:
+            continue
+        if slot.timestamp() < user.created_at:
+            return None  # the user arrived after this slot: their first digest is the next one
+        return day.isoformat(), now - slot.timestamp() <= grace_s
+    return None
+
+
+class DigestRunner:
+    """One per process: knows which digests it is sending right now, so a tick never doubles one."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.in_progress: set[int] = set()
+        self.limit = asyncio.Semaphore(MAX_PARALLEL_CHATS)
+
+    async def run(self, bot: ExtBot) -> DigestReport:
+        svc, now, started = self.services, self.services.now(), time.monotonic()
+        report = DigestReport()
+        for user in users.digest_candidates(svc.db):
+            slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
+            if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
+                continue
+            local_date, on_time = slot
+            if picks.claim_digest(svc.db, user.id, local_date, now) and not on_time:
+                digest = picks.get_digest(svc.db, user.id, local_date)
+                picks.update_digest(svc.db, digest.id, status="skipped", finished_at=now)
+                report.skipped_late += 1
+        pending = [d for d in picks.unfinished_digests(svc.db) if d.id not in self.in_progress]
+        report.due = len(pending)
+        results = await asyncio.gather(*(self._send(bot, d, report) for d in pending))
+        report.sent_users = sum(1 for r in results if r)
+        report.seconds = time.monotonic() - started
+        if report.due or report.skipped_late:
+            log.info(
+                "job=digest due=%d sent_users=%d messages=%d blocked=%d failures=%d late_skipped=%d seconds=%.1f",
+                report.due, report.sent_users, report.messages, report.blocked, report.failures,
+                report.skipped_late, report.seconds,
+            )  # fmt: skip
+        return report
+
+    async def _send(self, bot: ExtBot, digest: Digest, report: DigestReport) -> bool:
+        svc = self.services
+        self.in_progress.add(digest.id)
+        try:
+            async with self.limit:
+                user = users.get_user_by_id(svc.db, digest.user_id)
+                if user is None or user.blocked or user.digest_paused:
+                    picks.update_digest(svc.db, digest.id, status="skipped", finished_at=svc.now())
+                    return False
+                items = self._pending_items(user, digest)
+                try:
+                    report.messages += await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S)
+                except Forbidden:
+                    users.update_user(svc.db, user.id, blocked=True)
+                    picks.update_digest(svc.db, digest.id, status="blocked", finished_at=svc.now())
+                    report.blocked += 1
+                    return False
+                except (RetryAfter, NetworkError, TelegramError) as exc:
+                    # Left 'claimed': the next tick resumes with the picks not yet sent.
+                    report.failures += 1
+                    report.errors.append(type(exc).__name__)
+                    return False
+                picks.update_digest(svc.db, digest.id, status="sent", finished_at=svc.now(),
+                                    sent_count=len(json.loads(digest.picks or "[]")))  # fmt: skip
+                return True
+        finally:
+            self.in_progress.discard(digest.id)
+
+    def _pending_items(self, user: User, digest: Digest) -> list[tuple[ChosenPick, int]]:
+        """The digest's recorded picks not yet delivered; chosen and recorded on the first attempt."""
+        svc = self.services
+        shown_ids = json.loads(digest.picks or "[]")
+        if not shown_ids:
+            batch = choose_picks(svc, user, user.picks_per_page)
+            shown_ids = record_picks(svc, user, batch.items, "digest")
+            picks.update_digest(svc.db, digest.id, picks=shown_ids)
+            digest.picks = json.dumps(shown_ids)
+        rows = [r for r in picks.get_shown_many(svc.db, shown_ids) if r.message_id is None]
+        videos = catalogue.get_videos(svc.db, [r.bvid for r in rows])
+        return [
+            (ChosenPick(rec.Pick(r.bvid, 0.0, r.rating, decode_reason(r.reason)), videos[r.bvid]), r.id)
+            for r in rows
+            if r.bvid in videos
+        ]

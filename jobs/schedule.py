@@ -1,0 +1,37 @@
+"""When each user's next sync and retrain are due (the database holds the truth; ticks read it)."""
+
+from __future__ import annotations
+
+import zlib
+
+from jobs.services import Services
+from storage import users
+
+RETRY_AFTER_FAILURE_S = 15 * 60
+
+
+def stagger(user_id: int, interval_s: float) -> int:
+    """A stable per-user offset so users' syncs spread across the interval instead of bunching."""
+    return zlib.crc32(str(user_id).encode()) % max(1, int(interval_s // 10))
+
+
+def after_sync(services: Services, user_id: int, report) -> bool:
+    """Plan the next sync; ask for a retrain when the sync brought new behaviour.
+
+    True when the login just died: the caller tells the user, once.
+    """
+    now, interval = services.now(), services.settings.jobs.sync_interval_s
+    if report.error == "session_dead":
+        return users.mark_session_dead(services.db, user_id)  # no syncs until a new /login
+    if report.ok:
+        users.update_user(services.db, user_id, next_sync_at=now + int(interval) + stagger(user_id, interval))
+        if report.new_items:
+            users.mark_training_due(services.db, user_id, at=now)
+    else:
+        users.update_user(services.db, user_id, next_sync_at=now + RETRY_AFTER_FAILURE_S)
+    return False
+
+
+def after_feedback(services: Services, user_id: int) -> None:
+    """Taps are debounced: one retrain a few minutes after the first unprocessed tap."""
+    users.mark_training_due(services.db, user_id, at=services.now() + int(services.settings.jobs.retrain_debounce_s))

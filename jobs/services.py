@@ -1,0 +1,78 @@
+"""The long-lived pieces every handler and job uses, built once by bot.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bilibili import BilibiliClient
+from recommender import ModelStore
+from settings import Settings
+from storage.crypto import CredentialVault
+from storage.db import Database
+
+
+SERVICES_KEY = "services"  # where bot.py puts the Services in application.bot_data
+
+
+class CoverCache:
+    """Recently sent covers: bytes to re-upload, or the Telegram file_id once one is known."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._items: OrderedDict[str, bytes | str] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, bvid: str) -> bytes | str | None:
+        item = self._items.get(bvid)
+        if item is not None:
+            self._items.move_to_end(bvid)
+        return item
+
+    def put(self, bvid: str, item: bytes | str) -> None:
+        self._items[bvid] = item
+        self._items.move_to_end(bvid)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    vault: CredentialVault
+    bili: BilibiliClient
+    models: ModelStore
+    covers: CoverCache = field(default_factory=CoverCache)
+    # One training pass at a time, off the event loop.
+    trainer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "train"))
+    # Background work per user (QR login polling, onboarding), so a new /login cancels the old one.
+    user_tasks: dict[int, asyncio.Task] = field(default_factory=dict)
+    busy_training: set[int] = field(default_factory=set)
+
+    def now(self) -> int:
+        return int(time.time())
+
+    async def close(self) -> None:
+        for task in self.user_tasks.values():
+            task.cancel()
+        self.trainer.shutdown(wait=False, cancel_futures=True)
+        await self.bili.close()
+        self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    storage = settings.storage
+    storage.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(storage.resolved_database_url)
+    db.migrate()
+    keys = storage.fernet_keys.get_secret_value() if storage.fernet_keys else None
+    return Services(
+        settings=settings,
+        db=db,
+        vault=CredentialVault.from_config(keys, storage.data_dir),
+        bili=BilibiliClient(settings.bilibili),
+        models=ModelStore(storage.models_dir),
+    )

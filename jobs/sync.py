@@ -1,0 +1,221 @@
+"""One user's sync: bilibili behaviour → storage, plus the metadata and candidates it needs.
+
+Incremental by design: history stops at the newest view time already stored, favourite folders
+whose count did not change are skipped, and video metadata is fetched once for all users.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+from bilibili import (
+    BilibiliError,
+    Credentials,
+    RiskControl,
+    SessionExpired,
+    VideoInfo,
+    VideoUnavailable,
+)
+from jobs.services import Services
+from storage import behaviour, catalogue, users
+from storage.behaviour import BehaviourRow
+
+log = logging.getLogger(__name__)
+
+HISTORY = "history"
+COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
+CANDIDATE_TTL_S = 3 * 3600
+POPULAR_PAGES = 5
+
+
+@dataclass
+class SyncReport:
+    user_id: int
+    new_items: int = 0
+    metadata_fetched: int = 0
+    candidates: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def sync_user(services: Services, user_id: int) -> SyncReport:
+    """Refresh the login if due, pull behaviour, fetch missing metadata, refresh candidates."""
+    report = SyncReport(user_id)
+    calls_before, started = services.bili.calls, time.monotonic()
+    try:
+        creds = await _fresh_credentials(services, user_id)
+        if creds is None:
+            report.error = "session_dead"
+            return report
+        user = users.get_user_by_id(services.db, user_id)
+        mid = user.bili_mid or int(creds.dedeuserid)
+        rows, videos = await _pull_behaviour(services, user_id, creds, mid)
+        report.new_items = behaviour.save_behaviours(services.db, user_id, rows)
+        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in rows}, videos)
+        report.candidates = await refresh_candidates(services)
+        report.candidates += await _pull_related(services, user_id)
+        report.counts = behaviour.behaviour_counts(services.db, user_id)
+    except SessionExpired:
+        report.error = "session_dead"  # after_sync marks it; the tick tells the user once
+    except RiskControl as exc:
+        report.error = f"risk_control:{exc.code}"
+    except BilibiliError as exc:
+        report.error = f"{type(exc).__name__}:{getattr(exc, 'code', '')}"
+    finally:
+        report.calls = services.bili.calls - calls_before
+        report.seconds = time.monotonic() - started
+    return report
+
+
+async def _fresh_credentials(services: Services, user_id: int) -> Credentials | None:
+    secrets = users.load_credentials(services.db, services.vault, user_id)
+    if secrets is None:
+        return None
+    creds = Credentials.from_dict(secrets)
+
+    async def persist(new: Credentials) -> None:
+        # The new cookies are stored before bilibili is told to retire the old ones.
+        users.save_credentials(services.db, services.vault, user_id, new.to_dict())
+
+    return await services.bili.refresh_if_needed(creds, persist)
+
+
+async def _pull_behaviour(
+    services: Services, user_id: int, creds: Credentials, mid: int
+) -> tuple[list[BehaviourRow], list[VideoInfo]]:
+    bili, db = services.bili, services.db
+    rows: list[BehaviourRow] = []
+    videos: list[VideoInfo] = []
+
+    newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
+    newest = newest_seen
+    cursor = None
+    while True:
+        page = await bili.history_page(creds, cursor)
+        fresh = [item for item in page.items if item.view_at > newest_seen]
+        for item in fresh:
+            rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
+                                     progress=item.progress, duration=item.duration))  # fmt: skip
+            videos.append(item.video)
+            newest = max(newest, item.view_at)
+        if page.next_cursor is None or len(fresh) < len(page.items):
+            break  # the end, or we reached what is stored
+        cursor = page.next_cursor
+
+    for folder in await bili.fav_folders(creds, mid):
+        source = f"favorite:{folder.id}"
+        if behaviour.get_cursor(db, user_id, source) == str(folder.media_count):
+            continue  # unchanged folder: skip its pages
+        pn, has_more = 1, True
+        while has_more:
+            items, has_more = await bili.fav_items(creds, folder.id, pn)
+            rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
+            videos += [i.video for i in items]
+            pn += 1
+        behaviour.set_cursor(db, user_id, source, str(folder.media_count), services.now())
+
+    for coin in await bili.coined_videos(creds, mid):
+        rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
+        videos.append(coin.video)
+
+    liked = await bili.liked_videos(creds, mid)
+    known_likes = {b.bvid: b.at for b in behaviour.user_behaviours(db, user_id) if b.kind == "like"}
+    for video in liked:
+        # bilibili gives no like time: keep the first time we saw it.
+        rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
+        videos.append(video)
+
+    if newest > newest_seen:
+        behaviour.set_cursor(db, user_id, HISTORY, str(newest), services.now())
+    return rows, videos
+
+
+async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoInfo]) -> int:
+    """view + tags for videos unknown to the catalogue or older than the TTL: once for all users."""
+    db, bili, now = services.db, services.bili, services.now()
+    catalogue.add_partial_videos(db, [v for v in seen if v.tid == 0])
+    catalogue.save_videos(db, [v for v in seen if v.tid > 0 and v.tags is None], now)
+    stale = catalogue.stale_bvids(db, bvids, now, services.settings.jobs.video_ttl_s)
+    need_view = catalogue.needs_view(db, stale)
+    fetched = 0
+    for bvid in stale:
+        try:
+            video = await bili.view(bvid) if bvid in need_view else None
+            tags = await bili.tags(bvid)
+        except VideoUnavailable:
+            catalogue.mark_unavailable(db, bvid, now)
+            continue
+        if video is None:
+            row = catalogue.get_videos(db, [bvid])[bvid]
+            video = _with_tags_from_row(row, tags)
+        else:
+            video = _replace_tags(video, tags)
+        catalogue.save_videos(db, [video], now)
+        fetched += 1
+    return fetched
+
+
+async def refresh_candidates(services: Services, force: bool = False) -> int:
+    """Popular, the latest weekly issue and the ranking, at most every few hours for everyone."""
+    db, bili, now = services.db, services.bili, services.now()
+    if not force and now - catalogue.last_candidate_refresh(db) < CANDIDATE_TTL_S:
+        return 0
+    found: list[VideoInfo] = []
+    for pn in range(1, POPULAR_PAGES + 1):
+        items, no_more = await bili.popular(pn)
+        found += items
+        if no_more:
+            break
+    numbers = await bili.weekly_numbers()
+    if numbers:
+        found += await bili.weekly_issue(max(numbers))
+    found += await bili.ranking()
+    catalogue.save_videos(db, found, now, candidate=True)
+    await fetch_metadata(services, {v.bvid for v in found}, [])
+    return len({v.bvid for v in found})
+
+
+async def _pull_related(services: Services, user_id: int) -> int:
+    """Related videos of the user's newest liked/faved/coined videos become candidates too."""
+    db, bili, now = services.db, services.bili, services.now()
+    strong = sorted(
+        (b for b in behaviour.user_behaviours(db, user_id) if b.kind != "watch"),
+        key=lambda b: b.at,
+        reverse=True,
+    )
+    seeds = list(dict.fromkeys(b.bvid for b in strong))[:COIN_SEED_LIMIT]
+    done = catalogue.related_fetched(db, seeds, since=now - int(services.settings.jobs.video_ttl_s))
+    added = 0
+    for bvid in seeds:
+        if bvid in done:
+            continue
+        try:
+            related = await bili.related(bvid)
+        except VideoUnavailable:
+            continue
+        catalogue.save_videos(db, related, now, candidate=True)
+        catalogue.save_related(db, bvid, [v.bvid for v in related], now)
+        added += await fetch_metadata(services, {v.bvid for v in related}, [])
+    return added
+
+
+def _replace_tags(video: VideoInfo, tags: tuple[str, ...]) -> VideoInfo:
+    return replace(video, tags=tuple(tags))
+
+
+def _with_tags_from_row(row, tags: tuple[str, ...]) -> VideoInfo:
+    return VideoInfo(
+        bvid=row.bvid, aid=row.aid, title=row.title, cover=row.cover, owner_mid=row.owner_mid,
+        owner_name=row.owner_name, duration=row.duration, tid=row.tid, tname=row.tname,
+        pubdate=row.pubdate, view=row.view, danmaku=row.danmaku, reply=row.reply,
+        favorite=row.favorite, coin=row.coin, share=row.share, like=row.like, tags=tuple(tags),
+    )  # fmt: skip
+

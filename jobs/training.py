@@ -1,0 +1,76 @@
+"""Retrain the users that are due, in one batched pass, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import recommender as rec
+from jobs.convert import to_rec_videos, user_events
+from jobs.services import Services
+from storage import catalogue, picks, users
+
+log = logging.getLogger(__name__)
+
+NEGATIVE_POOL_WINDOW_S = 7 * 86400
+
+
+@dataclass
+class TrainReport:
+    users: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    versions: dict[int, int] | None = None
+
+
+def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.SharedSignals | None]:
+    """Read everything the pass needs (on the loop thread: SQLite reads are quick)."""
+    db, now = services.db, services.now()
+    events = {uid: user_events(db, uid) for uid in users.all_user_ids(db)}
+    pool = [v.bvid for v in catalogue.candidate_videos(db, since=now - NEGATIVE_POOL_WINDOW_S)]
+    bvids = set(pool) | {e.bvid for evs in events.values() for e in evs}
+    videos = to_rec_videos(catalogue.get_videos(db, bvids).values())
+    shared = rec.build_shared_signals({str(u): e for u, e in events.items()}, catalogue.related_graph(db))
+    data = {
+        str(uid): rec.UserData(events=events[uid], negatives_pool=pool)
+        for uid in user_ids
+        if events.get(uid)
+    }
+    return data, videos, shared
+
+
+async def train_users_now(services: Services, user_ids: list[int]) -> TrainReport:
+    """Train, save (atomically, versioned) and record a model per user; the bot keeps answering."""
+    if not user_ids:
+        return TrainReport()
+    started, now = time.monotonic(), services.now()
+    data, videos, shared = _gather(services, user_ids)
+    if not data:
+        users.clear_training_due(services.db, user_ids, started_at=now)
+        return TrainReport()
+    loop = asyncio.get_running_loop()
+    services.busy_training.update(user_ids)
+    try:
+        models = await loop.run_in_executor(
+            services.trainer, rec.train_users, data, videos, shared, now
+        )
+    finally:
+        services.busy_training.difference_update(user_ids)
+    versions = {}
+    for key, model in models.items():
+        version = services.models.save(key, model)
+        versions[int(key)] = version
+        picks.record_model_version(
+            services.db, int(key), version, len(data[key].events), {}, now
+        )
+    users.clear_training_due(services.db, user_ids, started_at=now)
+    report = TrainReport(
+        users=len(models),
+        samples=sum(len(d.events) for d in data.values()),
+        seconds=time.monotonic() - started,
+        versions=versions,
+    )
+    log.info("train users=%d samples=%d seconds=%.2f", report.users, report.samples, report.seconds)
+    return report

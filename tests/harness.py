@@ -1,0 +1,43 @@
+"""Building the real services against the doubles (shared by tests and bench scripts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from bilibili import BilibiliClient
+from jobs.services import Services
+from recommender import ModelStore
+from settings import JobSettings, Settings, StorageSettings
+from storage.crypto import CredentialVault
+from storage.db import Database
+from tests.doubles.bilibili import BilibiliDouble
+
+FAST_BILIBILI = dict(
+    timeout_s=1.0, retries=2, backoff_base_s=0.01, risk_pause_base_s=0.3, risk_pause_max_s=2.0,
+    max_requests_per_second=0, qr_poll_interval_s=0.02,
+)  # fmt: skip
+
+
+def make_settings(data_dir: Path, double: BilibiliDouble, database_url: str | None = None, **jobs) -> Settings:
+    settings = Settings.__new__(Settings)
+    settings.telegram = Settings().telegram
+    settings.bilibili = double.settings(**FAST_BILIBILI)
+    settings.storage = StorageSettings(DATA_DIR=str(data_dir), DATABASE_URL=database_url,
+                                       FERNET_KEYS=Fernet.generate_key().decode())  # fmt: skip
+    settings.jobs = JobSettings(**jobs)
+    return settings
+
+
+def make_services(data_dir: Path, double: BilibiliDouble, database_url: str | None = None, **jobs) -> Services:
+    settings = make_settings(data_dir, double, database_url, **jobs)
+    db = Database(settings.storage.resolved_database_url)
+    db.migrate()
+    return Services(
+        settings=settings,
+        db=db,
+        vault=CredentialVault([settings.storage.fernet_keys.get_secret_value()]),
+        bili=BilibiliClient(settings.bilibili, correspond_public_key=double.correspond_public_pem),
+        models=ModelStore(settings.storage.models_dir),
+    )
