@@ -1,0 +1,120 @@
+"""BiliPick's entry point: build the Application from settings, register handlers and the tick, run.
+
+Usage: BOT_TOKEN=... python bot.py   (long polling; webhook mode when WEBHOOK_URL is set)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from handlers import account, feedback, login, membership, preferences, profile, recommend, start
+from handlers.errors import install_redaction, on_error
+from handlers.i18n import LANGUAGES, t
+from jobs.services import SERVICES_KEY, Services, build_services
+from jobs.tick import schedule_ticks
+from settings import Settings, get_settings
+
+log = logging.getLogger("bilipick")
+
+COMMANDS = ("recommend", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
+            "privacy", "help", "start")  # fmt: skip
+
+
+def build_application(settings: Settings, services: Services | None = None) -> Application:
+    token = settings.telegram.bot_token
+    if token is None:
+        raise SystemExit("BOT_TOKEN is not set: get one from @BotFather and export BOT_TOKEN=...")
+    services = services or build_services(settings)
+    rps = settings.telegram.max_messages_per_second
+    app = (
+        ApplicationBuilder()
+        .token(token.get_secret_value())
+        .base_url(settings.telegram.base_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        # Strictly spaced sends (one per 1/rps s) keep every one-second window within the limit;
+        # a RetryAfter pauses every request and is retried.
+        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / rps, max_retries=3))
+        .concurrent_updates(64)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data[SERVICES_KEY] = services
+    register_handlers(app)
+    schedule_ticks(app, services)
+    return app
+
+
+def register_handlers(app: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(ChatMemberHandler(membership.chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(CommandHandler("start", start.start))
+    app.add_handler(CommandHandler("help", start.help_command))
+    # /login answers in groups too, to refuse there; it never sends a QR outside a private chat.
+    app.add_handler(CommandHandler("login", login.login))
+    app.add_handler(CommandHandler("recommend", recommend.recommend, filters=private))
+    app.add_handler(CommandHandler("digest", preferences.digest, filters=private))
+    app.add_handler(CommandHandler("timezone", preferences.timezone, filters=private))
+    app.add_handler(CommandHandler("settings", preferences.settings, filters=private))
+    app.add_handler(CommandHandler("profile", profile.profile, filters=private))
+    app.add_handler(CommandHandler("logout", account.logout, filters=private))
+    app.add_handler(CommandHandler("forget", account.forget, filters=private))
+    app.add_handler(CommandHandler("privacy", account.privacy))
+    app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=r"^fb:"))
+    app.add_handler(CallbackQueryHandler(login.login_button, pattern=r"^login:"))
+    app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=r"^set:"))
+    app.add_handler(CallbackQueryHandler(account.forget_button, pattern=r"^forget:"))
+    app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
+    # Unknown commands and free text in private chats get a hint.
+    app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))
+    app.add_error_handler(on_error)
+
+
+async def _post_init(app: Application) -> None:
+    for lang in LANGUAGES:
+        commands = [BotCommand(c, t(lang, f"cmd_{c}")) for c in COMMANDS]
+        await app.bot.set_my_commands(
+            commands, scope=BotCommandScopeAllPrivateChats(), language_code=None if lang == "en" else lang
+        )
+
+
+async def _post_shutdown(app: Application) -> None:
+    await app.bot_data[SERVICES_KEY].close()
+
+
+def main() -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = get_settings()
+    token = settings.telegram.bot_token
+    install_redaction(token.get_secret_value() if token else "")
+    app = build_application(settings)
+    tg = settings.telegram
+    if tg.webhook_url:
+        app.run_webhook(
+            listen=tg.webhook_listen,
+            port=tg.webhook_port,
+            webhook_url=tg.webhook_url,
+            secret_token=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=int(tg.poll_timeout_s))
+
+
+if __name__ == "__main__":
+    main()

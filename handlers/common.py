@@ -1,0 +1,41 @@
+"""What every handler needs: the services, the current user in storage, and their language."""
+
+from __future__ import annotations
+
+from telegram import Chat, Update
+from telegram.ext import ContextTypes
+
+from handlers.i18n import language_for
+from jobs.services import SERVICES_KEY, Services
+from storage import users
+from storage.models import User
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data[SERVICES_KEY]
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == Chat.PRIVATE
+
+
+def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
+    """The sender's row (created on first contact); language follows Telegram's language_code."""
+    svc = services_of(context)
+    tg_user, chat = update.effective_user, update.effective_chat
+    jobs = svc.settings.jobs
+    user = users.ensure_user(
+        svc.db,
+        telegram_id=tg_user.id,
+        chat_id=chat.id if chat and chat.type == Chat.PRIVATE else tg_user.id,
+        language=language_for(tg_user.language_code),
+        now=svc.now(),
+        timezone=jobs.default_timezone,
+        digest_time=jobs.default_digest_time,
+        picks_per_page=jobs.default_picks,
+    )
+    lang = language_for(tg_user.language_code)
+    if user.language != lang:
+        user = users.update_user(svc.db, user.id, language=lang)
+    return user

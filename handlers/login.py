@@ -1,0 +1,127 @@
+"""/login: a QR photo whose caption follows the scan; polling runs in the background."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+
+import qrcode
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, ContextTypes
+
+from bilibili import BilibiliError, QrCode
+from handlers.common import current_user, is_private, services_of
+from handlers.i18n import language_for, t
+from jobs.onboarding import first_sync_and_train
+from jobs.services import Services
+from storage import users
+from storage.models import User
+
+log = logging.getLogger(__name__)
+
+
+def qr_png(url: str) -> bytes:
+    image = qrcode.make(url, box_size=8, border=4)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def login(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        lang = language_for(update.effective_user.language_code)
+        await update.effective_message.reply_text(t(lang, "login_refused_group"))
+        return
+    user = current_user(update, context)
+    if user.credentials is not None and not user.session_dead:
+        keyboard = InlineKeyboardMarkup([[
+            InlineKeyboardButton(t(user.language, "login_replace"), callback_data="login:replace"),
+            InlineKeyboardButton(t(user.language, "login_keep"), callback_data="login:keep"),
+        ]])  # fmt: skip
+        text = t(user.language, "login_already", uname=html.escape(user.bili_uname or ""))
+        await update.effective_message.reply_text(text, reply_markup=keyboard)
+        return
+    await start_login(context.application, services_of(context), user)
+
+
+async def login_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """login:replace | login:keep | login:new (a fresh code after expiry)."""
+    query = update.callback_query
+    await query.answer()
+    if not is_private(update):
+        return
+    user = current_user(update, context)
+    if query.data == "login:keep":
+        await _edit_text(query.message, t(user.language, "login_kept"))
+        return
+    if query.data == "login:replace":
+        await _edit_text(query.message, t(user.language, "login_waiting"))
+    await start_login(context.application, services_of(context), user)
+
+
+async def start_login(app: Application, svc: Services, user: User) -> None:
+    try:
+        qr = await svc.bili.generate_qr()
+    except BilibiliError as exc:
+        log.warning("QR generate failed: %s", type(exc).__name__)
+        await app.bot.send_message(user.chat_id, t(user.language, "login_failed"))
+        return
+    message = await app.bot.send_photo(user.chat_id, qr_png(qr.url), caption=t(user.language, "login_waiting"))
+    previous = svc.user_tasks.pop(user.id, None)
+    if previous is not None:
+        previous.cancel()  # only the newest QR code of a user is followed
+    task = app.create_task(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}")
+    svc.user_tasks[user.id] = task
+    task.add_done_callback(lambda done: svc.user_tasks.pop(user.id, None) if svc.user_tasks.get(user.id) is done else None)
+
+
+async def _follow_login(app: Application, svc: Services, user: User, qr: QrCode, message: Message) -> None:
+    lang = user.language
+    try:
+        async for event in svc.bili.poll_login(qr):
+            if event.state == "scanned":
+                await _edit_caption(message, t(lang, "login_scanned"))
+            elif event.state == "expired":
+                again = InlineKeyboardMarkup(
+                    [[InlineKeyboardButton(t(lang, "login_new_code"), callback_data="login:new")]]
+                )
+                await _edit_caption(message, t(lang, "login_expired"), again)
+                return
+            elif event.state == "success" and event.credentials and event.account:
+                account = event.account
+                users.link_bilibili(svc.db, svc.vault, user.id, event.credentials.to_dict(),
+                                    account.mid, account.uname, svc.now())  # fmt: skip
+                await _edit_caption(message, t(lang, "login_success", uname=html.escape(account.uname)))
+                await _onboard(app, svc, user)
+                return
+    except BilibiliError as exc:
+        log.warning("QR login for user %d failed: %s", user.id, type(exc).__name__)
+        await app.bot.send_message(user.chat_id, t(lang, "login_failed"))
+
+
+async def _onboard(app: Application, svc: Services, user: User) -> None:
+    async def notify(key: str, **values: object) -> None:
+        await app.bot.send_message(user.chat_id, t(user.language, key, **values))
+
+    await first_sync_and_train(svc, user.id, notify)
+
+
+async def _edit_caption(message: Message, caption: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    try:
+        await message.edit_caption(caption=caption, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message:
+            log.warning("caption edit refused: %s", exc.message)
+    except TelegramError as exc:
+        log.warning("caption edit failed: %s", exc)
+
+
+async def _edit_text(message: Message | None, text: str) -> None:
+    if message is None:
+        return
+    try:
+        await message.edit_text(text)
+    except TelegramError as exc:
+        log.info("text edit skipped: %s", exc)

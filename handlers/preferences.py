@@ -1,0 +1,107 @@
+"""/digest, /timezone and the /settings menu."""
+
+from __future__ import annotations
+
+import html
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from handlers.common import current_user, is_private, services_of
+from handlers.i18n import t
+from storage import users
+from storage.models import User
+
+DIGEST_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+MIN_PICKS, MAX_PICKS = 3, 10
+
+
+async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        return
+    svc, user = services_of(context), current_user(update, context)
+    arg = (context.args[0] if context.args else "").strip().lower()
+    if arg == "off":
+        users.update_user(svc.db, user.id, digest_paused=True)
+        text = t(user.language, "digest_off")
+    elif arg == "on":
+        user = users.update_user(svc.db, user.id, digest_paused=False)
+        text = t(user.language, "digest_on", time=user.digest_time, tz=user.timezone)
+    elif match := DIGEST_TIME.match(arg):
+        value = f"{int(match.group(1)):02d}:{match.group(2)}"
+        user = users.update_user(svc.db, user.id, digest_time=value, digest_paused=False)
+        text = t(user.language, "digest_set", time=value, tz=user.timezone)
+    else:
+        text = t(user.language, "digest_usage")
+    await update.effective_message.reply_text(text)
+
+
+def valid_timezone(name: str) -> str | None:
+    """The canonical IANA name, or None (zoneinfo also accepts odd paths; the catalogue does not)."""
+    if name not in available_timezones():
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        return
+    svc, user = services_of(context), current_user(update, context)
+    if not context.args:
+        await update.effective_message.reply_text(t(user.language, "tz_usage"))
+        return
+    name = valid_timezone(context.args[0].strip())
+    if name is None:
+        await update.effective_message.reply_text(
+            t(user.language, "tz_unknown", tz=html.escape(context.args[0][:64]))
+        )
+        return
+    users.update_user(svc.db, user.id, timezone=name)
+    await update.effective_message.reply_text(t(user.language, "tz_set", tz=name))
+
+
+def settings_view(user: User) -> tuple[str, InlineKeyboardMarkup]:
+    lang = user.language
+    state = t(lang, "settings_off" if user.digest_paused else "settings_on")
+    text = t(lang, "settings", state=state, time=user.digest_time, tz=user.timezone, picks=user.picks_per_page)
+    toggle = ("btn_resume", "set:resume") if user.digest_paused else ("btn_pause", "set:pause")
+    keyboard = InlineKeyboardMarkup([
+        [InlineKeyboardButton(t(lang, "btn_fewer"), callback_data="set:picks:-1"),
+         InlineKeyboardButton(t(lang, "btn_more"), callback_data="set:picks:+1")],
+        [InlineKeyboardButton(t(lang, toggle[0]), callback_data=toggle[1])],
+    ])  # fmt: skip
+    return text, keyboard
+
+
+async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        return
+    text, keyboard = settings_view(current_user(update, context))
+    await update.effective_message.reply_text(text, reply_markup=keyboard)
+
+
+async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    svc, user = services_of(context), current_user(update, context)
+    if query.data == "set:pause":
+        user = users.update_user(svc.db, user.id, digest_paused=True)
+    elif query.data == "set:resume":
+        user = users.update_user(svc.db, user.id, digest_paused=False)
+    elif query.data in ("set:picks:-1", "set:picks:+1"):
+        step = -1 if query.data.endswith("-1") else 1
+        picks = min(MAX_PICKS, max(MIN_PICKS, user.picks_per_page + step))
+        user = users.update_user(svc.db, user.id, picks_per_page=picks)
+    text, keyboard = settings_view(user)
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        if "not modified" not in exc.message:
+            raise

@@ -1,0 +1,36 @@
+"""/profile: the learned taste as a chart plus a short summary."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from telegram import Update
+from telegram.constants import ChatAction
+from telegram.ext import ContextTypes
+
+import recommender as rec
+from handlers.common import current_user, is_private, services_of
+from handlers.i18n import t
+
+
+async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        return
+    svc, user = services_of(context), current_user(update, context)
+    model = svc.models.load(str(user.id))
+    if model is None:
+        await update.effective_message.reply_text(t(user.language, "profile_none"))
+        return
+    await context.bot.send_chat_action(user.chat_id, ChatAction.UPLOAD_PHOTO)
+    taste = rec.taste_profile(model)
+    titles = {k: t(user.language, f"profile_{k}") for k in ("tags", "uploaders", "partitions")}
+    # matplotlib takes tens of milliseconds: keep the event loop free meanwhile.
+    png = await asyncio.to_thread(rec.render_profile_png, taste, titles)
+    caption = t(
+        user.language,
+        "profile_caption",
+        tags=html.escape("、".join(name for name, _ in taste.tags[:5]) or "—"),
+        uploaders=html.escape("、".join(name for name, _ in taste.uploaders[:3]) or "—"),
+    )
+    await update.effective_message.reply_photo(png, caption=caption[:1000])

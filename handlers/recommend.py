@@ -1,0 +1,39 @@
+"""/recommend: the next picks, one message each, with 👍/👎."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatAction
+from telegram.ext import ContextTypes
+
+from bilibili import BilibiliError
+from handlers.common import current_user, is_private, services_of
+from handlers.i18n import t
+from handlers.render import deliver_picks
+from jobs.picks import choose_picks
+from jobs.sync import refresh_candidates
+from storage import catalogue
+
+log = logging.getLogger(__name__)
+
+
+async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        return
+    svc = services_of(context)
+    user = current_user(update, context)
+    await context.bot.send_chat_action(user.chat_id, ChatAction.TYPING)
+    if catalogue.last_candidate_refresh(svc.db) == 0:
+        try:  # a brand-new bot has no candidates yet: pull the popular lists once, now
+            await refresh_candidates(svc, force=True)
+        except BilibiliError as exc:
+            log.warning("candidate refresh failed: %s", type(exc).__name__)
+    batch = choose_picks(svc, user, user.picks_per_page)
+    if not batch.items:
+        await update.effective_message.reply_text(t(user.language, "no_picks"))
+        return
+    if batch.mode != "personal":
+        await update.effective_message.reply_text(t(user.language, f"cold_{batch.mode}"))
+    await deliver_picks(context.bot, svc, user, batch.items, source="recommend")
