@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import warnings
@@ -36,6 +37,8 @@ from telegram.ext import (
 
 from tests.doubles.telegram import SentMessage, TelegramDouble
 from tests.doubles.telegram_html import EntityParseError, parse_html
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 TOKEN = "123456:TEST-token"
 
@@ -198,6 +201,19 @@ async def test_send_photo_bytes_arrive_intact(bot, tg, alice):
     again = await bot.send_photo(1001, largest.file_id)
     assert again.photo[-1].file_id == largest.file_id
     assert tg.sent[-1].photo == largest.file_id
+    assert tg.sent[-1].photo_sha256 == rec.photo_sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_keep_photo_bytes_false_keeps_only_digest():
+    async with TelegramDouble(token=TOKEN, keep_photo_bytes=False) as tg:
+        tg.known_chat(5)
+        async with Bot(tg.token, base_url=tg.base_url) as b:
+            data = png_bytes()
+            m = await b.send_photo(5, data)
+        rec = tg.sent[-1]
+        assert rec.photo is None and rec.is_photo and rec.photo_size == len(data)
+        assert rec.photo_sha256 == hashlib.sha256(data).hexdigest()
+        assert tg.photo_bytes(m.photo[-1].file_id) is None
 
 
 async def test_send_photo_large_image_gets_several_sizes(bot, alice):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import hashlib
 import io
 import itertools
 import json
@@ -155,7 +156,7 @@ class SentMessage:
 
     ``text``/``caption`` are what the user sees (after HTML parsing); ``raw`` is the string as
     the bot sent it (current version). ``photo`` is the uploaded bytes, or the file_id/URL string
-    the bot passed; ``photo_file_id`` is the file_id the double assigned to the largest size.
+    the bot passed (None for uploads if ``keep_photo_bytes=False``); ``photo_file_id`` is the file_id the double assigned to the largest size.
     ``edits`` holds one dict per applied edit: ``{"method", "time", "text"|"caption", "raw",
     "parse_mode", "reply_markup"}``.
     """
@@ -177,6 +178,8 @@ class SentMessage:
     edits: list[dict] = field(default_factory=list)
     deleted: bool = False
     seq: int = 0  # change sequence number of the latest send/edit (see TelegramDouble.mark)
+    photo_sha256: str | None = None  # of the uploaded bytes (kept even if bytes are not)
+    photo_size: int | None = None  # uploaded byte count
 
     @property
     def content(self) -> str:
@@ -198,7 +201,7 @@ class SentMessage:
 
     @property
     def is_photo(self) -> bool:
-        return self.photo is not None
+        return self.photo_file_id is not None
 
 
 @dataclass
@@ -283,6 +286,7 @@ class TelegramDouble:
         strict_chats: bool = False,
         strict_images: bool = False,
         flood_limits: tuple[int, int] | None = None,
+        keep_photo_bytes: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -297,6 +301,8 @@ class TelegramDouble:
             otherwise they are accepted with a nominal 320x320 size.
         flood_limits: ``(global_per_second, per_chat_per_second)``; when set, sends beyond these
             counts within the last second get 429 "Too Many Requests: retry after 1".
+        keep_photo_bytes: set False in big benchmarks so uploads are not held in memory
+            (records then keep only ``photo_sha256``/``photo_size``).
         """
         self.token = token
         try:
@@ -313,6 +319,7 @@ class TelegramDouble:
         self.strict_chats = strict_chats
         self.strict_images = strict_images
         self.flood_limits = flood_limits
+        self.keep_photo_bytes = keep_photo_bytes
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -348,7 +355,9 @@ class TelegramDouble:
         self._closing = False
         # change log for wait_for: list of (seq, record)
         self._seq = 0
-        self._changes: list[SentMessage] = []
+        self._changes: list[SentMessage] = []  # _changes[k] was appended when seq became k+1
+        self._chat_changes: dict[int, list[tuple[int, SentMessage]]] = {}
+        self._sent_by_chat: dict[int, list[SentMessage]] = {}
         self._change_event = asyncio.Event()
         self._answer_event = asyncio.Event()
         # send timestamps for rate checks
@@ -774,7 +783,7 @@ class TelegramDouble:
     def sent_to(self, chat: dict | int) -> list[SentMessage]:
         """SentMessage records for one chat, in send order (deleted ones included)."""
         chat_id = self._chat_id_of(chat)
-        return [r for r in self.sent if r.chat_id == chat_id]
+        return list(self._sent_by_chat.get(chat_id, []))  # type: ignore[arg-type]
 
     def mark(self) -> int:
         """Current change sequence; pass as ``since=`` to wait_for to ignore older changes."""
@@ -793,13 +802,16 @@ class TelegramDouble:
         timeout, listing what the chat (or, without ``chat``, the bot overall) sent."""
         chat_id = self._chat_id_of(chat)
         deadline = time.monotonic() + timeout
-        pos = self._first_change_after(since)  # position in the change log to scan from
+        if chat_id is None:
+            log: list = self._changes
+            pos = max(0, min(since, len(log)))
+        else:
+            log = self._chat_changes.setdefault(chat_id, [])
+            pos = bisect.bisect_right(log, since, key=lambda item: item[0])
         while True:
-            while pos < len(self._changes):
-                record = self._changes[pos]
+            while pos < len(log):
+                record = log[pos] if chat_id is None else log[pos][1]
                 pos += 1
-                if chat_id is not None and record.chat_id != chat_id:
-                    continue
                 if record.deleted:
                     continue
                 if predicate(record):
@@ -812,10 +824,6 @@ class TelegramDouble:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 pass
-
-    def _first_change_after(self, since: int) -> int:
-        # self._changes[k] was appended when seq became k + 1
-        return max(0, min(since, len(self._changes)))
 
     def _describe_timeout(self, timeout: float, chat_id: int | None) -> str:
         records = self.sent_to(chat_id) if chat_id is not None else self.sent[-20:]
@@ -841,6 +849,7 @@ class TelegramDouble:
         self._seq += 1
         record.seq = self._seq
         self._changes.append(record)
+        self._chat_changes.setdefault(record.chat_id, []).append((self._seq, record))
         event = self._change_event
         self._change_event = asyncio.Event()
         event.set()
@@ -969,6 +978,7 @@ class TelegramDouble:
         self._messages.setdefault(record.chat_id, {})[record.message_id] = record.message
         self._records[(record.chat_id, record.message_id)] = record
         self.sent.append(record)
+        self._sent_by_chat.setdefault(record.chat_id, []).append(record)
         self._send_times.append(record.time)
         self._chat_send_times.setdefault(record.chat_id, []).append(record.time)
         self._changed(record)
@@ -1223,12 +1233,16 @@ class TelegramDouble:
         data: bytes | None = None
         url: str | None = None
         reuse: dict | None = None
+        digest: str | None = None
         if upload is not None:
             data = upload["data"]
             if not data:
                 raise _bad("file must be non-empty")
             if len(data) > MAX_PHOTO_BYTES:
                 raise ApiError(413, "Request Entity Too Large")
+            digest = hashlib.sha256(data).hexdigest()
+            if not self.keep_photo_bytes:
+                upload["data"] = f"<{len(data)} bytes sha256={digest}>"
         elif isinstance(photo_param, str) and photo_param:
             if re.match(r"https?://", photo_param):
                 url = photo_param
@@ -1247,12 +1261,17 @@ class TelegramDouble:
         markup = self._validate_markup(params.get("reply_markup"))
         self._check_flood(chat_id)
         if reuse is not None:
-            photo_sizes = [self._photo_size_of(photo_param)]
+            photo_sizes = [dict(p) for p in reuse.get("sizes") or [self._photo_size_of(photo_param)]]
             largest_id = photo_param
-            data = reuse.get("data")
+            digest = reuse.get("sha256")
         else:
-            photo_sizes, _ = self._store_photo(data, url)
+            photo_sizes, largest = self._store_photo(data, url)
             largest_id = photo_sizes[-1]["file_id"]
+            largest["sha256"] = digest
+            largest["sizes"] = [dict(p) for p in photo_sizes]
+            if not self.keep_photo_bytes:
+                largest["data"] = None
+        size = len(data) if data is not None else None
         now = time.monotonic()
         date = int(time.time())
         mid = self._new_message_id(chat_id)
@@ -1274,11 +1293,15 @@ class TelegramDouble:
             parse_mode=params.get("parse_mode"),
             entities=entities,
             reply_markup=markup,
-            photo=(upload["data"] if upload is not None else photo_param),
+            photo=(
+                (data if self.keep_photo_bytes else None) if upload is not None else photo_param
+            ),
             photo_file_id=largest_id,
             date=date,
             time=now,
             message=message,
+            photo_sha256=digest,
+            photo_size=size,
         )
         self._record_send(record)
         return message
