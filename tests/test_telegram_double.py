@@ -467,6 +467,23 @@ async def test_get_updates_offset_limit_and_long_poll(tg):
     assert msg["from"]["language_code"] == "en"
 
 
+async def test_second_long_poll_terminates_the_first(tg):
+    first = asyncio.create_task(raw_call(tg, "getUpdates", timeout=20))
+    await asyncio.sleep(0.1)
+    status, body = await raw_call(tg, "getUpdates", timeout=0)
+    assert (status, body) == (200, {"ok": True, "result": []})
+    status, body = await asyncio.wait_for(first, 10)
+    assert status == 409 and "terminated by other getUpdates request" in body["description"]
+
+
+async def test_writing_after_block_unblocks(tg):
+    u = tg.user(1001, "Alice")
+    tg.block(1001)
+    await tg.send_text(u, "/start")
+    kinds = [next(k for k in x if k != "update_id") for x in tg.pending_updates]
+    assert kinds == ["my_chat_member", "my_chat_member", "message"]
+
+
 async def test_get_updates_allowed_updates_and_webhook_conflict(tg):
     u = tg.user(1001, "Alice")
     await raw_call(tg, "getUpdates", allowed_updates=["callback_query"])

@@ -407,7 +407,7 @@ class TelegramDouble:
 
     async def stop(self) -> None:
         self._closing = True
-        self._update_event.set()
+        self._notify_pollers()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -663,21 +663,29 @@ class TelegramDouble:
         return int(chat)
 
     # ------------------------------------------------------------------ inbound (user side)
+    def _notify_pollers(self) -> None:
+        event = self._update_event
+        self._update_event = asyncio.Event()
+        event.set()
+
     def _queue_update(self, kind: str, payload: dict) -> dict:
         update = {"update_id": self._next_update_id, kind: payload}
         self._next_update_id += 1
         if kind in self._allowed_updates:
             self._updates.append(update)
-            self._update_event.set()
+            self._notify_pollers()
         return update
 
     async def send_text(
         self, user: dict | int, text: str, chat: dict | int | None = None
     ) -> dict:
         """The user sends ``text`` (in their private chat, or ``chat`` e.g. a ``tg.group()``).
-        Queues an Update; commands get a ``bot_command`` entity. Returns the Message dict."""
+        Queues an Update; commands get a ``bot_command`` entity. Returns the Message dict.
+        A user who had blocked the bot unblocks first (a my_chat_member "member" update)."""
         u = self._user_of(user)
         chat_id = self._chat_id_of(chat) if chat is not None else u["id"]
+        if chat_id in self._blocked:
+            self.unblock(chat_id)  # a user must unblock (Restart) before writing again
         chat_json = self._chats.get(chat_id) or {"id": chat_id, "type": "private"}
         self._known.add(chat_id)
         self._unknown.discard(chat_id)
@@ -1053,24 +1061,23 @@ class TelegramDouble:
         # a newer getUpdates terminates an older one that is still waiting
         self._poll_generation += 1
         generation = self._poll_generation
-        if not self._updates and timeout > 0 and not self._closing:
-            self._update_event.set()  # wake any older poller so it sees the new generation
-            deadline = time.monotonic() + float(timeout)
-            while not self._updates and not self._closing:
-                self._update_event.clear()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(self._update_event.wait(), remaining)
-                except TimeoutError:
-                    break
-                if generation != self._poll_generation:
-                    raise ApiError(
-                        409,
-                        "Conflict: terminated by other getUpdates request; make sure that only "
-                        "one bot instance is running",
-                    )
+        self._notify_pollers()
+        deadline = time.monotonic() + float(timeout)
+        while not self._updates and not self._closing and timeout > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            event = self._update_event
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                break
+            if generation != self._poll_generation:
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only "
+                    "one bot instance is running",
+                )
         if generation != self._poll_generation:
             raise ApiError(
                 409,
