@@ -664,7 +664,7 @@ def test_parse_html_error_offsets_are_bytes():
         parse_html("标 < x")
 
 
-def test_json_body_requests_are_typed(tg):
+def test_json_body_requests_are_typed():
     # params arriving as JSON keep their types; form params are decoded per parameter
     from tests.doubles.telegram import _normalize_params
 
