@@ -1,0 +1,97 @@
+"""Video -> model inputs: hashed ids into bounded vocabularies, normalised numerics, a quality score."""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from .types import TrainConfig, Video
+
+N_NUMERIC = 10
+_DUR_EDGES = (60, 300, 1200)  # 1 min, 5 min, 20 min
+
+
+def quality_score(video: Video) -> float:
+    """Engagement per view (smoothed, log-scaled) blended with reach, in [0, 1].
+
+    Why not the seed formula: like/ln(view) grows with view, so it sat at 1.0 for ~99% of videos.
+    Here a ratio of engagement to views is centred on a typical bilibili video (e^-2.2 ≈ 11%).
+    """
+    engaged = video.like + 2 * video.coin + 2 * video.favorite + 3 * video.share + 1
+    log_rate = math.log(engaged / (max(video.view, 0) + 100))
+    rate_part = 1.0 / (1.0 + math.exp(-(log_rate + 2.2) / 0.6))
+    reach_part = min(max(math.log10(max(video.view, 0) + 1) / 7.0, 0.0), 1.0)
+    return 0.75 * rate_part + 0.25 * reach_part
+
+
+@lru_cache(maxsize=200_000)
+def hash_id(namespace: str, value: str, buckets: int) -> int:
+    """Stable (unsalted) hash into 1..buckets-1; 0 is reserved for padding."""
+    return zlib.crc32(f"{namespace}:{value}".encode()) % (buckets - 1) + 1
+
+
+def duration_bucket(duration: int) -> int:
+    return sum(duration >= e for e in _DUR_EDGES)
+
+
+def _log_rate(count: int, view: int) -> float:
+    # log share of views, roughly in [-1, 1] after shifting: 1 = every viewer did it
+    return (math.log1p(max(count, 0)) - math.log1p(max(view, 0))) / 5.0 + 1.0
+
+
+def numeric_features(video: Video, now: int) -> list[float]:
+    age_days = max(now - video.pubdate, 0) / 86400
+    v = video.view
+    return [
+        math.log1p(max(v, 0)) / 17.0,
+        _log_rate(video.like, v),
+        _log_rate(video.favorite, v),
+        _log_rate(video.coin, v),
+        _log_rate(video.share, v),
+        _log_rate(video.reply, v),
+        _log_rate(video.danmaku, v),
+        math.log1p(max(video.duration, 0)) / 9.0,
+        math.log1p(age_days) / 6.0,
+        quality_score(video),
+    ]
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """Encoded features of a list of videos, row i = videos[i]."""
+
+    bvids: list[str]
+    tags: np.ndarray  # int64 [I, max_tags], 0 = padding
+    uploader: np.ndarray  # int64 [I]
+    partition: np.ndarray  # int64 [I]
+    cross: np.ndarray  # int64 [I]: partition x duration bucket
+    numeric: np.ndarray  # float32 [I, N_NUMERIC]
+
+    def __len__(self) -> int:
+        return len(self.bvids)
+
+    def take(self, rows: Sequence[int]) -> "ItemTable":
+        r = np.asarray(rows, dtype=np.int64)
+        return ItemTable([self.bvids[i] for i in r], self.tags[r], self.uploader[r], self.partition[r],
+                         self.cross[r], self.numeric[r])
+
+
+def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
+    n = len(videos)
+    tags = np.zeros((n, cfg.max_tags), dtype=np.int64)
+    up = np.zeros(n, dtype=np.int64)
+    part = np.zeros(n, dtype=np.int64)
+    cross = np.zeros(n, dtype=np.int64)
+    num = np.zeros((n, N_NUMERIC), dtype=np.float32)
+    for i, v in enumerate(videos):
+        ids = [hash_id("tag", t, cfg.tag_buckets) for t in v.tags[: cfg.max_tags]]
+        tags[i, : len(ids)] = ids
+        up[i] = hash_id("up", str(v.owner_mid), cfg.uploader_buckets)
+        part[i] = hash_id("tid", str(v.tid), cfg.partition_buckets)
+        cross[i] = hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cfg.cross_buckets)
+        num[i] = numeric_features(v, now)
+    return ItemTable([v.bvid for v in videos], tags, up, part, cross, num)

@@ -1,0 +1,114 @@
+"""Wide & Deep with an explicit user dimension: every parameter is [U, ...], so one forward/backward
+trains many users' independent models at once (user u's loss only touches slice u)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .features import N_NUMERIC
+from .types import TrainConfig
+
+
+def gather_rows(table: Tensor, ids: Tensor) -> Tensor:
+    """table [U, B, *D], ids [U, ...] -> [U, ..., *D]: per-user embedding lookup."""
+    u, rest = ids.shape[0], ids.shape[1:]
+    flat = ids.reshape(u, -1)
+    tail = table.shape[2:]
+    idx = flat.reshape(u, -1, *([1] * len(tail))).expand(u, flat.shape[1], *tail)
+    return torch.gather(table, 1, idx).reshape(u, *rest, *tail)
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, users: int, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(users, d_in, d_out) / d_in**0.5)
+        self.bias = nn.Parameter(torch.zeros(users, 1, d_out))
+
+    def forward(self, x: Tensor) -> Tensor:  # [U, N, d_in] -> [U, N, d_out]
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedEmbedding(nn.Module):
+    def __init__(self, users: int, buckets: int, dim: int, scale: float = 0.1) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(users, buckets, dim) * scale)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return gather_rows(self.weight, ids)
+
+
+class Wide(nn.Module):
+    """Linear over sparse ids (tags, uploader, partition, partition x duration) + quality."""
+
+    def __init__(self, users: int, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.tag = nn.Parameter(torch.zeros(users, cfg.tag_buckets))
+        self.uploader = nn.Parameter(torch.zeros(users, cfg.uploader_buckets))
+        self.partition = nn.Parameter(torch.zeros(users, cfg.partition_buckets))
+        self.cross = nn.Parameter(torch.zeros(users, cfg.cross_buckets))
+        self.quality = nn.Parameter(torch.zeros(users, 1))
+        self.bias = nn.Parameter(torch.zeros(users, 1))
+
+    def forward(self, x: dict[str, Tensor]) -> Tensor:
+        mask = (x["tags"] > 0).float()
+        tag = (gather_rows(self.tag, x["tags"]) * mask).sum(-1)  # sum: each liked tag adds evidence
+        return (tag + gather_rows(self.uploader, x["uploader"]) + gather_rows(self.partition, x["partition"])
+                + gather_rows(self.cross, x["cross"]) + self.quality * x["numeric"][..., -1] + self.bias)
+
+
+class TagAttention(nn.Module):
+    """Attention-pooled tag embeddings; a per-user query decides which tags matter; padding masked."""
+
+    def __init__(self, users: int, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.embed = StackedEmbedding(users, cfg.tag_buckets, cfg.embed_dim)
+        self.query = nn.Parameter(torch.randn(users, 1, 1, cfg.embed_dim) * 0.1)
+
+    def forward(self, tags: Tensor) -> Tensor:  # [U, N, L] -> [U, N, d]
+        e = self.embed(tags)
+        logits = (e * self.query).sum(-1).masked_fill(tags == 0, -1e9)
+        att = torch.softmax(logits, -1) * (tags > 0).any(-1, keepdim=True)  # no tags -> zero vector
+        return (att.unsqueeze(-1) * e).sum(-2)
+
+
+class Deep(nn.Module):
+    def __init__(self, users: int, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.tags = TagAttention(users, cfg)
+        self.uploader = StackedEmbedding(users, cfg.uploader_buckets, cfg.embed_dim)
+        h1, h2 = cfg.hidden
+        self.l1 = StackedLinear(users, 2 * cfg.embed_dim + N_NUMERIC, h1)
+        self.l2 = StackedLinear(users, h1, h2)
+        self.l3 = StackedLinear(users, h2, 1)
+        nn.init.zeros_(self.l3.weight)  # start as the wide model; the deep part grows in as it helps
+
+    def forward(self, x: dict[str, Tensor]) -> Tensor:
+        h = torch.cat([self.tags(x["tags"]), self.uploader(x["uploader"]), x["numeric"]], -1)
+        h = torch.relu(self.l1(h))
+        h = torch.relu(self.l2(h))
+        return self.l3(h).squeeze(-1)
+
+
+class WideDeep(nn.Module):
+    """logit[u, n] = wide + deep; sigmoid gives P(user u engages with item n)."""
+
+    def __init__(self, users: int, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.wide = Wide(users, cfg)
+        self.deep = Deep(users, cfg)
+
+    def forward(self, x: dict[str, Tensor]) -> Tensor:
+        return self.wide(x) + self.deep(x)
+
+
+def stacked_init(users: int, cfg: TrainConfig) -> WideDeep:
+    """Every user starts from the same initial weights (seeded), so a user's result does not depend
+    on which other users share the batch."""
+    with torch.random.fork_rng():  # do not disturb the caller's RNG
+        torch.manual_seed(cfg.seed)
+        one = WideDeep(1, cfg)
+    model = WideDeep(users, cfg)
+    with torch.no_grad():
+        for p, p1 in zip(model.parameters(), one.parameters()):
+            p.copy_(p1.expand_as(p))
+    return model

@@ -1,0 +1,101 @@
+"""Per-user model files: safetensors, atomic writes, versioned, pruned; loading never unpickles."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .train import UserModel
+from .types import TrainConfig
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VERSION = re.compile(r"^v(\d{8})\.safetensors$")
+
+
+class ModelStore:
+    """root/<user dir>/v00000001.safetensors; the newest `keep` versions are kept."""
+
+    def __init__(self, root: Path, keep: int = 2) -> None:
+        self.root = Path(root)
+        self.keep = keep
+        self._cache: dict[str, tuple[int, UserModel]] = {}
+        self._lock = threading.Lock()
+
+    def _dir(self, user_key: str) -> Path:
+        # user keys become directory names: anything unusual is hashed so it cannot escape root
+        name = user_key if _SAFE_KEY.match(user_key) else "h" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
+        return self.root / name
+
+    def _versions(self, user_key: str) -> list[int]:
+        d = self._dir(user_key)
+        if not d.is_dir():
+            return []
+        return sorted(int(m.group(1)) for f in os.listdir(d) if (m := _VERSION.match(f)))
+
+    def latest_version(self, user_key: str) -> int | None:
+        v = self._versions(user_key)
+        return v[-1] if v else None
+
+    def save(self, user_key: str, model: UserModel) -> int:
+        d = self._dir(user_key)
+        d.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            version = (self.latest_version(user_key) or 0) + 1
+            tensors = {k: v.contiguous() for k, v in model.state.items()}
+            tensors["ref_scores"] = torch.from_numpy(np.asarray(model.ref_scores, dtype=np.float64))
+            fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+            os.close(fd)
+            try:
+                save_file(tensors, tmp, metadata={"meta": json.dumps(_meta(model), ensure_ascii=False)})
+                os.replace(tmp, d / f"v{version:08d}.safetensors")  # readers see old or new, never half
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            for old in self._versions(user_key)[: -self.keep]:
+                (d / f"v{old:08d}.safetensors").unlink(missing_ok=True)
+            self._cache[user_key] = (version, model)
+        return version
+
+    def load(self, user_key: str) -> UserModel | None:
+        version = self.latest_version(user_key)
+        if version is None:
+            self._cache.pop(user_key, None)
+            return None
+        hit = self._cache.get(user_key)
+        if hit and hit[0] == version:
+            return hit[1]
+        model = _read(self._dir(user_key) / f"v{version:08d}.safetensors")
+        self._cache[user_key] = (version, model)
+        return model
+
+    def delete(self, user_key: str) -> None:
+        with self._lock:
+            self._cache.pop(user_key, None)
+            shutil.rmtree(self._dir(user_key), ignore_errors=True)
+
+
+def _meta(m: UserModel) -> dict[str, object]:
+    return {"cfg": dataclasses.asdict(m.cfg), "fusion": m.fusion, "cf_mean": m.cf_mean, "cf_std": m.cf_std,
+            "history": m.history, "profile": m.profile, "trained_at": m.trained_at}
+
+
+def _read(path: Path) -> UserModel:
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    ref = tensors.pop("ref_scores").numpy()
+    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["cfg"].items()})
+    profile = {k: [(str(n), float(w)) for n, w in v] for k, v in meta["profile"].items()}
+    return UserModel(tensors, cfg, float(meta["fusion"]), float(meta["cf_mean"]), float(meta["cf_std"]), ref,
+                     list(meta["history"]), profile, int(meta["trained_at"]))

@@ -1,0 +1,298 @@
+"""Batched per-user training: many users' Wide & Deep models in one pass, per-user early stopping."""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .features import ItemTable, encode_videos
+from .labels import Sample, make_samples
+from .metrics import auc
+from .model import WideDeep, stacked_init
+from .shared import SharedSignals
+from .types import Event, TrainConfig, UserData, Video
+
+Batch = dict[str, Tensor]  # features [U, N, ...] + "label", "weight", "cw" ([U, 1])
+
+
+@dataclass
+class UserModel:
+    """One user's trained model: weights + what ranking needs to score, rate and explain."""
+
+    state: dict[str, Tensor]  # WideDeep(1) state dict
+    cfg: TrainConfig
+    fusion: float  # weight of the standardised collaborative score
+    cf_mean: float
+    cf_std: float
+    ref_scores: np.ndarray  # 101 quantiles of the final score over the user's reference videos
+    history: list[str]  # bvids the user engaged with (collaborative score + "similar" reasons)
+    profile: dict[str, list[tuple[str, float]]]  # "tags" / "uploaders" / "partitions"
+    trained_at: int
+    _module: WideDeep | None = field(default=None, repr=False, compare=False)
+
+    def module(self) -> WideDeep:
+        if self._module is None:
+            m = WideDeep(1, self.cfg)
+            m.load_state_dict(self.state)
+            self._module = m.eval()
+        return self._module
+
+    @torch.no_grad()
+    def logits(self, table: ItemTable) -> np.ndarray:
+        x = {k: torch.from_numpy(v).unsqueeze(0) for k, v in _arrays(table).items()}
+        return self.module()(x)[0].numpy()
+
+    def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
+        if cf is None or self.fusion == 0.0:
+            return logits
+        return logits + self.fusion * (cf - self.cf_mean) / self.cf_std
+
+    def rating(self, scores: np.ndarray) -> np.ndarray:
+        """0..100: the share of the user's reference (popular, unclicked) videos scored lower."""
+        return np.clip(np.searchsorted(self.ref_scores, scores, side="right") - 1, 0, 100).astype(int)
+
+
+def _arrays(t: ItemTable) -> dict[str, np.ndarray]:
+    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric}
+
+
+def train_users(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
+                now: int, config: TrainConfig | None = None, *,
+                fusion_shared: SharedSignals | None = None) -> dict[str, UserModel]:
+    """Train every user's model; users are processed in chunks of `chunk_users`, each chunk in one
+    batched pass. A user's result does not depend on the other users in the chunk.
+
+    fusion_shared: signals built without the users' validation events (see `validation_holdout`),
+    used only to choose each user's collaborative weight; `shared` itself saw those events, which
+    inflates their collaborative score and would over-weight it. Defaults to `shared`."""
+    cfg = config or TrainConfig()
+    keys = list(data)
+    out: dict[str, UserModel] = {}
+    with torch.random.fork_rng():
+        for i in range(0, len(keys), cfg.chunk_users):
+            chunk = {k: data[k] for k in keys[i: i + cfg.chunk_users]}
+            out.update(_train_chunk(chunk, videos, shared, fusion_shared or shared, now, cfg))
+    return out
+
+
+@dataclass
+class _UserSplit:
+    fit: list[Sample]
+    val: list[Sample]
+    cw: float
+
+    @property
+    def all(self) -> list[Sample]:
+        return self.fit + self.val
+
+
+def _split(samples: list[Sample], cw: float, cfg: TrainConfig) -> _UserSplit:
+    """Temporal split of the user's own samples; pool negatives split by a stable hash of the bvid."""
+    own = sorted((s for s in samples if s.kind != "pool"), key=lambda s: (s.at, s.bvid))
+    pool = [s for s in samples if s.kind == "pool"]
+    n_val = int(round(len(own) * cfg.val_fraction))
+    fit, val = own[: len(own) - n_val], own[len(own) - n_val:]
+    # validate on the user's own negatives (shown, clicked-not-engaged) when there are enough: pool
+    # negatives are easy to tell apart and would favour whatever separates "clicked" from "popular"
+    own_neg = sum(s.label < 0.5 for s in val) >= cfg.min_val_negatives
+    in_val = [not own_neg and zlib.crc32(s.bvid.encode()) % 100 < cfg.val_fraction * 100 for s in pool]
+    fit += [s for s, v in zip(pool, in_val) if not v]
+    val += [s for s, v in zip(pool, in_val) if v]
+    if sum(s.label >= 0.5 for s in val) < cfg.min_val_positives or not any(s.label < 0.5 for s in val):
+        return _UserSplit(fit + val, [], cw)  # too little to validate on: train on everything
+    return _UserSplit(fit, val, cw)
+
+
+def validation_holdout(events: Sequence[Event], videos: Mapping[str, Video], now: int,
+                       config: TrainConfig | None = None) -> set[str]:
+    """The bvids train_users holds out of this user's own events to validate on."""
+    cfg = config or TrainConfig()
+    samples, cw = make_samples(events, (), videos, now, cfg)
+    return {s.bvid for s in _split(samples, cw, cfg).val}
+
+
+def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
+                 fusion_shared: SharedSignals | None, now: int, cfg: TrainConfig) -> dict[str, UserModel]:
+    keys = list(data)
+    splits = [_split(*make_samples(d.events, d.negatives_pool, videos, now, cfg), cfg) for d in data.values()]
+    bvids = sorted({s.bvid for sp in splits for s in sp.all})
+    table = encode_videos([videos[b] for b in bvids], cfg, now)
+    row = {b: i for i, b in enumerate(bvids)}
+    cws = [sp.cw for sp in splits]
+    has_val = torch.tensor([bool(sp.val) for sp in splits])
+
+    # phase 1: fit part, early stopping on the user's validation part
+    model = stacked_init(len(keys), cfg)
+    fit_b = _batch(table, row, [sp.fit for sp in splits], cws)
+    val_b = _batch(table, row, [sp.val for sp in splits], cws)
+    steps = torch.where(has_val, cfg.max_steps, cfg.default_steps)
+    best_step = _fit(model, fit_b, val_b, steps, has_val, cfg)
+    fusion = _choose_fusion(model, table, row, splits, fusion_shared, cfg)
+
+    # phase 2: refit on everything for the number of steps each user's validation chose
+    if cfg.refit and bool(has_val.any()):
+        model = stacked_init(len(keys), cfg)
+        full_b = _batch(table, row, [sp.all for sp in splits], cws)
+        _fit(model, full_b, None, best_step, torch.zeros(len(keys), dtype=torch.bool), cfg)
+
+    return {k: _finish(model, u, table, row, splits[u], videos, shared, fusion[u], now, cfg) for u, k in enumerate(keys)}
+
+
+def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], cws: Sequence[float]) -> Batch:
+    """Pad users to the same length; padded samples have weight 0 and point at item 0."""
+    n = max(1, max(len(s) for s in per_user))
+    idx = np.zeros((len(per_user), n), dtype=np.int64)
+    label = np.zeros((len(per_user), n), dtype=np.float32)
+    weight = np.zeros((len(per_user), n), dtype=np.float32)
+    for u, samples in enumerate(per_user):
+        idx[u, : len(samples)] = [row[s.bvid] for s in samples]
+        label[u, : len(samples)] = [s.label for s in samples]
+        weight[u, : len(samples)] = [s.weight for s in samples]
+    batch = {k: torch.from_numpy(v[idx]) for k, v in _arrays(table).items()}
+    batch.update(label=torch.from_numpy(label), weight=torch.from_numpy(weight),
+                 cw=torch.tensor(cws, dtype=torch.float32).unsqueeze(1))
+    return batch
+
+
+def _loss(model: WideDeep, b: Batch) -> Tensor:
+    """Per-user weighted BCE with the positive label mass scaled by the user's class weight -> [U]."""
+    z = model(b)
+    y, w, cw = b["label"], b["weight"], b["cw"]
+    per = cw * y * torch.nn.functional.softplus(-z) + (1 - y) * torch.nn.functional.softplus(z)
+    return (w * per).sum(1) / (w * (cw * y + 1 - y)).sum(1).clamp(min=1e-9)
+
+
+def _val_auc(model: WideDeep, b: Batch) -> Tensor:
+    """Per-user AUC of positives (label >= 0.5) over negatives -> [U]; ranking, not calibration,
+    is what the user sees, and validation loss stopped far too early (it punishes scale drift)."""
+    z = model(b)
+    real = b["weight"] > 0
+    pos = real & (b["label"] >= 0.5)
+    neg = real & (b["label"] < 0.5)
+    diff = z.unsqueeze(2) - z.unsqueeze(1)  # [U, i, j] = z_i - z_j
+    win = (diff > 0).float() + 0.5 * (diff == 0).float()
+    pairs = pos.unsqueeze(2) & neg.unsqueeze(1)
+    return (win * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp(min=1)
+
+
+def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, cfg: TrainConfig) -> Tensor:
+    """Full-batch Adam over stacked parameters, masked per user: a stopped user's slice no longer
+    moves (no momentum drift), which keeps batched training equal to training each user alone.
+    Users with validation data keep their best-on-validation weights. Returns steps used per user."""
+    params = list(model.parameters())
+    init = [p.detach().clone() for p in params]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    t = torch.zeros(len(steps))
+    best = [p.detach().clone() for p in params]
+    best_auc = torch.full((len(steps),), -1.0)
+    best_step = steps.clone()
+    bad = torch.zeros(len(steps), dtype=torch.long)
+    stopped = torch.zeros(len(steps), dtype=torch.bool)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for step in range(int(steps.max())):
+        active = (step < steps) & ~stopped
+        if not bool(active.any()):
+            break
+        pull = sum(((p - p0) ** 2).flatten(1).sum(1) for p, p0 in zip(params, init))
+        loss = _loss(model, train) + cfg.l2_pull * pull
+        grads = torch.autograd.grad(loss.sum(), params)
+        with torch.no_grad():
+            t += active.float()
+            for p, g, mi, vi in zip(params, grads, m, v):
+                a = active.view(-1, *([1] * (p.dim() - 1)))
+                mi.copy_(torch.where(a, b1 * mi + (1 - b1) * g, mi))
+                vi.copy_(torch.where(a, b2 * vi + (1 - b2) * g * g, vi))
+                tt = t.clamp(min=1).view(-1, *([1] * (p.dim() - 1)))  # per-user bias correction
+                upd = cfg.lr * (mi / (1 - b1 ** tt)) / ((vi / (1 - b2 ** tt)).sqrt() + eps)
+                p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
+            if val is not None:
+                va = _val_auc(model, val)
+                # the first min_steps always count as improvements: a handful of validation positives is noisy
+                improved = active & has_val & ((va > best_auc + 1e-4) | (step < cfg.min_steps))
+                best_auc = torch.where(improved, va, best_auc)
+                best_step = torch.where(improved, torch.full_like(best_step, step + 1), best_step)
+                for p, bp in zip(params, best):
+                    bp.copy_(torch.where(improved.view(-1, *([1] * (p.dim() - 1))), p, bp))
+                bad = torch.where(improved, 0, bad + active.long())
+                stopped |= has_val & (bad >= cfg.patience)
+    if val is not None:
+        with torch.no_grad():
+            for p, bp in zip(params, best):
+                p.copy_(torch.where(has_val.view(-1, *([1] * (p.dim() - 1))), bp, p))
+        best_step = torch.where(has_val, best_step, steps)
+    return best_step
+
+
+def _history(samples: Sequence[Sample]) -> list[str]:
+    return [s.bvid for s in samples if s.kind in ("explicit", "thumb_up", "watch")]
+
+
+def _cf_stats(cf: np.ndarray) -> tuple[float, float]:
+    return float(cf.mean()) if cf.size else 0.0, float(max(cf.std(), 1e-3)) if cf.size else 1.0
+
+
+@torch.no_grad()
+def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], splits: Sequence[_UserSplit],
+                   shared: SharedSignals | None, cfg: TrainConfig) -> list[float]:
+    """Per user: the collaborative weight that maximises validation AUC, shrunk toward the prior by
+    the number of validation positives (few positives -> mostly the prior)."""
+    if shared is None:
+        return [0.0] * len(splits)
+    batch = _batch(table, row, [sp.val for sp in splits], [sp.cw for sp in splits])
+    z = model(batch).numpy()
+    out = []
+    for u, sp in enumerate(splits):
+        if not sp.val:
+            out.append(cfg.fusion_prior)
+            continue
+        hist = _history(sp.fit)
+        mean, std = _cf_stats(shared.scores(hist, [s.bvid for s in sp.all]))
+        cf = (shared.scores(hist, [s.bvid for s in sp.val]) - mean) / std
+        y = np.array([s.label >= 0.5 for s in sp.val])
+        zu = z[u, : len(sp.val)]
+        best = max(cfg.fusion_grid, key=lambda a: auc(y, zu + a * cf))
+        n_pos = int(y.sum())
+        out.append((n_pos * best + cfg.fusion_shrink * cfg.fusion_prior) / (n_pos + cfg.fusion_shrink))
+    return out
+
+
+def _finish(model: WideDeep, u: int, table: ItemTable, row: dict[str, int], sp: _UserSplit,
+            videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
+            cfg: TrainConfig) -> UserModel:
+    state = {k: v[u: u + 1].detach().clone() for k, v in model.state_dict().items()}
+    samples = sp.all
+    history = _history(samples)[-cfg.history_cap:]
+    items = [s.bvid for s in samples]
+    cf = shared.scores(history, items) if shared is not None else None
+    mean, std = _cf_stats(cf) if cf is not None else (0.0, 1.0)
+    um = UserModel(state, cfg, fusion if shared is not None else 0.0, mean, std, np.zeros(101), history,
+                   _profile(state, samples, videos, cfg), now)
+    scores = um.final_scores(um.logits(table.take([row[b] for b in items])), cf)
+    ref = np.array([s.kind == "pool" for s in samples])
+    ref_scores = scores[ref] if ref.sum() >= 20 else scores
+    um.ref_scores = np.quantile(ref_scores, np.linspace(0, 1, 101)) if ref_scores.size else np.zeros(101)
+    return um
+
+
+def _profile(state: dict[str, Tensor], samples: Sequence[Sample], videos: Mapping[str, Video],
+             cfg: TrainConfig, top: int = 30) -> dict[str, list[tuple[str, float]]]:
+    """Names the user met, scored by the wide weight of their bucket (what the model learnt)."""
+    from .features import hash_id
+
+    liked = [videos[s.bvid] for s in samples if s.label >= 0.5] or [videos[s.bvid] for s in samples]
+    tag_w, up_w, part_w = (state[f"wide.{n}"][0] for n in ("tag", "uploader", "partition"))
+
+    def ranked(pairs: dict[str, float]) -> list[tuple[str, float]]:
+        return sorted(pairs.items(), key=lambda t: -t[1])[:top]
+
+    return {
+        "tags": ranked({t: float(tag_w[hash_id("tag", t, cfg.tag_buckets)]) for v in liked for t in v.tags}),
+        "uploaders": ranked({v.owner_name: float(up_w[hash_id("up", str(v.owner_mid), cfg.uploader_buckets)]) for v in liked}),
+        "partitions": ranked({v.tname: float(part_w[hash_id("tid", str(v.tid), cfg.partition_buckets)]) for v in liked if v.tname}),
+    }

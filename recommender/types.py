@@ -1,0 +1,111 @@
+"""Plain data passed in and out of the recommender: no Telegram, HTTP or database types here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+
+@dataclass(frozen=True)
+class Video:
+    bvid: str
+    title: str
+    owner_mid: int
+    owner_name: str
+    tags: tuple[str, ...]
+    tid: int
+    tname: str
+    duration: int
+    pubdate: int  # unix s
+    view: int
+    like: int
+    favorite: int
+    coin: int
+    share: int
+    danmaku: int
+    reply: int
+
+
+EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a user did (or was shown) with one video."""
+
+    bvid: str
+    kind: EventKind
+    at: int  # unix s
+    progress: int | None = None  # watch: seconds watched, -1 = to the end
+    duration: int | None = None  # watch: length in seconds
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Structured so the bot can word it in zh or en."""
+
+    kind: Literal["tag", "uploader", "similar", "popular", "explore"]
+    detail: str  # the tag name, uploader name, or liked video's title
+
+
+@dataclass(frozen=True)
+class Pick:
+    bvid: str
+    score: float
+    rating: int  # 0..100: percentile of the score among popular videos this user never clicked
+    reason: Reason
+    explore: bool = False
+
+
+@dataclass(frozen=True)
+class TasteProfile:
+    tags: list[tuple[str, float]]
+    uploaders: list[tuple[str, float]]
+    partitions: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class UserData:
+    """Everything needed to train one user's model."""
+
+    events: Sequence[Event]
+    negatives_pool: Sequence[str] = ()  # popular bvids the user never clicked
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # vocabulary sizes (bucket 0 is padding, never a real id)
+    tag_buckets: int = 512
+    uploader_buckets: int = 256
+    partition_buckets: int = 64
+    cross_buckets: int = 256
+    max_tags: int = 8
+    embed_dim: int = 8
+    hidden: tuple[int, int] = (16, 8)
+    # labels
+    w_explicit: float = 1.0
+    w_thumb_up: float = 2.0
+    w_thumb_down: float = 3.0
+    w_watch: float = 0.5  # weak, duration-debiased soft label
+    w_shown: float = 1.0  # shown and ignored
+    w_pool: float = 0.1  # popular, never clicked
+    max_class_weight: float = 10.0
+    half_life_days: float = 30.0
+    min_recency: float = 0.2
+    # optimisation
+    lr: float = 0.05
+    max_steps: int = 120
+    default_steps: int = 40  # users with too little data to validate on
+    patience: int = 20
+    min_steps: int = 30
+    l2_pull: float = 1e-2  # pull toward the shared initialisation (warm start)
+    val_fraction: float = 0.2
+    min_val_positives: int = 2
+    min_val_negatives: int = 5
+    refit: bool = True  # retrain on train+val for the per-user number of steps found on val
+    chunk_users: int = 256
+    seed: int = 0
+    # late fusion with the collaborative score, weight chosen per user on its validation split
+    fusion_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    fusion_prior: float = 1.0
+    fusion_shrink: float = 5.0  # pseudo-count of validation positives behind the prior
+    history_cap: int = 500
