@@ -2,6 +2,8 @@
 trains many users' independent models at once (user u's loss only touches slice u)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -101,14 +103,19 @@ class WideDeep(nn.Module):
         return self.wide(x) + self.deep(x)
 
 
-def stacked_init(users: int, cfg: TrainConfig) -> WideDeep:
-    """Every user starts from the same initial weights (seeded), so a user's result does not depend
-    on which other users share the batch."""
-    with torch.random.fork_rng():  # do not disturb the caller's RNG
-        torch.manual_seed(cfg.seed)
-        one = WideDeep(1, cfg)
+def stacked_init(users: int, cfg: TrainConfig, period: int = 1,
+                 members: Callable[[int], int] = lambda r: 0) -> WideDeep:
+    """Row r starts from the weights seeded by cfg.seed + members(r % period): every user's rows start
+    alike, whichever other users share the batch (ensemble members differ by their seed)."""
     model = WideDeep(users, cfg)
+    inits: dict[int, WideDeep] = {}
+    with torch.random.fork_rng():  # do not disturb the caller's RNG
+        for m in sorted({members(r) for r in range(period)}):
+            torch.manual_seed(cfg.seed + m)
+            inits[m] = WideDeep(1, cfg)
     with torch.no_grad():
-        for p, p1 in zip(model.parameters(), one.parameters()):
-            p.copy_(p1.expand_as(p))
+        for r in range(period):
+            rows = torch.arange(r, users, period)
+            for p, p1 in zip(model.parameters(), inits[members(r)].parameters()):
+                p[rows] = p1.expand(len(rows), *p1.shape[1:])
     return model

@@ -93,7 +93,7 @@ def _reason(model: UserModel, v: Video, shared: SharedSignals | None, history: S
             liked_titles: Mapping[str, str]) -> Reason:
     """Whichever learnt part lifts this video most: a tag, its uploader, or a similar liked video."""
     cfg = model.cfg
-    tag_w, up_w = model.state["wide.tag"][0], model.state["wide.uploader"][0]
+    tag_w, up_w = model.state["wide.tag"].mean(0), model.state["wide.uploader"].mean(0)
     options: list[tuple[float, Reason]] = []
     if v.tags:
         tag = max(v.tags[: cfg.max_tags], key=lambda t: float(tag_w[hash_id("tag", t, cfg.tag_buckets)]))

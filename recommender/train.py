@@ -24,7 +24,7 @@ Batch = dict[str, Tensor]  # features [U, N, ...] + "label", "weight", "cw" ([U,
 class UserModel:
     """One user's trained model: weights + what ranking needs to score, rate and explain."""
 
-    state: dict[str, Tensor]  # WideDeep(1) state dict
+    state: dict[str, Tensor]  # WideDeep(E) state dict: E ensemble members, scores are averaged
     cfg: TrainConfig
     fusion: float  # weight of the standardised collaborative score
     cf_mean: float
@@ -37,15 +37,20 @@ class UserModel:
 
     def module(self) -> WideDeep:
         if self._module is None:
-            m = WideDeep(1, self.cfg)
+            m = WideDeep(self.members, self.cfg)
             m.load_state_dict(self.state)
             self._module = m.eval()
         return self._module
 
+    @property
+    def members(self) -> int:
+        return int(self.state["wide.bias"].shape[0])
+
     @torch.no_grad()
     def logits(self, table: ItemTable) -> np.ndarray:
-        x = {k: torch.from_numpy(v).unsqueeze(0) for k, v in _arrays(table).items()}
-        return self.module()(x)[0].numpy()
+        e = self.members
+        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape) for k, v in _arrays(table).items()}
+        return self.module()(x).mean(0).numpy()
 
     def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
         if cf is None or self.fusion == 0.0:
@@ -126,21 +131,43 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     cws = [sp.cw for sp in splits]
     has_val = torch.tensor([bool(sp.val) for sp in splits])
 
-    # phase 1: fit part, early stopping on the user's validation part
-    model = stacked_init(len(keys), cfg)
-    fit_b = _batch(table, row, [sp.fit for sp in splits], cws)
-    val_b = _batch(table, row, [sp.val for sp in splits], cws)
-    steps = torch.where(has_val, cfg.max_steps, cfg.default_steps)
-    best_step = _fit(model, fit_b, val_b, steps, has_val, cfg)
-    fusion = _choose_fusion(model, table, row, splits, fusion_shared, cfg)
+    # phase 1: fit part, early stopping on the user's validation part. Each user occupies
+    # `ensemble` x len(l2_grid) rows of the batch (members start from different initial weights);
+    # each member keeps the pull strength that validated best.
+    grid = cfg.l2_grid or (cfg.l2_pull,)
+    e, g = cfg.ensemble, len(grid)
+    rep = [sp for sp in splits for _ in range(e * g)]  # row (u*e + m)*g + j
+    rep_val = has_val.repeat_interleave(e * g)
+    model = stacked_init(len(rep), cfg, period=e * g, members=lambda r: r // g)
+    fit_b = _batch(table, row, [sp.fit for sp in rep], [sp.cw for sp in rep])
+    val_b = _batch(table, row, [sp.val for sp in rep], [sp.cw for sp in rep])
+    steps = torch.where(rep_val, cfg.max_steps, cfg.default_steps)
+    l2 = torch.tensor(grid, dtype=torch.float32).repeat(len(keys) * e)
+    best_step, best_auc = _fit(model, fit_b, val_b, steps, rep_val, l2, cfg)
+    default = min(range(g), key=lambda j: abs(grid[j] - cfg.l2_pull))  # users without validation data
+    pick = torch.where(has_val.repeat_interleave(e), best_auc.view(-1, g).argmax(1), default)
+    chosen = torch.arange(len(keys) * e) * g + pick  # one row per (user, member)
+    fusion_rows = _choose_fusion(model, table, row, rep, fusion_shared, cfg)
+    fusion = [float(np.mean([fusion_rows[int(i)] for i in chosen[u * e:(u + 1) * e]])) for u in range(len(keys))]
+    model = _select(model, chosen, cfg)
 
-    # phase 2: refit on everything for the number of steps each user's validation chose
+    # phase 2: refit on everything for the number of steps each member's validation chose
     if cfg.refit and bool(has_val.any()):
-        model = stacked_init(len(keys), cfg)
-        full_b = _batch(table, row, [sp.all for sp in splits], cws)
-        _fit(model, full_b, None, best_step, torch.zeros(len(keys), dtype=torch.bool), cfg)
+        model = stacked_init(len(keys) * e, cfg, period=e, members=lambda r: r)
+        full_b = _batch(table, row, [sp.all for sp in splits for _ in range(e)], [sp.cw for sp in splits for _ in range(e)])
+        _fit(model, full_b, None, best_step[chosen], torch.zeros(len(keys) * e, dtype=torch.bool), l2[chosen], cfg)
 
-    return {k: _finish(model, u, table, row, splits[u], videos, shared, fusion[u], now, cfg) for u, k in enumerate(keys)}
+    return {k: _finish(model, u, e, table, row, splits[u], videos, shared, fusion[u], now, cfg)
+            for u, k in enumerate(keys)}
+
+
+def _select(model: WideDeep, rows: Tensor, cfg: TrainConfig) -> WideDeep:
+    """A stacked model made of the given user rows of another."""
+    out = WideDeep(len(rows), cfg)
+    with torch.no_grad():
+        for p, q in zip(out.parameters(), model.parameters()):
+            p.copy_(q[rows])
+    return out
 
 
 def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], cws: Sequence[float]) -> Batch:
@@ -180,10 +207,12 @@ def _val_auc(model: WideDeep, b: Batch) -> Tensor:
     return (win * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp(min=1)
 
 
-def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, cfg: TrainConfig) -> Tensor:
+def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
+         cfg: TrainConfig) -> tuple[Tensor, Tensor]:
     """Full-batch Adam over stacked parameters, masked per user: a stopped user's slice no longer
     moves (no momentum drift), which keeps batched training equal to training each user alone.
-    Users with validation data keep their best-on-validation weights. Returns steps used per user."""
+    Users with validation data keep their best-on-validation weights.
+    Returns the steps used and the best validation AUC per user (-1 without validation)."""
     params = list(model.parameters())
     init = [p.detach().clone() for p in params]
     m = [torch.zeros_like(p) for p in params]
@@ -200,7 +229,7 @@ def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_va
         if not bool(active.any()):
             break
         pull = sum(((p - p0) ** 2).flatten(1).sum(1) for p, p0 in zip(params, init))
-        loss = _loss(model, train) + cfg.l2_pull * pull
+        loss = _loss(model, train) + l2 * pull
         grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():
             t += active.float()
@@ -226,7 +255,7 @@ def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_va
             for p, bp in zip(params, best):
                 p.copy_(torch.where(has_val.view(-1, *([1] * (p.dim() - 1))), bp, p))
         best_step = torch.where(has_val, best_step, steps)
-    return best_step
+    return best_step, best_auc
 
 
 def _history(samples: Sequence[Sample]) -> list[str]:
@@ -262,10 +291,10 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
     return out
 
 
-def _finish(model: WideDeep, u: int, table: ItemTable, row: dict[str, int], sp: _UserSplit,
+def _finish(model: WideDeep, u: int, e: int, table: ItemTable, row: dict[str, int], sp: _UserSplit,
             videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
             cfg: TrainConfig) -> UserModel:
-    state = {k: v[u: u + 1].detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v[u * e: (u + 1) * e].detach().clone() for k, v in model.state_dict().items()}
     samples = sp.all
     history = _history(samples)[-cfg.history_cap:]
     items = [s.bvid for s in samples]
@@ -286,7 +315,7 @@ def _profile(state: dict[str, Tensor], samples: Sequence[Sample], videos: Mappin
     from .features import hash_id
 
     liked = [videos[s.bvid] for s in samples if s.label >= 0.5] or [videos[s.bvid] for s in samples]
-    tag_w, up_w, part_w = (state[f"wide.{n}"][0] for n in ("tag", "uploader", "partition"))
+    tag_w, up_w, part_w = (state[f"wide.{n}"].mean(0) for n in ("tag", "uploader", "partition"))
 
     def ranked(pairs: dict[str, float]) -> list[tuple[str, float]]:
         return sorted(pairs.items(), key=lambda t: -t[1])[:top]

@@ -98,6 +98,8 @@ class TrainConfig:
     patience: int = 20
     min_steps: int = 30
     l2_pull: float = 1e-2  # pull toward the shared initialisation (warm start)
+    ensemble: int = 1  # members per user, from different initial weights; scores are averaged
+    l2_grid: tuple[float, ...] = ()  # if set, each user picks its pull strength on validation
     val_fraction: float = 0.2
     min_val_positives: int = 2
     min_val_negatives: int = 5

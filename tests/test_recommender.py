@@ -76,7 +76,7 @@ def test_batched_equals_one_user_at_a_time():
     s = synthetic(n_users=5, samples=120, seed=2)
     data = {u: UserData(evs, s.pools[u]) for u, evs in s.events.items()}
     shared = build_shared_signals(s.events, {})
-    cfg = TrainConfig(max_steps=50, min_steps=10, patience=5)
+    cfg = TrainConfig(max_steps=50, min_steps=10, patience=5, ensemble=2, l2_grid=(3e-3, 3e-2))
     batched = train_users(data, s.videos, shared, s.now, cfg)
     bvids = list(s.videos)[:200]
     steps_differ = set()

