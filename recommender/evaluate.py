@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .data import HISTORY_CSV, POPULAR_CSV, load_history, load_popular, synthetic
-from .features import encode_videos
+from .features import ItemTable, encode_videos
 from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
 from .shared import SharedSignals, build_shared_signals
 from .train import UserModel, train_users, validation_holdout
@@ -31,8 +31,9 @@ Table = dict[str, dict[str, float]]  # model -> metric -> value
 # ---------------------------------------------------------------- shared helpers
 
 def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: SharedSignals | None,
-                 fuse: bool = True) -> np.ndarray:
-    logits = model.logits(encode_videos(videos, model.cfg, now))
+                 fuse: bool = True, table: ItemTable | None = None) -> np.ndarray:
+    """table: the videos already encoded (saves re-encoding the same catalogue per user)."""
+    logits = model.logits(table if table is not None else encode_videos(videos, model.cfg, now))
     cf = shared.scores(model.history, [v.bvid for v in videos]) if shared is not None and fuse else None
     return model.final_scores(logits, cf)
 
@@ -141,12 +142,15 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path) -> None:
     print(f"item-kNN: {t1 - t0:.1f} s; {len(models)} per-user models: {t2 - t1:.1f} s "
           f"({1000 * (t2 - t1) / len(models):.1f} ms/user)")
     pop = {b: v.view for b, v in videos.items()}
+    catalogue = encode_videos(list(videos.values()), cfg, now)
+    at = {b: i for i, b in enumerate(videos)}
+    tab = lambda c: catalogue.take([at[v.bvid] for v in c])  # noqa: E731
     rng = np.random.default_rng(0)
     scorers: dict[str, Callable[[str, list[Video]], np.ndarray]] = {
         "popularity": lambda u, c: np.array([pop[v.bvid] for v in c], dtype=float),
         "item-kNN (cosine, K=100)": lambda u, c: shared.scores(models[u].history, [v.bvid for v in c]),
-        "per-user W&D": lambda u, c: model_scores(models[u], c, now, None),
-        "per-user W&D + kNN fusion": lambda u, c: model_scores(models[u], c, now, shared),
+        "per-user W&D": lambda u, c: model_scores(models[u], c, now, None, table=tab(c)),
+        "per-user W&D + kNN fusion": lambda u, c: model_scores(models[u], c, now, shared, table=tab(c)),
     }
     table: Table = {}
     for name, score in scorers.items():

@@ -11,8 +11,15 @@ from .features import N_NUMERIC
 from .types import TrainConfig
 
 
+def _offset(ids: Tensor, buckets: int) -> Tensor:
+    """Per-user ids -> rows of the user-flattened table [U * buckets, ...]."""
+    shape = (ids.shape[0],) + (1,) * (ids.dim() - 1)
+    return ids + torch.arange(ids.shape[0], device=ids.device).view(shape) * buckets
+
+
 def gather_rows(table: Tensor, ids: Tensor) -> Tensor:
-    """table [U, B, *D], ids [U, ...] -> [U, ..., *D]: per-user embedding lookup."""
+    """table [U, B, *D], ids [U, ...] -> [U, ..., *D]: per-user embedding lookup. torch.gather, whose
+    backward (scatter-add) is ~3x faster on CPU than F.embedding's on these shapes."""
     u, rest = ids.shape[0], ids.shape[1:]
     flat = ids.reshape(u, -1)
     tail = table.shape[2:]
@@ -67,10 +74,11 @@ class TagAttention(nn.Module):
         self.query = nn.Parameter(torch.randn(users, 1, 1, cfg.embed_dim) * 0.1)
 
     def forward(self, tags: Tensor) -> Tensor:  # [U, N, L] -> [U, N, d]
-        e = self.embed(tags)
-        logits = (e * self.query).sum(-1).masked_fill(tags == 0, -1e9)
-        att = torch.softmax(logits, -1) * (tags > 0).any(-1, keepdim=True)  # no tags -> zero vector
-        return (att.unsqueeze(-1) * e).sum(-2)
+        table = self.embed.weight  # [U, B, d]
+        # a tag's attention logit depends only on (user, tag): score the vocabulary once, then look up
+        logits = gather_rows((table * self.query.view(table.shape[0], 1, -1)).sum(-1), tags)
+        att = torch.softmax(logits.masked_fill(tags == 0, -1e9), -1) * (tags > 0).any(-1, keepdim=True)
+        return (att.unsqueeze(-1) * self.embed(tags)).sum(-2)  # no tags -> zero vector
 
 
 class Deep(nn.Module):
