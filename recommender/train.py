@@ -152,12 +152,13 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     model = _select(model, chosen, cfg)
 
     # phase 2: refit on everything for the number of steps each member's validation chose
+    full_b = _batch(table, row, [sp.all for sp in splits for _ in range(e)], [sp.cw for sp in splits for _ in range(e)])
     if cfg.refit and bool(has_val.any()):
         model = stacked_init(len(keys) * e, cfg, period=e, members=lambda r: r)
-        full_b = _batch(table, row, [sp.all for sp in splits for _ in range(e)], [sp.cw for sp in splits for _ in range(e)])
         _fit(model, full_b, None, best_step[chosen], torch.zeros(len(keys) * e, dtype=torch.bool), l2[chosen], cfg)
-
-    return {k: _finish(model, u, e, table, row, splits[u], videos, shared, fusion[u], now, cfg)
+    with torch.no_grad():  # every sample's logit, averaged over members: the rating reference
+        logits = model(full_b).view(len(keys), e, -1).mean(1).numpy()
+    return {k: _finish(model, u, e, logits[u, : len(splits[u].all)], splits[u], videos, shared, fusion[u], now, cfg)
             for u, k in enumerate(keys)}
 
 
@@ -292,8 +293,7 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
     return out
 
 
-def _finish(model: WideDeep, u: int, e: int, table: ItemTable, row: dict[str, int], sp: _UserSplit,
-            videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
+def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
             cfg: TrainConfig) -> UserModel:
     state = {k: v[u * e: (u + 1) * e].detach().clone() for k, v in model.state_dict().items()}
     samples = sp.all
@@ -303,7 +303,7 @@ def _finish(model: WideDeep, u: int, e: int, table: ItemTable, row: dict[str, in
     mean, std = _cf_stats(cf) if cf is not None else (0.0, 1.0)
     um = UserModel(state, cfg, fusion if shared is not None else 0.0, mean, std, np.zeros(101), history,
                    _profile(state, samples, videos, cfg), now)
-    scores = um.final_scores(um.logits(table.take([row[b] for b in items])), cf)
+    scores = um.final_scores(logits, cf)
     ref = np.array([s.kind == "pool" for s in samples])
     ref_scores = scores[ref] if ref.sum() >= 20 else scores
     um.ref_scores = np.quantile(ref_scores, np.linspace(0, 1, 101)) if ref_scores.size else np.zeros(101)

@@ -92,11 +92,11 @@ class TrainConfig:
     half_life_days: float = 30.0
     min_recency: float = 0.2
     # optimisation
-    lr: float = 0.05
-    max_steps: int = 120
+    lr: float = 0.1
+    max_steps: int = 60
     default_steps: int = 40  # users with too little data to validate on
-    patience: int = 20
-    min_steps: int = 30
+    patience: int = 10
+    min_steps: int = 15
     l2_pull: float = 1e-2  # pull toward the shared initialisation (warm start)
     ensemble: int = 1  # members per user, from different initial weights; scores are averaged
     l2_grid: tuple[float, ...] = ()  # if set, each user picks its pull strength on validation
