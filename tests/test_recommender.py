@@ -227,3 +227,12 @@ def test_taste_profile_and_png(world):
     assert [w for _, w in prof.tags] == sorted((w for _, w in prof.tags), reverse=True)
     png = render_profile_png(prof, {"tags": "标签", "uploaders": "UP主", "partitions": "分区", "title": "口味"})
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_gather_candidates_dedupes_and_drops_watched_and_shown():
+    from recommender import gather_candidates
+
+    s = synthetic(n_users=1)
+    v = list(s.videos.values())
+    out = gather_candidates(v[:5], v[3:8], [v[0]], watched={v[1].bvid}, recently_shown=[v[6].bvid])
+    assert [x.bvid for x in out] == [v[i].bvid for i in (0, 2, 3, 4, 5, 7)]
