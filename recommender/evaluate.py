@@ -41,9 +41,9 @@ def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: Sh
 def fusion_signals(data: Mapping[str, UserData], videos: Mapping[str, Video], now: int, cfg: TrainConfig,
                    related: Mapping[str, Sequence[str]] | None = None) -> SharedSignals:
     """Collaborative signals without each user's validation events (to choose fusion weights)."""
-    return build_shared_signals(
-        {u: [e for e in d.events if e.bvid not in validation_holdout(d.events, videos, now, cfg)]
-         for u, d in data.items()}, related or {})
+    held = {u: validation_holdout(d.events, videos, now, cfg) for u, d in data.items()}
+    return build_shared_signals({u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()},
+                                related or {})
 
 
 def print_table(title: str, table: Table) -> None:

@@ -34,9 +34,8 @@ def world():
     s = synthetic(n_users=16, seed=1)
     data, tests = _split(s)
     shared = build_shared_signals({u: d.events for u, d in data.items()}, {})
-    fusion_shared = build_shared_signals(
-        {u: [e for e in d.events if e.bvid not in validation_holdout(d.events, s.videos, s.now)]
-         for u, d in data.items()}, {})
+    held = {u: validation_holdout(d.events, s.videos, s.now) for u, d in data.items()}
+    fusion_shared = build_shared_signals({u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()}, {})
     models = train_users(data, s.videos, shared, s.now, fusion_shared=fusion_shared)
     return s, data, tests, shared, models
 
