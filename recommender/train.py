@@ -4,11 +4,12 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.func import functional_call
 
 from .features import ItemTable, encode_videos
 from .labels import Sample, make_samples
@@ -187,19 +188,22 @@ def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample
     return batch
 
 
-def _loss(model: WideDeep, b: Batch) -> Tensor:
+Forward = Callable[[Batch], Tensor]
+
+
+def _loss(forward: Forward, b: Batch) -> Tensor:
     """Per-user weighted BCE with the positive label mass scaled by the user's class weight -> [U]."""
-    z = model(b)
+    z = forward(b)
     y, w, cw = b["label"], b["weight"], b["cw"]
     per = cw * y * torch.nn.functional.softplus(-z) + (1 - y) * torch.nn.functional.softplus(z)
     return (w * per).sum(1) / (w * (cw * y + 1 - y)).sum(1).clamp(min=1e-9)
 
 
-def _val_auc(model: WideDeep, b: Batch) -> Tensor:
+def _val_auc(forward: Forward, b: Batch) -> Tensor:
     """Per-user AUC of positives (label >= 0.5) over negatives -> [U], by ranks (O(N log N)).
     Ranking, not calibration, is what the user sees; validation loss stopped far too early."""
     real = b["weight"] > 0
-    z = model(b).masked_fill(~real, float("-inf"))  # padding ranks below every real sample
+    z = forward(b).masked_fill(~real, float("-inf"))  # padding ranks below every real sample
     ranks = torch.empty_like(z)
     ranks.scatter_(1, z.argsort(1), torch.arange(1, z.shape[1] + 1, dtype=z.dtype).expand_as(z).contiguous())
     pos = real & (b["label"] >= 0.5)
@@ -209,55 +213,78 @@ def _val_auc(model: WideDeep, b: Batch) -> Tensor:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg).clamp(min=1)
 
 
+def _rows(x: Tensor, rows: Tensor) -> Tensor:
+    return x.index_select(0, rows)
+
+
 def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
          cfg: TrainConfig) -> tuple[Tensor, Tensor]:
     """Full-batch Adam over stacked parameters, masked per user: a stopped user's slice no longer
     moves (no momentum drift), which keeps batched training equal to training each user alone.
-    Users with validation data keep their best-on-validation weights.
+    When a quarter of the working rows have stopped, the working set is compacted (stopped users
+    cost nothing afterwards). Users with validation data keep their best-on-validation weights.
     Returns the steps used and the best validation AUC per user (-1 without validation)."""
-    params = list(model.parameters())
-    init = [p.detach().clone() for p in params]
-    m = [torch.zeros_like(p) for p in params]
-    v = [torch.zeros_like(p) for p in params]
-    t = torch.zeros(len(steps))
-    best = [p.detach().clone() for p in params]
-    best_auc = torch.full((len(steps),), -1.0)
-    best_step = steps.clone()
-    bad = torch.zeros(len(steps), dtype=torch.long)
-    stopped = torch.zeros(len(steps), dtype=torch.bool)
+    names = [n for n, _ in model.named_parameters()]
+    u = len(steps)
+    full: dict[str, Tensor] = {}  # every per-row quantity, full size; w holds the working rows
+    for n, p in model.named_parameters():
+        full.update({f"p:{n}": p.detach().clone(), f"p0:{n}": p.detach().clone(), f"m:{n}": torch.zeros_like(p),
+                     f"v:{n}": torch.zeros_like(p), f"b:{n}": p.detach().clone()})
+    full.update(t=torch.zeros(u), steps=steps.clone(), has_val=has_val.clone(), l2=l2.clone(),
+                best_auc=torch.full((u,), -1.0), best_step=steps.clone(), bad=torch.zeros(u, dtype=torch.long),
+                stopped=torch.zeros(u, dtype=torch.bool))
+    rows = torch.arange(u)
+    w = {k: x.clone() for k, x in full.items()}
+    tb, vb = train, val
     b1, b2, eps = 0.9, 0.999, 1e-8
     for step in range(int(steps.max())):
-        active = (step < steps) & ~stopped
+        active = (step < w["steps"]) & ~w["stopped"]
         if not bool(active.any()):
             break
-        pull = sum(((p - p0) ** 2).flatten(1).sum(1) for p, p0 in zip(params, init))
-        loss = _loss(model, train) + l2 * pull
-        grads = torch.autograd.grad(loss.sum(), params)
+        if int(active.sum()) <= 0.75 * len(rows):  # compact: write back, keep only active rows
+            with torch.no_grad():
+                for k in full:
+                    full[k][rows] = w[k].detach()
+            rows = rows[active]
+            w = {k: _rows(x, rows) for k, x in full.items()}
+            tb = {k: _rows(x, rows) for k, x in train.items()}
+            vb = {k: _rows(x, rows) for k, x in val.items()} if val is not None else None
+            active = active[active]
+        params = {n: w[f"p:{n}"].requires_grad_() for n in names}
+        forward: Forward = lambda b: functional_call(model, params, (b,))  # noqa: E731
+        pull = sum(((params[n] - w[f"p0:{n}"]) ** 2).flatten(1).sum(1) for n in names)
+        loss = _loss(forward, tb) + w["l2"] * pull
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
         with torch.no_grad():
-            t += active.float()
-            for p, g, mi, vi in zip(params, grads, m, v):
-                a = active.view(-1, *([1] * (p.dim() - 1)))
+            w["t"] += active.float()
+            for n, g in zip(names, grads):
+                p, mi, vi = w[f"p:{n}"], w[f"m:{n}"], w[f"v:{n}"]
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                a = active.view(shape)
                 mi.copy_(torch.where(a, b1 * mi + (1 - b1) * g, mi))
                 vi.copy_(torch.where(a, b2 * vi + (1 - b2) * g * g, vi))
-                tt = t.clamp(min=1).view(-1, *([1] * (p.dim() - 1)))  # per-user bias correction
+                tt = w["t"].clamp(min=1).view(shape)  # per-user bias correction
                 upd = cfg.lr * (mi / (1 - b1 ** tt)) / ((vi / (1 - b2 ** tt)).sqrt() + eps)
                 p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
-            if val is not None:
-                va = _val_auc(model, val)
+            if vb is not None:
+                va = _val_auc(forward, vb)
                 # the first min_steps always count as improvements: a handful of validation positives is noisy
-                improved = active & has_val & ((va > best_auc + 1e-4) | (step < cfg.min_steps))
-                best_auc = torch.where(improved, va, best_auc)
-                best_step = torch.where(improved, torch.full_like(best_step, step + 1), best_step)
-                for p, bp in zip(params, best):
-                    bp.copy_(torch.where(improved.view(-1, *([1] * (p.dim() - 1))), p, bp))
-                bad = torch.where(improved, 0, bad + active.long())
-                stopped |= has_val & (bad >= cfg.patience)
-    if val is not None:
-        with torch.no_grad():
-            for p, bp in zip(params, best):
-                p.copy_(torch.where(has_val.view(-1, *([1] * (p.dim() - 1))), bp, p))
-        best_step = torch.where(has_val, best_step, steps)
-    return best_step, best_auc
+                improved = active & w["has_val"] & ((va > w["best_auc"] + 1e-4) | (step < cfg.min_steps))
+                w["best_auc"] = torch.where(improved, va, w["best_auc"])
+                w["best_step"] = torch.where(improved, step + 1, w["best_step"])
+                for n in names:
+                    bp = w[f"b:{n}"]
+                    bp.copy_(torch.where(improved.view((-1,) + (1,) * (bp.dim() - 1)), w[f"p:{n}"], bp))
+                w["bad"] = torch.where(improved, 0, w["bad"] + active.long())
+                w["stopped"] = w["stopped"] | (w["has_val"] & (w["bad"] >= cfg.patience))
+    with torch.no_grad():
+        for k in full:
+            full[k][rows] = w[k].detach()
+        for n, p in model.named_parameters():
+            keep_best = full["has_val"].view((-1,) + (1,) * (p.dim() - 1)) & (val is not None)
+            p.copy_(torch.where(keep_best, full[f"b:{n}"], full[f"p:{n}"]))
+    best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
+    return best_step, full["best_auc"]
 
 
 def _history(samples: Sequence[Sample]) -> list[str]:
@@ -276,7 +303,7 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
     if shared is None:
         return [0.0] * len(splits)
     batch = _batch(table, row, [sp.val for sp in splits], [sp.cw for sp in splits])
-    z = model(batch).numpy()
+    z = model(batch).numpy()  # noqa: model is the phase-1 stacked model
     out = []
     for u, sp in enumerate(splits):
         if not sp.val:
