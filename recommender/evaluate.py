@@ -189,11 +189,12 @@ def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot
         "fav-rate (fav/view)": {"AUC": auc(y, [v.favorite / max(v.view, 1) for v in test_v])},
         "popularity (views)": {"AUC": auc(y, [v.view for v in test_v])},
     }
-    variants = {"per-user W&D": (UserData(train_ev), videos)}
+    variants = {"per-user W&D": (UserData(train_ev), videos, cfg),
+                "per-user W&D, ensemble of 5 inits": (UserData(train_ev), videos, replace(cfg, ensemble=5))}
     if pool:
-        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool), all_videos)
-    for name, (ud, vids) in variants.items():
-        model = train_users({"me": ud}, vids, None, now, cfg)["me"]
+        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool), all_videos, cfg)
+    for name, (ud, vids, c) in variants.items():
+        model = train_users({"me": ud}, vids, None, now, c)["me"]
         table[name] = {"AUC": auc(y, model_scores(model, test_v, now, None))}
     print(f"{history.name}: {len(times)} watches, train {sum(e.kind == 'watch' for e in train_ev)}, "
           f"test {len(test_b)} ({sum(y)} engaged)")
