@@ -1,7 +1,6 @@
 """Batched per-user training: many users' Wide & Deep models in one pass, per-user early stopping."""
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -129,7 +128,6 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     bvids = sorted({s.bvid for sp in splits for s in sp.all})
     table = encode_videos([videos[b] for b in bvids], cfg, now)
     row = {b: i for i, b in enumerate(bvids)}
-    cws = [sp.cw for sp in splits]
     has_val = torch.tensor([bool(sp.val) for sp in splits])
 
     # phase 1: fit part, early stopping on the user's validation part. Each user occupies
@@ -303,7 +301,7 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
     if shared is None:
         return [0.0] * len(splits)
     batch = _batch(table, row, [sp.val for sp in splits], [sp.cw for sp in splits])
-    z = model(batch).numpy()  # noqa: model is the phase-1 stacked model
+    z = model(batch).numpy()
     out = []
     for u, sp in enumerate(splits):
         if not sp.val:

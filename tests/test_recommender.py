@@ -235,3 +235,14 @@ def test_gather_candidates_dedupes_and_drops_watched_and_shown():
     v = list(s.videos.values())
     out = gather_candidates(v[:5], v[3:8], [v[0]], watched={v[1].bvid}, recently_shown=[v[6].bvid])
     assert [x.bvid for x in out] == [v[i].bvid for i in (0, 2, 3, 4, 5, 7)]
+
+
+def test_users_without_data_or_with_unknown_videos_still_get_a_model():
+    s = synthetic(n_users=2, samples=80, seed=3)
+    data = {"u0": UserData(s.events["u0"], s.pools["u0"]), "empty": UserData([]),
+            "ghost": UserData([Event("BVunknown", "like", s.now)])}
+    models = train_users(data, s.videos, None, s.now)
+    cands = list(s.videos.values())[:50]
+    for key in data:
+        picks = rank(models[key], cands, k=5, exclude=(), now=s.now)
+        assert len(picks) == 5 and all(0 <= p.rating <= 100 for p in picks)
