@@ -54,38 +54,37 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
     watches = [(e.duration or videos[e.bvid].duration, r) for evs in by_video.values() for e in evs
                if e.kind == "watch" and (r := watch_ratio(e)) is not None]
     expected = _expected_ratio(watches)
-    samples = [s for b, evs in by_video.items() if (s := _label(b, evs, expected, cfg)) is not None]
-    seen = set(by_video)
-    samples += [Sample(b, 0.0, cfg.w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in seen]
-    return _reweight(samples, now, cfg)
+    decay_per_s = math.log(0.5) / (86400 * cfg.half_life_days)
+    samples = []
+    for b, evs in by_video.items():
+        if (lab := _label(evs, videos[b].duration, expected, cfg)) is not None:
+            at = max(e.at for e in evs)
+            recency = max(cfg.min_recency, math.exp(decay_per_s * max(now - at, 0)))
+            samples.append(Sample(b, lab[0], lab[1] * recency, at, lab[2]))
+    samples += [Sample(b, 0.0, cfg.w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in by_video]
+    pos = sum(s.weight * s.label for s in samples)
+    neg = sum(s.weight * (1 - s.label) for s in samples)
+    # the class weight balances positive and negative label mass (capped)
+    return samples, (min(max(neg / pos, 1.0), cfg.max_class_weight) if pos > 0 else 1.0)
 
 
-def _label(bvid: str, evs: list[Event], expected: dict[int, float], cfg: TrainConfig) -> Sample | None:
+def _label(evs: list[Event], duration: int, expected: dict[int, float], cfg: TrainConfig) -> tuple[float, float, str] | None:
+    """(soft label, weight before recency, kind) from everything the user did with one video."""
     kinds = {e.kind for e in evs}
-    at = max(e.at for e in evs)
     if "thumb_down" in kinds:  # strongest signal: the user told us
-        return Sample(bvid, 0.0, cfg.w_thumb_down, at, "thumb_down")
+        return 0.0, cfg.w_thumb_down, "thumb_down"
     if "thumb_up" in kinds:
-        return Sample(bvid, 1.0, cfg.w_thumb_up, at, "thumb_up")
-    if kinds & EXPLICIT:
-        return Sample(bvid, 1.0, cfg.w_explicit * (1 + 0.25 * (len(kinds & EXPLICIT) - 1)), at, "explicit")
+        return 1.0, cfg.w_thumb_up, "thumb_up"
+    if explicit := kinds & EXPLICIT:
+        return 1.0, cfg.w_explicit * (1 + 0.25 * (len(explicit) - 1)), "explicit"
     if "watch" in kinds:
-        ratios = [(e.duration or 0, r) for e in evs if e.kind == "watch" and (r := watch_ratio(e)) is not None]
+        ratios = [(e.duration or duration, r) for e in evs if e.kind == "watch" and (r := watch_ratio(e)) is not None]
         if not ratios:
-            return Sample(bvid, 0.25, cfg.w_watch, at, "watch")
+            return 0.25, cfg.w_watch, "watch"
         d, r = max(ratios, key=lambda t: t[1])
         resid = r - expected.get(_dur_bucket(d), r)
         # clicked but not engaged: below an explicit like, a little above or below 0.25 by debiased ratio
-        return Sample(bvid, float(np.clip(0.25 + 0.5 * resid, 0.0, 0.5)), cfg.w_watch, at, "watch")
+        return min(max(0.25 + 0.5 * resid, 0.0), 0.5), cfg.w_watch, "watch"
     if "shown" in kinds:
-        return Sample(bvid, 0.0, cfg.w_shown, at, "shown")
+        return 0.0, cfg.w_shown, "shown"
     return None
-
-
-def _reweight(samples: list[Sample], now: int, cfg: TrainConfig) -> tuple[list[Sample], float]:
-    """Recency decay; the class weight balances positive and negative label mass (capped)."""
-    out = [Sample(s.bvid, s.label, s.weight * max(cfg.min_recency, 0.5 ** (max(now - s.at, 0) / 86400 / cfg.half_life_days)),
-                  s.at, s.kind) for s in samples]
-    pos = sum(s.weight * s.label for s in out)
-    neg = sum(s.weight * (1 - s.label) for s in out)
-    return out, (min(max(neg / pos, 1.0), cfg.max_class_weight) if pos > 0 else 1.0)
