@@ -337,17 +337,24 @@ def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit,
 
 def _profile(state: dict[str, Tensor], samples: Sequence[Sample], videos: Mapping[str, Video],
              cfg: TrainConfig, top: int = 30) -> dict[str, list[tuple[str, float]]]:
-    """Names the user met, scored by the wide weight of their bucket (what the model learnt)."""
+    """Names the user engaged with, scored by the wide weight of their bucket (what the model learnt).
+    Hashed buckets are shared by several names: each bucket is shown once, under its most frequent
+    name among the user's positives, so collisions do not fill the card with look-alike rows."""
+    from collections import Counter
+
     from .features import hash_id
 
     liked = [videos[s.bvid] for s in samples if s.label >= 0.5] or [videos[s.bvid] for s in samples]
     tag_w, up_w, part_w = (state[f"wide.{n}"].mean(0) for n in ("tag", "uploader", "partition"))
 
-    def ranked(pairs: dict[str, float]) -> list[tuple[str, float]]:
-        return sorted(pairs.items(), key=lambda t: -t[1])[:top]
+    def ranked(names: list[tuple[str, str]], weights: Tensor, ns: str, buckets: int) -> list[tuple[str, float]]:
+        best: dict[int, str] = {}
+        for (name, key), _ in Counter(names).most_common():
+            best.setdefault(hash_id(ns, key, buckets), name)
+        return sorted(((n, float(weights[b])) for b, n in best.items()), key=lambda t: -t[1])[:top]
 
     return {
-        "tags": ranked({t: float(tag_w[hash_id("tag", t, cfg.tag_buckets)]) for v in liked for t in v.tags}),
-        "uploaders": ranked({v.owner_name: float(up_w[hash_id("up", str(v.owner_mid), cfg.uploader_buckets)]) for v in liked}),
-        "partitions": ranked({v.tname: float(part_w[hash_id("tid", str(v.tid), cfg.partition_buckets)]) for v in liked if v.tname}),
+        "tags": ranked([(t, t) for v in liked for t in v.tags[: cfg.max_tags]], tag_w, "tag", cfg.tag_buckets),
+        "uploaders": ranked([(v.owner_name, str(v.owner_mid)) for v in liked], up_w, "up", cfg.uploader_buckets),
+        "partitions": ranked([(v.tname, str(v.tid)) for v in liked if v.tname], part_w, "tid", cfg.partition_buckets),
     }
