@@ -312,10 +312,18 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
         cf = (shared.scores(hist, [s.bvid for s in sp.val]) - mean) / std
         y = np.array([s.label >= 0.5 for s in sp.val])
         zu = z[u, : len(sp.val)]
-        best = max(cfg.fusion_grid, key=lambda a: auc(y, zu + a * cf))
+        metric = auc if cfg.fusion_metric == "auc" else _ndcg10
+        best = max(cfg.fusion_grid, key=lambda a: metric(y, zu + a * cf))
         n_pos = int(y.sum())
         out.append((n_pos * best + cfg.fusion_shrink * cfg.fusion_prior) / (n_pos + cfg.fusion_shrink))
     return out
+
+
+def _ndcg10(y: np.ndarray, scores: np.ndarray) -> float:
+    top = np.argsort(-scores, kind="stable")[:10]
+    dcg = float((y[top] / np.log2(np.arange(2, len(top) + 2))).sum())
+    idcg = float((1 / np.log2(np.arange(2, min(int(y.sum()), 10) + 2))).sum())
+    return dcg / idcg if idcg else 0.0
 
 
 def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,

@@ -108,6 +108,7 @@ class TrainConfig:
     seed: int = 0
     # late fusion with the collaborative score, weight chosen per user on its validation split
     fusion_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    fusion_metric: Literal["auc", "ndcg"] = "auc"  # what the validation split optimises
     fusion_prior: float = 1.0
     fusion_shrink: float = 5.0  # pseudo-count of validation positives behind the prior
     history_cap: int = 500
