@@ -50,6 +50,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / rps, max_retries=3))
         .concurrent_updates(64)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build()
     )
@@ -90,6 +91,10 @@ async def _post_init(app: Application) -> None:
         await app.bot.set_my_commands(
             commands, scope=BotCommandScopeAllPrivateChats(), language_code=None if lang == "en" else lang
         )
+
+
+async def _post_stop(app: Application) -> None:
+    await app.bot_data[SERVICES_KEY].cancel_background()
 
 
 async def _post_shutdown(app: Application) -> None:

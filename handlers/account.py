@@ -41,9 +41,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if user is None or query.data != "forget:yes":
         await query.edit_message_text(t(lang, "forget_cancelled" if user else "forget_done"))
         return
-    task = svc.user_tasks.pop(user.id, None)
-    if task is not None:
-        task.cancel()
+    svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
     users.forget_user(svc.db, user.id)
     svc.models.delete(str(user.id))
     await query.edit_message_text(t(lang, "forget_done"))

@@ -6,9 +6,12 @@ import logging
 import re
 
 from telegram import Update
+from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
+from handlers.common import services_of
 from handlers.i18n import language_for, t
+from storage import users
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,14 @@ def install_redaction(*secrets: str) -> None:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure (redacted) and tell the user something went wrong; never crash the bot."""
+    if isinstance(context.error, Forbidden):
+        # The user blocked us: replying is impossible; mark them so digests stop until they write again.
+        log.info("update failed: the user blocked the bot")
+        if isinstance(update, Update) and update.effective_user:
+            user = users.get_user(services_of(context).db, update.effective_user.id)
+            if user is not None:
+                users.update_user(services_of(context).db, user.id, blocked=True)
+        return
     log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
         lang = language_for(update.effective_user.language_code if update.effective_user else None)

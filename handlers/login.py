@@ -69,12 +69,8 @@ async def start_login(app: Application, svc: Services, user: User) -> None:
         await app.bot.send_message(user.chat_id, t(user.language, "login_failed"))
         return
     message = await app.bot.send_photo(user.chat_id, qr_png(qr.url), caption=t(user.language, "login_waiting"))
-    previous = svc.user_tasks.pop(user.id, None)
-    if previous is not None:
-        previous.cancel()  # only the newest QR code of a user is followed
-    task = app.create_task(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}")
-    svc.user_tasks[user.id] = task
-    task.add_done_callback(lambda done: svc.user_tasks.pop(user.id, None) if svc.user_tasks.get(user.id) is done else None)
+    # Only the newest QR code of a user is followed.
+    svc.spawn(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}", user_id=user.id)
 
 
 async def _follow_login(app: Application, svc: Services, user: User, qr: QrCode, message: Message) -> None:

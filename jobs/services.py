@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Coroutine
 
 from bilibili import BilibiliClient
 from recommender import ModelStore
@@ -51,13 +52,41 @@ class Services:
     # Background work per user (QR login polling, onboarding), so a new /login cancels the old one.
     user_tasks: dict[int, asyncio.Task] = field(default_factory=dict)
     busy_training: set[int] = field(default_factory=set)
+    # Every background task, so stopping cancels them instead of waiting for a QR code to expire.
+    background: set[asyncio.Task] = field(default_factory=set)
 
     def now(self) -> int:
         return int(time.time())
 
-    async def close(self) -> None:
-        for task in self.user_tasks.values():
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str, user_id: int | None = None) -> asyncio.Task:
+        """Run `work` in the background; a user's new task replaces (cancels) their previous one."""
+        task = asyncio.create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        if user_id is not None:
+            self.cancel_user_task(user_id)
+            self.user_tasks[user_id] = task
+            task.add_done_callback(lambda done: self._forget_user_task(user_id, done))
+        return task
+
+    def cancel_user_task(self, user_id: int) -> None:
+        task = self.user_tasks.pop(user_id, None)
+        if task is not None:
             task.cancel()
+
+    def _forget_user_task(self, user_id: int, task: asyncio.Task) -> None:
+        if self.user_tasks.get(user_id) is task:
+            del self.user_tasks[user_id]
+
+    async def cancel_background(self) -> None:
+        """Cancel background work (its progress is in the database; the next tick resumes it)."""
+        tasks = list(self.background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.cancel_background()
         self.trainer.shutdown(wait=False, cancel_futures=True)
         await self.bili.close()
         self.db.dispose()

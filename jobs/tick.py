@@ -36,9 +36,9 @@ class Ticker:
 
     async def tick(self, app: Application) -> None:
         if self.sync_task is None or self.sync_task.done():
-            self.sync_task = app.create_task(self.run_syncs(app), name="sync-run")
+            self.sync_task = self.services.spawn(self.run_syncs(app), name="sync-run")
         if self.train_task is None or self.train_task.done():
-            self.train_task = app.create_task(self.run_training(), name="train-run")
+            self.train_task = self.services.spawn(self.run_training(), name="train-run")
         await self.digests.run(app.bot)
 
     async def run_syncs(self, app: Application) -> None:
