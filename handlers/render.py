@@ -128,7 +128,12 @@ async def send_recorded(
     for index, ((chosen, shown_id), cover) in enumerate(zip(items, covers, strict=True)):
         if index and pace_s:
             await asyncio.sleep(pace_s)
-        message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover)
+        picks.mark_send_started(services.db, shown_id, services.now())
+        try:
+            message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover)
+        except TelegramError:
+            picks.mark_send_started(services.db, shown_id, None)  # refused: not delivered
+            raise
         picks.set_shown_message(services.db, shown_id, message.message_id)
         sent += 1
     return sent

@@ -77,7 +77,16 @@ class DigestRunner:
                 digest = picks.get_digest(svc.db, user.id, local_date)
                 picks.update_digest(svc.db, digest.id, status="skipped", finished_at=now)
                 report.skipped_late += 1
-        pending = [d for d in picks.unfinished_digests(svc.db) if d.id not in self.in_progress]
+        pending = []
+        for digest in picks.unfinished_digests(svc.db):
+            if digest.id in self.in_progress:
+                continue
+            if now - digest.claimed_at > svc.settings.jobs.digest_grace_s:
+                # Interrupted long ago (downtime past the grace period): too late to finish.
+                picks.update_digest(svc.db, digest.id, status="expired", finished_at=now)
+                report.skipped_late += 1
+                continue
+            pending.append(digest)
         report.due = len(pending)
         results = await asyncio.gather(*(self._send(bot, d, report) for d in pending))
         report.sent_users = sum(1 for r in results if r)
@@ -127,7 +136,11 @@ class DigestRunner:
             shown_ids = record_picks(svc, user, batch.items, "digest")
             picks.update_digest(svc.db, digest.id, picks=shown_ids)
             digest.picks = json.dumps(shown_ids)
-        rows = [r for r in picks.get_shown_many(svc.db, shown_ids) if r.message_id is None]
+        # Not delivered and not in flight when a previous run died (that one may have arrived).
+        rows = [
+            r for r in picks.get_shown_many(svc.db, shown_ids)
+            if r.message_id is None and r.send_started_at is None
+        ]
         videos = catalogue.get_videos(svc.db, [r.bvid for r in rows])
         return [
             (ChosenPick(rec.Pick(r.bvid, 0.0, r.rating, decode_reason(r.reason)), videos[r.bvid]), r.id)

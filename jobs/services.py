@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from bilibili import BilibiliClient
 from recommender import ModelStore
@@ -55,8 +55,10 @@ class Services:
     # Every background task, so stopping cancels them instead of waiting for a QR code to expire.
     background: set[asyncio.Task] = field(default_factory=set)
 
+    clock: Callable[[], float] = time.time  # tests move time forward through this
+
     def now(self) -> int:
-        return int(time.time())
+        return int(self.clock())
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str, user_id: int | None = None) -> asyncio.Task:
         """Run `work` in the background; a user's new task replaces (cancels) their previous one."""

@@ -108,6 +108,9 @@ class Shown(SQLModel, table=True):
     source: str = Field(default="recommend", max_length=12)  # recommend | digest
     chat_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     message_id: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    # Set just before the send, cleared when Telegram refuses it: a row with this set and no
+    # message_id after a crash may have been delivered, so a resumed digest skips it.
+    send_started_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
 
 
 class Digest(SQLModel, table=True):
@@ -119,7 +122,7 @@ class Digest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     local_date: str = Field(max_length=10)  # YYYY-MM-DD in the user's time zone
-    status: str = Field(default="claimed", max_length=10)  # claimed | sent | skipped | failed
+    status: str = Field(default="claimed", max_length=10)  # claimed | sent | skipped | blocked | expired
     picks: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     sent_count: int = 0
     claimed_at: int = Field(sa_column=_bigint(nullable=False))

@@ -45,6 +45,15 @@ def set_shown_message(db: Database, shown_id: int, message_id: int) -> None:
             s.add(row)
 
 
+def mark_send_started(db: Database, shown_id: int, now: int | None) -> None:
+    """`now` before a send; None again when Telegram refused it (so a retry may send it)."""
+    with db.session() as s:
+        row = s.get(Shown, shown_id)
+        if row is not None:
+            row.send_started_at = now
+            s.add(row)
+
+
 def get_shown(db: Database, shown_id: int) -> Shown | None:
     with db.session() as s:
         return s.get(Shown, shown_id)
@@ -113,6 +122,7 @@ def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
 
 
 def unfinished_digests(db: Database) -> list[Digest]:
+    """Claimed and not finished: being sent now, or interrupted (by a crash or an error)."""
     with db.session() as s:
         return list(s.exec(select(Digest).where(Digest.status == "claimed")).all())
 

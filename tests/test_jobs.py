@@ -1,0 +1,210 @@
+"""The scheduled jobs in the running bot: sync → train → daily digest, exactly once, within Telegram's limits.
+
+The real Application ticks against both doubles; the services' clock is moved by hand so that "a
+minute later" and "the next day" take no real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import recommender
+from jobs.convert import to_rec_video
+from jobs.training import train_users_now
+from recommender.features import encode_videos
+from storage import catalogue, picks, users
+from tests.botenv import TOKEN, running_bot
+from tests.doubles.bilibili import BilibiliDouble
+from tests.doubles.telegram import SentMessage, TelegramDouble
+
+CAPTION = re.compile(r"(\d{2,3})/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
+TZ = "Asia/Shanghai"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def tg():
+    async with TelegramDouble(token=TOKEN) as double:
+        yield double
+
+
+@pytest.fixture
+async def bot(tmp_path, tg, bilibili_double):
+    async with running_bot(tmp_path, tg, bilibili_double, tick_seconds=0.2, retrain_debounce_s=30) as (app, svc):
+        clock = Clock()
+        svc.clock = clock
+        yield tg, bilibili_double, svc, clock
+
+
+def pick_messages(tg: TelegramDouble, chat_id: int) -> list[SentMessage]:
+    return [m for m in tg.sent_to(chat_id) if m.callback_data and CAPTION.search(m.content)]
+
+
+def bvid_of(message: SentMessage) -> str:
+    return CAPTION.search(message.content).group(2)
+
+
+async def eventually(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def linked_user(svc, bili: BilibiliDouble, telegram_id: int, mid: int, seed: int) -> int:
+    """A user linked an hour ago; the ticks sync and train them, as after a real /login."""
+    bili.add_generated_user(mid, seed=seed, n_history=100, uname=f"u{mid}")
+    user = users.ensure_user(svc.db, telegram_id, telegram_id, "en", now=svc.now() - 3600, timezone=TZ)
+    users.link_bilibili(svc.db, svc.vault, user.id, bili.login(mid), mid, f"u{mid}", svc.now())
+    await eventually(lambda: svc.models.latest_version(str(user.id)) is not None, 60, "the first model")
+    return user.id
+
+
+def digest_in(svc, user_id: int, minutes: int) -> None:
+    local = datetime.fromtimestamp(svc.now(), ZoneInfo(TZ)) + timedelta(minutes=minutes)
+    users.update_user(svc.db, user_id, digest_time=local.strftime("%H:%M"))
+
+
+async def test_a_digest_arrives_exactly_once_a_day(bot):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9101, 4101, seed=3)
+    digest_in(svc, uid, minutes=1)
+    await asyncio.sleep(1.0)  # several ticks: not yet due
+    assert pick_messages(tg, 9101) == []
+
+    clock.advance(61)
+    await eventually(lambda: len(pick_messages(tg, 9101)) >= 5, what="the digest")
+    await asyncio.sleep(1.5)  # more ticks: nothing more today
+    first_day = pick_messages(tg, 9101)
+    assert len(first_day) == 5
+    assert all(m.is_photo and [b["text"][:1] for b in m.buttons] == ["👍", "👎"] for m in first_day)
+
+    clock.advance(86400)
+    await eventually(lambda: len(pick_messages(tg, 9101)) >= 10, what="the second day's digest")
+    await asyncio.sleep(1.0)
+    second_day = pick_messages(tg, 9101)[5:]
+    assert len(second_day) == 5
+    assert not {bvid_of(m) for m in second_day} & {bvid_of(m) for m in first_day}
+
+
+async def test_paused_users_get_no_digest(bot):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9151, 4151, seed=5)
+    digest_in(svc, uid, minutes=1)
+    await tg.send_text(tg.user(9151, language_code="en"), "/digest off")
+    await tg.wait_for(lambda m: "/digest on" in m.content, chat=9151)
+    clock.advance(61)
+    await asyncio.sleep(1.5)
+    assert pick_messages(tg, 9151) == []
+
+
+async def test_a_blocked_user_gets_nothing_more_and_a_429_only_delays(bot):
+    tg, bili, svc, clock = bot
+    alice = await linked_user(svc, bili, 9201, 4201, seed=7)
+    bob = await linked_user(svc, bili, 9202, 4202, seed=8)
+    for uid in (alice, bob):
+        digest_in(svc, uid, minutes=1)
+    for method in ("sendPhoto", "sendMessage"):
+        tg.inject(method, 403, "Forbidden: bot was blocked by the user", chat_id=9202, times=50)
+    tg.inject("sendPhoto", 429, retry_after=1, chat_id=9201)
+
+    clock.advance(61)
+    await eventually(lambda: len(pick_messages(tg, 9201)) >= 5, what="alice's digest despite the 429")
+    await asyncio.sleep(1.0)
+    assert len(pick_messages(tg, 9201)) == 5
+    limited = next(e for e in tg.errors if e["error_code"] == 429)
+    assert min(m.time for m in pick_messages(tg, 9201)) >= limited["time"] + 1.0, "retry_after was honoured"
+
+    refused = [e for e in tg.errors if e["error_code"] == 403]
+    assert len(refused) == 1, "no further sends after the first 403"
+    assert pick_messages(tg, 9202) == []
+    assert users.get_user_by_id(svc.db, bob).blocked
+
+    clock.advance(86400)  # the next day: alice again, bob still nothing
+    await eventually(lambda: len(pick_messages(tg, 9201)) >= 10, what="alice's second digest")
+    assert len([e for e in tg.errors if e["error_code"] == 403]) == 1
+
+
+async def test_taps_lead_to_a_retrain_that_moves_the_disliked_uploader_down(bot):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9301, 4301, seed=11)
+    first_version = svc.models.latest_version(str(uid))
+    user = tg.user(9301, language_code="en")
+    await tg.send_text(user, "/recommend")
+    await eventually(lambda: len(pick_messages(tg, 9301)) >= 5, what="picks")
+    shown = pick_messages(tg, 9301)[:5]
+
+    # The uploaders of the picks, and how the current model rates their other videos.
+    videos = catalogue.get_videos(svc.db, [bvid_of(m) for m in shown])
+    disliked_uploaders = {videos[bvid_of(m)].owner_mid for m in shown}
+    others = [
+        to_rec_video(v) for v in catalogue.candidate_videos(svc.db, since=0)
+        if v.owner_mid in disliked_uploaders and v.bvid not in videos
+    ]
+    assert others, "the catalogue has more videos by these uploaders"
+
+    def mean_score() -> float:
+        model = svc.models.load(str(uid))
+        return float(model.logits(encode_videos(others, model.cfg, svc.now())).mean())
+
+    before = mean_score()
+    for message in shown:
+        await tg.wait_answer(await tg.tap(user, message, message.callback_data[1]))  # 👎
+    await eventually(lambda: len(picks.get_feedback(svc.db, uid)) == 5, 5, "five labels stored")
+
+    await asyncio.sleep(1.0)
+    assert svc.models.latest_version(str(uid)) == first_version, "debounced: no retrain per tap"
+    clock.advance(31)
+    await eventually(lambda: svc.models.latest_version(str(uid)) != first_version, what="the retrain")
+    after = mean_score()
+    assert after < before
+
+
+async def test_recommend_and_taps_are_answered_while_training_runs(bot, monkeypatch):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9401, 4401, seed=13)
+    user = tg.user(9401, language_code="en")
+    await tg.send_text(user, "/recommend")
+    await eventually(lambda: len(pick_messages(tg, 9401)) >= 5, what="picks")
+
+    # A pass as long as one over many users: the real training, repeated for three seconds.
+    real_train = recommender.train_users
+
+    def long_pass(*args, **kwargs):
+        deadline = time.monotonic() + 3.0
+        models = real_train(*args, **kwargs)
+        while time.monotonic() < deadline:
+            models = real_train(*args, **kwargs)
+        return models
+
+    monkeypatch.setattr(recommender, "train_users", long_pass)
+    training = asyncio.create_task(train_users_now(svc, [uid]))
+    await eventually(lambda: uid in svc.busy_training, 5, "the training pass to start")
+    mark = tg.mark()
+    started = time.monotonic()
+    await tg.send_text(user, "/recommend")
+    query = await tg.tap(user, pick_messages(tg, 9401)[0], pick_messages(tg, 9401)[0].callback_data[0])
+    answer = await tg.wait_answer(query)
+    await tg.wait_for(lambda m: m.callback_data and CAPTION.search(m.content), chat=9401, since=mark)
+    answered_in = time.monotonic() - started
+    still_training = not training.done()
+    await training
+    assert answer["latency"] < 1.0
+    assert still_training, f"training finished before the answers ({answered_in:.2f}s): the test proves nothing"
