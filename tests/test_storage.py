@@ -46,6 +46,17 @@ def test_migrations_create_every_table_and_are_idempotent(any_db: Database):
             "model_versions", "related", "alembic_version"} <= tables  # fmt: skip
 
 
+def test_migrations_match_the_models(any_db: Database):
+    """A model change without its alembic migration shows up here, on SQLite and on Postgres."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with any_db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(sqlite_db: Database):
     with sqlite_db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
