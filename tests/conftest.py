@@ -25,3 +25,13 @@ async def bili_client(bilibili_double):
     )
     async with BilibiliClient(settings, correspond_public_key=bilibili_double.correspond_public_pem) as client:
         yield client
+
+
+@pytest.fixture
+async def tg():
+    """A running Telegram Bot API double (real aiohttp server on 127.0.0.1) for the test bot token."""
+    from tests.botenv import TOKEN
+    from tests.doubles.telegram import TelegramDouble
+
+    async with TelegramDouble(token=TOKEN) as double:
+        yield double

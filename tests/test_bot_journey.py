@@ -12,18 +12,12 @@ from PIL import Image
 from sqlalchemy import text
 
 from storage import picks, users
-from tests.botenv import TOKEN, running_bot
+from tests.botenv import running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 
 MID = 31337
 CAPTION = re.compile(r"(\d{2,3})/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
-
-
-@pytest.fixture
-async def tg():
-    async with TelegramDouble(token=TOKEN) as double:
-        yield double
 
 
 @pytest.fixture

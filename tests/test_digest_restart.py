@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlmodel import select
 
 from jobs.sync import refresh_candidates
@@ -30,12 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CAPTION = re.compile(r"\d{2,3}/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
 CHATS = (9501, 9502, 9503, 9504)
 TZ = "Asia/Shanghai"
-
-
-@pytest.fixture
-async def tg():
-    async with TelegramDouble(token=TOKEN) as double:
-        yield double
 
 
 async def prepare(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble) -> dict[str, str]:

@@ -19,7 +19,7 @@ from jobs.convert import to_rec_video
 from jobs.training import train_users_now
 from recommender.features import encode_videos
 from storage import catalogue, picks, users
-from tests.botenv import TOKEN, running_bot
+from tests.botenv import running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import SentMessage, TelegramDouble
 
@@ -36,12 +36,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-async def tg():
-    async with TelegramDouble(token=TOKEN) as double:
-        yield double
 
 
 @pytest.fixture
@@ -208,3 +202,19 @@ async def test_recommend_and_taps_are_answered_while_training_runs(bot, monkeypa
     await training
     assert answer["latency"] < 1.0
     assert still_training, f"training finished before the answers ({answered_in:.2f}s): the test proves nothing"
+
+
+async def test_a_dead_login_is_told_once_and_syncs_stop(bot):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9601, 4601, seed=17)
+    bili.inject("/x/passport-login/web/cookie/info", "-101", times=1000)  # the session died at bilibili
+
+    clock.advance(7 * 3600)  # past the sync interval: the tick syncs, finds the login dead
+    await tg.wait_for(lambda m: "Send /login" in m.content, chat=9601, timeout=30)
+    assert users.get_user_by_id(svc.db, uid).session_dead
+    calls = bili.calls["/x/passport-login/web/cookie/info"]
+
+    clock.advance(7 * 3600)
+    await asyncio.sleep(1.5)  # more ticks
+    assert len([m for m in tg.sent_to(9601) if "Send /login" in m.content]) == 1
+    assert bili.calls["/x/passport-login/web/cookie/info"] == calls, "no more syncs until a new /login"

@@ -10,15 +10,8 @@ import pytest
 from handlers.errors import install_redaction
 from storage import users
 from tests.botenv import TOKEN, running_bot
-from tests.doubles.telegram import TelegramDouble
 
 MID = 4242
-
-
-@pytest.fixture
-async def tg():
-    async with TelegramDouble(token=TOKEN) as double:
-        yield double
 
 
 @pytest.fixture
