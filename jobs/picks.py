@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import recommender as rec
 from jobs.convert import to_rec_video
 from jobs.services import Services
 from storage import behaviour, catalogue, picks
+from storage.db import Database
 from storage.models import User, Video
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,50 @@ def excluded_bvids(services: Services, user: User) -> set[str]:
     )
 
 
+class CandidateRow(NamedTuple):
+    """What ranking reads of a catalogue row (to_rec_video reads these attributes)."""
+
+    bvid: str
+    title: str
+    owner_mid: int
+    owner_name: str
+    tags: str
+    tid: int
+    tname: str
+    duration: int
+    pubdate: int
+    view: int
+    like: int
+    favorite: int
+    coin: int
+    share: int
+    danmaku: int
+    reply: int
+
+
+_REC_VIDEO_CACHE_MAX = 20_000
+_rec_videos: dict[CandidateRow, rec.Video] = {}  # the whole row is the key: a changed row converts again
+
+
+def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
+    """catalogue.candidate_videos(db, since) as recommender Videos: the same rows in the same order,
+    read afresh on every call; only the row -> Video conversion is cached."""
+    rows = [CandidateRow(*r) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
+    out = []
+    for row in rows:
+        video = _rec_videos.get(row)
+        if video is None:
+            if len(_rec_videos) >= _REC_VIDEO_CACHE_MAX:
+                _rec_videos.clear()
+            video = _rec_videos[row] = to_rec_video(row)  # type: ignore[arg-type]  # same attributes
+        out.append(video)
+    return out
+
+
 def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     """Synchronous and fast: storage reads + a cached model's ranking (no network)."""
     now = services.now()
-    rows = catalogue.candidate_videos(services.db, since=now - CANDIDATE_WINDOW_S)
-    by_bvid = {row.bvid: row for row in rows}
-    candidates = [to_rec_video(row) for row in rows]
+    candidates = candidate_rec_videos(services.db, since=now - CANDIDATE_WINDOW_S)
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
     if model is not None:
@@ -54,4 +93,5 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     else:
         chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)
         mode = "training" if user.credentials is not None else "not_linked"
+    by_bvid = catalogue.get_videos(services.db, [p.bvid for p in chosen]) if chosen else {}
     return PickBatch(mode, [ChosenPick(p, by_bvid[p.bvid]) for p in chosen if p.bvid in by_bvid])

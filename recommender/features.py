@@ -43,10 +43,10 @@ def _log_rate(count: int, view: int) -> float:
     return (math.log1p(max(count, 0)) - math.log1p(max(view, 0))) / 5.0 + 1.0
 
 
-def numeric_features(video: Video, now: int) -> list[float]:
-    age_days = max(now - video.pubdate, 0) / 86400
+def _static_numeric(video: Video) -> tuple[float, ...]:
+    """The numeric features that do not depend on `now`: all but the age (index _AGE)."""
     v = video.view
-    return [
+    return (
         math.log1p(max(v, 0)) / 17.0,
         _log_rate(video.like, v),
         _log_rate(video.favorite, v),
@@ -55,9 +55,23 @@ def numeric_features(video: Video, now: int) -> list[float]:
         _log_rate(video.reply, v),
         _log_rate(video.danmaku, v),
         math.log1p(max(video.duration, 0)) / 9.0,
-        math.log1p(age_days) / 6.0,
+        0.0,  # age: filled in by the caller
         quality_score(video),
-    ]
+    )
+
+
+_AGE = 8  # column of the age feature in numeric_features
+
+
+def _age_feature(video: Video, now: int) -> float:
+    age_days = max(now - video.pubdate, 0) / 86400
+    return math.log1p(age_days) / 6.0
+
+
+def numeric_features(video: Video, now: int) -> list[float]:
+    out = list(_static_numeric(video))
+    out[_AGE] = _age_feature(video, now)
+    return out
 
 
 @dataclass(frozen=True)
@@ -95,3 +109,44 @@ def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTa
         cross[i] = hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cfg.cross_buckets)
         num[i] = numeric_features(v, now)
     return ItemTable([v.bvid for v in videos], tags, up, part, cross, num)
+
+
+# Ranking encodes the same few hundred candidates for every user: their `now`-independent part is
+# computed once per video and vocabulary shape, the age column on every call. Output is identical to
+# encode_videos (same Python floats, same float32 rounding).
+_ROW_CACHE_MAX = 20_000
+_row_cache: dict[tuple[int, ...], dict[Video, tuple[tuple[int, ...], tuple[float, ...]]]] = {}
+
+
+def _static_row(v: Video, cfg: TrainConfig) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """(tag ids padded to max_tags + uploader, partition, cross ids; numerics with age 0)."""
+    ids = [hash_id("tag", t, cfg.tag_buckets) for t in v.tags[: cfg.max_tags]]
+    ints = (
+        *ids, *([0] * (cfg.max_tags - len(ids))),
+        hash_id("up", str(v.owner_mid), cfg.uploader_buckets),
+        hash_id("tid", str(v.tid), cfg.partition_buckets),
+        hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cfg.cross_buckets),
+    )  # fmt: skip
+    return ints, _static_numeric(v)
+
+
+def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
+    """encode_videos for ranking: the same table, with per-video work cached across calls."""
+    if not videos:
+        return encode_videos(videos, cfg, now)
+    key = (cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, cfg.max_tags)
+    cache = _row_cache.setdefault(key, {})
+    rows = []
+    for v in videos:
+        row = cache.get(v)
+        if row is None:
+            if len(cache) >= _ROW_CACHE_MAX:
+                cache.clear()
+            row = cache[v] = _static_row(v, cfg)
+        rows.append(row)
+    ints = np.array([r[0] for r in rows], dtype=np.int64)
+    num = np.array([r[1] for r in rows], dtype=np.float32)
+    num[:, _AGE] = [_age_feature(v, now) for v in videos]
+    m = cfg.max_tags
+    return ItemTable([v.bvid for v in videos], np.ascontiguousarray(ints[:, :m]), ints[:, m].copy(),
+                     ints[:, m + 1].copy(), ints[:, m + 2].copy(), num)

@@ -94,14 +94,20 @@ def get_videos(db: Database, bvids: Iterable[str]) -> dict[str, Video]:
         return {v.bvid: v for v in s.exec(select(Video).where(Video.bvid.in_(bvids))).all()}
 
 
+def _is_candidate(stmt, since: int):
+    return stmt.where(Video.candidate_at >= since).where(Video.unavailable.is_(False))
+
+
 def candidate_videos(db: Database, since: int) -> list[Video]:
     with db.session() as s:
-        stmt = (
-            select(Video)
-            .where(Video.candidate_at >= since)
-            .where(Video.unavailable.is_(False))
-        )
-        return list(s.exec(stmt).all())
+        return list(s.exec(_is_candidate(select(Video), since)).all())
+
+
+def candidate_rows(db: Database, since: int, columns: Sequence[str]) -> list[tuple]:
+    """candidate_videos as plain tuples of `columns` (no ORM objects: this is on /recommend's hot path)."""
+    stmt = _is_candidate(select(*(getattr(Video, name) for name in columns)), since)
+    with db.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(stmt).all()]
 
 
 def last_candidate_refresh(db: Database) -> int:
