@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 import recommender as rec
@@ -81,6 +81,19 @@ def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     return out
 
 
+def _with_liked_titles(services: Services, chosen: list[rec.Pick]) -> list[rec.Pick]:
+    """'Similar to <bvid>' reasons name the liked video by its title."""
+    liked = [p.reason.detail for p in chosen if p.reason.kind == "similar"]
+    if not liked:
+        return chosen
+    titles = {b: v.title for b, v in catalogue.get_videos(services.db, liked).items()}
+    return [
+        replace(p, reason=rec.Reason("similar", titles[p.reason.detail]))
+        if p.reason.kind == "similar" and p.reason.detail in titles else p
+        for p in chosen
+    ]
+
+
 def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     """Synchronous and fast: storage reads + a cached model's ranking (no network)."""
     now = services.now()
@@ -88,7 +101,8 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
     if model is not None:
-        chosen = rec.rank(model, candidates, k=k, exclude=exclude, now=now)
+        chosen = rec.rank(model, candidates, k=k, exclude=exclude, now=now, shared=services.models.load_shared())
+        chosen = _with_liked_titles(services, chosen)
         mode: Mode = "personal"
     else:
         chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)

@@ -58,6 +58,8 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
         )
     finally:
         services.busy_training.difference_update(user_ids)
+    if shared is not None:
+        services.models.save_shared(shared)  # ranking scores with the signals the models learnt with
     versions = {}
     for key, model in models.items():
         version = services.models.save(key, model)

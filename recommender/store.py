@@ -16,11 +16,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .shared import SharedSignals
 from .train import UserModel
 from .types import TrainConfig
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION = re.compile(r"^v(\d{8})\.safetensors$")
+_SHARED = "shared.safetensors"  # the collaborative signals the newest models were trained with
 
 
 class ModelStore:
@@ -30,6 +32,7 @@ class ModelStore:
         self.root = Path(root)
         self.keep = keep
         self._cache: dict[str, tuple[int, UserModel]] = {}
+        self._shared: tuple[int, SharedSignals] | None = None
         self._lock = threading.Lock()
 
     def _dir(self, user_key: str) -> Path:
@@ -78,6 +81,21 @@ class ModelStore:
         model = _read(self._dir(user_key) / f"v{version:08d}.safetensors")
         self._cache[user_key] = (version, model)
         return model
+
+    def save_shared(self, shared: SharedSignals) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        shared.save(self.root / _SHARED)  # atomic replace
+        self._shared = (os.stat(self.root / _SHARED).st_mtime_ns, shared)
+
+    def load_shared(self) -> SharedSignals | None:
+        """The newest saved signals (read once per write, then served from memory)."""
+        try:
+            stamp = os.stat(self.root / _SHARED).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if self._shared is None or self._shared[0] != stamp:
+            self._shared = (stamp, SharedSignals.load(self.root / _SHARED))
+        return self._shared[1]
 
     def delete(self, user_key: str) -> None:
         with self._lock:

@@ -246,3 +246,18 @@ def test_users_without_data_or_with_unknown_videos_still_get_a_model():
     for key in data:
         picks = rank(models[key], cands, k=5, exclude=(), now=s.now)
         assert len(picks) == 5 and all(0 <= p.rating <= 100 for p in picks)
+
+
+def test_shared_signals_round_trip_through_the_model_store(tmp_path):
+    from recommender import ModelStore, build_shared_signals
+    from recommender.types import Event
+
+    events = {"a": [Event("BV1", "like", 1), Event("BV2", "like", 2)], "b": [Event("BV2", "favorite", 3), Event("BV3", "like", 4)]}
+    shared = build_shared_signals(events, {"BV3": ["BV4"]})
+    store = ModelStore(tmp_path)
+    assert store.load_shared() is None
+    store.save_shared(shared)
+    loaded = ModelStore(tmp_path).load_shared()  # a fresh process reads the file
+    assert loaded.bvids == shared.bvids
+    assert (loaded.scores(["BV2"], loaded.bvids) == shared.scores(["BV2"], shared.bvids)).all()
+    assert loaded.scores(["BV2"], ["BV1"])[0] > 0, "co-liked items are neighbours"
