@@ -28,8 +28,8 @@ class TelegramSettings(BaseSettings):
     webhook_listen: str = Field(default="0.0.0.0", alias="WEBHOOK_LISTEN")
     webhook_port: int = Field(default=8443, alias="WEBHOOK_PORT")
     poll_timeout_s: float = Field(default=10.0, alias="TELEGRAM_POLL_TIMEOUT")
-    # Sends are strictly spaced 1/rps apart: 29/s keeps any closed one-second window at ≤ 30.
-    max_messages_per_second: float = Field(default=29.0, alias="TELEGRAM_MAX_RPS")
+    # Telegram's global limit; sends are spaced a little under it (handlers/ratelimit.py).
+    max_messages_per_second: float = Field(default=30.0, alias="TELEGRAM_MAX_RPS")
 
 
 class BilibiliSettings(BaseSettings):

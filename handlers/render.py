@@ -7,7 +7,7 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
 from bilibili import BilibiliError
@@ -90,6 +90,8 @@ async def send_pick(
             return message
         except (Forbidden, RetryAfter):
             raise  # the caller stops or waits; a text fallback would hit the same wall
+        except TimedOut:
+            raise  # the photo may have arrived: a text copy could be a duplicate
         except BadRequest as exc:
             log.warning("photo refused for %s (%s); sending text", chosen.video.bvid, exc.message)
         except TelegramError as exc:
@@ -128,11 +130,14 @@ async def send_recorded(
     for index, ((chosen, shown_id), cover) in enumerate(zip(items, covers, strict=True)):
         if index and pace_s:
             await asyncio.sleep(pace_s)
+        if isinstance(known := services.covers.get(chosen.video.bvid), str):
+            cover = known  # a file_id learnt since the covers were fetched: no re-upload
         picks.mark_send_started(services.db, shown_id, services.now())
         try:
             message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover)
-        except TelegramError:
-            picks.mark_send_started(services.db, shown_id, None)  # refused: not delivered
+        except TelegramError as exc:
+            if not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
+                picks.mark_send_started(services.db, shown_id, None)
             raise
         picks.set_shown_message(services.db, shown_id, message.message_id)
         sent += 1

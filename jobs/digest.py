@@ -23,7 +23,9 @@ from storage.models import Digest, User
 log = logging.getLogger(__name__)
 
 PER_CHAT_PACE_S = 1.0  # Telegram: about one message per second in one chat
-MAX_PARALLEL_CHATS = 256
+# Enough chats in flight to keep the global limit busy (each sends ~1/s), few enough that a
+# user's /recommend reply does not queue behind a long line of digest sends.
+MAX_PARALLEL_CHATS = 64
 
 
 @dataclass
@@ -110,7 +112,9 @@ class DigestRunner:
                     return False
                 items = self._pending_items(user, digest)
                 try:
-                    report.messages += await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S)
+                    # Not `report.messages += await ...`: that reads the total before the await.
+                    sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S)
+                    report.messages += sent
                 except Forbidden:
                     users.update_user(svc.db, user.id, blocked=True)
                     picks.update_digest(svc.db, digest.id, status="blocked", finished_at=svc.now())

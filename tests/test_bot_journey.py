@@ -249,3 +249,15 @@ async def test_telegram_faults_are_survived(world):
     await tg.send_text(alice, "/start")  # writing again lifts the mark
     await tg.wait_for(lambda m: "BiliPick" in m.content, chat=alice, since=mark)
     assert not users.get_user(svc.db, 8001).blocked
+
+
+async def test_a_burst_of_users_stays_within_telegrams_global_limit(world):
+    tg, bili, svc = world
+    tg.flood_limits = (30, 100)  # the double answers 429 beyond 30 sends in any second
+    crowd = [tg.user(8100 + n, first_name=f"U{n}", language_code="en") for n in range(10)]
+    marks = {u["id"]: last_message_id(tg, u) for u in crowd}
+    await asyncio.gather(*(tg.send_text(u, "/recommend") for u in crowd))
+    for u in crowd:
+        assert len(await wait_picks(tg, u, marks[u["id"]], 5)) == 5
+    assert not [e for e in tg.errors if e["error_code"] == 429], "paced sends never hit the flood limit"
+    assert tg.max_rate_global() <= 30
