@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,8 @@ from settings import Settings
 from storage.crypto import CredentialVault
 from storage.db import Database
 
+
+log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"  # where bot.py puts the Services in application.bot_data
 
@@ -65,6 +68,7 @@ class Services:
         task = asyncio.create_task(work, name=name)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        task.add_done_callback(_log_failure)
         if user_id is not None:
             self.cancel_user_task(user_id)
             self.user_tasks[user_id] = task
@@ -92,6 +96,11 @@ class Services:
         self.trainer.shutdown(wait=False, cancel_futures=True)
         await self.bili.close()
         self.db.dispose()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("background task %s failed: %s", task.get_name(), type(error).__name__, exc_info=error)
 
 
 def build_services(settings: Settings) -> Services:

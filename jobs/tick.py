@@ -23,13 +23,14 @@ SYNC_BATCH = 20
 
 
 class Ticker:
-    """Each tick sends due digests, and keeps one background sync run and one training run going."""
+    """Each tick keeps one background run of each going: syncs, training, due digests."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.digests = DigestRunner(services)
         self.sync_task: asyncio.Task | None = None
         self.train_task: asyncio.Task | None = None
+        self.digest_task: asyncio.Task | None = None
 
     async def __call__(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.tick(context.application)
@@ -39,7 +40,9 @@ class Ticker:
             self.sync_task = self.services.spawn(self.run_syncs(app), name="sync-run")
         if self.train_task is None or self.train_task.done():
             self.train_task = self.services.spawn(self.run_training(), name="train-run")
-        await self.digests.run(app.bot)
+        if self.digest_task is None or self.digest_task.done():
+            # In the background too: a fan-out to thousands of users takes minutes, the tick stays short.
+            self.digest_task = self.services.spawn(self.digests.run(app.bot), name="digest-run")
 
     async def run_syncs(self, app: Application) -> None:
         svc, started = self.services, time.monotonic()
