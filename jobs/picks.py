@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple
+from collections import namedtuple
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 import recommender as rec
 from jobs.convert import to_rec_video
@@ -41,25 +42,8 @@ def excluded_bvids(services: Services, user: User) -> set[str]:
     )
 
 
-class CandidateRow(NamedTuple):
-    """What ranking reads of a catalogue row (to_rec_video reads these attributes)."""
-
-    bvid: str
-    title: str
-    owner_mid: int
-    owner_name: str
-    tags: str
-    tid: int
-    tname: str
-    duration: int
-    pubdate: int
-    view: int
-    like: int
-    favorite: int
-    coin: int
-    share: int
-    danmaku: int
-    reply: int
+# The catalogue columns ranking reads: the recommender Video's fields (to_rec_video reads these).
+CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)])
 
 
 _REC_VIDEO_CACHE_MAX = 20_000
