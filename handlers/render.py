@@ -12,6 +12,7 @@ from telegram.ext import ExtBot
 
 from bilibili import BilibiliError
 from handlers.i18n import t
+from handlers.ratelimit import BULK
 from jobs.picks import ChosenPick
 from jobs.services import Services
 from recommender import Reason
@@ -77,14 +78,19 @@ async def cover_for(services: Services, chosen: ChosenPick) -> bytes | str | Non
 
 async def send_pick(
     bot: ExtBot, services: Services, chat_id: int, chosen: ChosenPick, shown_id: int,
-    lang: str, cover: bytes | str | None,
+    lang: str, cover: bytes | str | None, bulk: bool = False,
 ) -> Message:  # fmt: skip
-    """One message per pick: the cover photo with the caption, or plain text if the photo fails."""
+    """One message per pick: the cover photo with the caption, or plain text if the photo fails.
+
+    `bulk` sends (the digest) yield to replies users are waiting for (see handlers/ratelimit.py).
+    """
     caption = pick_caption(chosen, lang)
     keyboard = feedback_keyboard(shown_id, 0, lang)
+    priority = BULK if bulk else None
     if cover is not None:
         try:
-            message = await bot.send_photo(chat_id, cover, caption=caption, reply_markup=keyboard)
+            message = await bot.send_photo(chat_id, cover, caption=caption, reply_markup=keyboard,
+                                           rate_limit_args=priority)  # fmt: skip
             if message.photo:
                 services.covers.put(chosen.video.bvid, message.photo[-1].file_id)
             return message
@@ -96,7 +102,7 @@ async def send_pick(
             log.warning("photo refused for %s (%s); sending text", chosen.video.bvid, exc.message)
         except TelegramError as exc:
             log.warning("photo failed for %s (%s); sending text", chosen.video.bvid, exc)
-    return await bot.send_message(chat_id, caption, reply_markup=keyboard)
+    return await bot.send_message(chat_id, caption, reply_markup=keyboard, rate_limit_args=priority)
 
 
 def encode_reason(reason: Reason) -> str:
@@ -119,7 +125,7 @@ def record_picks(services: Services, user: User, chosen: list[ChosenPick], sourc
 
 async def send_recorded(
     bot: ExtBot, services: Services, user: User, items: list[tuple[ChosenPick, int]],
-    pace_s: float = 0.0,
+    pace_s: float = 0.0, bulk: bool = False,
 ) -> int:  # fmt: skip
     """Send recorded picks in order; returns how many went out.
 
@@ -134,7 +140,7 @@ async def send_recorded(
             cover = known  # a file_id learnt since the covers were fetched: no re-upload
         picks.mark_send_started(services.db, shown_id, services.now())
         try:
-            message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover)
+            message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
         except TelegramError as exc:
             if not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
                 picks.mark_send_started(services.db, shown_id, None)

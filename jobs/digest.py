@@ -113,7 +113,7 @@ class DigestRunner:
                 items = self._pending_items(user, digest)
                 try:
                     # Not `report.messages += await ...`: that reads the total before the await.
-                    sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S)
+                    sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
                     report.messages += sent
                 except Forbidden:
                     users.update_user(svc.db, user.id, blocked=True)
