@@ -130,6 +130,8 @@ async def send_recorded(
     """Send recorded picks in order; returns how many went out.
 
     `pace_s` spaces messages to one chat (Telegram allows about one per second per chat).
+    `bulk` (the digest): lower priority than replies, and resumable after a crash, so each send
+    records that it started (a resumed digest never repeats a send that may have arrived).
     """
     covers = await asyncio.gather(*(cover_for(services, chosen) for chosen, _ in items))
     sent = 0
@@ -138,11 +140,12 @@ async def send_recorded(
             await asyncio.sleep(pace_s)
         if isinstance(known := services.covers.get(chosen.video.bvid), str):
             cover = known  # a file_id learnt since the covers were fetched: no re-upload
-        picks.mark_send_started(services.db, shown_id, services.now())
+        if bulk:
+            picks.mark_send_started(services.db, shown_id, services.now())
         try:
             message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
         except TelegramError as exc:
-            if not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
+            if bulk and not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
                 picks.mark_send_started(services.db, shown_id, None)
             raise
         picks.set_shown_message(services.db, shown_id, message.message_id)

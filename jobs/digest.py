@@ -70,7 +70,9 @@ class DigestRunner:
     async def run(self, bot: ExtBot) -> DigestReport:
         svc, now, started = self.services, self.services.now(), time.monotonic()
         report = DigestReport()
-        for user in users.digest_candidates(svc.db):
+        for n, user in enumerate(users.digest_candidates(svc.db)):
+            if n % 50 == 49:
+                await asyncio.sleep(0)  # thousands of users: let replies and taps through meanwhile
             slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
             if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
                 continue
