@@ -218,3 +218,19 @@ async def test_a_dead_login_is_told_once_and_syncs_stop(bot):
     await asyncio.sleep(1.5)  # more ticks
     assert len([m for m in tg.sent_to(9601) if "Send /login" in m.content]) == 1
     assert bili.calls["/x/passport-login/web/cookie/info"] == calls, "no more syncs until a new /login"
+
+
+async def test_after_downtime_a_digest_within_the_grace_period_still_goes_out(bot):
+    tg, bili, svc, clock = bot
+    late = await linked_user(svc, bili, 9701, 4701, seed=19)
+    too_late = await linked_user(svc, bili, 9702, 4702, seed=23)
+    for uid in (late, too_late):
+        users.update_user(svc.db, uid, created_at=svc.now() - 10 * 86400)
+    digest_in(svc, late, minutes=-120)  # the bot was down through the slot: 2 h late, grace is 3 h
+    digest_in(svc, too_late, minutes=-240)  # 4 h late: skipped, tomorrow's comes as usual
+
+    await eventually(lambda: len(pick_messages(tg, 9701)) >= 5, what="the late digest")
+    await asyncio.sleep(1.0)
+    assert pick_messages(tg, 9702) == []
+    today = datetime.fromtimestamp(svc.now(), ZoneInfo(TZ)) - timedelta(minutes=240)
+    assert picks.get_digest(svc.db, too_late, today.date().isoformat()).status == "skipped"
