@@ -92,11 +92,13 @@ class TrainConfig:
     half_life_days: float = 30.0
     min_recency: float = 0.2
     # optimisation
-    lr: float = 0.1
-    max_steps: int = 60
-    default_steps: int = 40  # users with too little data to validate on
-    patience: int = 10
-    min_steps: int = 15
+    # 30 steps at lr 0.15 with patience 6: same held-out AUC/NDCG as 60 steps at 0.1 (bench/train.py,
+    # evaluate on ml-100k and bilibili-history), 1.4-3x faster.
+    lr: float = 0.15
+    max_steps: int = 30
+    default_steps: int = 25  # users with too little data to validate on
+    patience: int = 6
+    min_steps: int = 10
     l2_pull: float = 1e-2  # pull toward the shared initialisation (warm start)
     ensemble: int = 1  # members per user, from different initial weights; scores are averaged
     l2_grid: tuple[float, ...] = ()  # if set, each user picks its pull strength on validation
