@@ -261,3 +261,36 @@ async def test_a_burst_of_users_stays_within_telegrams_global_limit(world):
         assert len(await wait_picks(tg, u, marks[u["id"]], 5)) == 5
     assert not [e for e in tg.errors if e["error_code"] == 429], "paced sends never hit the flood limit"
     assert tg.max_rate_global() <= 30
+
+
+async def test_login_again_asks_first_and_logout_keeps_taps_and_history(world):
+    tg, bili, svc = world
+    alice = tg.user(5101, first_name="Alice", language_code="en")
+    await login(tg, bili, alice)
+    user = users.get_user(svc.db, 5101)
+    before = last_message_id(tg, alice)
+    await tg.send_text(alice, "/recommend")
+    page = await wait_picks(tg, alice, before, 5)
+    pick = next(iter(page.values()))
+    await tg.wait_answer(await tg.tap(alice, pick, pick.callback_data[0]))
+
+    mark, newest = tg.mark(), last_message_id(tg, alice)
+    await tg.send_text(alice, "/login")
+    ask = await tg.wait_for(lambda m: "already linked" in m.content and m.callback_data, chat=alice, since=mark)
+    keep = next(d for d in ask.callback_data if d == "login:keep")
+    await tg.wait_answer(await tg.tap(alice, ask, keep))
+    await tg.wait_for(lambda m: m.message_id == ask.message_id and "Kept" in m.content, chat=alice)
+    assert not any(m.is_photo for m in tg.sent_to(alice) if m.message_id > newest), "no new QR code"
+
+    with svc.db.engine.connect() as conn:
+        watched = conn.execute(text("SELECT count(*) FROM behaviours WHERE user_id = :u"), {"u": user.id}).scalar()
+    mark = tg.mark()
+    await tg.send_text(alice, "/logout")
+    await tg.wait_for(lambda m: "login is forgotten" in m.content, chat=alice, since=mark)
+    after = users.get_user(svc.db, 5101)
+    assert after.credentials is None, "the cookies are gone"
+    assert user.id not in {u.id for u in users.users_due_sync(svc.db, now=svc.now() + 10**6)}, "no more syncs"
+    assert len(picks.get_feedback(svc.db, user.id)) == 1, "taps stay"
+    with svc.db.engine.connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM behaviours WHERE user_id = :u"), {"u": user.id}).scalar()
+    assert kept == watched > 0, "history stays"
