@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import namedtuple
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Literal
 
 import recommender as rec
@@ -46,23 +47,16 @@ def excluded_bvids(services: Services, user: User) -> set[str]:
 CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)])
 
 
-_REC_VIDEO_CACHE_MAX = 20_000
-_rec_videos: dict[CandidateRow, rec.Video] = {}  # the whole row is the key: a changed row converts again
+@lru_cache(maxsize=20_000)
+def _rec_video(row: CandidateRow) -> rec.Video:
+    """The whole row is the key: a changed row converts again."""
+    return to_rec_video(row)  # type: ignore[arg-type]  # same attributes
 
 
 def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     """catalogue.candidate_videos(db, since) as recommender Videos: the same rows in the same order,
     read afresh on every call; only the row -> Video conversion is cached."""
-    rows = [CandidateRow(*r) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
-    out = []
-    for row in rows:
-        video = _rec_videos.get(row)
-        if video is None:
-            if len(_rec_videos) >= _REC_VIDEO_CACHE_MAX:
-                _rec_videos.clear()
-            video = _rec_videos[row] = to_rec_video(row)  # type: ignore[arg-type]  # same attributes
-        out.append(video)
-    return out
+    return [_rec_video(CandidateRow(*r)) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
 
 
 def _with_liked_titles(services: Services, chosen: list[rec.Pick]) -> list[rec.Pick]:

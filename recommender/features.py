@@ -114,18 +114,16 @@ def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTa
 # Ranking encodes the same few hundred candidates for every user: their `now`-independent part is
 # computed once per video and vocabulary shape, the age column on every call. Output is identical to
 # encode_videos (same Python floats, same float32 rounding).
-_ROW_CACHE_MAX = 20_000
-_row_cache: dict[tuple[int, ...], dict[Video, tuple[tuple[int, ...], tuple[float, ...]]]] = {}
-
-
-def _static_row(v: Video, cfg: TrainConfig) -> tuple[tuple[int, ...], tuple[float, ...]]:
+@lru_cache(maxsize=20_000)
+def _static_row(v: Video, tag_buckets: int, uploader_buckets: int, partition_buckets: int, cross_buckets: int,
+                max_tags: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """(tag ids padded to max_tags + uploader, partition, cross ids; numerics with age 0)."""
-    ids = [hash_id("tag", t, cfg.tag_buckets) for t in v.tags[: cfg.max_tags]]
+    ids = [hash_id("tag", t, tag_buckets) for t in v.tags[:max_tags]]
     ints = (
-        *ids, *([0] * (cfg.max_tags - len(ids))),
-        hash_id("up", str(v.owner_mid), cfg.uploader_buckets),
-        hash_id("tid", str(v.tid), cfg.partition_buckets),
-        hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cfg.cross_buckets),
+        *ids, *([0] * (max_tags - len(ids))),
+        hash_id("up", str(v.owner_mid), uploader_buckets),
+        hash_id("tid", str(v.tid), partition_buckets),
+        hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cross_buckets),
     )  # fmt: skip
     return ints, _static_numeric(v)
 
@@ -134,16 +132,8 @@ def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> It
     """encode_videos for ranking: the same table, with per-video work cached across calls."""
     if not videos:
         return encode_videos(videos, cfg, now)
-    key = (cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, cfg.max_tags)
-    cache = _row_cache.setdefault(key, {})
-    rows = []
-    for v in videos:
-        row = cache.get(v)
-        if row is None:
-            if len(cache) >= _ROW_CACHE_MAX:
-                cache.clear()
-            row = cache[v] = _static_row(v, cfg)
-        rows.append(row)
+    shape = (cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, cfg.max_tags)
+    rows = [_static_row(v, *shape) for v in videos]
     ints = np.array([r[0] for r in rows], dtype=np.int64)
     num = np.array([r[1] for r in rows], dtype=np.float32)
     num[:, _AGE] = [_age_feature(v, now) for v in videos]
