@@ -9,11 +9,11 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from handlers.common import current_user, services_of
-from handlers.i18n import t
+from handlers.common import services_of
+from handlers.i18n import language_for, t
 from handlers.render import feedback_keyboard
 from jobs.schedule import after_feedback
-from storage import picks
+from storage import picks, users
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,13 @@ FEEDBACK_DATA = re.compile(r"^fb:(\d{1,18}):([+-]1)$")
 async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     svc = services_of(context)
-    user = current_user(update, context)
+    user = users.get_user(svc.db, update.effective_user.id)  # a stale tap must not re-create a user
     match = FEEDBACK_DATA.match(query.data or "")
-    shown = picks.get_shown(svc.db, int(match.group(1))) if match else None
+    shown = picks.get_shown(svc.db, int(match.group(1))) if match and user else None
     if shown is None or shown.user_id != user.id:
         # Malformed, foreign, or from before /forget: change nothing.
-        await query.answer(t(user.language, "fb_stale"))
+        lang = user.language if user else language_for(update.effective_user.language_code)
+        await query.answer(t(lang, "fb_stale"))
         return
     current = picks.get_feedback(svc.db, user.id).get(shown.bvid, (0, 0))[0]
     tapped = int(match.group(2))
