@@ -37,7 +37,7 @@ async def test_a_reply_goes_before_queued_digest_sends(tg):
 
 async def test_sends_stay_under_the_limit_and_a_429_pauses_all_without_a_burst(tg):
     tg.flood_limits = (10, 100)
-    bot = await make_bot(tg, rps=10)
+    bot = await make_bot(tg, rps=8)  # margin for arrival jitter: only the injected 429 may occur
     chats = readers(tg, 7100, 25)
     tg.inject("sendMessage", 429, retry_after=1, chat_id=chats[5])
     await asyncio.gather(*(bot.send_message(c, "hello", rate_limit_args=BULK) for c in chats))
