@@ -5,7 +5,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -60,18 +60,12 @@ def _static_numeric(video: Video) -> tuple[float, ...]:
     )
 
 
-_AGE = 8  # column of the age feature in numeric_features
+_AGE = 8  # column of the age feature in the numerics
 
 
 def _age_feature(video: Video, now: int) -> float:
     age_days = max(now - video.pubdate, 0) / 86400
     return math.log1p(age_days) / 6.0
-
-
-def numeric_features(video: Video, now: int) -> list[float]:
-    out = list(_static_numeric(video))
-    out[_AGE] = _age_feature(video, now)
-    return out
 
 
 @dataclass(frozen=True)
@@ -95,29 +89,18 @@ class ItemTable:
 
 
 def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
-    n = len(videos)
-    tags = np.zeros((n, cfg.max_tags), dtype=np.int64)
-    up = np.zeros(n, dtype=np.int64)
-    part = np.zeros(n, dtype=np.int64)
-    cross = np.zeros(n, dtype=np.int64)
-    num = np.zeros((n, N_NUMERIC), dtype=np.float32)
-    for i, v in enumerate(videos):
-        ids = [hash_id("tag", t, cfg.tag_buckets) for t in v.tags[: cfg.max_tags]]
-        tags[i, : len(ids)] = ids
-        up[i] = hash_id("up", str(v.owner_mid), cfg.uploader_buckets)
-        part[i] = hash_id("tid", str(v.tid), cfg.partition_buckets)
-        cross[i] = hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cfg.cross_buckets)
-        num[i] = numeric_features(v, now)
-    return ItemTable([v.bvid for v in videos], tags, up, part, cross, num)
+    return _table(videos, cfg, now, _static_row)
 
 
-# Ranking encodes the same few hundred candidates for every user: their `now`-independent part is
-# computed once per video and vocabulary shape, the age column on every call. Output is identical to
-# encode_videos (same Python floats, same float32 rounding).
-@lru_cache(maxsize=20_000)
+def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
+    """encode_videos for ranking, which encodes the same few hundred candidates for every user: the
+    `now`-independent part of each row is cached, the age column is computed on every call."""
+    return _table(videos, cfg, now, _cached_static_row)
+
+
 def _static_row(v: Video, tag_buckets: int, uploader_buckets: int, partition_buckets: int, cross_buckets: int,
                 max_tags: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """(tag ids padded to max_tags + uploader, partition, cross ids; numerics with age 0)."""
+    """(tag ids padded with 0 to max_tags + uploader, partition, cross ids; numerics with age 0)."""
     ids = [hash_id("tag", t, tag_buckets) for t in v.tags[:max_tags]]
     ints = (
         *ids, *([0] * (max_tags - len(ids))),
@@ -128,15 +111,15 @@ def _static_row(v: Video, tag_buckets: int, uploader_buckets: int, partition_buc
     return ints, _static_numeric(v)
 
 
-def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
-    """encode_videos for ranking: the same table, with per-video work cached across calls."""
-    if not videos:
-        return encode_videos(videos, cfg, now)
-    shape = (cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, cfg.max_tags)
-    rows = [_static_row(v, *shape) for v in videos]
-    ints = np.array([r[0] for r in rows], dtype=np.int64)
-    num = np.array([r[1] for r in rows], dtype=np.float32)
+_cached_static_row = lru_cache(maxsize=20_000)(_static_row)
+
+
+def _table(videos: Sequence[Video], cfg: TrainConfig, now: int, row_of: Callable[..., tuple]) -> ItemTable:
+    m, n = cfg.max_tags, len(videos)
+    rows = [row_of(v, cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, m)
+            for v in videos]  # fmt: skip
+    ints = np.array([r[0] for r in rows], dtype=np.int64).reshape(n, m + 3)
+    num = np.array([r[1] for r in rows], dtype=np.float32).reshape(n, N_NUMERIC)
     num[:, _AGE] = [_age_feature(v, now) for v in videos]
-    m = cfg.max_tags
     return ItemTable([v.bvid for v in videos], np.ascontiguousarray(ints[:, :m]), ints[:, m].copy(),
                      ints[:, m + 1].copy(), ints[:, m + 2].copy(), num)
