@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import namedtuple
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Literal
 
@@ -59,19 +59,6 @@ def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     return [_rec_video(CandidateRow(*r)) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
 
 
-def _with_liked_titles(services: Services, chosen: list[rec.Pick]) -> list[rec.Pick]:
-    """'Similar to <bvid>' reasons name the liked video by its title."""
-    liked = [p.reason.detail for p in chosen if p.reason.kind == "similar"]
-    if not liked:
-        return chosen
-    titles = {b: v.title for b, v in catalogue.get_videos(services.db, liked).items()}
-    return [
-        replace(p, reason=rec.Reason("similar", titles[p.reason.detail]))
-        if p.reason.kind == "similar" and p.reason.detail in titles else p
-        for p in chosen
-    ]
-
-
 def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     """Synchronous and fast: storage reads + a cached model's ranking (no network)."""
     now = services.now()
@@ -79,8 +66,10 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
     if model is not None:
-        chosen = rec.rank(model, candidates, k=k, exclude=exclude, now=now, shared=services.models.load_shared())
-        chosen = _with_liked_titles(services, chosen)
+        shared = services.models.load_shared()
+        # "Similar to <title>" reasons: rank names the liked video that drove a pick by its title.
+        liked_titles = catalogue.titles(services.db, model.history) if shared is not None else None
+        chosen = rec.rank(model, candidates, k=k, exclude=exclude, now=now, shared=shared, liked_titles=liked_titles)
         mode: Mode = "personal"
     else:
         chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)

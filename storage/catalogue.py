@@ -94,6 +94,13 @@ def get_videos(db: Database, bvids: Iterable[str]) -> dict[str, Video]:
         return {v.bvid: v for v in s.exec(select(Video).where(Video.bvid.in_(bvids))).all()}
 
 
+def titles(db: Database, bvids: Iterable[str]) -> dict[str, str]:
+    """bvid -> title for the known ones (plain rows: used on /recommend's hot path)."""
+    stmt = select(Video.bvid, Video.title).where(Video.bvid.in_(list(bvids)))
+    with db.engine.connect() as conn:
+        return dict(conn.execute(stmt).all())
+
+
 def _is_candidate(stmt, since: int):
     return stmt.where(Video.candidate_at >= since).where(Video.unavailable.is_(False))
 

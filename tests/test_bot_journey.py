@@ -103,6 +103,7 @@ async def test_the_whole_journey(world, tmp_path):
         assert [b["text"][:1] for b in message.buttons] == ["👍", "👎"]
         assert all(len(d.encode()) <= 64 for d in message.callback_data)
         assert 0 <= int(CAPTION.search(message.content).group(1)) <= 100
+        assert "Similar to “BV" not in message.content, "a liked video is named by its title"
         assert bvid not in watched
 
     liked, disliked = list(first.values())[:2]
