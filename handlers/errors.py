@@ -59,9 +59,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The user blocked us: replying is impossible; mark them so digests stop until they write again.
         log.info("update failed: the user blocked the bot")
         if isinstance(update, Update) and update.effective_user:
-            user = users.get_user(services_of(context).db, update.effective_user.id)
-            if user is not None:
-                users.update_user(services_of(context).db, user.id, blocked=True)
+            users.set_blocked(services_of(context).db, update.effective_user.id, blocked=True)
         return
     log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":

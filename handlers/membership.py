@@ -13,9 +13,5 @@ async def chat_member_changed(update: Update, context: ContextTypes.DEFAULT_TYPE
     change = update.my_chat_member
     if change is None or change.chat.type != "private":
         return
-    svc = services_of(context)
-    user = users.get_user(svc.db, change.from_user.id)
-    if user is None:
-        return
     blocked = change.new_chat_member.status == ChatMember.BANNED  # "kicked"
-    users.update_user(svc.db, user.id, blocked=blocked)
+    users.set_blocked(services_of(context).db, change.from_user.id, blocked)

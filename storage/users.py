@@ -98,6 +98,15 @@ def unlink_bilibili(db: Database, user_id: int) -> None:
     update_user(db, user_id, credentials=None, next_sync_at=None, session_dead=False)
 
 
+def set_blocked(db: Database, telegram_id: int, blocked: bool) -> None:
+    """The user blocked (or unblocked) the bot; unknown users are left alone."""
+    with db.session() as s:
+        user = s.exec(select(User).where(User.telegram_id == telegram_id)).first()
+        if user is not None:
+            user.blocked = blocked
+            s.add(user)
+
+
 def mark_session_dead(db: Database, user_id: int) -> bool:
     """Mark the login dead; True only the first time (so the user is told once)."""
     with db.session() as s:
