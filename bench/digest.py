@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -43,12 +42,11 @@ from jobs.digest import DigestReport  # noqa: E402
 from jobs.sync import refresh_candidates  # noqa: E402
 from storage import users  # noqa: E402
 from storage.models import Digest, Shown  # noqa: E402
-from tests.botenv import TOKEN, running_bot  # noqa: E402
+from tests.botenv import TOKEN, is_pick, pick_bvid, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.telegram import SentMessage, TelegramDouble  # noqa: E402
 from tests.harness import make_services  # noqa: E402
 
-CAPTION = re.compile(r"\d{2,3}/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
 TIMEZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata")
 FLOOD_LIMITS = (30, 1)  # Telegram: 30 messages/s overall, about 1 message/s in one chat
 FIRST_CHAT = 700_000_001
@@ -77,7 +75,7 @@ def digest_states(svc) -> Counter:
 
 
 def pick_messages(tg: TelegramDouble) -> list[SentMessage]:
-    return [m for m in tg.sent if m.callback_data and CAPTION.search(m.content)]
+    return [m for m in tg.sent if is_pick(m)]
 
 
 def classify_429s(tg: TelegramDouble) -> tuple[int, int]:
@@ -200,7 +198,7 @@ async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None
             if inspect is not None:
                 inspect(tg)
 
-    received = Counter((m.chat_id, CAPTION.search(m.content).group(1)) for m in messages)
+    received = Counter((m.chat_id, pick_bvid(m)) for m in messages)
     duplicates = sum(1 for n in received.values() if n > 1)
     recorded = {(r.chat_id, r.bvid) for r in shown}
     lost_recorded = len(recorded - set(received))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,10 +15,36 @@ from telegram.ext import Application
 from bot import build_application
 from jobs.services import Services
 from tests.doubles.bilibili import BilibiliDouble
-from tests.doubles.telegram import TelegramDouble
+from tests.doubles.telegram import SentMessage, TelegramDouble
 from tests.harness import make_services
 
 TOKEN = "123456789:AAFakeTokenForTheDoubleOnly_abcdefghij"
+# A pick as the user sees it: "NN/100" and the video's link (groups: rating, bvid).
+PICK_CAPTION = re.compile(r"(\d{2,3})/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
+
+
+def is_pick(message: SentMessage) -> bool:
+    return bool(message.callback_data) and PICK_CAPTION.search(message.content) is not None
+
+
+def pick_bvid(message: SentMessage) -> str:
+    return PICK_CAPTION.search(message.content).group(2)
+
+
+def pick_rating(message: SentMessage) -> int:
+    return int(PICK_CAPTION.search(message.content).group(1))
+
+
+def pick_messages(tg: TelegramDouble, chat: dict | int) -> list[SentMessage]:
+    return [m for m in tg.sent_to(chat) if is_pick(m)]
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 
 import pytest
 import zxingcpp
@@ -12,12 +11,11 @@ from PIL import Image
 from sqlalchemy import text
 
 from storage import picks, users
-from tests.botenv import running_bot
+from tests.botenv import is_pick, pick_bvid, pick_rating, running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 
 MID = 31337
-CAPTION = re.compile(r"(\d{2,3})/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
 
 
 @pytest.fixture
@@ -34,12 +32,7 @@ def qr_text(png: bytes) -> str:
 
 
 def picks_in(messages) -> dict[str, object]:
-    found = {}
-    for m in messages:
-        match = CAPTION.search(m.content)
-        if match and m.callback_data:
-            found[match.group(2)] = m
-    return found
+    return {pick_bvid(m): m for m in messages if is_pick(m)}
 
 
 def last_message_id(tg: TelegramDouble, user: dict) -> int:
@@ -102,7 +95,7 @@ async def test_the_whole_journey(world, tmp_path):
         assert message.is_photo, "covers are uploaded as photos"
         assert [b["text"][:1] for b in message.buttons] == ["👍", "👎"]
         assert all(len(d.encode()) <= 64 for d in message.callback_data)
-        assert 0 <= int(CAPTION.search(message.content).group(1)) <= 100
+        assert 0 <= pick_rating(message) <= 100
         assert "Similar to “BV" not in message.content, "a liked video is named by its title"
         assert bvid not in watched
 

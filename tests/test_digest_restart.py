@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
-import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +18,12 @@ from jobs.sync import refresh_candidates
 from storage import users
 from storage.db import Database
 from storage.models import Digest, Shown
-from tests.botenv import TOKEN
+from tests.botenv import TOKEN, eventually, pick_bvid, pick_messages
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 from tests.harness import make_services
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTION = re.compile(r"\d{2,3}/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
 CHATS = (9501, 9502, 9503, 9504)
 TZ = "Asia/Shanghai"
 
@@ -53,12 +50,7 @@ async def prepare(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble) -> d
 
 
 def pick_bvids(tg: TelegramDouble) -> list[tuple[int, str]]:
-    return [
-        (chat, match.group(1))
-        for chat in CHATS
-        for m in tg.sent_to(chat)
-        if m.callback_data and (match := CAPTION.search(m.content))
-    ]
+    return [(chat, pick_bvid(m)) for chat in CHATS for m in pick_messages(tg, chat)]
 
 
 async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -68,20 +60,12 @@ async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
-async def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_a_killed_digest_run_resumes_without_duplicates(tmp_path, tg, bilibili_double):
     env = await prepare(tmp_path, tg, bilibili_double)
 
     first = await start_bot(env)
     try:
-        await wait_until(lambda: len(pick_bvids(tg)) >= 3, 60, "the digest run to start")
+        await eventually(lambda: len(pick_bvids(tg)) >= 3, 60, "the digest run to start")
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -97,7 +81,7 @@ async def test_a_killed_digest_run_resumes_without_duplicates(tmp_path, tg, bili
 
     second = await start_bot(env)
     try:
-        await wait_until(finished, 60, "every digest to be finished after the restart")
+        await eventually(finished, 60, "every digest to be finished after the restart")
     finally:
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), 30)

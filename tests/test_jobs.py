@@ -7,7 +7,6 @@ minute later" and "the next day" take no real time.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,11 +18,9 @@ from jobs.convert import to_rec_video
 from jobs.training import train_users_now
 from recommender.features import encode_videos
 from storage import catalogue, picks, users
-from tests.botenv import running_bot
+from tests.botenv import eventually, is_pick, pick_bvid, pick_messages, running_bot
 from tests.doubles.bilibili import BilibiliDouble
-from tests.doubles.telegram import SentMessage, TelegramDouble
 
-CAPTION = re.compile(r"(\d{2,3})/100.*https://www\.bilibili\.com/video/(BV\w+)", re.S)
 TZ = "Asia/Shanghai"
 
 
@@ -44,22 +41,6 @@ async def bot(tmp_path, tg, bilibili_double):
         clock = Clock()
         svc.clock = clock
         yield tg, bilibili_double, svc, clock
-
-
-def pick_messages(tg: TelegramDouble, chat_id: int) -> list[SentMessage]:
-    return [m for m in tg.sent_to(chat_id) if m.callback_data and CAPTION.search(m.content)]
-
-
-def bvid_of(message: SentMessage) -> str:
-    return CAPTION.search(message.content).group(2)
-
-
-async def eventually(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def linked_user(svc, bili: BilibiliDouble, telegram_id: int, mid: int, seed: int) -> int:
@@ -95,7 +76,7 @@ async def test_a_digest_arrives_exactly_once_a_day(bot):
     await asyncio.sleep(1.0)
     second_day = pick_messages(tg, 9101)[5:]
     assert len(second_day) == 5
-    assert not {bvid_of(m) for m in second_day} & {bvid_of(m) for m in first_day}
+    assert not {pick_bvid(m) for m in second_day} & {pick_bvid(m) for m in first_day}
 
 
 async def test_paused_users_get_no_digest(bot):
@@ -146,8 +127,8 @@ async def test_taps_lead_to_a_retrain_that_moves_the_disliked_uploader_down(bot)
     shown = pick_messages(tg, 9301)[:5]
 
     # The uploaders of the picks, and how the current model rates their other videos.
-    videos = catalogue.get_videos(svc.db, [bvid_of(m) for m in shown])
-    disliked_uploaders = {videos[bvid_of(m)].owner_mid for m in shown}
+    videos = catalogue.get_videos(svc.db, [pick_bvid(m) for m in shown])
+    disliked_uploaders = {videos[pick_bvid(m)].owner_mid for m in shown}
     others = [
         to_rec_video(v) for v in catalogue.candidate_videos(svc.db, since=0)
         if v.owner_mid in disliked_uploaders and v.bvid not in videos
@@ -196,7 +177,7 @@ async def test_recommend_and_taps_are_answered_while_training_runs(bot, monkeypa
     await tg.send_text(user, "/recommend")
     query = await tg.tap(user, pick_messages(tg, 9401)[0], pick_messages(tg, 9401)[0].callback_data[0])
     answer = await tg.wait_answer(query)
-    await tg.wait_for(lambda m: m.callback_data and CAPTION.search(m.content), chat=9401, since=mark)
+    await tg.wait_for(is_pick, chat=9401, since=mark)
     answered_in = time.monotonic() - started
     still_training = not training.done()
     await training

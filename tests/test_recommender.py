@@ -10,7 +10,7 @@ import pytest
 
 from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, build_shared_signals,
                          quality_score, rank, rank_popular, render_profile_png, taste_profile, train_users)
-from recommender.data import HISTORY_CSV, POPULAR_CSV, load_popular, synthetic
+from recommender.data import POPULAR_CSV, load_popular, synthetic
 from recommender.features import encode_videos
 from recommender.labels import make_samples
 from recommender.metrics import auc
