@@ -217,72 +217,84 @@ def _rows(x: Tensor, rows: Tensor) -> Tensor:
 
 def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
          cfg: TrainConfig) -> tuple[Tensor, Tensor]:
-    """Full-batch Adam over stacked parameters, masked per user: a stopped user's slice no longer
-    moves (no momentum drift), which keeps batched training equal to training each user alone.
-    When a quarter of the working rows have stopped, the working set is compacted (stopped users
-    cost nothing afterwards). Users with validation data keep their best-on-validation weights.
-    Returns the steps used and the best validation AUC per user (-1 without validation)."""
+    """Full-batch Adam (torch's fused kernel) over stacked parameters. Every active row has taken the
+    same number of steps, so one bias correction serves them all; a row that stops is written out
+    at once with the weights it stopped with, which keeps batched training equal to training each
+    user alone. When a quarter of the working rows have stopped, the working set is compacted
+    (stopped users cost nothing afterwards). Users with validation data keep their
+    best-on-validation weights. Returns the steps used and the best validation AUC per user (-1
+    without validation)."""
     names = [n for n, _ in model.named_parameters()]
     u = len(steps)
     full: dict[str, Tensor] = {}  # every per-row quantity, full size; w holds the working rows
     for n, p in model.named_parameters():
         full.update({f"p:{n}": p.detach().clone(), f"p0:{n}": p.detach().clone(), f"m:{n}": torch.zeros_like(p),
                      f"v:{n}": torch.zeros_like(p), f"b:{n}": p.detach().clone()})
-    full.update(t=torch.zeros(u), steps=steps.clone(), has_val=has_val.clone(), l2=l2.clone(),
-                best_auc=torch.full((u,), -1.0), best_step=steps.clone(), bad=torch.zeros(u, dtype=torch.long),
-                stopped=torch.zeros(u, dtype=torch.bool))
+    full.update(steps=steps.clone(), has_val=has_val.clone(), l2=l2.clone(), best_auc=torch.full((u,), -1.0),
+                best_step=steps.clone(), bad=torch.zeros(u, dtype=torch.long), stopped=torch.zeros(u, dtype=torch.bool))
     rows = torch.arange(u)
     w = {k: x.clone() for k, x in full.items()}
+    live = torch.ones(u, dtype=torch.bool)  # working rows not yet written out
     tb, vb = train, val
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    params, opt = _adam(w, names, 0, cfg)
     for step in range(int(steps.max())):
         active = (step < w["steps"]) & ~w["stopped"]
+        if bool((live & ~active).any()):  # just stopped: keep what they have now
+            _write_rows(full, w, rows, live & ~active)
+            live = active
         if not bool(active.any()):
             break
-        if int(active.sum()) <= 0.75 * len(rows):  # compact: write back, keep only active rows
-            with torch.no_grad():
-                for k in full:
-                    full[k][rows] = w[k].detach()
+        if int(active.sum()) <= 0.75 * len(rows):  # compact: keep only the active rows
+            _write_rows(full, w, rows, active)
             rows = rows[active]
             w = {k: _rows(x, rows) for k, x in full.items()}
             tb = {k: _rows(x, rows) for k, x in train.items()}
             vb = {k: _rows(x, rows) for k, x in val.items()} if val is not None else None
-            active = active[active]
-        params = {n: w[f"p:{n}"].requires_grad_() for n in names}
+            active = live = active[active]
+            params, opt = _adam(w, names, step, cfg)
         forward: Forward = lambda b: functional_call(model, params, (b,))  # noqa: E731
-        pull = sum(((params[n] - w[f"p0:{n}"]) ** 2).flatten(1).sum(1) for n in names)
-        loss = _loss(forward, tb) + w["l2"] * pull
-        grads = torch.autograd.grad(loss.sum(), list(params.values()))
+        grads = torch.autograd.grad(_loss(forward, tb).sum(), list(params.values()))
         with torch.no_grad():
-            w["t"] += active.float()
-            for n, g in zip(names, grads):
-                p, mi, vi = w[f"p:{n}"], w[f"m:{n}"], w[f"v:{n}"]
-                shape = (-1,) + (1,) * (p.dim() - 1)
-                a = active.view(shape)
-                mi.copy_(torch.where(a, b1 * mi + (1 - b1) * g, mi))
-                vi.copy_(torch.where(a, b2 * vi + (1 - b2) * g * g, vi))
-                tt = w["t"].clamp(min=1).view(shape)  # per-user bias correction
-                upd = cfg.lr * (mi / (1 - b1 ** tt)) / ((vi / (1 - b2 ** tt)).sqrt() + eps)
-                p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
+            for n, g in zip(names, grads):  # the pull toward the shared initialisation: d(l2 |p - p0|^2)
+                p = params[n]
+                p.grad = g.addcmul_(w["l2"].view((-1,) + (1,) * (p.dim() - 1)), p - w[f"p0:{n}"], value=2.0)
+            opt.step()
             if vb is not None:
                 va = _val_auc(forward, vb)
                 # the first min_steps always count as improvements: a handful of validation positives is noisy
                 improved = active & w["has_val"] & ((va > w["best_auc"] + 1e-4) | (step < cfg.min_steps))
                 w["best_auc"] = torch.where(improved, va, w["best_auc"])
                 w["best_step"] = torch.where(improved, step + 1, w["best_step"])
-                for n in names:
-                    bp = w[f"b:{n}"]
-                    bp.copy_(torch.where(improved.view((-1,) + (1,) * (bp.dim() - 1)), w[f"p:{n}"], bp))
+                if bool(improved.any()):
+                    at = improved.nonzero().squeeze(1)
+                    for n in names:
+                        w[f"b:{n}"].index_copy_(0, at, params[n].index_select(0, at))
                 w["bad"] = torch.where(improved, 0, w["bad"] + active.long())
                 w["stopped"] = w["stopped"] | (w["has_val"] & (w["bad"] >= cfg.patience))
+    _write_rows(full, w, rows, live)
     with torch.no_grad():
-        for k in full:
-            full[k][rows] = w[k].detach()
         for n, p in model.named_parameters():
             keep_best = full["has_val"].view((-1,) + (1,) * (p.dim() - 1)) & (val is not None)
             p.copy_(torch.where(keep_best, full[f"b:{n}"], full[f"p:{n}"]))
     best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
     return best_step, full["best_auc"]
+
+
+def _adam(w: dict[str, Tensor], names: Sequence[str], step: int,
+          cfg: TrainConfig) -> tuple[dict[str, Tensor], torch.optim.Adam]:
+    """Fused Adam over the working rows, its moments living in w (they survive compaction)."""
+    params = {n: w[f"p:{n}"].requires_grad_() for n in names}
+    opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    for n, p in params.items():
+        opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": w[f"m:{n}"], "exp_avg_sq": w[f"v:{n}"]}
+    return params, opt
+
+
+@torch.no_grad()
+def _write_rows(full: dict[str, Tensor], w: dict[str, Tensor], rows: Tensor, which: Tensor) -> None:
+    """Copy the working rows selected by `which` back into the full-size state."""
+    for k in full:
+        full[k][rows[which]] = w[k][which].detach()
 
 
 def _history(samples: Sequence[Sample]) -> list[str]:
