@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -13,8 +12,7 @@ from .types import Event, TrainConfig, Video
 EXPLICIT = frozenset({"like", "favorite", "coin"})
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):  # a tuple: hundreds of thousands are built per training run
     bvid: str
     label: float  # soft target in [0, 1]
     weight: float
@@ -47,30 +45,42 @@ def _dur_bucket(duration: int) -> int:
 def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[str, Video],
                  now: int, cfg: TrainConfig) -> tuple[list[Sample], float]:
     """The user's samples (recency-weighted) and the class weight for the positive label mass."""
-    by_video: dict[str, list[Event]] = defaultdict(list)
+    kinds: dict[str, set[str]] = {}  # per video: everything the user did with it
+    last: dict[str, int] = {}
+    best_watch: dict[str, tuple[float, int]] = {}  # per video: (highest watch ratio, its duration)
+    watches: list[tuple[int, float]] = []  # every view: (duration, ratio)
     for e in events:
-        if e.bvid in videos:
-            by_video[e.bvid].append(e)
-    watches = [(e.duration or videos[e.bvid].duration, r) for evs in by_video.values() for e in evs
-               if e.kind == "watch" and (r := watch_ratio(e)) is not None]
+        video = videos.get(e.bvid)
+        if video is None:
+            continue
+        b = e.bvid
+        if b in kinds:
+            kinds[b].add(e.kind)
+            last[b] = max(last[b], e.at)
+        else:
+            kinds[b], last[b] = {e.kind}, e.at
+        if e.kind == "watch" and (r := watch_ratio(e)) is not None:
+            d = e.duration or video.duration
+            watches.append((d, r))
+            if b not in best_watch or r > best_watch[b][0]:
+                best_watch[b] = (r, d)
     expected = _expected_ratio(watches)
     decay_per_s = math.log(0.5) / (86400 * cfg.half_life_days)
     samples = []
-    for b, evs in by_video.items():
-        if (lab := _label(evs, videos[b].duration, expected, cfg)) is not None:
-            at = max(e.at for e in evs)
-            recency = max(cfg.min_recency, math.exp(decay_per_s * max(now - at, 0)))
-            samples.append(Sample(b, lab[0], lab[1] * recency, at, lab[2]))
-    samples += [Sample(b, 0.0, cfg.w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in by_video]
+    for b, ks in kinds.items():
+        if (lab := _label(ks, best_watch.get(b), expected, cfg)) is not None:
+            recency = max(cfg.min_recency, math.exp(decay_per_s * max(now - last[b], 0)))
+            samples.append(Sample(b, lab[0], lab[1] * recency, last[b], lab[2]))
+    samples += [Sample(b, 0.0, cfg.w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in kinds]
     pos = sum(s.weight * s.label for s in samples)
     neg = sum(s.weight * (1 - s.label) for s in samples)
     # the class weight balances positive and negative label mass (capped)
     return samples, (min(max(neg / pos, 1.0), cfg.max_class_weight) if pos > 0 else 1.0)
 
 
-def _label(evs: list[Event], duration: int, expected: dict[int, float], cfg: TrainConfig) -> tuple[float, float, str] | None:
+def _label(kinds: set[str], best_watch: tuple[float, int] | None, expected: dict[int, float],
+           cfg: TrainConfig) -> tuple[float, float, str] | None:
     """(soft label, weight before recency, kind) from everything the user did with one video."""
-    kinds = {e.kind for e in evs}
     if "thumb_down" in kinds:  # strongest signal: the user told us
         return 0.0, cfg.w_thumb_down, "thumb_down"
     if "thumb_up" in kinds:
@@ -78,10 +88,9 @@ def _label(evs: list[Event], duration: int, expected: dict[int, float], cfg: Tra
     if explicit := kinds & EXPLICIT:
         return 1.0, cfg.w_explicit * (1 + 0.25 * (len(explicit) - 1)), "explicit"
     if "watch" in kinds:
-        ratios = [(e.duration or duration, r) for e in evs if e.kind == "watch" and (r := watch_ratio(e)) is not None]
-        if not ratios:
+        if best_watch is None:
             return 0.25, cfg.w_watch, "watch"
-        d, r = max(ratios, key=lambda t: t[1])
+        r, d = best_watch
         resid = r - expected.get(_dur_bucket(d), r)
         # clicked but not engaged: below an explicit like, a little above or below 0.25 by debiased ratio
         return min(max(0.25 + 0.5 * resid, 0.0), 0.5), cfg.w_watch, "watch"
