@@ -25,12 +25,13 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services_of(context)
     user = current_user(update, context)
     await context.bot.send_chat_action(user.chat_id, ChatAction.TYPING)
-    if catalogue.last_candidate_refresh(svc.db) == 0:
+    batch = choose_picks(svc, user, user.picks_per_page)
+    if not batch.items and catalogue.last_candidate_refresh(svc.db) == 0:
         try:  # a brand-new bot has no candidates yet: pull the popular lists once, now
             await refresh_candidates(svc, force=True)
+            batch = choose_picks(svc, user, user.picks_per_page)
         except BilibiliError as exc:
             log.warning("candidate refresh failed: %s", type(exc).__name__)
-    batch = choose_picks(svc, user, user.picks_per_page)
     if not batch.items:
         await update.effective_message.reply_text(t(user.language, "no_picks"))
         return

@@ -134,23 +134,25 @@ async def send_recorded(
     records that it started (a resumed digest never repeats a send that may have arrived).
     """
     covers = await asyncio.gather(*(cover_for(services, chosen) for chosen, _ in items))
-    sent = 0
-    for index, ((chosen, shown_id), cover) in enumerate(zip(items, covers, strict=True)):
-        if index and pace_s:
-            await asyncio.sleep(pace_s)
-        if isinstance(known := services.covers.get(chosen.video.bvid), str):
-            cover = known  # a file_id learnt since the covers were fetched: no re-upload
-        if bulk:
-            picks.mark_send_started(services.db, shown_id, services.now())
-        try:
-            message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
-        except TelegramError as exc:
-            if bulk and not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
-                picks.mark_send_started(services.db, shown_id, None)
-            raise
-        picks.set_shown_message(services.db, shown_id, message.message_id)
-        sent += 1
-    return sent
+    message_ids: dict[int, int] = {}  # written once for the page (a crash loses ids, never a send)
+    try:
+        for index, ((chosen, shown_id), cover) in enumerate(zip(items, covers, strict=True)):
+            if index and pace_s:
+                await asyncio.sleep(pace_s)
+            if isinstance(known := services.covers.get(chosen.video.bvid), str):
+                cover = known  # a file_id learnt since the covers were fetched: no re-upload
+            if bulk:
+                picks.mark_send_started(services.db, shown_id, services.now())
+            try:
+                message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
+            except TelegramError as exc:
+                if bulk and not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
+                    picks.mark_send_started(services.db, shown_id, None)
+                raise
+            message_ids[shown_id] = message.message_id
+    finally:
+        picks.set_shown_messages(services.db, message_ids)
+    return len(message_ids)
 
 
 async def deliver_picks(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -37,12 +37,11 @@ def record_shown(
         return [r.id for r in rows]
 
 
-def set_shown_message(db: Database, shown_id: int, message_id: int) -> None:
-    with db.session() as s:
-        row = s.get(Shown, shown_id)
-        if row is not None:
-            row.message_id = message_id
-            s.add(row)
+def set_shown_messages(db: Database, message_ids: Mapping[int, int]) -> None:
+    """Shown row id -> the Telegram message that carried it, for a whole page in one transaction."""
+    if message_ids:
+        with db.session() as s:
+            s.execute(update(Shown), [{"id": shown_id, "message_id": m} for shown_id, m in message_ids.items()])
 
 
 def mark_send_started(db: Database, shown_id: int, now: int | None) -> None:
