@@ -44,6 +44,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
     users.forget_user(svc.db, user.id)
     svc.models.delete(str(user.id))
+    svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it
     await query.edit_message_text(t(lang, "forget_done"))
 
 

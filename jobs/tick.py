@@ -14,8 +14,8 @@ from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
 from jobs.services import SERVICES_KEY, Services
 from jobs.sync import refresh_candidates, sync_user
-from jobs.training import train_users_now
-from storage import users
+from jobs.training import rebuild_shared, train_users_now
+from storage import picks, users
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,11 @@ class Ticker:
         due = [u.id for u in users.users_due_training(svc.db, svc.now())]
         if due:
             try:
-                await train_users_now(svc, due)
+                await train_users_now(svc, due)  # builds the collaborative signals too
             except Exception:  # a failed pass must not stop future ticks; the users stay due
                 log.exception("job=train failed users=%d", len(due))
+        elif not svc.models.has_shared() and picks.any_model_version(svc.db):
+            rebuild_shared(svc)  # dropped by a /forget: the remaining users' models rank without them
 
 
 async def _refresh_candidates_safely(svc: Services) -> int:

@@ -25,14 +25,20 @@ class TrainReport:
     versions: dict[int, int] | None = None
 
 
+def _everyone(services: Services) -> tuple[dict[int, list[rec.Event]], rec.SharedSignals]:
+    """Every user's events and the collaborative signals built from them."""
+    db = services.db
+    events = {uid: user_events(db, uid) for uid in users.all_user_ids(db)}
+    return events, rec.build_shared_signals({str(u): e for u, e in events.items()}, catalogue.related_graph(db))
+
+
 def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.SharedSignals | None]:
     """Read everything the pass needs (on the loop thread: SQLite reads are quick)."""
     db, now = services.db, services.now()
-    events = {uid: user_events(db, uid) for uid in users.all_user_ids(db)}
+    events, shared = _everyone(services)
     pool = [v.bvid for v in catalogue.candidate_videos(db, since=now - NEGATIVE_POOL_WINDOW_S)]
     bvids = set(pool) | {e.bvid for evs in events.values() for e in evs}
     videos = to_rec_videos(catalogue.get_videos(db, bvids).values())
-    shared = rec.build_shared_signals({str(u): e for u, e in events.items()}, catalogue.related_graph(db))
     data = {
         str(uid): rec.UserData(events=events[uid], negatives_pool=pool)
         for uid in user_ids
@@ -46,6 +52,7 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
     if not user_ids:
         return TrainReport()
     started, now = time.monotonic(), services.now()
+    generation = services.models.shared_generation  # a /forget during the pass voids its signals
     data, videos, shared = _gather(services, user_ids)
     if not data:
         users.clear_training_due(services.db, user_ids, started_at=now)
@@ -58,8 +65,8 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
         )
     finally:
         services.busy_training.difference_update(user_ids)
-    if shared is not None:
-        services.models.save_shared(shared)  # ranking scores with the signals the models learnt with
+    if shared is not None:  # ranking scores with the signals the models learnt with
+        services.models.save_shared(shared, generation)
     versions = {}
     for key, model in models.items():
         version = services.models.save(key, model)
@@ -76,3 +83,13 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
     )
     log.info("train users=%d samples=%d seconds=%.2f", report.users, report.samples, report.seconds)
     return report
+
+
+def rebuild_shared(services: Services) -> bool:
+    """The collaborative signals again, from everyone's behaviour as it is now (a /forget dropped
+    them). False when another /forget came in meanwhile: the next tick tries again."""
+    generation = services.models.shared_generation
+    events, shared = _everyone(services)
+    saved = services.models.save_shared(shared, generation)
+    log.info("job=shared users=%d items=%d saved=%s", len(events), len(shared.vocab), saved)
+    return saved

@@ -33,6 +33,7 @@ class ModelStore:
         self.keep = keep
         self._cache: dict[str, tuple[int, UserModel]] = {}
         self._shared: tuple[int, SharedSignals] | None = None
+        self.shared_generation = 0  # +1 each time the signals are dropped
         self._lock = threading.Lock()
 
     def _dir(self, user_key: str) -> Path:
@@ -82,10 +83,28 @@ class ModelStore:
         self._cache[user_key] = (version, model)
         return model
 
-    def save_shared(self, shared: SharedSignals) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        shared.save(self.root / _SHARED)  # atomic replace
-        self._shared = (os.stat(self.root / _SHARED).st_mtime_ns, shared)
+    def save_shared(self, shared: SharedSignals, generation: int | None = None) -> bool:
+        """Atomically replace the signals. Refused (False) when they were dropped after `generation`
+        (shared_generation when the behaviour they were built from was read): they may carry the
+        behaviour of someone who has since used /forget."""
+        with self._lock:
+            if generation is not None and generation != self.shared_generation:
+                return False
+            self.root.mkdir(parents=True, exist_ok=True)
+            shared.save(self.root / _SHARED)  # atomic replace
+            self._shared = (os.stat(self.root / _SHARED).st_mtime_ns, shared)
+            return True
+
+    def drop_shared(self) -> None:
+        """Delete the signals (/forget: they were built from everyone's behaviour, the leaver's too);
+        ranking goes on without them until they are built again."""
+        with self._lock:
+            self.shared_generation += 1
+            self._shared = None
+            (self.root / _SHARED).unlink(missing_ok=True)
+
+    def has_shared(self) -> bool:
+        return (self.root / _SHARED).exists()
 
     def load_shared(self) -> SharedSignals | None:
         """The newest saved signals (read once per write, then served from memory)."""

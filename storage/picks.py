@@ -136,6 +136,12 @@ def update_digest(db: Database, digest_id: int, **fields) -> None:
         s.add(row)
 
 
+def any_model_version(db: Database) -> bool:
+    """Whether anyone has a trained model."""
+    with db.session() as s:
+        return s.exec(select(ModelVersion.id).limit(1)).first() is not None
+
+
 def record_model_version(
     db: Database, user_id: int, version: int, n_samples: int, metrics: dict, now: int
 ) -> None:

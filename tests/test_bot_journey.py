@@ -156,6 +156,7 @@ async def test_the_whole_journey(world, tmp_path):
         for table in ("behaviours", "feedback", "shown", "digests", "sync_cursors", "model_versions"):
             assert conn.execute(text(f"SELECT count(*) FROM {table} WHERE user_id = :u"), {"u": user.id}).scalar() == 0
     assert not any((tmp_path / "models").glob(f"{user.id}*")), "the model files are gone too"
+    assert not (tmp_path / "models" / "shared.safetensors").exists(), "so are the signals their behaviour was in"
 
     # A tap on a pick from before /forget changes nothing.
     old = list(second.values())[0]

@@ -11,10 +11,11 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 import recommender
-from jobs.convert import to_rec_video
+from jobs.convert import to_rec_video, user_events
 from jobs.training import train_users_now
 from recommender.features import encode_videos
 from storage import catalogue, picks, users
@@ -215,3 +216,36 @@ async def test_after_downtime_a_digest_within_the_grace_period_still_goes_out(bo
     assert pick_messages(tg, 9702) == []
     today = datetime.fromtimestamp(svc.now(), ZoneInfo(TZ)) - timedelta(minutes=240)
     assert picks.get_digest(svc.db, too_late, today.date().isoformat()).status == "skipped"
+
+
+def shared_without(svc, user_ids: list[int]) -> recommender.SharedSignals:
+    """The collaborative signals built from these users' behaviour alone."""
+    events = {str(u): user_events(svc.db, u) for u in user_ids}
+    return recommender.build_shared_signals(events, catalogue.related_graph(svc.db))
+
+
+def same_signals(a: recommender.SharedSignals | None, b: recommender.SharedSignals) -> bool:
+    return (a is not None and a.bvids == b.bvids and np.array_equal(a.nbr_idx, b.nbr_idx)
+            and np.allclose(a.nbr_sim, b.nbr_sim))  # fmt: skip
+
+
+async def test_forget_takes_the_user_out_of_the_shared_signals(bot):
+    tg, bili, svc, clock = bot
+    stays = await linked_user(svc, bili, 9701, 4701, seed=21)
+    leaves = await linked_user(svc, bili, 9702, 4702, seed=22)
+    await eventually(lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays, leaves])),
+                     what="signals from both users")  # fmt: skip
+    assert not same_signals(svc.models.load_shared(), shared_without(svc, [stays])), "the leaver counts"
+
+    leaver = tg.user(9702, language_code="en")
+    mark = tg.mark()
+    await tg.send_text(leaver, "/forget")
+    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=leaver, since=mark)
+    await tg.wait_answer(await tg.tap(leaver, confirm, confirm.callback_data[0]))
+    await tg.wait_for(lambda m: "is deleted" in m.content, chat=leaver, since=mark)
+
+    # Rebuilt from the one who stays: exactly what their behaviour alone gives.
+    await eventually(lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays])),
+                     what="signals without the leaver")  # fmt: skip
+    await tg.send_text(tg.user(9701, language_code="en"), "/recommend")
+    await eventually(lambda: len(pick_messages(tg, 9701)) >= 5, what="picks for the one who stays")

@@ -261,3 +261,15 @@ def test_shared_signals_round_trip_through_the_model_store(tmp_path):
     assert loaded.bvids == shared.bvids
     assert (loaded.scores(["BV2"], loaded.bvids) == shared.scores(["BV2"], shared.bvids)).all()
     assert loaded.scores(["BV2"], ["BV1"])[0] > 0, "co-liked items are neighbours"
+
+
+def test_dropped_shared_signals_are_not_brought_back_by_a_pass_that_read_before_the_drop(tmp_path):
+    shared = build_shared_signals({"a": [Event("BV1", "like", 1), Event("BV2", "like", 2)]}, {})
+    store = ModelStore(tmp_path)
+    before_drop = store.shared_generation  # a training pass reads everyone's behaviour here...
+    store.drop_shared()  # ...someone uses /forget...
+    assert store.load_shared() is None and not store.has_shared()
+    assert store.save_shared(shared, before_drop) is False  # ...and the pass ends: its signals are void
+    assert ModelStore(tmp_path).load_shared() is None
+    assert store.save_shared(shared, store.shared_generation)  # a rebuild after the drop is kept
+    assert ModelStore(tmp_path).load_shared().bvids == shared.bvids
