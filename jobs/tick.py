@@ -76,7 +76,7 @@ class Ticker:
             except Exception:  # a failed pass must not stop future ticks; the users stay due
                 log.exception("job=train failed users=%d", len(due))
         elif not svc.models.has_shared() and picks.any_model_version(svc.db):
-            rebuild_shared(svc)  # dropped by a /forget: the remaining users' models rank without them
+            await rebuild_shared(svc)  # dropped by a /forget: the remaining users' models rank without them
 
 
 async def _refresh_candidates_safely(svc: Services) -> int:

@@ -33,7 +33,7 @@ def _everyone(services: Services) -> tuple[dict[int, list[rec.Event]], rec.Share
 
 
 def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.SharedSignals | None]:
-    """Read everything the pass needs (on the loop thread: SQLite reads are quick)."""
+    """Read everything the pass needs."""
     db, now = services.db, services.now()
     events, shared = _everyone(services)
     pool = [v.bvid for v in catalogue.candidate_videos(db, since=now - NEGATIVE_POOL_WINDOW_S)]
@@ -47,49 +47,53 @@ def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.Sh
     return data, videos, shared
 
 
+def _train_and_save(services: Services, user_ids: list[int], now: int, generation: int) -> dict[int, tuple[int, int]]:
+    """The whole pass on the trainer thread (reads, training, files), so the bot keeps answering.
+    Returns user id -> (saved model version, events it learnt from)."""
+    data, videos, shared = _gather(services, user_ids)
+    if not data:
+        return {}
+    models = rec.train_users(data, videos, shared, now)
+    if shared is not None:  # ranking scores with the signals the models learnt with
+        services.models.save_shared(shared, generation)
+    return {int(key): (services.models.save(key, model), len(data[key].events)) for key, model in models.items()}
+
+
 async def train_users_now(services: Services, user_ids: list[int]) -> TrainReport:
     """Train, save (atomically, versioned) and record a model per user; the bot keeps answering."""
     if not user_ids:
         return TrainReport()
     started, now = time.monotonic(), services.now()
     generation = services.models.shared_generation  # a /forget during the pass voids its signals
-    data, videos, shared = _gather(services, user_ids)
-    if not data:
-        users.clear_training_due(services.db, user_ids, started_at=now)
-        return TrainReport()
     loop = asyncio.get_running_loop()
     services.busy_training.update(user_ids)
     try:
-        models = await loop.run_in_executor(
-            services.trainer, rec.train_users, data, videos, shared, now
+        saved = await loop.run_in_executor(
+            services.trainer, _train_and_save, services, user_ids, now, generation
         )
     finally:
         services.busy_training.difference_update(user_ids)
-    if shared is not None:  # ranking scores with the signals the models learnt with
-        services.models.save_shared(shared, generation)
-    versions = {}
-    for key, model in models.items():
-        version = services.models.save(key, model)
-        versions[int(key)] = version
-        picks.record_model_version(
-            services.db, int(key), version, len(data[key].events), {}, now
-        )
+    # Back on the loop, where /forget runs: a user who left during the pass keeps no model.
+    for gone in set(saved) - users.existing_ids(services.db, list(saved)):
+        services.models.delete(str(gone))
+        del saved[gone]
+    picks.record_model_versions(services.db, saved, now)
     users.clear_training_due(services.db, user_ids, started_at=now)
     report = TrainReport(
-        users=len(models),
-        samples=sum(len(d.events) for d in data.values()),
+        users=len(saved),
+        samples=sum(n for _, n in saved.values()),
         seconds=time.monotonic() - started,
-        versions=versions,
+        versions={uid: version for uid, (version, _) in saved.items()},
     )
     log.info("train users=%d samples=%d seconds=%.2f", report.users, report.samples, report.seconds)
     return report
 
 
-def rebuild_shared(services: Services) -> bool:
+async def rebuild_shared(services: Services) -> bool:
     """The collaborative signals again, from everyone's behaviour as it is now (a /forget dropped
     them). False when another /forget came in meanwhile: the next tick tries again."""
     generation = services.models.shared_generation
-    events, shared = _everyone(services)
+    events, shared = await asyncio.get_running_loop().run_in_executor(services.trainer, _everyone, services)
     saved = services.models.save_shared(shared, generation)
-    log.info("job=shared users=%d items=%d saved=%s", len(events), len(shared.vocab), saved)
+    log.info("job=shared users=%d items=%d saved=%s", len(events), len(shared.bvids), saved)
     return saved

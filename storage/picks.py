@@ -142,11 +142,7 @@ def any_model_version(db: Database) -> bool:
         return s.exec(select(ModelVersion.id).limit(1)).first() is not None
 
 
-def record_model_version(
-    db: Database, user_id: int, version: int, n_samples: int, metrics: dict, now: int
-) -> None:
+def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]], now: int) -> None:
+    """user id -> (model version, samples it learnt from) for a training pass, in one transaction."""
     with db.session() as s:
-        s.add(
-            ModelVersion(user_id=user_id, version=version, n_samples=n_samples,
-                         metrics=json.dumps(metrics), created_at=now)
-        )  # fmt: skip
+        s.add_all(ModelVersion(user_id=u, version=v, n_samples=n, created_at=now) for u, (v, n) in versions.items())

@@ -181,6 +181,12 @@ def all_user_ids(db: Database) -> list[int]:
         return list(s.exec(select(User.id)).all())
 
 
+def existing_ids(db: Database, user_ids: list[int]) -> set[int]:
+    """Those of user_ids still in storage (not gone with /forget)."""
+    with db.session() as s:
+        return set(s.exec(select(User.id).where(User.id.in_(user_ids))).all())
+
+
 def linked_or_active(db: Database) -> list[User]:
     with db.session() as s:
         return list(

@@ -7,12 +7,14 @@ minute later" and "the next day" take no real time.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 import recommender
 from jobs.convert import to_rec_video, user_events
@@ -249,3 +251,32 @@ async def test_forget_takes_the_user_out_of_the_shared_signals(bot):
                      what="signals without the leaver")  # fmt: skip
     await tg.send_text(tg.user(9701, language_code="en"), "/recommend")
     await eventually(lambda: len(pick_messages(tg, 9701)) >= 5, what="picks for the one who stays")
+
+
+async def test_a_user_who_forgets_during_a_training_pass_keeps_no_model(bot, monkeypatch):
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9801, 4801, seed=23)
+    release = threading.Event()
+    real_train = recommender.train_users
+
+    def held_pass(*args, **kwargs):  # a pass that read the user's behaviour, and ends after the /forget
+        release.wait(10)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(recommender, "train_users", held_pass)
+    training = asyncio.create_task(train_users_now(svc, [uid]))
+    try:
+        await eventually(lambda: uid in svc.busy_training, 5, "the training pass to start")
+        leaver = tg.user(9801, language_code="en")
+        mark = tg.mark()
+        await tg.send_text(leaver, "/forget")
+        confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=leaver, since=mark)
+        await tg.wait_answer(await tg.tap(leaver, confirm, confirm.callback_data[0]))
+        await tg.wait_for(lambda m: "is deleted" in m.content, chat=leaver, since=mark)
+    finally:
+        release.set()
+    report = await training
+    assert report.users == 0
+    assert svc.models.latest_version(str(uid)) is None, "no model file came back"
+    with svc.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_versions WHERE user_id = :u"), {"u": uid}).scalar() == 0

@@ -150,7 +150,7 @@ def test_forget_leaves_no_row_about_the_user(any_db: Database, vault):
         picks.set_feedback(any_db, uid, "BV1", 1, now=1)
         picks.record_shown(any_db, uid, [picks.ShownPick("BV1", 80, "r")], "recommend", 1, uid)
         picks.claim_digest(any_db, uid, "2026-11-23", now=1)
-        picks.record_model_version(any_db, uid, 1, 10, {"auc": 0.8}, now=1)
+        picks.record_model_versions(any_db, {uid: (1, 10)}, now=1)
     users.forget_user(any_db, user.id)
     with any_db.engine.connect() as conn:
         for table in ("behaviours", "feedback", "shown", "digests", "sync_cursors", "model_versions"):
