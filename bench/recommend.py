@@ -63,7 +63,7 @@ from storage import users  # noqa: E402
 from tests.botenv import TOKEN, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.telegram import SentMessage, TelegramDouble  # noqa: E402
-from tests.harness import make_services  # noqa: E402
+from tests.harness import link_generated_users, make_services  # noqa: E402
 
 TG_ID_BASE = 900_000  # telegram user id (= private chat id) of bench user i is TG_ID_BASE + i
 MID_BASE = 10_000  # bilibili mid of bench user i
@@ -77,7 +77,7 @@ async def prepare(data_dir: Path, n_users: int) -> None:
     async with BilibiliDouble() as bili:
         svc = make_services(data_dir, bili)
         try:
-            ids = [_link_user(svc, bili, i) for i in range(n_users)]
+            ids = link_generated_users(svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE)
             started = time.perf_counter()
             for uid in ids:
                 report = await sync_user(svc, uid)
@@ -90,15 +90,6 @@ async def prepare(data_dir: Path, n_users: int) -> None:
                   f"samples={train.samples}")  # fmt: skip
         finally:
             await svc.close()
-
-
-def _link_user(svc: Services, bili: BilibiliDouble, i: int) -> int:
-    mid = MID_BASE + i
-    bili.add_generated_user(mid, seed=i, n_history=150)
-    tg_id = TG_ID_BASE + i
-    user = users.ensure_user(svc.db, tg_id, tg_id, "en", now=svc.now())
-    users.link_bilibili(svc.db, svc.vault, user.id, bili.login(mid), mid, f"u{mid}", svc.now())
-    return user.id
 
 
 def prepare_in_child(data_dir: Path, n_users: int) -> None:

@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import rebuild_shared, train_users_now  # noqa: E402
-from storage import users  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
-from tests.harness import make_services  # noqa: E402
+from tests.harness import link_generated_users, make_services  # noqa: E402
 
 TICK_S = 0.005
 
@@ -67,13 +66,7 @@ async def run(n_users: int, freeze: bool) -> None:
     async with BilibiliDouble() as double:
         with tempfile.TemporaryDirectory() as tmp:
             svc = make_services(Path(tmp), double)
-            ids = []
-            for i in range(n_users):
-                mid = 20_000 + i
-                double.add_generated_user(mid, seed=i, n_history=150)
-                user = users.ensure_user(svc.db, i + 1, i + 1, "en", now=svc.now())
-                users.link_bilibili(svc.db, svc.vault, user.id, double.login(mid), mid, f"u{mid}", svc.now())
-                ids.append(user.id)
+            ids = link_generated_users(svc, double, n_users, first_mid=20_000)
             for uid in ids:
                 assert (await sync_user(svc, uid)).ok
             if freeze:

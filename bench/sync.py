@@ -17,9 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.sync import sync_user  # noqa: E402
-from storage import users  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
-from tests.harness import make_services  # noqa: E402
+from tests.harness import link_user, make_services  # noqa: E402
 
 
 async def run(n_users: int) -> None:
@@ -33,9 +32,7 @@ async def run(n_users: int) -> None:
                     double.add_history_file_user(mid)
                 else:
                     double.add_generated_user(mid, seed=i, n_history=150)
-                user = users.ensure_user(svc.db, i + 1, i + 1, "en", now=svc.now())
-                users.link_bilibili(svc.db, svc.vault, user.id, double.login(mid), mid, f"u{mid}", svc.now())
-                ids.append(user.id)
+                ids.append(link_user(svc, double, i + 1, mid))
             for label in ("first", "repeat"):
                 started = time.perf_counter()
                 reports = [await sync_user(svc, uid) for uid in ids]

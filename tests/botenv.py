@@ -47,6 +47,15 @@ async def eventually(condition: Callable[[], bool], timeout: float = 30.0, what:
         await asyncio.sleep(0.05)
 
 
+async def forget_in_chat(tg: TelegramDouble, user: dict) -> None:
+    """The user sends /forget, taps the confirm button and is told everything is deleted."""
+    mark = tg.mark()
+    await tg.send_text(user, "/forget")
+    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=user, since=mark)
+    await tg.wait_answer(await tg.tap(user, confirm, confirm.callback_data[0]))
+    await tg.wait_for(lambda m: "is deleted" in m.content, chat=user, since=mark)
+
+
 @asynccontextmanager
 async def running_bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, **jobs):
     """Yields (application, services) with long polling running; stops everything afterwards."""

@@ -11,6 +11,7 @@ from jobs.services import Services
 from recommender import ModelStore
 from settings import JobSettings, Settings, StorageSettings
 from storage.crypto import CredentialVault
+from storage import users
 from storage.db import Database
 from tests.doubles.bilibili import BilibiliDouble
 
@@ -18,6 +19,25 @@ FAST_BILIBILI = dict(
     timeout_s=1.0, retries=2, backoff_base_s=0.01, risk_pause_base_s=0.3, risk_pause_max_s=2.0,
     max_requests_per_second=0, qr_poll_interval_s=0.02,
 )  # fmt: skip
+
+
+def link_user(svc: Services, double: BilibiliDouble, telegram_id: int, mid: int, language: str = "en",
+              linked_ago_s: int = 0, **fields) -> int:
+    """A user (private chat = telegram_id) linked to the double's account `mid`, as after a QR login;
+    `fields` go to the user's row (timezone, digest_time, ...)."""
+    user = users.ensure_user(svc.db, telegram_id, telegram_id, language, now=svc.now() - linked_ago_s, **fields)
+    users.link_bilibili(svc.db, svc.vault, user.id, double.login(mid), mid, f"u{mid}", svc.now())
+    return user.id
+
+
+def link_generated_users(svc: Services, double: BilibiliDouble, count: int, first_mid: int,
+                         first_telegram_id: int = 1, n_history: int = 150) -> list[int]:
+    """`count` linked users, user i with a history the double generates from seed i."""
+    ids = []
+    for i in range(count):
+        double.add_generated_user(first_mid + i, seed=i, n_history=n_history)
+        ids.append(link_user(svc, double, first_telegram_id + i, first_mid + i))
+    return ids
 
 
 def make_settings(data_dir: Path, double: BilibiliDouble, database_url: str | None = None, **jobs) -> Settings:

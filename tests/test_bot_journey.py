@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from storage import picks, users
-from tests.botenv import is_pick, pick_bvid, pick_rating, running_bot
+from tests.botenv import forget_in_chat, is_pick, pick_bvid, pick_rating, running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 
@@ -146,11 +146,7 @@ async def test_the_whole_journey(world, tmp_path):
     assert Image.open(io.BytesIO(chart.photo)).size[0] > 300
     assert "Top tags" in chart.content
 
-    mark = tg.mark()
-    await tg.send_text(alice, "/forget")
-    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=alice, since=mark)
-    await tg.wait_answer(await tg.tap(alice, confirm, confirm.callback_data[0]))
-    await tg.wait_for(lambda m: "is deleted" in m.content, chat=alice, since=mark)
+    await forget_in_chat(tg, alice)
     with svc.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users WHERE telegram_id = 5001")).scalar() == 0
         for table in ("behaviours", "feedback", "shown", "digests", "sync_cursors", "model_versions"):

@@ -21,7 +21,7 @@ from storage.models import Digest, Shown
 from tests.botenv import TOKEN, eventually, pick_bvid, pick_messages
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
-from tests.harness import make_services
+from tests.harness import link_user, make_services
 
 ROOT = Path(__file__).resolve().parent.parent
 CHATS = (9501, 9502, 9503, 9504)
@@ -36,9 +36,8 @@ async def prepare(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble) -> d
     for n, chat in enumerate(CHATS):
         mid = 4500 + n
         bili.add_generated_user(mid, seed=n, n_history=40, uname=f"u{mid}")
-        user = users.ensure_user(svc.db, chat, chat, "en", now=svc.now() - 3600, timezone=TZ, digest_time=local_now)
-        users.link_bilibili(svc.db, svc.vault, user.id, bili.login(mid), mid, f"u{mid}", svc.now())
-        users.update_user(svc.db, user.id, next_sync_at=svc.now() + 3600)  # keep this test about digests
+        uid = link_user(svc, bili, chat, mid, linked_ago_s=3600, timezone=TZ, digest_time=local_now)
+        users.update_user(svc.db, uid, next_sync_at=svc.now() + 3600)  # keep this test about digests
     keys = svc.settings.storage.fernet_keys.get_secret_value()
     await svc.close()
     return {

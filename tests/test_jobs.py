@@ -21,8 +21,9 @@ from jobs.convert import to_rec_video, user_events
 from jobs.training import train_users_now
 from recommender.features import encode_videos
 from storage import catalogue, picks, users
-from tests.botenv import eventually, is_pick, pick_bvid, pick_messages, running_bot
+from tests.botenv import eventually, forget_in_chat, is_pick, pick_bvid, pick_messages, running_bot
 from tests.doubles.bilibili import BilibiliDouble
+from tests.harness import link_user
 
 TZ = "Asia/Shanghai"
 
@@ -49,10 +50,9 @@ async def bot(tmp_path, tg, bilibili_double):
 async def linked_user(svc, bili: BilibiliDouble, telegram_id: int, mid: int, seed: int) -> int:
     """A user linked an hour ago; the ticks sync and train them, as after a real /login."""
     bili.add_generated_user(mid, seed=seed, n_history=100, uname=f"u{mid}")
-    user = users.ensure_user(svc.db, telegram_id, telegram_id, "en", now=svc.now() - 3600, timezone=TZ)
-    users.link_bilibili(svc.db, svc.vault, user.id, bili.login(mid), mid, f"u{mid}", svc.now())
-    await eventually(lambda: svc.models.latest_version(str(user.id)) is not None, 60, "the first model")
-    return user.id
+    uid = link_user(svc, bili, telegram_id, mid, linked_ago_s=3600, timezone=TZ)
+    await eventually(lambda: svc.models.latest_version(str(uid)) is not None, 60, "the first model")
+    return uid
 
 
 def digest_in(svc, user_id: int, minutes: int) -> None:
@@ -240,11 +240,7 @@ async def test_forget_takes_the_user_out_of_the_shared_signals(bot):
     assert not same_signals(svc.models.load_shared(), shared_without(svc, [stays])), "the leaver counts"
 
     leaver = tg.user(9702, language_code="en")
-    mark = tg.mark()
-    await tg.send_text(leaver, "/forget")
-    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=leaver, since=mark)
-    await tg.wait_answer(await tg.tap(leaver, confirm, confirm.callback_data[0]))
-    await tg.wait_for(lambda m: "is deleted" in m.content, chat=leaver, since=mark)
+    await forget_in_chat(tg, leaver)
 
     # Rebuilt from the one who stays: exactly what their behaviour alone gives.
     await eventually(lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays])),
@@ -268,11 +264,7 @@ async def test_a_user_who_forgets_during_a_training_pass_keeps_no_model(bot, mon
     try:
         await eventually(lambda: uid in svc.busy_training, 5, "the training pass to start")
         leaver = tg.user(9801, language_code="en")
-        mark = tg.mark()
-        await tg.send_text(leaver, "/forget")
-        confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=leaver, since=mark)
-        await tg.wait_answer(await tg.tap(leaver, confirm, confirm.callback_data[0]))
-        await tg.wait_for(lambda m: "is deleted" in m.content, chat=leaver, since=mark)
+        await forget_in_chat(tg, leaver)
     finally:
         release.set()
     report = await training

@@ -8,15 +8,13 @@ from jobs.schedule import after_sync
 from jobs.sync import sync_user
 from storage import behaviour, catalogue, users
 from tests.dbfixtures import postgres_url  # noqa: F401
-from tests.harness import make_services
+from tests.harness import link_user, make_services
 
 HISTORY_MID = 9001
 
 
 async def _linked_user(svc, double, telegram_id: int, mid: int) -> int:
-    user = users.ensure_user(svc.db, telegram_id, telegram_id, "zh", now=svc.now())
-    users.link_bilibili(svc.db, svc.vault, user.id, double.login(mid), mid, f"u{mid}", svc.now())
-    return user.id
+    return link_user(svc, double, telegram_id, mid, language="zh")
 
 
 @pytest.fixture
