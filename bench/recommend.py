@@ -300,7 +300,7 @@ async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
     async with bot(data_dir, tg, bili, LIFTED_RPS) as (app, _):
         with timed_choose_picks(compute), timed_handler(app, "recommend", handler):
             cold = (await one_round(tg, people[:1]))[0]
-            cold_handler = handler[-1]
+            cold_handler = (await recorded(handler, 1))[0]
             print(f"cold (first call after start, 1 user)  handler={cold_handler:.1f} ms  "
                   f"choose_picks={compute[-1]:.1f} ms  latency to first pick={cold.first_ms:.1f} ms, "
                   f"to last pick={cold.last_ms:.1f} ms")  # fmt: skip
@@ -310,6 +310,7 @@ async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
                 compute.clear()
                 handler.clear()
                 timings = await run()
+                await recorded(handler, len(timings))
                 print(summary(f"{name}: handler time", handler))
                 print(summary(f"{name}: choose_picks", compute))
                 print_timings(f"{name}: latency, cap lifted", timings)
@@ -318,6 +319,15 @@ async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
             if profile:
                 await profiled_round(tg, people)
     return pct(warm_handler, 95), cold_handler
+
+
+async def recorded(samples: list[float], n: int) -> list[float]:
+    """The samples once n are in: a handler records its time after its last message has arrived."""
+    deadline = time.monotonic() + ROUND_TIMEOUT_S
+    while len(samples) < n:
+        assert time.monotonic() < deadline, f"{len(samples)} of {n} handler times recorded"
+        await asyncio.sleep(0.01)
+    return samples
 
 
 async def many_rounds(tg: TelegramDouble, people: list[dict], rounds: int) -> list[Timing]:
