@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import timedelta
 from typing import Any
 
 from telegram.error import RetryAfter
@@ -77,7 +76,8 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             except RetryAfter as exc:
                 if attempt == self._max_retries:
                     raise
-                pause = exc._retry_after  # a timedelta (`retry_after` is int or timedelta by PTB flag)
-                seconds = pause.total_seconds() if isinstance(pause, timedelta) else float(pause)
-                self._next_slot = max(self._next_slot, asyncio.get_running_loop().time() + seconds)
+                # Always a timedelta here (the public `retry_after` is int or timedelta by a PTB flag);
+                # PTB's own AIORateLimiter reads it the same way.
+                pause = exc._retry_after.total_seconds()
+                self._next_slot = max(self._next_slot, asyncio.get_running_loop().time() + pause)
         raise AssertionError("unreachable")
