@@ -75,7 +75,7 @@ class Ticker:
                 await train_users_now(svc, due)  # builds the collaborative signals too
             except Exception:  # a failed pass must not stop future ticks; the users stay due
                 log.exception("job=train failed users=%d", len(due))
-        elif not svc.models.has_shared() and picks.any_model_version(svc.db):
+        elif svc.models.load_shared() is None and picks.any_model_version(svc.db):
             await rebuild_shared(svc)  # dropped by a /forget: the remaining users' models rank without them
 
 

@@ -32,7 +32,7 @@ def _everyone(services: Services) -> tuple[dict[int, list[rec.Event]], rec.Share
     return events, rec.build_shared_signals({str(u): e for u, e in events.items()}, catalogue.related_graph(db))
 
 
-def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.SharedSignals | None]:
+def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.SharedSignals]:
     """Read everything the pass needs."""
     db, now = services.db, services.now()
     events, shared = _everyone(services)
@@ -54,8 +54,7 @@ def _train_and_save(services: Services, user_ids: list[int], now: int, generatio
     if not data:
         return {}
     models = rec.train_users(data, videos, shared, now)
-    if shared is not None:  # ranking scores with the signals the models learnt with
-        services.models.save_shared(shared, generation)
+    services.models.save_shared(shared, generation)  # ranking scores with the signals the models learnt with
     return {int(key): (services.models.save(key, model), len(data[key].events)) for key, model in models.items()}
 
 

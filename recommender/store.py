@@ -103,9 +103,6 @@ class ModelStore:
             self._shared = None
             (self.root / _SHARED).unlink(missing_ok=True)
 
-    def has_shared(self) -> bool:
-        return (self.root / _SHARED).exists()
-
     def load_shared(self) -> SharedSignals | None:
         """The newest saved signals (read once per write, then served from memory)."""
         try:

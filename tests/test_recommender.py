@@ -268,7 +268,7 @@ def test_dropped_shared_signals_are_not_brought_back_by_a_pass_that_read_before_
     store = ModelStore(tmp_path)
     before_drop = store.shared_generation  # a training pass reads everyone's behaviour here...
     store.drop_shared()  # ...someone uses /forget...
-    assert store.load_shared() is None and not store.has_shared()
+    assert store.load_shared() is None and not (tmp_path / "shared.safetensors").exists()
     assert store.save_shared(shared, before_drop) is False  # ...and the pass ends: its signals are void
     assert ModelStore(tmp_path).load_shared() is None
     assert store.save_shared(shared, store.shared_generation)  # a rebuild after the drop is kept
