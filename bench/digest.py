@@ -42,9 +42,10 @@ from jobs.digest import DigestReport  # noqa: E402
 from jobs.sync import refresh_candidates  # noqa: E402
 from storage import users  # noqa: E402
 from storage.models import Digest, Shown  # noqa: E402
-from tests.botenv import TOKEN, is_pick, pick_bvid, running_bot  # noqa: E402
+from bench.looplag import LoopLag  # noqa: E402
+from tests.botenv import TOKEN, pick_bvid, pick_messages, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
-from tests.doubles.telegram import SentMessage, TelegramDouble  # noqa: E402
+from tests.doubles.telegram import TelegramDouble  # noqa: E402
 from tests.harness import make_services  # noqa: E402
 
 TIMEZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata")
@@ -72,10 +73,6 @@ def digest_states(svc) -> Counter:
     """Digests by status (one small query: the bench must not stall the bot's event loop)."""
     with svc.db.session() as s:
         return Counter(dict(s.exec(select(Digest.status, func.count()).group_by(Digest.status)).all()))
-
-
-def pick_messages(tg: TelegramDouble) -> list[SentMessage]:
-    return [m for m in tg.sent if is_pick(m)]
 
 
 def classify_429s(tg: TelegramDouble) -> tuple[int, int]:
@@ -108,33 +105,6 @@ class GaveUpCounter(logging.Filter):
             self.count += 1
             return False
         return True
-
-
-class LoopLag:
-    """How late a 10 ms sleep wakes up: the event loop's stalls (blocking code) during the run."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self._task: asyncio.Task | None = None
-
-    async def _watch(self) -> None:
-        while True:
-            start = time.monotonic()
-            await asyncio.sleep(0.01)
-            self.lags.append(time.monotonic() - start - 0.01)
-
-    def __enter__(self) -> LoopLag:
-        self._task = asyncio.create_task(self._watch())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._task.cancel()
-
-    def summary(self) -> str:
-        lags = sorted(self.lags) or [0.0]
-        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))]
-        stalled = sum(x for x in lags if x > 0.005)
-        return f"loop_lag_p99_ms={1000 * p99:.1f} loop_lag_max_ms={1000 * lags[-1]:.0f} stalled_s(>5ms)={stalled:.1f}"
 
 
 async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None = None, inspect=None) -> dict:
@@ -170,7 +140,7 @@ async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None
 
                 ticker.digests.run = observed_run
                 started = time.monotonic()
-                with LoopLag() as lag:
+                async with LoopLag(tick_s=0.01) as lag:
                     last_print = started
                     while True:
                         await asyncio.sleep(1.0)

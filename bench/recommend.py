@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import cProfile
 import io
 import os
@@ -44,10 +43,11 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from telegram.ext import Application, CommandHandler
@@ -60,7 +60,7 @@ from jobs.services import Services  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import train_users_now  # noqa: E402
 from storage import users  # noqa: E402
-from tests.botenv import TOKEN, running_bot  # noqa: E402
+from tests.botenv import TOKEN, eventually, is_pick, last_message_id, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.telegram import SentMessage, TelegramDouble  # noqa: E402
 from tests.harness import link_generated_users, make_services  # noqa: E402
@@ -104,14 +104,6 @@ class Timing:
     last_ms: float  # update queued -> last pick message at the double
 
 
-def is_pick(m: SentMessage) -> bool:
-    return any(d.startswith("fb:") for d in m.callback_data)
-
-
-def last_message_id(tg: TelegramDouble, chat: dict) -> int:
-    return max((m.message_id for m in tg.sent_to(chat)), default=0)
-
-
 async def one_round(tg: TelegramDouble, people: list[dict], n_picks: int = 5) -> list[Timing]:
     """Every user sends /recommend at (nearly) the same moment; waits until all picks arrived."""
     before = {p["id"]: last_message_id(tg, p) for p in people}
@@ -123,10 +115,9 @@ async def one_round(tg: TelegramDouble, people: list[dict], n_picks: int = 5) ->
     def fresh(p: dict) -> list[SentMessage]:
         return [m for m in tg.sent_to(p) if m.message_id > before[p["id"]]]
 
-    deadline = time.monotonic() + ROUND_TIMEOUT_S
-    while not all(sum(map(is_pick, fresh(p))) >= n_picks for p in people):
-        assert time.monotonic() < deadline, "picks did not arrive in time"
-        await asyncio.sleep(0.02)  # cheap polling; arrival times come from the double's records
+    # arrival times come from the double's records, not from this polling
+    await eventually(lambda: all(sum(map(is_pick, fresh(p))) >= n_picks for p in people), ROUND_TIMEOUT_S,
+                     "every user's picks")  # fmt: skip
     timings = []
     for p in people:
         picks = [m for m in fresh(p) if is_pick(m)]
@@ -135,19 +126,6 @@ async def one_round(tg: TelegramDouble, people: list[dict], n_picks: int = 5) ->
         t0 = sent_at[p["id"]]
         timings.append(Timing(1000 * (min(m.time for m in picks) - t0), 1000 * (max(m.time for m in picks) - t0)))
     return timings
-
-
-@contextmanager
-def env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 @contextmanager
@@ -219,16 +197,11 @@ def timed_handler(app: Application, command: str, samples: list[float]) -> Itera
 async def bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
               max_rps: str | None) -> AsyncIterator[tuple[Application, Services]]:  # fmt: skip
     """The real Application without its periodic tick (no syncs, training or digests during the bench)."""
-    with env("TELEGRAM_MAX_RPS", max_rps) if max_rps else nullcontext():
+    with mock.patch.dict(os.environ, {"TELEGRAM_MAX_RPS": max_rps} if max_rps else {}):
         async with running_bot(data_dir, tg, bili, tick_seconds=3600) as (app, svc):
             for job in app.job_queue.get_jobs_by_name("tick"):  # its first run is 1 s after start
                 job.schedule_removal()
             yield app, svc
-
-
-def busiest_second(tg: TelegramDouble, since: float) -> int:
-    times = [t for t, _ in tg.send_log if t >= since]
-    return max((bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -323,10 +296,7 @@ async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
 
 async def recorded(samples: list[float], n: int) -> list[float]:
     """The samples once n are in: a handler records its time after its last message has arrived."""
-    deadline = time.monotonic() + ROUND_TIMEOUT_S
-    while len(samples) < n:
-        assert time.monotonic() < deadline, f"{len(samples)} of {n} handler times recorded"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(samples) >= n, ROUND_TIMEOUT_S, f"{n} handler times")
     return samples
 
 
@@ -344,7 +314,7 @@ async def capped_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
         capped = [t for _ in range(rounds) for t in await one_round(tg, people)]
         rps = svc.settings.telegram.max_messages_per_second
         print_timings(f"capped {rps:g}/s x{rounds}: latency", capped)
-        print(f"  most sends in any 1 s window while capped: {busiest_second(tg, since)}")
+        print(f"  most sends in any 1 s window while capped: {tg.max_rate_global(since=since)}")
 
 
 async def measure(data_dir: Path, n_users: int, rounds: int, capped_rounds: int, profile: bool) -> tuple[float, float]:

@@ -25,41 +25,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.looplag import LoopLag  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import rebuild_shared, train_users_now  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.harness import link_generated_users, make_services  # noqa: E402
 
-TICK_S = 0.005
+
+async def stalls_during(work: Awaitable[object]) -> tuple[float, LoopLag]:
+    """(seconds the work took, the loop's late wake-ups meanwhile)."""
+    async with LoopLag() as lag:
+        started = time.perf_counter()
+        await work
+        seconds = time.perf_counter() - started
+    return seconds, lag
 
 
-async def stalls_during(work: Awaitable[object]) -> tuple[float, list[float]]:
-    """(seconds the work took, every late wake-up of a 5 ms watcher meanwhile in ms)."""
-    late: list[float] = []
-    done = asyncio.Event()
-
-    async def watch() -> None:
-        while not done.is_set():
-            asked = time.perf_counter()
-            await asyncio.sleep(TICK_S)
-            late.append(1000 * (time.perf_counter() - asked - TICK_S))
-
-    watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0)  # the watcher is waiting before the work starts
-    started = time.perf_counter()
-    await work
-    seconds = time.perf_counter() - started
-    await asyncio.sleep(2 * TICK_S)  # a wake-up the work's last stretch delayed is counted too
-    done.set()
-    await watcher
-    return seconds, late
-
-
-def report(label: str, seconds: float, late: list[float]) -> float:
-    worst = max(late, default=0.0)
-    print(f"{label:28s} seconds={seconds:.2f} max_stall_ms={worst:.1f} "
-          f"stalls_over_50ms={sum(x > 50 for x in late)}")  # fmt: skip
-    return worst
+def report(label: str, seconds: float, lag: LoopLag) -> float:
+    print(f"{label:28s} seconds={seconds:.2f} max_stall_ms={lag.max_ms:.1f} stalls_over_50ms={lag.over(50)}")
+    return lag.max_ms
 
 
 async def run(n_users: int, freeze: bool) -> None:

@@ -35,8 +35,14 @@ def pick_rating(message: SentMessage) -> int:
     return int(PICK_CAPTION.search(message.content).group(1))
 
 
-def pick_messages(tg: TelegramDouble, chat: dict | int) -> list[SentMessage]:
-    return [m for m in tg.sent_to(chat) if is_pick(m)]
+def pick_messages(tg: TelegramDouble, chat: dict | int | None = None) -> list[SentMessage]:
+    """The picks sent to `chat` (to anyone when None), in order."""
+    return [m for m in (tg.sent if chat is None else tg.sent_to(chat)) if is_pick(m)]
+
+
+def last_message_id(tg: TelegramDouble, chat: dict | int) -> int:
+    """The newest message id in the chat so far (0 if none): what came after it is new."""
+    return max((m.message_id for m in tg.sent_to(chat)), default=0)
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

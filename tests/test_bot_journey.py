@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from storage import picks, users
-from tests.botenv import forget_in_chat, is_pick, pick_bvid, pick_rating, running_bot
+from tests.botenv import eventually, forget_in_chat, is_pick, last_message_id, pick_bvid, pick_rating, running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 
@@ -35,21 +35,13 @@ def picks_in(messages) -> dict[str, object]:
     return {pick_bvid(m): m for m in messages if is_pick(m)}
 
 
-def last_message_id(tg: TelegramDouble, user: dict) -> int:
-    return max((m.message_id for m in tg.sent_to(user)), default=0)
-
-
 async def wait_picks(tg: TelegramDouble, user: dict, after_id: int, n: int) -> dict[str, object]:
     """Pick messages sent after message `after_id` (edits of older messages don't count)."""
 
     def fresh():
         return picks_in(m for m in tg.sent_to(user) if m.message_id > after_id)
 
-    async def enough():
-        while len(fresh()) < n:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(enough(), timeout=30)
+    await eventually(lambda: len(fresh()) >= n, what=f"{n} picks")
     return fresh()
 
 
@@ -221,22 +213,14 @@ async def test_telegram_faults_are_survived(world):
     tg.inject("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=alice["id"])
     mark = tg.mark()
     await tg.send_text(alice, "/help")  # the reply hits 403: the user is marked blocked, nothing more is sent
-    for _ in range(100):
-        if users.get_user(svc.db, 8001).blocked:
-            break
-        await asyncio.sleep(0.05)
-    assert users.get_user(svc.db, 8001).blocked
+    await eventually(lambda: users.get_user(svc.db, 8001).blocked, 5, "the user marked blocked")
     assert not [m for m in tg.sent_to(alice) if m.seq > mark]
     await tg.send_text(alice, "/start")  # writing again lifts the mark
     await tg.wait_for(lambda m: "BiliPick" in m.content, chat=alice, since=mark)
     assert not users.get_user(svc.db, 8001).blocked
 
     tg.block(alice["id"])  # my_chat_member "kicked" marks the user blocked
-    for _ in range(100):
-        if users.get_user(svc.db, 8001).blocked:
-            break
-        await asyncio.sleep(0.05)
-    assert users.get_user(svc.db, 8001).blocked
+    await eventually(lambda: users.get_user(svc.db, 8001).blocked, 5, "the user marked blocked")
     mark = tg.mark()
     await tg.send_text(alice, "/start")  # writing again lifts the mark
     await tg.wait_for(lambda m: "BiliPick" in m.content, chat=alice, since=mark)

@@ -35,18 +35,14 @@ from telegram.ext import (
     ContextTypes,
 )
 
+from tests.botenv import TOKEN
 from tests.doubles.telegram import SentMessage, TelegramDouble
 from tests.doubles.telegram_html import EntityParseError, parse_html
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-TOKEN = "123456:TEST-token"
-
-
-@pytest.fixture
-async def tg():
-    async with TelegramDouble(token=TOKEN) as double:
-        yield double
+# `tg` (the double for TOKEN) is the shared fixture in conftest.py.
+BOT_ID = int(TOKEN.split(":")[0])  # Telegram: a token starts with the bot's user id
 
 
 @pytest.fixture
@@ -86,7 +82,7 @@ async def raw_call(tg: TelegramDouble, method: str, token: str | None = None, **
 # --------------------------------------------------------------------------- transport basics
 async def test_get_me_via_ptb(bot, tg):
     me = await bot.get_me()
-    assert me.id == 123456
+    assert me.id == BOT_ID
     assert me.is_bot and me.username == tg.bot_user["username"]
     assert tg.calls[-1].method == "getMe"
 
@@ -122,7 +118,7 @@ async def test_send_message_shape_and_ids(bot, tg, alice):
     m1 = await bot.send_message(1001, "one")
     m2 = await bot.send_message(1001, "two", reply_markup=keyboard("fb:BV1:1"))
     assert m2.message_id == m1.message_id + 1
-    assert m1.from_user.id == 123456 and m1.chat.id == 1001 and m1.chat.type == "private"
+    assert m1.from_user.id == BOT_ID and m1.chat.id == 1001 and m1.chat.type == "private"
     assert m2.reply_markup.inline_keyboard[0][0].callback_data == "fb:BV1:1"
     assert [r.text for r in tg.sent_to(1001)] == ["one", "two"]
     assert tg.sent[-1].callback_data == ["fb:BV1:1"]

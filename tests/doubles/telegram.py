@@ -873,9 +873,9 @@ class TelegramDouble:
             best = max(best, hi - lo + 1)
         return best
 
-    def max_rate_global(self, window: float = 1.0) -> int:
-        """Most successful sends (sendMessage/sendPhoto) within any ``window`` seconds."""
-        return self._max_in_window(self._send_times, window)
+    def max_rate_global(self, window: float = 1.0, since: float = 0.0) -> int:
+        """Most successful sends (sendMessage/sendPhoto) within any ``window`` seconds (from ``since``)."""
+        return self._max_in_window([t for t in self._send_times if t >= since], window)
 
     def max_rate_per_chat(self, window: float = 1.0) -> int:
         """Most successful sends to one chat within any ``window`` seconds (worst chat)."""
