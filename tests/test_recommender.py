@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, build_shared_signals,
+from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, Video, build_shared_signals,
                          quality_score, rank, rank_popular, render_profile_png, taste_profile, train_users)
-from recommender.data import POPULAR_CSV, load_popular, synthetic
+from recommender.data import synthetic
 from recommender.features import encode_videos
 from recommender.labels import make_samples
 from recommender.metrics import auc
 from recommender.train import validation_holdout
+from tests.doubles.bilibili_catalogue import load_popular
 
 
 def _split(s, frac: float = 0.8):
@@ -96,9 +97,10 @@ def test_quality_feature_spreads_on_synthetic():
     assert q.std() > 0.05
 
 
-@pytest.mark.skipif(not POPULAR_CSV.exists(), reason=f"real data not beside the repo ({POPULAR_CSV})")
 def test_quality_feature_spreads_on_real_videos_where_seed_formula_saturates():
-    videos = list(load_popular().values())
+    videos = [Video(v.bvid, v.title, v.owner_mid, v.owner_name, tuple(v.tags), v.tid, v.tname, v.duration,
+                    v.pubdate, v.view, v.like, v.favorite, v.coin, v.share, v.danmaku, v.reply)
+              for v in load_popular()]  # the bundled public catalogue
     q = np.array([quality_score(v) for v in videos])
     seed = np.array([min(max(0.4 * v.like / math.log(v.view + 1) + 0.3 * v.favorite / math.log(v.view + 1)
                              + 0.3 * math.log(v.view + 1) / 20, 0), 1) for v in videos])
