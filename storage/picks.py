@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, update
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from storage.db import Database
-from storage.models import Digest, Feedback, ModelVersion, Shown
+from storage.models import Digest, Feedback, ModelVersion, Shown, User
 from storage.upsert import upsert
 
 
@@ -146,3 +146,19 @@ def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]],
     """user id -> (model version, samples it learnt from) for a training pass, in one transaction."""
     with db.session() as s:
         s.add_all(ModelVersion(user_id=u, version=v, n_samples=n, created_at=now) for u, (v, n) in versions.items())
+
+
+def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int) -> int | None:
+    """Run `save` (writes the model files, returns their version) and record that version, in one
+    transaction holding the user's row: a /forget either came first (nothing is saved: None) or waits
+    for this commit and then deletes the files. The trainer thread outlives a cancelled onboarding."""
+    with db.session() as s:
+        # A no-op update: the existence check and the row lock (SQLite: the write lock) in one statement.
+        held = s.execute(
+            update(User).where(User.id == user_id).values(id=User.id).execution_options(synchronize_session=False)
+        )
+        if held.rowcount == 0:
+            return None
+        version = save()
+        s.add(ModelVersion(user_id=user_id, version=version, n_samples=n_samples, created_at=now))
+        return version
