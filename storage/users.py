@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, or_
 from sqlmodel import select
 
-from storage.crypto import CredentialVault
+from storage.crypto import CredentialVault, KeysDoNotFit
 from storage.db import Database
 from storage.models import (
     Behaviour,
@@ -91,6 +91,29 @@ def load_credentials(db: Database, vault: CredentialVault, user_id: int) -> dict
     if user is None or user.credentials is None:
         return None
     return vault.decrypt(user.credentials)
+
+
+def reencrypt_credentials(db: Database, vault: CredentialVault) -> int:
+    """At start: every stored login re-encrypted under the newest key (so an old key can be dropped
+    later); how many changed. Raises KeysDoNotFit, and writes nothing, when some stored login opens
+    under none of the keys: a dropped or mistyped key would otherwise mark those logins dead and
+    message each user."""
+    with db.session() as s:
+        linked = s.exec(select(User).where(User.credentials.is_not(None))).all()
+        rotated = {user.id: vault.rotate(user.credentials) for user in linked}
+        unreadable = sum(1 for token in rotated.values() if token is None)
+        if unreadable:
+            raise KeysDoNotFit(
+                f"{unreadable} of {len(linked)} stored bilibili logins open under none of the keys in "
+                "FERNET_KEYS (or DATA_DIR/secret.key when FERNET_KEYS is unset). Put the key they were "
+                "encrypted with back into FERNET_KEYS (newest first, comma-separated); refusing to start "
+                "rather than tell these users their login is dead."
+            )
+        changed = [user for user in linked if rotated[user.id] != user.credentials]
+        for user in changed:
+            user.credentials = rotated[user.id]
+            s.add(user)
+        return len(changed)
 
 
 def unlink_bilibili(db: Database, user_id: int) -> None:
