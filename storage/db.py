@@ -114,5 +114,20 @@ class Database:
                 session.rollback()
                 raise
 
+    def scrub_deleted(self) -> bool:
+        """After deleting someone's rows (/forget): make the bytes go from disk. SQLite: secure_delete
+        (every connection) already zeroed them in the database pages; a TRUNCATE checkpoint copies
+        those pages in and empties the WAL, where the old versions still sat. True when it completed
+        (False: a long reader kept part of the WAL; the next checkpoint finishes the job).
+
+        Postgres keeps deleted tuples in the table files until VACUUM reclaims them (VACUUM FULL to
+        rewrite the files; WAL segments and backups keep them until recycled): run VACUUM from
+        maintenance, not per /forget (README, "Deleting a user's data")."""
+        if self.dialect != "sqlite":
+            return True
+        with self.engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        return busy == 0
+
     def dispose(self) -> None:
         self.engine.dispose()

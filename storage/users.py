@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import delete, or_
 from sqlmodel import select
 
@@ -16,6 +18,8 @@ from storage.models import (
     SyncCursor,
     User,
 )
+
+log = logging.getLogger(__name__)
 
 
 def get_user(db: Database, telegram_id: int) -> User | None:
@@ -148,6 +152,8 @@ def forget_user(db: Database, user_id: int) -> None:
         for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
+    if not db.scrub_deleted():
+        log.warning("forget: a reader held the WAL; the leaver's old pages go with the next checkpoint")
 
 
 def users_due_sync(db: Database, now: int, limit: int = 50) -> list[User]:
