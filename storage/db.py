@@ -70,7 +70,7 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
         """Create or upgrade the schema to the newest alembic revision, in one transaction that holds
         a lock for its whole length: two processes starting at once (a rolling deploy) run it one
         after the other, and the second finds nothing to do. SQLite: BEGIN IMMEDIATE (the write
@@ -86,7 +86,7 @@ class Database:
                 if engine.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
                 if engine.dialect.name == "sqlite":
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
