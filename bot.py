@@ -27,9 +27,9 @@ from handlers.errors import install_redaction, on_error
 from handlers.i18n import LANGUAGES, t
 from handlers.ratelimit import PacedRateLimiter
 from jobs.services import SERVICES_KEY, Services, build_services
+from jobs.startup import prepare_storage
 from jobs.tick import schedule_ticks
 from settings import Settings, get_settings
-from storage import users
 from storage.crypto import KeysDoNotFit
 
 log = logging.getLogger("bilipick")
@@ -48,11 +48,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     _check_webhook(settings)
     services = services or build_services(settings)
     try:
-        rotated = users.reencrypt_credentials(services.db, services.vault)
+        prepare_storage(services)
     except KeysDoNotFit as exc:
         raise SystemExit(str(exc)) from None
-    if rotated:
-        log.info("re-encrypted %d stored logins under the newest FERNET_KEYS key", rotated)
     rps = settings.telegram.max_messages_per_second
     app = (
         ApplicationBuilder()

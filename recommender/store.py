@@ -56,6 +56,12 @@ class ModelStore:
             return []
         return sorted(int(m.group(1)) for f in os.listdir(d) if (m := _VERSION.match(f)))
 
+    def user_keys(self) -> list[str]:
+        """The directory names holding models (user keys as given, or hashed when unusual)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+
     def latest_version(self, user_key: str) -> int | None:
         v = self._versions(user_key)
         return v[-1] if v else None

@@ -87,3 +87,25 @@ def _with_keys(key: str):
         return svc
 
     return make
+
+
+async def test_start_removes_model_files_of_users_who_are_gone(tmp_path, bilibili_double):
+    """Before ids were never reused, a model saved after a /forget waited under the leaver's id for
+    the next newcomer: start-up removes model directories whose user is gone."""
+    from recommender.data import synthetic
+    from recommender import train_users, UserData
+
+    svc = make_services(tmp_path, bilibili_double)
+    try:
+        s = synthetic(n_users=1, samples=60, seed=4)
+        model = train_users({"u0": UserData(s.events["u0"], s.pools["u0"])}, s.videos, None, s.now)["u0"]
+        stayer = users.ensure_user(svc.db, 1, 1, "en", now=1).id
+        svc.models.save(str(stayer), model)
+        svc.models.save(str(stayer + 1), model)  # the leaver's, saved after their /forget
+        svc.settings.telegram.bot_token = SecretStr(TOKEN)
+        build_application(svc.settings, svc)
+        newcomer = users.ensure_user(svc.db, 2, 2, "en", now=2).id
+        assert svc.models.load(str(newcomer)) is None, "the newcomer starts with no one's model"
+        assert svc.models.load(str(stayer)) is not None
+    finally:
+        await svc.close()
