@@ -165,3 +165,19 @@ def test_a_kill_during_a_migration_leaves_a_database_the_next_start_migrates(tmp
     users.forget_user(db, newcomer.id)
     assert users.ensure_user(db, 98, 98, "en", now=2).id > newcomer.id  # and ids are not reused from now on
     db.dispose()
+
+
+def test_no_model_is_saved_for_a_user_who_is_gone(any_db: Database):
+    user = users.ensure_user(any_db, 1, 1, "en", now=1)
+    saves: list[int] = []
+
+    def save() -> int:
+        saves.append(1)
+        return len(saves)
+
+    assert picks.save_model_version(any_db, user.id, save, n_samples=10, now=5) == 1
+    users.forget_user(any_db, user.id)
+    assert picks.save_model_version(any_db, user.id, save, n_samples=10, now=6) is None
+    assert saves == [1], "the files were never written for the leaver"
+    with any_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_versions")).scalar() == 0
