@@ -62,9 +62,14 @@ async def test_a_wrong_key_set_refuses_to_start_and_tells_nobody(tmp_path, tg, b
     await svc.close()
 
     wrong_key = Fernet.generate_key().decode()
-    with patch("tests.botenv.make_services", _with_keys(wrong_key)), pytest.raises(SystemExit) as refused:
-        async with running_bot(tmp_path, tg, bilibili_double, tick_seconds=0.1):
-            await asyncio.sleep(1.0)  # before the fix: the ticks sync, fail to decrypt, and message everyone
+    built: list = []
+    try:
+        with patch("tests.botenv.make_services", _with_keys(wrong_key, built)), pytest.raises(SystemExit) as refused:
+            async with running_bot(tmp_path, tg, bilibili_double, tick_seconds=0.1):
+                await asyncio.sleep(1.0)  # before the fix: the ticks sync, fail to decrypt, and message everyone
+    finally:
+        for services in built:
+            await services.close()
     message = str(refused.value)
     assert "FERNET_KEYS" in message
     for secret in (good_key, wrong_key, *secrets.values()):
@@ -80,10 +85,11 @@ async def test_a_wrong_key_set_refuses_to_start_and_tells_nobody(tmp_path, tg, b
         await again.close()
 
 
-def _with_keys(key: str):
+def _with_keys(key: str, built: list):
     def make(data_dir, double, **jobs):
         svc = make_services(data_dir, double, **jobs)
         svc.vault = CredentialVault([key])
+        built.append(svc)
         return svc
 
     return make
