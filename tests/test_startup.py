@@ -115,3 +115,20 @@ async def test_start_removes_model_files_of_users_who_are_gone(tmp_path, bilibil
         assert svc.models.load(str(stayer)) is not None
     finally:
         await svc.close()
+
+
+async def test_a_lost_key_file_refuses_to_start(tmp_path):
+    """Without FERNET_KEYS the key lives in DATA_DIR/secret.key; losing it must not mark every login
+    dead (a new key would be generated and open nothing)."""
+    from jobs.services import build_services
+
+    env = {"BOT_TOKEN": TOKEN, "DATA_DIR": str(tmp_path), "FERNET_KEYS": ""}
+    with patch.dict("os.environ", env, clear=False):
+        svc = build_services(Settings())
+        uid = users.ensure_user(svc.db, 1, 1, "en", now=1).id
+        users.link_bilibili(svc.db, svc.vault, uid, {"SESSDATA": "abc"}, 7, "u7", now=1)
+        await svc.close()
+        (tmp_path / "secret.key").unlink()
+        with pytest.raises(SystemExit) as refused:
+            build_application(Settings())
+    assert "FERNET_KEYS" in str(refused.value) and "secret.key" in str(refused.value)
