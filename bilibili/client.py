@@ -347,5 +347,5 @@ class BilibiliClient:
     async def fetch_cover(self, url: str, *, fail_fast: bool = False) -> bytes:
         """The cover image (at most `cover_max_bytes`), through the same throttle and retries."""
         target = self.cover_fetch_url(url)
-        return await self.transport.fetch_bytes(target, urlsplit(target).path, self.settings.cover_max_bytes,
+        return await self.transport.fetch_image(target, urlsplit(target).path, self.settings.cover_max_bytes,
                                                 fail_fast=fail_fast)

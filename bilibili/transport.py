@@ -328,13 +328,15 @@ class Transport:
             self._mixin_at = time.monotonic()
 
     # -- raw bytes (covers) ----------------------------------------------------------------
-    async def fetch_bytes(self, url: str, path: str, cap: int, *, fail_fast: bool = False) -> bytes:
+    async def fetch_image(self, url: str, path: str, cap: int, *, fail_fast: bool = False) -> bytes:
         """GET an image through the same throttle and retry path; at most `cap` bytes."""
 
         async def handle(resp: aiohttp.ClientResponse) -> bytes:
             self._check_status(path, resp.status)
             if resp.status != 200:
                 raise ApiError(f"cover: HTTP {resp.status}", code=-resp.status, path=path)
+            if not resp.content_type.startswith("image/"):  # an error page or JSON is not a cover
+                raise MalformedResponse(f"cover: {resp.content_type[:40]} is not an image", path=path)
             if resp.content_length is not None and resp.content_length > cap:
                 raise CoverTooLarge(f"cover: {resp.content_length} > {cap} bytes", path=path)
             buf = bytearray()
