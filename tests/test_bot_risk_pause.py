@@ -70,3 +70,20 @@ async def test_recommend_during_the_pause_sends_picks_as_text(world):
     assert not any(m.is_photo for m in picks), "new covers cannot be had during the pause: text"
     assert all([b["text"][:1] for b in m.buttons] == ["👍", "👎"] for m in picks)
     assert bili.calls["/bfs"] == covers  # no cover request went out during the pause
+
+
+async def test_a_digest_during_the_pause_goes_out_as_text(tmp_path, tg, bilibili_double):
+    from tests.test_jobs import Clock, digest_in, linked_user
+
+    async with running_bot(tmp_path, tg, bilibili_double, tick_seconds=0.2, retrain_debounce_s=30) as (app, svc):
+        clock = Clock()
+        svc.clock = clock
+        uid = await linked_user(svc, bilibili_double, 5301, 4301, seed=5)
+        await enter_risk_pause(svc, bilibili_double)
+        covers = bilibili_double.calls["/bfs"]
+        digest_in(svc, uid, minutes=1)
+        clock.advance(61)
+        await eventually(lambda: len([m for m in tg.sent_to(5301) if is_pick(m)]) >= 5, 15, "the digest")
+        digest = [m for m in tg.sent_to(5301) if is_pick(m)]
+        assert not any(m.is_photo for m in digest)
+        assert bilibili_double.calls["/bfs"] == covers
