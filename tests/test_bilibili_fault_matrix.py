@@ -18,7 +18,10 @@ from bilibili.client import (
     P_LIKE,
     P_POPULAR,
     P_QR_POLL,
+    P_RANKING,
     P_RELATED,
+    P_SERIES_LIST,
+    P_SERIES_ONE,
     P_TAGS,
     P_VIEW,
 )
@@ -32,10 +35,11 @@ MID = 900
 # the client's attempts, so the caller meets it.
 FAULTS = ["slow", "500", "412_html", "-352", "-101", "malformed", "wrong_types", "wrong_data", "null_data"]
 ENDPOINTS = ["login poll", "history", "fav folders", "fav items", "coins", "likes", "related", "view", "tags",
-             "popular", "cover"]
+             "popular", "weekly numbers", "weekly issue", "ranking", "cover"]
 PATHS = {"login poll": P_QR_POLL, "history": P_HISTORY, "fav folders": P_FAV_FOLDERS, "fav items": P_FAV_ITEMS,
          "coins": P_COIN, "likes": P_LIKE, "related": P_RELATED, "view": P_VIEW, "tags": P_TAGS,
-         "popular": P_POPULAR, "cover": IMAGES}  # fmt: skip
+         "popular": P_POPULAR, "weekly numbers": P_SERIES_LIST, "weekly issue": P_SERIES_ONE, "ranking": P_RANKING,
+         "cover": IMAGES}  # fmt: skip
 
 
 async def first_event(client, qr):
@@ -70,6 +74,9 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
         "view": lambda: client.view(BV),
         "tags": lambda: client.tags(BV),
         "popular": popular,
+        "weekly numbers": client.weekly_numbers,
+        "weekly issue": lambda: client.weekly_issue(300),
+        "ranking": client.ranking,
         "cover": lambda: client.fetch_cover(cover),
     }
 
