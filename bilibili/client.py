@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -114,6 +115,7 @@ class BilibiliClient:
         self._www = root(settings.www_url)
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         self._last_refresh: dict[str, tuple[str, Credentials]] = {}  # mid -> (old SESSDATA, new creds)
+        self._forgotten: Counter[str] = Counter()  # mid -> forget_account calls (a refresh in flight checks it)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -141,6 +143,7 @@ class BilibiliClient:
     def forget_account(self, mid: int | str) -> None:
         """Drop what the client remembers of an account's cookies (after /logout or /forget)."""
         key = str(mid)
+        self._forgotten[key] += 1  # a refresh still running for this account keeps nothing either
         self._last_refresh.pop(key, None)
         lock = self._refresh_locks.get(key)
         if lock is not None and not lock.locked():
@@ -220,6 +223,7 @@ class BilibiliClient:
             raise SessionExpired(f"{P_COOKIE_INFO}: session dead (-101)", code=-101, path=P_COOKIE_INFO) from None
         if not needed:
             return creds
+        generation = self._forgotten[creds.dedeuserid]
         refresh_csrf = None
         for _ in range(2):  # a 404 means a stale path: regenerate once
             path = correspond_path(int(time.time() * 1000), self._correspond_key)
@@ -244,7 +248,8 @@ class BilibiliClient:
             raise MalformedResponse(f"{P_COOKIE_REFRESH}: no new cookies", path=P_COOKIE_REFRESH)
         new = credentials_from_cookies(reply.set_cookies, new_token, base=creds)
         await persist(new)  # before confirming: if we die now, the new pair is still usable
-        self._last_refresh[creds.dedeuserid] = (creds.sessdata, new)
+        if self._forgotten[creds.dedeuserid] == generation:
+            self._last_refresh[creds.dedeuserid] = (creds.sessdata, new)
         try:
             reply = await self.transport.request(
                 "POST", self._passport, P_CONFIRM_REFRESH, creds=new,

@@ -3,6 +3,8 @@ the old session no longer buys the new cookies from the client's memory."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bilibili import Credentials, SessionExpired
@@ -35,12 +37,12 @@ async def linked_and_refreshed(svc, bili, telegram_id: int) -> Credentials:
     return old
 
 
-async def no_cookies_in_memory(svc, old: Credentials) -> None:
+async def no_cookies_in_memory(client, old: Credentials) -> None:
     async def persist(new: Credentials) -> None:
         raise AssertionError("nothing may be refreshed for a user who left")
 
     with pytest.raises(SessionExpired):  # asked bilibili, which knows the old session is dead
-        await svc.bili.refresh_if_needed(old, persist)
+        await client.refresh_if_needed(old, persist)
 
 
 async def test_logout_drops_the_refreshed_cookies(world):
@@ -50,11 +52,29 @@ async def test_logout_drops_the_refreshed_cookies(world):
     mark = tg.mark()
     await tg.send_text(alice, "/logout")
     await tg.wait_for(lambda m: "login is forgotten" in m.content, chat=alice, since=mark)
-    await no_cookies_in_memory(svc, old)
+    await no_cookies_in_memory(svc.bili, old)
 
 
 async def test_forget_drops_the_refreshed_cookies(world):
     tg, bili, svc = world
     old = await linked_and_refreshed(svc, bili, 6002)
     await forget_in_chat(tg, tg.user(6002, language_code="en"))
-    await no_cookies_in_memory(svc, old)
+    await no_cookies_in_memory(svc.bili, old)
+
+
+async def test_logout_while_a_refresh_stores_the_new_cookies_keeps_nothing(bili_client, bilibili_double):
+    """The refresh that was running when the user left does not put their new cookies in memory."""
+    old = Credentials.from_dict(bilibili_double.login(MID))
+    bilibili_double.set_refresh_needed(MID)
+    storing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_persist(new: Credentials) -> None:
+        storing.set()
+        await release.wait()
+
+    refresh = asyncio.create_task(bili_client.refresh_if_needed(old, slow_persist))
+    await storing.wait()
+    bili_client.forget_account(MID)  # /logout lands while the new pair is being stored
+    release.set()
+    await refresh
+    await no_cookies_in_memory(bili_client, old)
