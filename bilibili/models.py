@@ -148,7 +148,7 @@ def _int(v: Any, what: str = "number") -> int:
 
 
 def _clean(text: str) -> str:
-    """Storable text: lone surrogates become U+FFFD-like '?', NULs go (Postgres refuses them)."""
+    """Storable text: lone surrogates (unencodable) become '?', NULs go (Postgres refuses them)."""
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
 
 
@@ -158,7 +158,7 @@ def _str(v: Any, what: str = "text") -> str:
         return ""
     if isinstance(v, str):
         return _clean(v)
-    if isinstance(v, int | float) and not isinstance(v, bool):
+    if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _INT_LIMIT):
         return str(v)
     raise MalformedResponse(f"{what} is {type(v).__name__}, not text")
 
@@ -442,7 +442,8 @@ def parse_history_page(data: Any) -> HistoryPage:
     c = _obj(data.get("cursor"), "cursor")
     next_cursor = None
     if rows and c:
-        next_cursor = HistoryCursor(max=_int(c.get("max"), "cursor.max"), view_at=_int(c.get("view_at"), "cursor.view_at"),
+        next_cursor = HistoryCursor(max=_int(c.get("max"), "cursor.max"),
+                                    view_at=_int(c.get("view_at"), "cursor.view_at"),
                                     business=_str(c.get("business"), "cursor.business"))
     return HistoryPage(items=items, next_cursor=next_cursor)
 
