@@ -166,7 +166,8 @@ async def test_fail_fast_calls_refuse_the_pause_and_background_calls_wait(bili_c
         await bili_client.view(BV)
     assert 0 < first.value.retry_in_s <= 0.3  # the 412 itself says how long the pause runs
     sent = bilibili_double.total_calls
-    user_calls = [lambda: bili_client.fetch_cover(cover, fail_fast=True), lambda: bili_client.generate_qr(fail_fast=True)]
+    user_calls = [lambda: bili_client.fetch_cover(cover, fail_fast=True),
+                  lambda: bili_client.generate_qr(fail_fast=True)]
     for call in user_calls:
         with pytest.raises(RiskPaused) as ei:
             await call()
