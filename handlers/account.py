@@ -18,6 +18,8 @@ async def logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(t(user.language, "logout_none"))
         return
     users.unlink_bilibili(svc.db, user.id)
+    if user.bili_mid:
+        svc.bili.forget_account(user.bili_mid)  # refreshed cookies the client still holds
     await update.effective_message.reply_text(t(user.language, "logout_done"))
 
 
@@ -43,6 +45,8 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
     users.forget_user(svc.db, user.id)
+    if user.bili_mid:
+        svc.bili.forget_account(user.bili_mid)
     svc.models.delete(str(user.id))
     svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it
     await query.edit_message_text(t(lang, "forget_done"))

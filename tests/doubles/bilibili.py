@@ -59,8 +59,12 @@ IMAGES = "/bfs"
 
 SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE})
 
-# fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault
-FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data")
+# fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault.
+# "wrong_types": the real answer, but its first item (or the data object itself) has every field of the
+# wrong type ("owner": "x", "progress": "1.5", "bvid": {...}); "wrong_data": `data` is a string.
+FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data", "wrong_types",
+          "wrong_data")
+_MUTATIONS = ("wrong_types", "wrong_data")
 
 _TAB = [46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35, 27, 43, 5, 49, 33, 9, 42, 19, 29, 28,
         14, 39, 12, 38, 41, 13, 37, 48, 7, 16, 24, 55, 40, 61, 26, 17, 0, 1, 60, 51, 30, 4, 22, 25, 54, 21, 56,
@@ -81,6 +85,34 @@ def _wbi_verify(query: dict[str, str], img_key: str, sub_key: str) -> bool:
     cleaned = sorted((k, "".join(c for c in v if c not in "!'()*")) for k, v in q.items())
     expected = hashlib.md5((urllib.parse.urlencode(cleaned, quote_via=urllib.parse.quote) + mixin).encode())
     return expected.hexdigest() == w_rid
+
+
+def _first_item(data: Any) -> dict | None:
+    """The object a wrong-typed fault spoils: the first row of the answer's list, else `data` itself."""
+    if isinstance(data, list):
+        return next((d for d in data if isinstance(d, dict)), None)
+    if isinstance(data, dict):
+        for key in ("list", "medias"):
+            rows = data.get(key)
+            if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+                return rows[0]
+        return data
+    return None
+
+
+def _wrong_types(obj: dict | None) -> None:
+    """Every field of the wrong type: objects become "x", numbers "1.5", text and lists objects."""
+    if obj is None:
+        return
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            obj[key] = "x"
+        elif isinstance(value, bool) or value is None:
+            obj[key] = [value]
+        elif isinstance(value, int | float):
+            obj[key] = "1.5"
+        else:
+            obj[key] = {"wrong": value}
 
 
 _IMAGE_CACHE: dict[str, bytes] = {}
@@ -570,13 +602,30 @@ class BilibiliDouble:
         fault = self._take_fault(key)
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
-        elif fault is not None:
+        elif fault is not None and fault not in _MUTATIONS:
             return self._fault_response(fault)
         if key in SIGNED_PATHS and self.require_wbi and not _wbi_verify(dict(request.query), self.img_key, self.sub_key):
             resp = self._code(-352, "风控校验失败", {"v_voucher": f"voucher_{uuid.uuid4()}"})
             resp.headers["x-bili-gaia-vvoucher"] = "voucher_" + uuid.uuid4().hex
             return resp
-        return await handler(request)
+        resp = await handler(request)
+        if fault in _MUTATIONS and isinstance(resp, web.Response) and resp.content_type == "application/json":
+            return self._mutated(resp, fault)
+        return resp
+
+    @staticmethod
+    def _mutated(resp: web.Response, fault: str) -> web.Response:
+        """The same envelope (status, headers, cookies) with wrong-typed data."""
+        body = json.loads(resp.body)
+        if body.get("code") == 0:
+            if fault == "wrong_data":
+                body["data"] = "x"
+            else:
+                _wrong_types(_first_item(body.get("data")))
+        out = web.json_response(body, status=resp.status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        for name in resp.headers.getall("Set-Cookie", []):
+            out.headers.add("Set-Cookie", name)
+        return out
 
     def _fault_response(self, fault: str) -> web.Response:
         if fault == "412_html":
