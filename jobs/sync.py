@@ -57,9 +57,10 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
             return report
         user = users.get_user_by_id(services.db, user_id)
         mid = user.bili_mid or int(creds.dedeuserid)
-        rows, videos = await _pull_behaviour(services, user_id, creds, mid)
-        report.new_items = behaviour.save_behaviours(services.db, user_id, rows)
-        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in rows}, videos)
+        pull = await _pull_behaviour(services, user_id, creds, mid)
+        # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
+        report.new_items = behaviour.save_pull(services.db, user_id, pull.rows, pull.cursors, services.now())
+        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in pull.rows}, pull.videos)
         report.candidates = await refresh_candidates(services)
         report.candidates += await _pull_related(services, user_id)
         report.counts = behaviour.behaviour_counts(services.db, user_id)
@@ -88,12 +89,20 @@ async def _fresh_credentials(services: Services, user_id: int) -> Credentials | 
     return await services.bili.refresh_if_needed(creds, persist)
 
 
-async def _pull_behaviour(
-    services: Services, user_id: int, creds: Credentials, mid: int
-) -> tuple[list[BehaviourRow], list[VideoInfo]]:
+@dataclass
+class Pull:
+    """What one sync read from bilibili, not stored yet: rows, their videos, and the new cursors."""
+
+    rows: list[BehaviourRow] = field(default_factory=list)
+    videos: list[VideoInfo] = field(default_factory=list)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, mid: int) -> Pull:
+    """Reads only; the caller stores rows and cursors in one transaction (storage.behaviour.save_pull)."""
     bili, db = services.bili, services.db
-    rows: list[BehaviourRow] = []
-    videos: list[VideoInfo] = []
+    pull = Pull()
+    rows, videos = pull.rows, pull.videos
 
     newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
     newest = newest_seen
@@ -120,7 +129,7 @@ async def _pull_behaviour(
             rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
             videos += [i.video for i in items]
             pn += 1
-        behaviour.set_cursor(db, user_id, source, str(folder.media_count), services.now())
+        pull.cursors[source] = str(folder.media_count)
 
     for coin in await bili.coined_videos(creds, mid):
         rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
@@ -134,8 +143,8 @@ async def _pull_behaviour(
         videos.append(video)
 
     if newest > newest_seen:
-        behaviour.set_cursor(db, user_id, HISTORY, str(newest), services.now())
-    return rows, videos
+        pull.cursors[HISTORY] = str(newest)
+    return pull
 
 
 async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoInfo]) -> int:
