@@ -76,6 +76,9 @@ class JobSettings(BaseSettings):
     tick_seconds: float = Field(default=60.0, alias="JOB_TICK_SECONDS")
     sync_interval_s: float = Field(default=6 * 3600, alias="SYNC_INTERVAL")
     video_ttl_s: float = Field(default=24 * 3600, alias="VIDEO_TTL")
+    # A paginated bilibili list (history, one favourite folder) stops after this many pages even
+    # if bilibili keeps saying there is more: 500 pages is 15,000 history rows, 10,000 favourites.
+    sync_max_pages: int = Field(default=500, ge=1, alias="SYNC_MAX_PAGES")
     retrain_debounce_s: float = Field(default=120.0, alias="RETRAIN_DEBOUNCE")
     digest_grace_s: float = Field(default=3 * 3600, alias="DIGEST_GRACE")
     default_timezone: str = Field(default="Asia/Shanghai", alias="DEFAULT_TIMEZONE")

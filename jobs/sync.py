@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
 
 from bilibili import (
@@ -89,6 +90,39 @@ async def _fresh_credentials(services: Services, user_id: int) -> Credentials | 
     return await services.bili.refresh_if_needed(creds, persist)
 
 
+class Progress:
+    """Guards one paginated bilibili list against pages that never end (a repeating cursor,
+    `has_more` with nothing new): at most `max_pages` pages, and each must move forward."""
+
+    def __init__(self, source: str, user_id: int, max_pages: int) -> None:
+        self.source, self.user_id, self.max_pages = source, user_id, max_pages
+        self.pages = 0
+        self.cursors: set[Hashable] = set()
+        self.items: set[str] = set()
+        self.cut = False  # True once the guard stopped the list before bilibili said it ended
+
+    def advanced(self, *, cursor: Hashable | None = None, items: Iterable[str] | None = None) -> bool:
+        """After a page that says there is more: is the next page worth asking for?"""
+        self.pages += 1
+        if cursor is not None:
+            if cursor in self.cursors:
+                return self._stop("the cursor did not advance")
+            self.cursors.add(cursor)
+        if items is not None:
+            new = set(items) - self.items
+            if not new:
+                return self._stop("a page brought nothing new")
+            self.items |= new
+        if self.pages >= self.max_pages:
+            return self._stop(f"{self.max_pages} pages (SYNC_MAX_PAGES)")
+        return True
+
+    def _stop(self, why: str) -> bool:
+        self.cut = True
+        log.warning("sync user=%d source=%s: stopped after %d pages: %s", self.user_id, self.source, self.pages, why)
+        return False
+
+
 @dataclass
 class Pull:
     """What one sync read from bilibili, not stored yet: rows, their videos, and the new cursors."""
@@ -104,9 +138,11 @@ async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, 
     pull = Pull()
     rows, videos = pull.rows, pull.videos
 
+    max_pages = services.settings.jobs.sync_max_pages
     newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
     newest = newest_seen
     cursor = None
+    history_pages = Progress(HISTORY, user_id, max_pages)
     while True:
         page = await bili.history_page(creds, cursor)
         fresh = [item for item in page.items if item.view_at > newest_seen]
@@ -117,6 +153,8 @@ async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, 
             newest = max(newest, item.view_at)
         if page.next_cursor is None or len(fresh) < len(page.items):
             break  # the end, or we reached what is stored
+        if not history_pages.advanced(cursor=page.next_cursor):
+            break
         cursor = page.next_cursor
 
     for folder in await bili.fav_folders(creds, mid):
@@ -124,12 +162,16 @@ async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, 
         if behaviour.get_cursor(db, user_id, source) == str(folder.media_count):
             continue  # unchanged folder: skip its pages
         pn, has_more = 1, True
+        folder_pages = Progress(source, user_id, max_pages)
         while has_more:
             items, has_more = await bili.fav_items(creds, folder.id, pn)
             rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
             videos += [i.video for i in items]
             pn += 1
-        pull.cursors[source] = str(folder.media_count)
+            if has_more and not folder_pages.advanced(items=[i.video.bvid for i in items]):
+                break
+        if not folder_pages.cut:  # a folder read only in part is read again next sync
+            pull.cursors[source] = str(folder.media_count)
 
     for coin in await bili.coined_videos(creds, mid):
         rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
@@ -142,7 +184,9 @@ async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, 
         rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
         videos.append(video)
 
-    if newest > newest_seen:
+    # History read only in part (bilibili paginated badly) keeps the old mark, so the next sync
+    # reads past what it got this time instead of stopping at it.
+    if newest > newest_seen and not history_pages.cut:
         pull.cursors[HISTORY] = str(newest)
     return pull
 
@@ -181,7 +225,7 @@ async def refresh_candidates(services: Services, force: bool = False) -> int:
     for pn in range(1, POPULAR_PAGES + 1):
         items, no_more = await bili.popular(pn)
         found += items
-        if no_more:
+        if no_more or not items:
             break
     numbers = await bili.weekly_numbers()
     if numbers:
