@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from bilibili import (
     BilibiliError,
     Credentials,
+    EmptyData,
+    MalformedResponse,
     RiskControl,
     SessionExpired,
     VideoInfo,
@@ -62,7 +64,7 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
         # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
         report.new_items = behaviour.save_pull(services.db, user_id, pull.rows, pull.cursors, services.now())
         report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in pull.rows}, pull.videos)
-        report.candidates = await refresh_candidates(services)
+        report.candidates = await refresh_candidates_safely(services)
         report.candidates += await _pull_related(services, user_id)
         report.counts = behaviour.behaviour_counts(services.db, user_id)
     except SessionExpired:
@@ -71,6 +73,9 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
         report.error = f"risk_control:{exc.code}"
     except BilibiliError as exc:
         report.error = f"{type(exc).__name__}:{getattr(exc, 'code', '')}"
+    except Exception as exc:  # noqa: BLE001 - a parser bug or a DB error: this user fails, the others go on
+        log.error("sync user=%d failed unexpectedly: %s", user_id, type(exc).__name__, exc_info=True)
+        report.error = f"unexpected:{type(exc).__name__}"
     finally:
         report.calls = services.bili.calls - calls_before
         report.seconds = time.monotonic() - started
@@ -206,6 +211,9 @@ async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoIn
         except VideoUnavailable:
             catalogue.mark_unavailable(db, bvid, now)
             continue
+        except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
+            log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
+            continue
         if video is None:
             row = catalogue.get_videos(db, [bvid])[bvid]
             video = _with_tags_from_row(row, tags)
@@ -236,6 +244,20 @@ async def refresh_candidates(services: Services, force: bool = False) -> int:
     return len({v.bvid for v in found})
 
 
+async def refresh_candidates_safely(services: Services) -> int:
+    """The shared candidate refresh, failing no user's sync: RiskControl propagates (it pauses
+    everything); any other failure (a bad item, a bug) is logged and waits for the next run."""
+    try:
+        return await refresh_candidates(services)
+    except RiskControl:
+        raise
+    except BilibiliError as exc:
+        log.warning("candidate refresh failed: %s", type(exc).__name__)
+    except Exception:  # noqa: BLE001
+        log.exception("candidate refresh failed unexpectedly")
+    return 0
+
+
 async def _pull_related(services: Services, user_id: int) -> int:
     """Related videos of the user's newest liked/faved/coined videos become candidates too."""
     db, bili, now = services.db, services.bili, services.now()
@@ -252,7 +274,7 @@ async def _pull_related(services: Services, user_id: int) -> int:
             continue
         try:
             related = await bili.related(bvid)
-        except VideoUnavailable:
+        except (VideoUnavailable, MalformedResponse, EmptyData):
             continue
         catalogue.save_videos(db, related, now, candidate=True)
         catalogue.save_related(db, bvid, [v.bvid for v in related], now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from storage.db import Database
@@ -114,3 +114,21 @@ def get_cursor(db: Database, user_id: int, source: str) -> str | None:
 def set_cursor(db: Database, user_id: int, source: str, cursor: str, now: int) -> None:
     with db.session() as s:
         _upsert_cursors(s, user_id, {source: cursor}, now)
+
+
+# The failure streak lives beside the cursors: sync state, reset with them (a new account, /forget).
+SYNC_FAILURES = "sync:failures"
+
+
+def count_sync_failure(db: Database, user_id: int, now: int) -> int:
+    """One more failed sync in a row; returns the streak (1 after the first)."""
+    with db.session() as s:
+        row = s.get(SyncCursor, (user_id, SYNC_FAILURES))
+        streak = (int(row.cursor) if row and row.cursor.isdigit() else 0) + 1
+        _upsert_cursors(s, user_id, {SYNC_FAILURES: str(streak)}, now)
+        return streak
+
+
+def clear_sync_failures(db: Database, user_id: int) -> None:
+    with db.session() as s:
+        s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id, SyncCursor.source == SYNC_FAILURES))
