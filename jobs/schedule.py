@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 from jobs.services import Services
+from jobs.sync import ACCOUNT_CHANGED
 from storage import behaviour, users
 
 RETRY_AFTER_FAILURE_S = 15 * 60
@@ -23,6 +24,8 @@ def after_sync(services: Services, user_id: int, report) -> bool:
     now, interval = services.now(), services.settings.jobs.sync_interval_s
     if report.error == "session_dead":
         return users.mark_session_dead(services.db, user_id)  # no syncs until a new /login
+    if report.error == ACCOUNT_CHANGED:
+        return False  # the new login planned its own first sync
     if report.ok:
         users.update_user(services.db, user_id, next_sync_at=now + int(interval) + stagger(user_id, interval))
         behaviour.clear_sync_failures(services.db, user_id)

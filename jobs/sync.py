@@ -28,6 +28,7 @@ from storage.behaviour import BehaviourRow
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
+ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
@@ -54,15 +55,22 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
     report = SyncReport(user_id)
     calls_before, started = services.bili.calls, time.monotonic()
     try:
+        user = users.get_user_by_id(services.db, user_id)
+        if user is None:
+            report.error = ACCOUNT_CHANGED  # gone with /forget
+            return report
         creds = await _fresh_credentials(services, user_id)
         if creds is None:
             report.error = "session_dead"
             return report
-        user = users.get_user_by_id(services.db, user_id)
         mid = user.bili_mid or int(creds.dedeuserid)
         pull = await _pull_behaviour(services, user_id, creds, mid)
         # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
-        report.new_items = behaviour.save_pull(services.db, user_id, pull.rows, pull.cursors, services.now())
+        new_items = behaviour.save_pull(services.db, user_id, user.bili_mid, pull.rows, pull.cursors, services.now())
+        if new_items is None:
+            report.error = ACCOUNT_CHANGED  # a /login with another account (or /forget) meanwhile
+            return report
+        report.new_items = new_items
         report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in pull.rows}, pull.videos)
         report.candidates = await refresh_candidates_safely(services)
         report.candidates += await _pull_related(services, user_id)

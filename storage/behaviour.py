@@ -9,7 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor
+from storage.models import Behaviour, SyncCursor, User
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -32,18 +32,31 @@ def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) ->
 
 
 def save_pull(
-    db: Database, user_id: int, rows: Iterable[BehaviourRow], cursors: Mapping[str, str], now: int
-) -> int:
+    db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str], now: int
+) -> int | None:
     """A sync's rows and the cursors that say they are stored, in one transaction.
 
     A cursor committed without its rows would make the next sync skip them for good; rows
     without their cursor are only fetched again (the upsert makes that harmless).
-    Returns how many rows were new or changed.
+    Returns how many rows were new or changed; None (nothing stored) when the user is gone or
+    linked another bilibili account than `mid` while this pull ran.
     """
     with db.session() as s:
+        linked = s.exec(select(User.id, User.bili_mid).where(User.id == user_id).with_for_update()).first()
+        if linked is None or linked[1] != mid:
+            return None
         changed = _upsert_behaviours(s, user_id, rows)
         _upsert_cursors(s, user_id, cursors, now)
     return changed
+
+
+def forget_synced(s: Session, user_id: int) -> None:
+    """Everything syncs brought (behaviour, cursors, the failure streak), in the caller's transaction.
+
+    The user's 👍/👎 taps and the picks they were shown are not synced data and stay.
+    """
+    for model in (Behaviour, SyncCursor):
+        s.exec(delete(model).where(model.user_id == user_id))
 
 
 def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:
