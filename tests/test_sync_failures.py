@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.exc import OperationalError
 
+import jobs.onboarding
 import jobs.sync
 import jobs.tick
 from jobs.schedule import RETRY_AFTER_FAILURE_S
@@ -128,3 +129,23 @@ async def test_a_bad_candidate_item_does_not_stop_the_users_syncs(svc, bilibili_
     assert watches(svc, healthy) == 30
     report = await sync_user(svc, healthy)
     assert report.ok, report.error
+
+
+async def test_a_failed_first_training_is_left_to_the_next_pass_not_lost(svc, bilibili_double, monkeypatch):
+    """Onboarding: the sync stored the behaviour, then the trainer failed (out of memory, a bug)."""
+    _, healthy = two_users(svc, bilibili_double)
+    told = []
+
+    async def notify(key: str, **values) -> None:
+        told.append(key)
+
+    async def failing_training(services, user_ids):
+        raise MemoryError("the trainer ran out of memory")
+
+    monkeypatch.setattr(jobs.onboarding, "train_users_now", failing_training)
+
+    ready = await jobs.onboarding.first_sync_and_train(svc, healthy, notify)
+
+    assert ready is False and told == ["sync_started", "sync_progress"]
+    assert watches(svc, healthy) == 30
+    assert healthy in {u.id for u in users.users_due_training(svc.db, svc.now())}, "the tick trains them next"
