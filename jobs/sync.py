@@ -32,6 +32,7 @@ ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
+FAV_PAGE_SIZE = 20  # bilibili's largest page of favourite items (the client asks for it)
 
 
 @dataclass
@@ -104,8 +105,9 @@ async def _fresh_credentials(services: Services, user_id: int) -> Credentials | 
 
 
 class Progress:
-    """Guards one paginated bilibili list against pages that never end (a repeating cursor,
-    `has_more` with nothing new): at most `max_pages` pages, and each must move forward."""
+    """Guards one paginated bilibili list against pages that never end: at most `max_pages` pages,
+    the cursor must move, and a page may not repeat items already read (an empty page may be
+    honest: a page of deleted favourites comes back empty, so only the page count bounds those)."""
 
     def __init__(self, source: str, user_id: int, max_pages: int) -> None:
         self.source, self.user_id, self.max_pages = source, user_id, max_pages
@@ -122,10 +124,10 @@ class Progress:
                 return self._stop("the cursor did not advance")
             self.cursors.add(cursor)
         if items is not None:
-            new = set(items) - self.items
-            if not new:
-                return self._stop("a page brought nothing new")
-            self.items |= new
+            page = set(items)
+            if page and page <= self.items:
+                return self._stop("a page repeated items already read")
+            self.items |= page
         if self.pages >= self.max_pages:
             return self._stop(f"{self.max_pages} pages (SYNC_MAX_PAGES)")
         return True
@@ -175,7 +177,8 @@ async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, 
         if behaviour.get_cursor(db, user_id, source) == str(folder.media_count):
             continue  # unchanged folder: skip its pages
         pn, has_more = 1, True
-        folder_pages = Progress(source, user_id, max_pages)
+        # The folder's count bounds its pages (+1: it may grow while we read).
+        folder_pages = Progress(source, user_id, min(max_pages, -(-folder.media_count // FAV_PAGE_SIZE) + 1))
         while has_more:
             items, has_more = await bili.fav_items(creds, folder.id, pn)
             rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]

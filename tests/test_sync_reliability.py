@@ -89,13 +89,29 @@ async def test_a_favourite_folder_that_never_ends_stops_and_keeps_what_it_got(sv
     report = await sync_within(svc, user_id)
 
     assert report.ok, report.error
-    assert double.calls[FAV_ITEMS] <= 3 * len(double.users[3202].folders)
+    assert double.calls[FAV_ITEMS] <= 45 // 20 + 2, "no more pages than the folder's count allows"
     if fault == "repeat_cursor":
         newest = sorted(double.users[3202].folders[-1].items, key=lambda e: e.fav_time, reverse=True)[:20]
         assert stored(svc, user_id, "favorite") == {e.bvid for e in newest}
     double.clear_faults()
     await sync_within(svc, user_id)
     assert stored(svc, user_id, "favorite") == set(favourites), "the folder is read again, to its end"
+
+
+async def test_a_page_of_only_deleted_favourites_does_not_end_the_folder(svc, bilibili_double):
+    """Deleted videos come back filtered out: an empty page that is honest, not the end."""
+    double = bilibili_double
+    live, dead = double.popular_order[:30], double.popular_order[30:50]
+    now = 1_700_000_000
+    entries = ([(b, now - i) for i, b in enumerate(live[:20])] + [(b, now - 100 - i, 9) for i, b in enumerate(dead)]
+               + [(b, now - 200 - i) for i, b in enumerate(live[20:])])  # fmt: skip
+    double.add_user(3204, "deleted", history=[(live[0], now)], favs=entries)
+    user_id = link_user(svc, double, 1, 3204)
+
+    report = await sync_within(svc, user_id)
+
+    assert report.ok, report.error
+    assert stored(svc, user_id, "favorite") == set(live)
 
 
 async def test_a_page_cap_bounds_an_honest_but_endless_list(tmp_path, bilibili_double):
