@@ -134,8 +134,10 @@ SYNC_FAILURES = "sync:failures"
 
 
 def count_sync_failure(db: Database, user_id: int, now: int) -> int:
-    """One more failed sync in a row; returns the streak (1 after the first)."""
+    """One more failed sync in a row; returns the streak (1 after the first, 0 for a user gone)."""
     with db.session() as s:
+        if s.get(User, user_id) is None:
+            return 0
         row = s.get(SyncCursor, (user_id, SYNC_FAILURES))
         streak = (int(row.cursor) if row and row.cursor.isdigit() else 0) + 1
         _upsert_cursors(s, user_id, {SYNC_FAILURES: str(streak)}, now)
