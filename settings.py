@@ -58,6 +58,8 @@ class StorageSettings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), alias="DATA_DIR")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     fernet_keys: SecretStr | None = Field(default=None, alias="FERNET_KEYS")
+    # Personal models held in memory (least recently used leave first; the rest load from disk).
+    model_cache_size: int = Field(default=256, ge=1, alias="MODEL_CACHE_SIZE")
 
     @property
     def resolved_database_url(self) -> str:

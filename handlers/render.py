@@ -141,8 +141,8 @@ async def send_recorded(
                 await asyncio.sleep(pace_s)
             if isinstance(known := services.covers.get(chosen.video.bvid), str):
                 cover = known  # a file_id learnt since the covers were fetched: no re-upload
-            if bulk:
-                picks.mark_send_started(services.db, shown_id, services.now())
+            if bulk and not picks.mark_send_started(services.db, shown_id, services.now()):
+                continue  # another process (a rolling deploy) is sending this one
             try:
                 message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
             except TelegramError as exc:

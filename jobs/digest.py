@@ -14,7 +14,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 import recommender as rec
-from handlers.render import decode_reason, record_picks, send_recorded
+from handlers.render import decode_reason, encode_reason, send_recorded
 from jobs.picks import ChosenPick, choose_picks
 from jobs.services import Services
 from storage import catalogue, picks, users
@@ -150,8 +150,9 @@ class DigestRunner:
         shown_ids = json.loads(digest.picks or "[]")
         if not shown_ids:
             batch = choose_picks(svc, user, user.picks_per_page)
-            shown_ids = record_picks(svc, user, batch.items, "digest")
-            picks.update_digest(svc.db, digest.id, picks=shown_ids)
+            chosen = [picks.ShownPick(c.pick.bvid, c.pick.rating, encode_reason(c.pick.reason)) for c in batch.items]
+            # One transaction, and another process's picks win if it attached them first.
+            shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, chosen, svc.now(), user.chat_id)
             digest.picks = json.dumps(shown_ids)
         # Not delivered and not in flight when a previous run died (that one may have arrived).
         rows = [

@@ -9,7 +9,7 @@ One server serves api / passport / www / image paths; `api_url`, `passport_url`,
 `image_url` all point at it. It checks what bilibili checks: SESSDATA (verbatim) on authenticated
 endpoints (-101), WBI signatures on signed endpoints (-352), csrf on POSTs (-111), refresh_token
 and refresh_csrf on cookie/refresh (86095), and confirm/refresh kills the old session.
-Catalogue: the 708 real popular videos from ../shared/data (read in place, never copied).
+Catalogue: the 708 real popular videos (public metadata bundled in tests/fixtures).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .bilibili_catalogue import Video, load_history, load_popular, stable_id, tag_id
+from .bilibili_catalogue import Video, load_popular, stable_id, synthesise_long_history, tag_id
 
 # -- paths -----------------------------------------------------------------------------------
 QR_GENERATE = "/x/passport-login/web/qrcode/generate"
@@ -446,10 +446,10 @@ class BilibiliDouble:
         user.taste = {"tags": sorted(liked_tags), "owners": sorted(liked_owners)}
         return user
 
-    def add_history_file_user(self, mid: int, uname: str = "history_user") -> User:
-        """The real user from bilibili_watch_history.csv; missing videos join the catalogue."""
-        tnames = {v.tid: v.tname for v in self.videos.values() if v.tname}
-        rows = load_history(tnames)
+    def add_long_history_user(self, mid: int, uname: str = "history_user") -> User:
+        """A heavy viewer (790 watches of videos outside the popular list, which join the catalogue),
+        synthesised from the catalogue with a fixed seed; see `synthesise_long_history`."""
+        rows = synthesise_long_history([self.videos[b] for b in self.popular_order])
         for r in rows:
             if r.bvid not in self.videos:
                 self.add_video(r.video)
