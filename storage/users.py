@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import delete, or_
 from sqlmodel import select
 
+from storage import behaviour
 from storage.crypto import CredentialVault, KeysDoNotFit
 from storage.db import Database
 from storage.models import (
@@ -72,18 +73,25 @@ def link_bilibili(
     mid: int,
     uname: str,
     now: int,
-) -> None:
-    """Store the login (encrypted) and make the first sync due at once."""
-    update_user(
-        db,
-        user_id,
-        credentials=vault.encrypt(secrets),
-        bili_mid=mid,
-        bili_uname=uname,
-        session_dead=False,
-        linked_at=now,
-        next_sync_at=now,
-    )
+) -> bool:
+    """Store the login (encrypted) and make the first sync due at once.
+
+    Another bilibili account than the linked one (/login asked before replacing) takes the old
+    account's synced behaviour and cursors with it, in this transaction: two histories never mix,
+    and the new one is read from its start. The 👍/👎 taps and shown picks stay: the user gave
+    those here, about videos, and expects the bot to remember them. True when the account changed.
+    """
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return False
+        switched = user.bili_mid is not None and user.bili_mid != mid
+        if switched:
+            behaviour.forget_synced(s, user_id)
+        user.credentials, user.bili_mid, user.bili_uname = vault.encrypt(secrets), mid, uname
+        user.session_dead, user.linked_at, user.next_sync_at = False, now, now
+        s.add(user)
+    return switched
 
 
 def save_credentials(db: Database, vault: CredentialVault, user_id: int, secrets: dict[str, str]) -> None:

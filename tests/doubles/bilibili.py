@@ -65,6 +65,10 @@ SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE}
 FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data", "wrong_types",
           "wrong_data")
 _MUTATIONS = ("wrong_types", "wrong_data")
+# Pagination that never ends, for the history and favourite-item lists (each injected request):
+# "repeat_cursor" answers the first page whatever was asked (same items, same cursor, has_more);
+# "endless" answers a page with nothing in it that still says there is more.
+PAGINATION_FAULTS = ("repeat_cursor", "endless")
 
 _TAB = [46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35, 27, 43, 5, 49, 33, 9, 42, 19, 29, 28,
         14, 39, 12, 38, 41, 13, 37, 48, 7, 16, 24, 55, 40, 61, 26, 17, 0, 1, 60, 51, 30, 4, 22, 25, 54, 21, 56,
@@ -319,7 +323,7 @@ class BilibiliDouble:
 
     def inject(self, path: str | None, fault: str, times: int = 1) -> None:
         """Make the next `times` requests to `path` (None: any path) fail with `fault`."""
-        if fault not in FAULTS and not re.fullmatch(r"-?\d+", fault):
+        if fault not in FAULTS + PAGINATION_FAULTS and not re.fullmatch(r"-?\d+", fault):
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS} or an integer code")
         if path is not None and not path.startswith("/"):
             path = "/" + path
@@ -602,6 +606,8 @@ class BilibiliDouble:
         fault = self._take_fault(key)
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
+        elif fault in PAGINATION_FAULTS:
+            return await self._paginate_badly(request, handler, fault)
         elif fault is not None and fault not in _MUTATIONS:
             return self._fault_response(fault)
         if key in SIGNED_PATHS and self.require_wbi and not _wbi_verify(dict(request.query), self.img_key, self.sub_key):
@@ -626,6 +632,23 @@ class BilibiliDouble:
         for name in resp.headers.getall("Set-Cookie", []):
             out.headers.add("Set-Cookie", name)
         return out
+
+    async def _paginate_badly(self, request: web.Request, handler: Any, fault: str) -> web.StreamResponse:
+        first_page = {k: v for k, v in request.query.items() if k not in ("pn", "max", "view_at", "business")}
+        resp = await handler(request.clone(rel_url=request.rel_url.with_query(first_page)))
+        body = json.loads(resp.body)
+        data = body.get("data")
+        if body.get("code") != 0 or not isinstance(data, dict):
+            return resp
+        if "medias" in data:  # favourite items
+            data["has_more"] = True
+            if fault == "endless":
+                data["medias"] = None
+        elif fault == "endless":  # history: only non-video rows (live), and the cursor asked for
+            data["list"] = [dict(row, history=dict(row["history"], business="live")) for row in data["list"][:1]]
+            data["cursor"] = {"max": int(request.query.get("max") or 1), "ps": data["cursor"].get("ps", 20),
+                              "view_at": int(request.query.get("view_at") or 1), "business": "live"}
+        return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def _fault_response(self, fault: str) -> web.Response:
         if fault == "412_html":
