@@ -92,14 +92,17 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
 
 
 async def _fresh_credentials(services: Services, user_id: int) -> Credentials | None:
-    secrets = users.load_credentials(services.db, services.vault, user_id)
+    stored = users.stored_credentials(services.db, user_id)
+    secrets = services.vault.decrypt(stored) if stored is not None else None
     if secrets is None:
         return None
     creds = Credentials.from_dict(secrets)
 
     async def persist(new: Credentials) -> None:
-        # The new cookies are stored before bilibili is told to retire the old ones.
-        users.save_credentials(services.db, services.vault, user_id, new.to_dict())
+        # The new cookies are stored before bilibili is told to retire the old ones, and only over
+        # the login they refresh: a /logout or another /login meanwhile is not undone.
+        if not users.replace_credentials(services.db, services.vault, user_id, stored, new.to_dict()):
+            log.info("login changed during a cookie refresh; the refreshed cookies are dropped")
 
     return await services.bili.refresh_if_needed(creds, persist)
 

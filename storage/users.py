@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import delete, or_
+from sqlalchemy import update as sa_update
 from sqlmodel import select
 
 from storage import behaviour
@@ -96,6 +97,27 @@ def link_bilibili(
 
 def save_credentials(db: Database, vault: CredentialVault, user_id: int, secrets: dict[str, str]) -> None:
     update_user(db, user_id, credentials=vault.encrypt(secrets))
+
+
+def stored_credentials(db: Database, user_id: int) -> bytes | None:
+    """The encrypted login as stored: what `replace_credentials` compares against."""
+    user = get_user_by_id(db, user_id)
+    return None if user is None else user.credentials
+
+
+def replace_credentials(
+    db: Database, vault: CredentialVault, user_id: int, expected: bytes, secrets: dict[str, str]
+) -> bool:
+    """Store refreshed cookies only over the login they refreshed (compare-and-set on the stored token).
+
+    A /logout, /forget or a new /login that landed while the refresh ran wins: False, nothing written.
+    """
+    with db.session() as s:
+        result = s.exec(
+            sa_update(User).where(User.id == user_id, User.credentials == expected)
+            .values(credentials=vault.encrypt(secrets))
+        )  # fmt: skip
+        return result.rowcount == 1
 
 
 def load_credentials(db: Database, vault: CredentialVault, user_id: int) -> dict[str, str] | None:
