@@ -6,7 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -44,13 +45,22 @@ def set_shown_messages(db: Database, message_ids: Mapping[int, int]) -> None:
             s.execute(update(Shown), [{"id": shown_id, "message_id": m} for shown_id, m in message_ids.items()])
 
 
-def mark_send_started(db: Database, shown_id: int, now: int | None) -> None:
-    """`now` before a send; None again when Telegram refused it (so a retry may send it)."""
+def claim_send(db: Database, shown_id: int, now: int) -> bool:
+    """Mark a pick as being sent, before the send; False when it was sent, or is being sent, already
+    (compare-and-set: two processes resuming one digest never both send a pick)."""
     with db.session() as s:
-        row = s.get(Shown, shown_id)
-        if row is not None:
-            row.send_started_at = now
-            s.add(row)
+        done = s.execute(
+            update(Shown)
+            .where(Shown.id == shown_id, Shown.send_started_at.is_(None), Shown.message_id.is_(None))
+            .values(send_started_at=now)
+        )
+        return done.rowcount == 1
+
+
+def release_send(db: Database, shown_id: int) -> None:
+    """Telegram refused the send (nothing arrived): a later attempt may send it."""
+    with db.session() as s:
+        s.execute(update(Shown).where(Shown.id == shown_id).values(send_started_at=None))
 
 
 def get_shown(db: Database, shown_id: int) -> Shown | None:
@@ -95,6 +105,27 @@ def set_feedback(db: Database, user_id: int, bvid: str, label: int, now: int) ->
             ["user_id", "bvid"],
             update=["label", "at"],
         )
+
+
+def toggle_feedback(db: Database, user_id: int, bvid: str, tapped: int, now: int) -> int:
+    """A 👍 (+1) or 👎 (-1) tap: sets that label, or clears it when it is already set. One statement
+    decides, so two fast taps are two toggles, never two reads of the same old label. The new label."""
+    with db.session() as s:
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = Feedback.__table__
+        stmt = insert(table).values(user_id=user_id, bvid=bvid, label=tapped, at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id", "bvid"],
+            set_={
+                "label": case((table.c.label == stmt.excluded.label, 0), else_=stmt.excluded.label),
+                "at": stmt.excluded.at,
+            },
+        ).returning(table.c.label)
+        label = s.execute(stmt).scalar_one()
+        if label == 0:  # a cleared label is no row (same transaction)
+            s.execute(delete(Feedback).where(Feedback.user_id == user_id, Feedback.bvid == bvid))
+        return label
 
 
 def get_feedback(db: Database, user_id: int) -> dict[str, tuple[int, int]]:
