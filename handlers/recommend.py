@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bilibili import BilibiliError
 from handlers.common import current_user, is_private, services_of
+from handlers.cooldown import cooldowns_of, seconds_text
 from handlers.delivery import best_effort
 from handlers.i18n import t
 from handlers.render import deliver_picks
@@ -26,6 +27,12 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc = services_of(context)
     user = current_user(update, context)
+    limits, tg = cooldowns_of(context.application), svc.settings.telegram
+    if wait_s := limits.take(user.id, "recommend", tg.recommend_cooldown_s, tg.recommend_burst):
+        if limits.tell_once(user.id, "recommend"):
+            text = t(user.language, "cooldown_recommend", seconds=seconds_text(wait_s))
+            await update.effective_message.reply_text(text)
+        return
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.TYPING), "typing action")
     batch = choose_picks(svc, user, user.picks_per_page)
     if not batch.items and catalogue.last_candidate_refresh(svc.db) == 0:

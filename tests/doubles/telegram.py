@@ -745,6 +745,20 @@ class TelegramDouble:
         await asyncio.sleep(0)
         return message
 
+    async def edit_text(self, user: dict | int, message: dict, text: str) -> dict:
+        """The user edits one of their messages (as returned by ``send_text``): queues an
+        ``edited_message`` Update carrying the new text and ``edit_date``."""
+        u = self._user_of(user)
+        edited = dict(message, text=text, edit_date=int(time.time()), **{"from": dict(u)})
+        edited.pop("entities", None)
+        if text.startswith("/"):
+            command = text.split(None, 1)[0] if text.strip() else text
+            edited["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+        self._messages.setdefault(edited["chat"]["id"], {})[edited["message_id"]] = edited
+        self._queue_update("edited_message", edited)
+        await asyncio.sleep(0)
+        return edited
+
     async def tap(
         self,
         user: dict | int,
