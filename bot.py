@@ -45,6 +45,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         ApplicationBuilder()
         .token(token.get_secret_value())
         .base_url(settings.telegram.base_url)
+        .read_timeout(settings.telegram.read_timeout_s)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
         # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
