@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from weakref import WeakValueDictionary
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from handlers.common import services_of
+from handlers.common import services_of, user_lock
 from handlers.delivery import best_effort
 from handlers.i18n import language_for, t
 from handlers.render import feedback_keyboard
@@ -21,7 +19,6 @@ from storage import picks, users
 log = logging.getLogger(__name__)
 
 FEEDBACK_DATA = re.compile(r"^fb:(\d{1,18}):([+-]1)$")
-TAP_LOCKS_KEY = "tap_locks"  # application.bot_data: a lock per user while a tap is handled
 
 
 async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,7 +33,7 @@ async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await best_effort(query.answer(t(lang, "fb_stale")), "tap answer")
         return
     # One tap of a user at a time, so the keyboards are edited in the order the labels were stored.
-    async with _tap_lock(context, user.id):
+    async with user_lock(context, "tap", user.id):
         # Stored first (the toast then tells the truth); the same button again clears the choice.
         label = picks.toggle_feedback(svc.db, user.id, shown.bvid, int(match.group(2)), svc.now())
         after_feedback(svc, user.id)
@@ -50,12 +47,3 @@ async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         except TelegramError as exc:
             log.info("keyboard edit skipped: %s", exc)
 
-
-def _tap_lock(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> asyncio.Lock:
-    locks: WeakValueDictionary[int, asyncio.Lock] = context.application.bot_data.setdefault(
-        TAP_LOCKS_KEY, WeakValueDictionary()
-    )
-    lock = locks.get(user_id)
-    if lock is None:
-        lock = locks[user_id] = asyncio.Lock()
-    return lock

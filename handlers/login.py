@@ -59,6 +59,8 @@ async def login_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if query.data == "login:keep":
         await _edit_text(query.message, t(user.language, "login_kept"))
         return
+    if query.data not in ("login:replace", "login:new"):
+        return  # not a button of ours (forged or from an old version): no QR code for it
     if query.data == "login:replace":
         await _edit_text(query.message, t(user.language, "login_waiting"))
     await start_login(context.application, services_of(context), user)

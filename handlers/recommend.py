@@ -10,7 +10,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bilibili import BilibiliError
-from handlers.common import current_user, is_private, services_of
+from handlers.common import current_user, is_private, services_of, user_lock
 from handlers.cooldown import cooldowns_of, seconds_text
 from handlers.delivery import best_effort
 from handlers.i18n import t
@@ -18,6 +18,7 @@ from handlers.render import deliver_picks
 from jobs.picks import choose_picks
 from jobs.sync import refresh_candidates
 from storage import catalogue
+from storage.models import User
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             text = t(user.language, "cooldown_recommend", seconds=seconds_text(wait_s))
             await update.effective_message.reply_text(text)
         return
+    async with user_lock(context, "recommend", user.id):  # a second page waits: no pick sent twice
+        await _recommend(update, context, user)
+
+
+async def _recommend(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+    svc = services_of(context)
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.TYPING), "typing action")
     batch = choose_picks(svc, user, user.picks_per_page)
     if not batch.items and catalogue.last_candidate_refresh(svc.db) == 0:

@@ -51,6 +51,7 @@ async def test_recommend_spam_is_capped_with_one_clear_reply(world):
     await settled(tg, alice)
     got = [m for m in pick_messages(tg, alice) if m.message_id > before]
     assert len(got) == 5 * burst, "no page beyond the burst"
+    assert len({pick_bvid(m) for m in got}) == len(got), "pages asked for at once never repeat a pick"
     assert len([m for m in tg.sent_to(alice) if "try /recommend again" in m.content]) == 1, "told once"
 
 
