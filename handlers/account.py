@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private, services_of
@@ -44,6 +45,8 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_message.reply_text(t(user.language, "forget_confirm"), reply_markup=keyboard)
 
 
+log = logging.getLogger(__name__)
+
 FORGET_YES = re.compile(r"^forget:yes:(\d{1,12})$")
 
 
@@ -59,7 +62,8 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _edit(query, t(lang, "forget_cancelled" if user else "forget_done"))
         return
     offered = FORGET_YES.match(query.data)
-    if offered is None or svc.now() - int(offered.group(1)) > svc.settings.telegram.forget_confirm_ttl_s:
+    age_s = svc.now() - int(offered.group(1)) if offered else -1
+    if not 0 <= age_s <= svc.settings.telegram.forget_confirm_ttl_s:  # old, or not one we sent
         await _edit(query, t(lang, "forget_expired"))
         return
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
@@ -74,9 +78,11 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def _edit(query: CallbackQuery, text: str) -> None:
     try:
         await query.edit_message_text(text)
-    except BadRequest as exc:  # tapped twice: the text is already there
+    except BadRequest as exc:  # tapped twice, or not the confirmation (forged data): say it anew
         if "not modified" not in exc.message:
-            raise
+            await best_effort(query.get_bot().send_message(query.from_user.id, text), "forget reply")
+    except TelegramError as exc:
+        log.info("forget reply edit skipped: %s", exc)
 
 
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

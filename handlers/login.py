@@ -52,7 +52,7 @@ async def login(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def login_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """login:replace | login:keep | login:new (a fresh code after expiry)."""
     query = update.callback_query
-    await query.answer()
+    await best_effort(query.answer(), "tap answer")
     if not is_private(update):
         return
     user = current_user(update, context)
