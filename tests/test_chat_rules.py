@@ -98,8 +98,13 @@ async def test_an_old_forget_confirmation_expires(world):
     mark = tg.mark()
     await tg.send_text(alice, "/forget")
     confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=alice, since=mark)
+    forged = f"forget:yes:{int(time.time()) + 3600}"  # dated in the future: not one the bot sent
+    await tg.wait_answer(await tg.tap(alice, confirm, forged, check_button=False))
+    await tg.wait_for(lambda m: m.message_id == confirm.message_id and "expired" in m.content, chat=alice)
+    assert users.get_user(svc.db, 12005) is not None
     later = time.time() + svc.settings.telegram.forget_confirm_ttl_s + 60
     svc.clock = lambda: later  # found in the chat eleven minutes later
+    mark = tg.mark()
     await tg.wait_answer(await tg.tap(alice, confirm, confirm.callback_data[0]))
     await tg.wait_for(lambda m: m.message_id == confirm.message_id and "expired" in m.content, chat=alice)
     assert users.get_user(svc.db, 12005) is not None, "nothing deleted"

@@ -120,3 +120,40 @@ async def test_a_digest_pick_accepted_before_a_reset_is_never_resent(ticking):
     with svc.db.session() as s:
         rows = s.exec(select(Shown).where(Shown.user_id == uid)).all()
     assert sum(1 for r in rows if r.message_id is None and r.send_started_at is not None) == 1
+
+
+async def test_a_connection_that_never_opened_is_safe_to_retry(tg):
+    """The classification the send path rests on, on real PTB errors from the double and a closed port."""
+    from telegram import Bot
+    from telegram.error import NetworkError
+
+    from handlers.delivery import maybe_delivered, worth_retrying
+
+    async def error_of(bot: Bot) -> NetworkError:
+        try:
+            await bot.send_message(1, "x")
+        except NetworkError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    closed = f"http://127.0.0.1:{await free_port()}/bot"
+    with pytest.raises(NetworkError) as info:
+        async with Bot(tg.token, base_url=closed):  # its first call (getMe) finds nobody listening
+            pass
+    refused = info.value
+    assert not maybe_delivered(refused) and worth_retrying(refused), "connect failed: nothing left"
+    async with Bot(tg.token, base_url=tg.base_url) as bot:
+        tg.inject("sendMessage", 502)
+        bad_gateway = await error_of(bot)
+        tg.inject_reset("sendMessage")
+        reset = await error_of(bot)
+    assert not maybe_delivered(bad_gateway) and worth_retrying(bad_gateway), "Telegram answered: nothing done"
+    assert maybe_delivered(reset) and not worth_retrying(reset), "carried out, unanswered: maybe delivered"
+
+
+async def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
