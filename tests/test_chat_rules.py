@@ -95,23 +95,27 @@ async def test_a_leaver_who_never_contributed_keeps_everyones_shared_signals(wor
 async def test_an_old_forget_confirmation_expires(world):
     tg, bili, svc = world
     alice = await started(tg, 12005)
-    mark = tg.mark()
-    await tg.send_text(alice, "/forget")
-    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=alice, since=mark)
-    forged = f"forget:yes:{int(time.time()) + 3600}"  # dated in the future: not one the bot sent
-    await tg.wait_answer(await tg.tap(alice, confirm, forged, check_button=False))
-    await tg.wait_for(lambda m: m.message_id == confirm.message_id and "expired" in m.content, chat=alice)
-    assert users.get_user(svc.db, 12005) is not None
+
+    async def confirmation():
+        mark = tg.mark()
+        await tg.send_text(alice, "/forget")
+        return await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=alice, since=mark)
+
+    async def tap_expects_expired(message, data: str) -> None:
+        await tg.wait_answer(await tg.tap(alice, message, data, check_button=False))
+        await tg.wait_for(lambda m: m.message_id == message.message_id and "expired" in m.content, chat=alice)
+        assert users.get_user(svc.db, 12005) is not None, "nothing deleted"
+
+    confirm = await confirmation()
+    await tap_expects_expired(confirm, f"forget:yes:{int(time.time()) + 3600}")  # future-dated: not ours
+
+    confirm = await confirmation()
     later = time.time() + svc.settings.telegram.forget_confirm_ttl_s + 60
     svc.clock = lambda: later  # found in the chat eleven minutes later
-    mark = tg.mark()
-    await tg.wait_answer(await tg.tap(alice, confirm, confirm.callback_data[0]))
-    await tg.wait_for(lambda m: m.message_id == confirm.message_id and "expired" in m.content, chat=alice)
-    assert users.get_user(svc.db, 12005) is not None, "nothing deleted"
+    await tap_expects_expired(confirm, confirm.callback_data[0])
 
+    confirm = await confirmation()  # a fresh confirmation still works
     mark = tg.mark()
-    await tg.send_text(alice, "/forget")  # a fresh confirmation still works
-    confirm = await tg.wait_for(lambda m: "cannot be undone" in m.content, chat=alice, since=mark)
     await tg.wait_answer(await tg.tap(alice, confirm, confirm.callback_data[0]))
     await tg.wait_for(lambda m: "is deleted" in m.content, chat=alice, since=mark)
     assert users.get_user(svc.db, 12005) is None
