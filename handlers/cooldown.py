@@ -21,7 +21,11 @@ LIMITS_KEY = "cooldowns"  # where the Cooldowns live in application.bot_data
 class _Bucket:
     tokens: float
     updated: float
+    full_after_s: float  # idle this long, the bucket is full again: forgetting it changes nothing
     told: bool = False  # the user heard "wait" since the last token was taken
+
+# Past this many buckets, those full again are dropped (memory stays bounded however many users).
+MAX_BUCKETS = 10_000
 
 
 class Cooldowns:
@@ -36,7 +40,10 @@ class Cooldowns:
         now = self._clock()
         bucket = self._buckets.get((user_id, action))
         if bucket is None:
-            bucket = self._buckets[(user_id, action)] = _Bucket(tokens=float(burst), updated=now)
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._drop_full(now)
+            bucket = _Bucket(tokens=float(burst), updated=now, full_after_s=burst * every_s)
+            self._buckets[(user_id, action)] = bucket
         bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) / every_s)
         bucket.updated = now
         if bucket.tokens >= 1.0:
@@ -44,6 +51,13 @@ class Cooldowns:
             bucket.told = False
             return 0.0
         return (1.0 - bucket.tokens) * every_s
+
+    def _drop_full(self, now: float) -> None:
+        for key in [k for k, b in self._buckets.items() if now - b.updated >= b.full_after_s]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def tell_once(self, user_id: int, action: str) -> bool:
         """True the first time it is asked after a refusal: tell the user then, stay quiet after."""
