@@ -157,3 +157,20 @@ async def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def test_onboarding_goes_on_when_a_progress_note_is_refused(world):
+    """A 502 on "syncing…" must not stop the first sync and training after a login."""
+    tg, bili, svc = world
+    bili.add_generated_user(6301, seed=9, n_history=60, uname="newcomer")
+    alice = tg.user(11201, first_name="Alice", language_code="en")
+    mark = tg.mark()
+    await tg.send_text(alice, "/login")
+    await tg.wait_for(lambda m: m.is_photo, chat=alice, since=mark)
+    key = bili.pending_qr().key
+    tg.inject("sendMessage", 502, chat_id=alice["id"])  # the first note after linking: "syncing…"
+    bili.scan(key)
+    bili.confirm(key, 6301)
+    await tg.wait_for(lambda m: "first personal picks are ready" in m.content, chat=alice, since=mark, timeout=60)
+    assert [e["method"] for e in tg.errors if e["error_code"] == 502] == ["sendMessage"]
+    assert not any("Syncing your bilibili" in m.content for m in tg.sent_to(alice)), "that note was the one refused"
