@@ -146,8 +146,8 @@ async def send_recorded(
                 await asyncio.sleep(pace_s)
             if isinstance(known := services.covers.get(chosen.video.bvid), str):
                 cover = known  # a file_id learnt since the covers were fetched: no re-upload
-            if bulk and not picks.claim_send(services.db, shown_id, services.now()):
-                continue  # sent, or being sent, by another run: never twice
+            if bulk and not picks.mark_send_started(services.db, shown_id, services.now()):
+                continue  # another process (a rolling deploy) is sending this one
             try:
                 message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
             except TelegramError as exc:
@@ -156,7 +156,7 @@ async def send_recorded(
                     log.warning("pick %d may have arrived (%s); not resent", shown_id, exc)
                     continue
                 if bulk:
-                    picks.release_send(services.db, shown_id)  # refused: a later attempt may send it
+                    picks.mark_send_started(services.db, shown_id, None)  # refused: a later attempt may send it
                 raise
             message_ids[shown_id] = message.message_id
     finally:

@@ -45,22 +45,16 @@ def set_shown_messages(db: Database, message_ids: Mapping[int, int]) -> None:
             s.execute(update(Shown), [{"id": shown_id, "message_id": m} for shown_id, m in message_ids.items()])
 
 
-def claim_send(db: Database, shown_id: int, now: int) -> bool:
-    """Mark a pick as being sent, before the send; False when it was sent, or is being sent, already
-    (compare-and-set: two processes resuming one digest never both send a pick)."""
+def mark_send_started(db: Database, shown_id: int, now: int | None) -> bool:
+    """`now` before a send: compare-and-set, True only for the one caller that set it (two processes
+    resuming one digest never both send a pick). None clears it when Telegram refused the send (so a
+    retry may send it)."""
+    stmt = update(Shown).where(Shown.id == shown_id)
+    if now is not None:
+        stmt = stmt.where(Shown.send_started_at.is_(None)).where(Shown.message_id.is_(None))
     with db.session() as s:
-        done = s.execute(
-            update(Shown)
-            .where(Shown.id == shown_id, Shown.send_started_at.is_(None), Shown.message_id.is_(None))
-            .values(send_started_at=now)
-        )
+        done = s.execute(stmt.values(send_started_at=now).execution_options(synchronize_session=False))
         return done.rowcount == 1
-
-
-def release_send(db: Database, shown_id: int) -> None:
-    """Telegram refused the send (nothing arrived): a later attempt may send it."""
-    with db.session() as s:
-        s.execute(update(Shown).where(Shown.id == shown_id).values(send_started_at=None))
 
 
 def get_shown(db: Database, shown_id: int) -> Shown | None:

@@ -153,13 +153,13 @@ def test_a_tap_toggles_in_one_statement(any_db: Database):
 def test_a_send_is_claimed_once_and_released_only_when_refused(any_db: Database):
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
     [shown] = picks.record_shown(any_db, user.id, [picks.ShownPick("BV1", 80, "r")], "digest", 1, 1)
-    assert picks.claim_send(any_db, shown, now=5)
-    assert not picks.claim_send(any_db, shown, now=6), "a second process never sends it too"
-    picks.release_send(any_db, shown)
-    assert picks.claim_send(any_db, shown, now=7)
+    assert picks.mark_send_started(any_db, shown, now=5)
+    assert not picks.mark_send_started(any_db, shown, now=6), "a second process never sends it too"
+    picks.mark_send_started(any_db, shown, None)  # Telegram refused it
+    assert picks.mark_send_started(any_db, shown, now=7)
     picks.set_shown_messages(any_db, {shown: 42})
-    picks.release_send(any_db, shown)
-    assert not picks.claim_send(any_db, shown, now=8), "delivered: never again"
+    picks.mark_send_started(any_db, shown, None)
+    assert not picks.mark_send_started(any_db, shown, now=8), "delivered: never again"
 
 
 def test_contribution_to_shared_signals(any_db: Database):
