@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
@@ -26,20 +27,30 @@ from handlers.errors import install_redaction, on_error
 from handlers.i18n import LANGUAGES, t
 from handlers.ratelimit import PacedRateLimiter
 from jobs.services import SERVICES_KEY, Services, build_services
+from jobs.startup import prepare_storage
 from jobs.tick import schedule_ticks
 from settings import Settings, get_settings
+from storage.crypto import KeysDoNotFit
 
 log = logging.getLogger("bilipick")
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 COMMANDS = ("recommend", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
+    """The wired Application; SystemExit with a clear reason when it must not start."""
     token = settings.telegram.bot_token
     if token is None:
         raise SystemExit("BOT_TOKEN is not set: get one from @BotFather and export BOT_TOKEN=...")
+    _check_webhook(settings)
     services = services or build_services(settings)
+    try:
+        prepare_storage(services)
+    except KeysDoNotFit as exc:
+        raise SystemExit(str(exc)) from None
     rps = settings.telegram.max_messages_per_second
     app = (
         ApplicationBuilder()
@@ -61,6 +72,21 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     register_handlers(app)
     schedule_ticks(app, services)
     return app
+
+
+def _check_webhook(settings: Settings) -> None:
+    """Webhook mode without a secret lets anyone who reaches the port forge updates (/logout, ...)."""
+    tg = settings.telegram
+    if not tg.webhook_url:
+        return
+    secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
+    if not secret:
+        raise SystemExit(
+            "WEBHOOK_URL is set but WEBHOOK_SECRET is not: anyone reaching the port could forge updates. "
+            "Set WEBHOOK_SECRET (1-256 characters A-Z, a-z, 0-9, _ and -) or unset WEBHOOK_URL for polling."
+        )
+    if not _WEBHOOK_SECRET.fullmatch(secret):
+        raise SystemExit("WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule).")
 
 
 def register_handlers(app: Application) -> None:
@@ -122,7 +148,7 @@ def main() -> None:
             listen=tg.webhook_listen,
             port=tg.webhook_port,
             webhook_url=tg.webhook_url,
-            secret_token=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            secret_token=tg.webhook_secret.get_secret_value(),  # required: build_application checked it
             allowed_updates=Update.ALL_TYPES,
         )
     else:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(
@@ -66,6 +67,8 @@ class StorageSettings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), alias="DATA_DIR")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     fernet_keys: SecretStr | None = Field(default=None, alias="FERNET_KEYS")
+    # Personal models held in memory (least recently used leave first; the rest load from disk).
+    model_cache_size: int = Field(default=256, ge=1, alias="MODEL_CACHE_SIZE")
 
     @property
     def resolved_database_url(self) -> str:
@@ -85,12 +88,39 @@ class JobSettings(BaseSettings):
     tick_seconds: float = Field(default=60.0, alias="JOB_TICK_SECONDS")
     sync_interval_s: float = Field(default=6 * 3600, alias="SYNC_INTERVAL")
     video_ttl_s: float = Field(default=24 * 3600, alias="VIDEO_TTL")
+    # A paginated bilibili list (history, one favourite folder) stops after this many pages even
+    # if bilibili keeps saying there is more: 500 pages is 15,000 history rows, 10,000 favourites.
+    sync_max_pages: int = Field(default=500, ge=1, alias="SYNC_MAX_PAGES")
     retrain_debounce_s: float = Field(default=120.0, alias="RETRAIN_DEBOUNCE")
     digest_grace_s: float = Field(default=3 * 3600, alias="DIGEST_GRACE")
     default_timezone: str = Field(default="Asia/Shanghai", alias="DEFAULT_TIMEZONE")
     default_digest_time: str = Field(default="09:00", alias="DEFAULT_DIGEST_TIME")
     default_picks: int = Field(default=5, alias="DEFAULT_PICKS")
     recent_shown_days: float = Field(default=14.0, alias="RECENT_SHOWN_DAYS")
+
+    # Checked at start: every new user gets these, and a bad one would break each of their digests.
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"DEFAULT_TIMEZONE={value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("default_digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not is_clock_time(value):
+            raise ValueError(f"DEFAULT_DIGEST_TIME={value!r} is not a time of day HH:MM (00:00-23:59)")
+        return value
+
+
+def is_clock_time(value: str) -> bool:
+    """HH:MM on a 24-hour clock, as digest times are stored."""
+    hours, sep, minutes = value.partition(":")
+    return (sep == ":" and len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60)  # fmt: skip
 
 
 class Settings:

@@ -29,7 +29,7 @@ async def run(n_users: int) -> None:
             for i in range(n_users):
                 mid = 10_000 + i
                 if i == 0:
-                    double.add_history_file_user(mid)
+                    double.add_long_history_user(mid)
                 else:
                     double.add_generated_user(mid, seed=i, n_history=150)
                 ids.append(link_user(svc, double, i + 1, mid))
@@ -41,7 +41,7 @@ async def run(n_users: int) -> None:
                 assert all(r.ok for r in reports), [r.error for r in reports if not r.ok]
                 print(
                     f"{label:6s} sync: users={n_users} calls_total={sum(calls)} calls_max={max(calls)} "
-                    f"calls_user0(history file)={calls[0]} items={sum(r.new_items for r in reports)} "
+                    f"calls_user0(long history)={calls[0]} items={sum(r.new_items for r in reports)} "
                     f"seconds={seconds:.2f} ms_per_user={1000 * seconds / n_users:.0f}"
                 )
             await svc.close()

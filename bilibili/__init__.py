@@ -9,6 +9,7 @@ from .errors import (
     MalformedResponse,
     NotLoggedIn,
     RiskControl,
+    RiskPaused,
     SessionExpired,
     TransportError,
     VideoUnavailable,
@@ -30,6 +31,6 @@ from .models import (
 __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
-    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "SessionExpired", "Throttle",
+    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "Throttle",
     "TransportError", "VideoInfo", "VideoUnavailable",
 ]

@@ -17,7 +17,22 @@ class NotLoggedIn(BilibiliError):
 
 
 class RiskControl(BilibiliError):
-    """-412 (HTTP 412), -352, -799, -509. All traffic is paused; the caller should retry later."""
+    """-412 (HTTP 412), -352, -799, -509. All traffic is paused; the caller should retry later.
+
+    `retry_in_s`: how long the global pause still runs (0 when unknown).
+    """
+
+    def __init__(self, message: str = "", *, code: int | None = None, path: str = "",
+                 retry_in_s: float = 0.0) -> None:
+        super().__init__(message, code=code, path=path)
+        self.retry_in_s = retry_in_s
+
+
+class RiskPaused(RiskControl):
+    """A fail-fast call (a user is waiting) refused during the global pause; nothing was sent.
+
+    Background work never sees it: without `fail_fast` a call waits the pause out.
+    """
 
 
 class ApiError(BilibiliError):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from .errors import MalformedResponse
+
+log = logging.getLogger("bilibili.models")
+T = TypeVar("T")
 
 # cookie name <-> Credentials field
 _COOKIE_FIELDS = {
@@ -87,14 +95,92 @@ def https(url: str) -> str:
     return url
 
 
-def _int(v: Any) -> int:
-    try:
-        return int(v or 0)
-    except (TypeError, ValueError):
+# -- strict field readers: a wrong-typed field is a MalformedResponse, never another exception --------
+# Messages name the field and the type seen, never the value (values can carry cookies).
+_INT_LIMIT = 2**63 - 1  # what the databases store; a larger number is not a real count or id
+_WHOLE = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: int() also reads "١٢" and "1_0"
+
+
+def _obj(v: Any, what: str) -> Mapping[str, Any]:
+    """A JSON object; a missing one (null) reads as empty."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise MalformedResponse(f"{what} is {type(v).__name__}, not an object")
+    return v
+
+
+def _required_obj(v: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(v, dict):
+        raise MalformedResponse(f"{what} is {type(v).__name__}, not an object")
+    return v
+
+
+def _list(v: Any, what: str) -> list[Any]:
+    """A JSON array; a missing one (null) reads as empty."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise MalformedResponse(f"{what} is {type(v).__name__}, not a list")
+    return v
+
+
+def _int(v: Any, what: str = "number") -> int:
+    """An integer field; null/"" read as 0, digit strings are read, JSON floats truncated.
+
+    Text that is not a whole number ("1.5", "abc") is a wrong-typed field, as are objects and lists.
+    """
+    if v is None or v == "":
+        return 0
+    if isinstance(v, bool | int):
+        n = int(v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise MalformedResponse(f"{what} is not a finite number")
+        n = int(v)
+    elif isinstance(v, str) and _WHOLE.fullmatch(v):
+        n = int(v)
+    else:
+        raise MalformedResponse(f"{what} is {type(v).__name__}, not a whole number")
+    if abs(n) > _INT_LIMIT:
+        raise MalformedResponse(f"{what} is out of range")
+    return n
+
+
+def _clean(text: str) -> str:
+    """Storable text: lone surrogates (unencodable) become '?', NULs go (Postgres refuses them)."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
+def _str(v: Any, what: str = "text") -> str:
+    """A text field; null reads as "", numbers as their digits."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return _clean(v)
+    if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _INT_LIMIT):
+        return str(v)
+    raise MalformedResponse(f"{what} is {type(v).__name__}, not text")
+
+
+def _flag(v: Any, what: str = "flag") -> bool:
+    if v is None or isinstance(v, bool | int):
+        return bool(v)
+    raise MalformedResponse(f"{what} is {type(v).__name__}, not a boolean")
+
+
+def _items(rows: Any, what: str, parse: Callable[[Any], T | None]) -> list[T]:
+    """Parse each row of a list; a malformed row is logged and skipped, the good ones are kept."""
+    out: list[T] = []
+    for index, row in enumerate(_list(rows, what)):
         try:
-            return int(float(v))
-        except (TypeError, ValueError):
-            return 0
+            item = parse(row)
+        except MalformedResponse as exc:
+            log.info("skipping malformed %s item %d: %s", what, index, exc)
+            continue
+        if item is not None:
+            out.append(item)
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,69 +211,72 @@ class VideoInfo:
         return f"https://www.bilibili.com/video/{self.bvid}"
 
     @classmethod
-    def from_archive(cls, d: Mapping[str, Any], tags: tuple[str, ...] | None = None) -> VideoInfo:
+    def from_archive(cls, d: Any, tags: tuple[str, ...] | None = None) -> VideoInfo:
         """From a view / popular / ranking / related / coin / like archive object."""
-        owner = d.get("owner") or {}
-        stat = d.get("stat") or {}
+        d = _required_obj(d, "archive")
+        owner = _obj(d.get("owner"), "owner")
+        stat = _obj(d.get("stat"), "stat")
         return cls(
-            bvid=str(d.get("bvid") or ""),
-            aid=_int(d.get("aid")),
-            title=str(d.get("title") or ""),
-            cover=https(str(d.get("pic") or "")),
-            owner_mid=_int(owner.get("mid")),
-            owner_name=str(owner.get("name") or ""),
-            duration=_int(d.get("duration")),
-            tid=_int(d.get("tid")),
-            tname=str(d.get("tname") or ""),
-            pubdate=_int(d.get("pubdate")),
-            view=_int(stat.get("view")),
-            danmaku=_int(stat.get("danmaku")),
-            reply=_int(stat.get("reply")),
-            favorite=_int(stat.get("favorite", stat.get("fav"))),
-            coin=_int(stat.get("coin")),
-            share=_int(stat.get("share")),
-            like=_int(stat.get("like")),
+            bvid=_str(d.get("bvid"), "bvid"),
+            aid=_int(d.get("aid"), "aid"),
+            title=_str(d.get("title"), "title"),
+            cover=https(_str(d.get("pic"), "pic")),
+            owner_mid=_int(owner.get("mid"), "owner.mid"),
+            owner_name=_str(owner.get("name"), "owner.name"),
+            duration=_int(d.get("duration"), "duration"),
+            tid=_int(d.get("tid"), "tid"),
+            tname=_str(d.get("tname"), "tname"),
+            pubdate=_int(d.get("pubdate"), "pubdate"),
+            view=_int(stat.get("view"), "stat.view"),
+            danmaku=_int(stat.get("danmaku"), "stat.danmaku"),
+            reply=_int(stat.get("reply"), "stat.reply"),
+            favorite=_int(stat.get("favorite", stat.get("fav")), "stat.favorite"),
+            coin=_int(stat.get("coin"), "stat.coin"),
+            share=_int(stat.get("share"), "stat.share"),
+            like=_int(stat.get("like"), "stat.like"),
             tags=tags,
         )
 
     @classmethod
-    def from_history_row(cls, row: Mapping[str, Any]) -> VideoInfo:
+    def from_history_row(cls, row: Any) -> VideoInfo:
         """Partial: history rows carry no stats, tid or pubdate (tname comes from `tag_name`)."""
-        h = row.get("history") or {}
+        row = _required_obj(row, "history row")
+        h = _obj(row.get("history"), "history")
         return cls(
-            bvid=str(h.get("bvid") or row.get("bvid") or ""),
-            aid=_int(h.get("oid") or row.get("kid")),
-            title=str(row.get("title") or ""),
-            cover=https(str(row.get("cover") or "")),
-            owner_mid=_int(row.get("author_mid")),
-            owner_name=str(row.get("author_name") or ""),
-            duration=_int(row.get("duration")),
+            bvid=_str(h.get("bvid") or row.get("bvid"), "bvid"),
+            aid=_int(h.get("oid") or row.get("kid"), "oid"),
+            title=_str(row.get("title"), "title"),
+            cover=https(_str(row.get("cover"), "cover")),
+            owner_mid=_int(row.get("author_mid"), "author_mid"),
+            owner_name=_str(row.get("author_name"), "author_name"),
+            duration=_int(row.get("duration"), "duration"),
             tid=0,
-            tname=str(row.get("tag_name") or ""),
+            tname=_str(row.get("tag_name"), "tag_name"),
             pubdate=0,
             view=0, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0,
         )  # fmt: skip
 
     @classmethod
-    def from_fav_media(cls, m: Mapping[str, Any]) -> VideoInfo:
+    def from_fav_media(cls, m: Any) -> VideoInfo:
         """Partial: fav medias carry cnt_info{play,collect,danmaku}, no tid."""
-        upper = m.get("upper") or {}
-        cnt = m.get("cnt_info") or {}
+        m = _required_obj(m, "fav media")
+        upper = _obj(m.get("upper"), "upper")
+        cnt = _obj(m.get("cnt_info"), "cnt_info")
         return cls(
-            bvid=str(m.get("bvid") or m.get("bv_id") or ""),
-            aid=_int(m.get("id")),
-            title=str(m.get("title") or ""),
-            cover=https(str(m.get("cover") or "")),
-            owner_mid=_int(upper.get("mid")),
-            owner_name=str(upper.get("name") or ""),
-            duration=_int(m.get("duration")),
+            bvid=_str(m.get("bvid") or m.get("bv_id"), "bvid"),
+            aid=_int(m.get("id"), "id"),
+            title=_str(m.get("title"), "title"),
+            cover=https(_str(m.get("cover"), "cover")),
+            owner_mid=_int(upper.get("mid"), "upper.mid"),
+            owner_name=_str(upper.get("name"), "upper.name"),
+            duration=_int(m.get("duration"), "duration"),
             tid=0,
             tname="",
-            pubdate=_int(m.get("pubtime")),
-            view=_int(cnt.get("play")),
-            danmaku=_int(cnt.get("danmaku")),
+            pubdate=_int(m.get("pubtime"), "pubtime"),
+            view=_int(cnt.get("play"), "cnt_info.play"),
+            danmaku=_int(cnt.get("danmaku"), "cnt_info.danmaku"),
             reply=0,
-            favorite=_int(cnt.get("collect")),
+            favorite=_int(cnt.get("collect"), "cnt_info.collect"),
             coin=0, share=0, like=0,
         )  # fmt: skip
 
@@ -250,3 +339,193 @@ class LoginEvent:
     state: Literal["waiting", "scanned", "expired", "success"]
     credentials: Credentials | None = None
     account: Account | None = None
+
+
+@dataclass(frozen=True)
+class PollReply:
+    """One QR poll answer: `code` is the login state (86101 waiting ... 0 success)."""
+
+    code: int
+    url: str
+    refresh_token: str
+
+
+# -- parsers: one per endpoint; each takes the envelope's `data` and raises only MalformedResponse --------
+def _archive_or_skip(d: Any) -> VideoInfo | None:
+    """Archive rows without a bvid (deleted, ads) are skipped quietly; wrong-typed ones raise."""
+    video = VideoInfo.from_archive(d)
+    return video if video.bvid else None
+
+
+def parse_archives(items: Any, what: str = "archives") -> list[VideoInfo]:
+    """popular / weekly / ranking / related / like lists."""
+    return _items(items, what, _archive_or_skip)
+
+
+def parse_device(data: Any) -> dict[str, str]:
+    """spi: {b_3, b_4} -> buvid3 / buvid4 cookies."""
+    data = _required_obj(data, "spi data")
+    out = {}
+    for cookie, key in (("buvid3", "b_3"), ("buvid4", "b_4")):
+        value = _str(data.get(key), key)
+        if value:
+            out[cookie] = value
+    return out
+
+
+_WBI_KEY = re.compile(r"[0-9A-Za-z]{8,128}")
+
+
+def parse_wbi_keys(data: Any) -> tuple[str, str] | None:
+    """nav's wbi_img -> (img_key, sub_key); None when absent or unusable (never raises)."""
+    from .wbi import key_from_url
+
+    img = data.get("wbi_img") if isinstance(data, dict) else None
+    if not isinstance(img, dict):
+        return None
+    urls = img.get("img_url"), img.get("sub_url")
+    if not all(isinstance(u, str) for u in urls):
+        return None
+    keys = key_from_url(urls[0]), key_from_url(urls[1])
+    if not all(_WBI_KEY.fullmatch(k) for k in keys):
+        return None
+    return keys
+
+
+def parse_nav(data: Any) -> Account | None:
+    """Who am I; None when not logged in."""
+    data = _required_obj(data, "nav data")
+    if not _flag(data.get("isLogin"), "isLogin"):
+        return None
+    return Account(mid=_int(data.get("mid"), "mid"), uname=_str(data.get("uname"), "uname"))
+
+
+def parse_qr(data: Any) -> QrCode:
+    data = _required_obj(data, "qrcode data")
+    url, key = _str(data.get("url"), "url"), _str(data.get("qrcode_key"), "qrcode_key")
+    if not url or not key:
+        raise MalformedResponse("no url/qrcode_key")
+    return QrCode(url=url, key=key)
+
+
+def parse_poll(data: Any) -> PollReply:
+    data = _required_obj(data, "poll data")
+    if data.get("code") is None:
+        raise MalformedResponse("poll data has no code")
+    return PollReply(code=_int(data.get("code"), "code"), url=_str(data.get("url"), "url"),
+                     refresh_token=_str(data.get("refresh_token"), "refresh_token"))
+
+
+def parse_cookie_info(data: Any) -> bool:
+    """cookie/info -> does the cookie need a refresh."""
+    return _flag(_required_obj(data, "cookie info").get("refresh"), "refresh")
+
+
+def parse_refresh_token(data: Any) -> str:
+    """cookie/refresh -> the new refresh_token ("" when missing)."""
+    return _str(_required_obj(data, "refresh data").get("refresh_token"), "refresh_token")
+
+
+def _history_item(row: Any) -> HistoryItem | None:
+    row = _required_obj(row, "history row")
+    business = _str(_obj(row.get("history"), "history").get("business"), "business") or "archive"
+    video = VideoInfo.from_history_row(row)
+    item = HistoryItem(video=video, progress=_int(row.get("progress"), "progress"),
+                       duration=_int(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"))
+    return item if business == "archive" and video.bvid else None
+
+
+def parse_history_page(data: Any) -> HistoryPage:
+    data = _required_obj(data, "history data")
+    rows = _list(data.get("list"), "history list")
+    items = _items(rows, "history", _history_item)
+    c = _obj(data.get("cursor"), "cursor")
+    next_cursor = None
+    if rows and c:
+        next_cursor = HistoryCursor(max=_int(c.get("max"), "cursor.max"),
+                                    view_at=_int(c.get("view_at"), "cursor.view_at"),
+                                    business=_str(c.get("business"), "cursor.business"))
+    return HistoryPage(items=items, next_cursor=next_cursor)
+
+
+def _fav_folder(f: Any) -> FavFolder | None:
+    f = _required_obj(f, "folder")
+    folder_id = _int(f.get("id"), "id")
+    if not folder_id:
+        return None
+    return FavFolder(id=folder_id, title=_str(f.get("title"), "title"),
+                     media_count=_int(f.get("media_count"), "media_count"))
+
+
+def parse_fav_folders(data: Any) -> list[FavFolder]:
+    """null data (hidden folders) reads as no folders."""
+    return _items(_obj(data, "folders data").get("list"), "fav folders", _fav_folder)
+
+
+def _fav_item(m: Any) -> FavItem | None:
+    video = VideoInfo.from_fav_media(m)
+    item = FavItem(video=video, fav_time=_int(m.get("fav_time"), "fav_time"))
+    if _int(m.get("attr"), "attr") != 0 or _int(m.get("type", 2), "type") != 2:
+        return None  # deleted by the uploader, or not a video
+    return item if video.bvid else None
+
+
+def parse_fav_items(data: Any) -> tuple[list[FavItem], bool]:
+    data = _required_obj(data, "fav items data")
+    return _items(data.get("medias"), "fav items", _fav_item), _flag(data.get("has_more"), "has_more")
+
+
+def _coin_item(it: Any) -> CoinItem | None:
+    video = _archive_or_skip(it)
+    if video is None:
+        return None
+    return CoinItem(video=video, coins=_int(it.get("coins"), "coins"), time=_int(it.get("time"), "time"))
+
+
+def parse_coins(data: Any) -> list[CoinItem]:
+    return _items(data, "coins", _coin_item)
+
+
+def parse_likes(data: Any) -> list[VideoInfo]:
+    """A list, or {list: [...]}."""
+    if isinstance(data, dict):
+        data = data.get("list")
+    return parse_archives(data, "likes")
+
+
+def parse_popular(data: Any) -> tuple[list[VideoInfo], bool]:
+    data = _required_obj(data, "popular data")
+    return parse_archives(data.get("list"), "popular"), _flag(data.get("no_more"), "no_more")
+
+
+def parse_archive_page(data: Any, what: str) -> list[VideoInfo]:
+    """weekly issue / ranking: {list: [...]}."""
+    return parse_archives(_required_obj(data, f"{what} data").get("list"), what)
+
+
+def _weekly_number(item: Any) -> int | None:
+    item = _required_obj(item, "weekly issue")
+    return _int(item["number"], "number") if "number" in item else None
+
+
+def parse_weekly_numbers(data: Any) -> list[int]:
+    return _items(_required_obj(data, "weekly data").get("list"), "weekly numbers", _weekly_number)
+
+
+def parse_view(data: Any) -> tuple[VideoInfo, int]:
+    """view -> (the video, its state: < 0 means unavailable)."""
+    data = _required_obj(data, "view data")
+    return VideoInfo.from_archive(data), _int(data.get("state"), "state")
+
+
+_NOT_TAGS = ("bgm", "topic")
+
+
+def _tag(t: Any) -> str | None:
+    t = _required_obj(t, "tag")
+    name = _str(t.get("tag_name"), "tag_name")
+    return name if name and _str(t.get("tag_type"), "tag_type") not in _NOT_TAGS else None
+
+
+def parse_tags(data: Any) -> tuple[str, ...]:
+    return tuple(_items(data, "tags", _tag))

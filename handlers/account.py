@@ -25,6 +25,8 @@ async def logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(t(user.language, "logout_none"))
         return
     users.unlink_bilibili(svc.db, user.id)
+    if user.bili_mid:
+        svc.bili.forget_account(user.bili_mid)  # refreshed cookies the client still holds
     await update.effective_message.reply_text(t(user.language, "logout_done"))
 
 
@@ -69,6 +71,8 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
     contributed = contributed_to_shared(svc.db, user.id)  # read before the rows go
     users.forget_user(svc.db, user.id)
+    if user.bili_mid:
+        svc.bili.forget_account(user.bili_mid)
     svc.models.delete(str(user.id))
     if contributed:
         svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it

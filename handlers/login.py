@@ -6,13 +6,14 @@ import asyncio
 import html
 import io
 import logging
+import math
 
 import qrcode
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bilibili import BilibiliError, QrCode
+from bilibili import BilibiliError, QrCode, RiskControl
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of, seconds_text
 from handlers.delivery import best_effort
@@ -71,7 +72,12 @@ async def start_login(app: Application, svc: Services, user: User) -> None:
         return
     try:
         try:
-            qr = await svc.bili.generate_qr()
+            qr = await svc.bili.generate_qr(fail_fast=True)  # the user waits: never sleep out a risk pause
+        except RiskControl as exc:
+            log.warning("QR generate refused: bilibili risk control, %.0fs left", exc.retry_in_s)
+            minutes = max(1, math.ceil(exc.retry_in_s / 60))
+            await app.bot.send_message(user.chat_id, t(user.language, "login_rate_limited", minutes=minutes))
+            return
         except BilibiliError as exc:
             log.warning("QR generate failed: %s", type(exc).__name__)
             await app.bot.send_message(user.chat_id, t(user.language, "login_failed"))

@@ -69,7 +69,8 @@ async def cover_for(services: Services, chosen: ChosenPick) -> bytes | str | Non
     if not chosen.video.cover:
         return None
     try:
-        data = await services.bili.fetch_cover(chosen.video.cover)
+        # fail_fast: during bilibili's risk pause the pick goes out as text instead of waiting minutes
+        data = await services.bili.fetch_cover(chosen.video.cover, fail_fast=True)
     except BilibiliError as exc:
         log.info("cover unavailable for %s: %s", chosen.video.bvid, type(exc).__name__)
         return None

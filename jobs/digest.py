@@ -8,13 +8,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 import recommender as rec
-from handlers.render import decode_reason, record_picks, send_recorded
+from handlers.render import decode_reason, encode_reason, send_recorded
 from jobs.picks import ChosenPick, choose_picks
 from jobs.services import Services
 from storage import catalogue, picks, users
@@ -73,7 +73,13 @@ class DigestRunner:
         for n, user in enumerate(users.digest_candidates(svc.db)):
             if n % 50 == 49:
                 await asyncio.sleep(0)  # thousands of users: let replies and taps through meanwhile
-            slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
+            try:
+                slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
+            except (ZoneInfoNotFoundError, ValueError):  # a bad zone or time in the row: not the others' problem
+                log.warning("digest user=%d skipped: timezone %r / digest time %r unusable",
+                            user.id, user.timezone, user.digest_time)  # fmt: skip
+                report.errors.append("bad_user_settings")
+                continue
             if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
                 continue
             local_date, on_time = slot
@@ -112,8 +118,8 @@ class DigestRunner:
                 if user is None or user.blocked or user.digest_paused:
                     picks.update_digest(svc.db, digest.id, status="skipped", finished_at=svc.now())
                     return False
-                items = self._pending_items(user, digest)
                 try:
+                    items = self._pending_items(user, digest)
                     # Not `report.messages += await ...`: that reads the total before the await.
                     sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
                     report.messages += sent
@@ -124,6 +130,11 @@ class DigestRunner:
                     return False
                 except (RetryAfter, NetworkError, TelegramError) as exc:
                     # Left 'claimed': the next tick resumes with the picks not yet sent.
+                    report.failures += 1
+                    report.errors.append(type(exc).__name__)
+                    return False
+                except Exception as exc:  # noqa: BLE001 - one user's broken digest must not end the run
+                    log.exception("digest user=%d failed", user.id)
                     report.failures += 1
                     report.errors.append(type(exc).__name__)
                     return False
@@ -139,8 +150,9 @@ class DigestRunner:
         shown_ids = json.loads(digest.picks or "[]")
         if not shown_ids:
             batch = choose_picks(svc, user, user.picks_per_page)
-            shown_ids = record_picks(svc, user, batch.items, "digest")
-            picks.update_digest(svc.db, digest.id, picks=shown_ids)
+            chosen = [picks.ShownPick(c.pick.bvid, c.pick.rating, encode_reason(c.pick.reason)) for c in batch.items]
+            # One transaction, and another process's picks win if it attached them first.
+            shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, chosen, svc.now(), user.chat_id)
             digest.picks = json.dumps(shown_ids)
         # Not delivered and not in flight when a previous run died (that one may have arrived).
         rows = [

@@ -9,6 +9,7 @@ from jobs.schedule import after_sync
 from jobs.services import Services
 from jobs.sync import sync_user
 from jobs.training import train_users_now
+from storage import users
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,12 @@ async def first_sync_and_train(services: Services, user_id: int, notify: Notify)
         return False
     counts = {k: report.counts.get(k, 0) for k in ("watch", "favorite", "coin", "like")}
     await notify("sync_progress", **counts)
-    trained = await train_users_now(services, [user_id])
+    try:
+        trained = await train_users_now(services, [user_id])
+    except Exception:  # noqa: BLE001 - the behaviour is stored: the tick's next training pass retries
+        log.exception("first training user=%d failed; left to the next training pass", user_id)
+        users.mark_training_due(services.db, user_id, at=services.now())
+        return False
     if not trained.users:
         return False
     await notify("first_picks_ready")

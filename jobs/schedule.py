@@ -5,7 +5,8 @@ from __future__ import annotations
 import zlib
 
 from jobs.services import Services
-from storage import users
+from jobs.sync import ACCOUNT_CHANGED
+from storage import behaviour, users
 
 RETRY_AFTER_FAILURE_S = 15 * 60
 
@@ -23,13 +24,23 @@ def after_sync(services: Services, user_id: int, report) -> bool:
     now, interval = services.now(), services.settings.jobs.sync_interval_s
     if report.error == "session_dead":
         return users.mark_session_dead(services.db, user_id)  # no syncs until a new /login
+    if report.error == ACCOUNT_CHANGED:
+        return False  # the new login planned its own first sync
     if report.ok:
         users.update_user(services.db, user_id, next_sync_at=now + int(interval) + stagger(user_id, interval))
+        behaviour.clear_sync_failures(services.db, user_id)
         if report.new_items:
             users.mark_training_due(services.db, user_id, at=now)
     else:
-        users.update_user(services.db, user_id, next_sync_at=now + RETRY_AFTER_FAILURE_S)
+        failures = behaviour.count_sync_failure(services.db, user_id, now)
+        users.update_user(services.db, user_id, next_sync_at=now + retry_delay(failures, interval))
     return False
+
+
+def retry_delay(failures: int, interval_s: float) -> int:
+    """15 min after the first failure, doubling with each one in a row, at most the normal interval:
+    a user whose sync always fails (a bug, odd data) costs little and never heads every batch."""
+    return int(min(RETRY_AFTER_FAILURE_S * 2 ** max(0, min(failures, 16) - 1), max(interval_s, RETRY_AFTER_FAILURE_S)))
 
 
 def after_feedback(services: Services, user_id: int) -> None:

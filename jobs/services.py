@@ -114,5 +114,5 @@ def build_services(settings: Settings) -> Services:
         db=db,
         vault=CredentialVault.from_config(keys, storage.data_dir),
         bili=BilibiliClient(settings.bilibili),
-        models=ModelStore(storage.models_dir),
+        models=ModelStore(storage.models_dir, max_cached=storage.model_cache_size),
     )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
 
 from bilibili import (
     BilibiliError,
     Credentials,
+    EmptyData,
+    MalformedResponse,
     RiskControl,
     SessionExpired,
     VideoInfo,
@@ -25,9 +28,11 @@ from storage.behaviour import BehaviourRow
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
+ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
+FAV_PAGE_SIZE = 20  # bilibili's largest page of favourite items (the client asks for it)
 
 
 @dataclass
@@ -51,16 +56,24 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
     report = SyncReport(user_id)
     calls_before, started = services.bili.calls, time.monotonic()
     try:
+        user = users.get_user_by_id(services.db, user_id)
+        if user is None:
+            report.error = ACCOUNT_CHANGED  # gone with /forget
+            return report
         creds = await _fresh_credentials(services, user_id)
         if creds is None:
             report.error = "session_dead"
             return report
-        user = users.get_user_by_id(services.db, user_id)
         mid = user.bili_mid or int(creds.dedeuserid)
-        rows, videos = await _pull_behaviour(services, user_id, creds, mid)
-        report.new_items = behaviour.save_behaviours(services.db, user_id, rows)
-        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in rows}, videos)
-        report.candidates = await refresh_candidates(services)
+        pull = await _pull_behaviour(services, user_id, creds, mid)
+        # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
+        new_items = behaviour.save_pull(services.db, user_id, user.bili_mid, pull.rows, pull.cursors, services.now())
+        if new_items is None:
+            report.error = ACCOUNT_CHANGED  # a /login with another account (or /forget) meanwhile
+            return report
+        report.new_items = new_items
+        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in pull.rows}, pull.videos)
+        report.candidates = await refresh_candidates_safely(services)
         report.candidates += await _pull_related(services, user_id)
         report.counts = behaviour.behaviour_counts(services.db, user_id)
     except SessionExpired:
@@ -69,6 +82,9 @@ async def sync_user(services: Services, user_id: int) -> SyncReport:
         report.error = f"risk_control:{exc.code}"
     except BilibiliError as exc:
         report.error = f"{type(exc).__name__}:{getattr(exc, 'code', '')}"
+    except Exception as exc:  # noqa: BLE001 - a parser bug or a DB error: this user fails, the others go on
+        log.error("sync user=%d failed unexpectedly: %s", user_id, type(exc).__name__, exc_info=True)
+        report.error = f"unexpected:{type(exc).__name__}"
     finally:
         report.calls = services.bili.calls - calls_before
         report.seconds = time.monotonic() - started
@@ -88,16 +104,60 @@ async def _fresh_credentials(services: Services, user_id: int) -> Credentials | 
     return await services.bili.refresh_if_needed(creds, persist)
 
 
-async def _pull_behaviour(
-    services: Services, user_id: int, creds: Credentials, mid: int
-) -> tuple[list[BehaviourRow], list[VideoInfo]]:
-    bili, db = services.bili, services.db
-    rows: list[BehaviourRow] = []
-    videos: list[VideoInfo] = []
+class Progress:
+    """Guards one paginated bilibili list against pages that never end: at most `max_pages` pages,
+    the cursor must move, and a page may not repeat items already read (an empty page may be
+    honest: a page of deleted favourites comes back empty, so only the page count bounds those)."""
 
+    def __init__(self, source: str, user_id: int, max_pages: int) -> None:
+        self.source, self.user_id, self.max_pages = source, user_id, max_pages
+        self.pages = 0
+        self.cursors: set[Hashable] = set()
+        self.items: set[str] = set()
+        self.cut = False  # True once the guard stopped the list before bilibili said it ended
+
+    def advanced(self, *, cursor: Hashable | None = None, items: Iterable[str] | None = None) -> bool:
+        """After a page that says there is more: is the next page worth asking for?"""
+        self.pages += 1
+        if cursor is not None:
+            if cursor in self.cursors:
+                return self._stop("the cursor did not advance")
+            self.cursors.add(cursor)
+        if items is not None:
+            page = set(items)
+            if page and page <= self.items:
+                return self._stop("a page repeated items already read")
+            self.items |= page
+        if self.pages >= self.max_pages:
+            return self._stop(f"{self.max_pages} pages (SYNC_MAX_PAGES)")
+        return True
+
+    def _stop(self, why: str) -> bool:
+        self.cut = True
+        log.warning("sync user=%d source=%s: stopped after %d pages: %s", self.user_id, self.source, self.pages, why)
+        return False
+
+
+@dataclass
+class Pull:
+    """What one sync read from bilibili, not stored yet: rows, their videos, and the new cursors."""
+
+    rows: list[BehaviourRow] = field(default_factory=list)
+    videos: list[VideoInfo] = field(default_factory=list)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, mid: int) -> Pull:
+    """Reads only; the caller stores rows and cursors in one transaction (storage.behaviour.save_pull)."""
+    bili, db = services.bili, services.db
+    pull = Pull()
+    rows, videos = pull.rows, pull.videos
+
+    max_pages = services.settings.jobs.sync_max_pages
     newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
     newest = newest_seen
     cursor = None
+    history_pages = Progress(HISTORY, user_id, max_pages)
     while True:
         page = await bili.history_page(creds, cursor)
         fresh = [item for item in page.items if item.view_at > newest_seen]
@@ -108,6 +168,8 @@ async def _pull_behaviour(
             newest = max(newest, item.view_at)
         if page.next_cursor is None or len(fresh) < len(page.items):
             break  # the end, or we reached what is stored
+        if not history_pages.advanced(cursor=page.next_cursor):
+            break
         cursor = page.next_cursor
 
     for folder in await bili.fav_folders(creds, mid):
@@ -115,12 +177,17 @@ async def _pull_behaviour(
         if behaviour.get_cursor(db, user_id, source) == str(folder.media_count):
             continue  # unchanged folder: skip its pages
         pn, has_more = 1, True
+        # The folder's count bounds its pages (+1: it may grow while we read).
+        folder_pages = Progress(source, user_id, min(max_pages, -(-folder.media_count // FAV_PAGE_SIZE) + 1))
         while has_more:
             items, has_more = await bili.fav_items(creds, folder.id, pn)
             rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
             videos += [i.video for i in items]
             pn += 1
-        behaviour.set_cursor(db, user_id, source, str(folder.media_count), services.now())
+            if has_more and not folder_pages.advanced(items=[i.video.bvid for i in items]):
+                break
+        if not folder_pages.cut:  # a folder read only in part is read again next sync
+            pull.cursors[source] = str(folder.media_count)
 
     for coin in await bili.coined_videos(creds, mid):
         rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
@@ -133,9 +200,11 @@ async def _pull_behaviour(
         rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
         videos.append(video)
 
-    if newest > newest_seen:
-        behaviour.set_cursor(db, user_id, HISTORY, str(newest), services.now())
-    return rows, videos
+    # History read only in part (bilibili paginated badly) keeps the old mark, so the next sync
+    # reads past what it got this time instead of stopping at it.
+    if newest > newest_seen and not history_pages.cut:
+        pull.cursors[HISTORY] = str(newest)
+    return pull
 
 
 async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoInfo]) -> int:
@@ -152,6 +221,9 @@ async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoIn
             tags = await bili.tags(bvid)
         except VideoUnavailable:
             catalogue.mark_unavailable(db, bvid, now)
+            continue
+        except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
+            log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
             continue
         if video is None:
             row = catalogue.get_videos(db, [bvid])[bvid]
@@ -172,7 +244,7 @@ async def refresh_candidates(services: Services, force: bool = False) -> int:
     for pn in range(1, POPULAR_PAGES + 1):
         items, no_more = await bili.popular(pn)
         found += items
-        if no_more:
+        if no_more or not items:
             break
     numbers = await bili.weekly_numbers()
     if numbers:
@@ -181,6 +253,20 @@ async def refresh_candidates(services: Services, force: bool = False) -> int:
     catalogue.save_videos(db, found, now, candidate=True)
     await fetch_metadata(services, {v.bvid for v in found}, [])
     return len({v.bvid for v in found})
+
+
+async def refresh_candidates_safely(services: Services) -> int:
+    """The shared candidate refresh, failing no user's sync: RiskControl propagates (it pauses
+    everything); any other failure (a bad item, a bug) is logged and waits for the next run."""
+    try:
+        return await refresh_candidates(services)
+    except RiskControl:
+        raise
+    except BilibiliError as exc:
+        log.warning("candidate refresh failed: %s", type(exc).__name__)
+    except Exception:  # noqa: BLE001
+        log.exception("candidate refresh failed unexpectedly")
+    return 0
 
 
 async def _pull_related(services: Services, user_id: int) -> int:
@@ -199,7 +285,7 @@ async def _pull_related(services: Services, user_id: int) -> int:
             continue
         try:
             related = await bili.related(bvid)
-        except VideoUnavailable:
+        except (VideoUnavailable, MalformedResponse, EmptyData):
             continue
         catalogue.save_videos(db, related, now, candidate=True)
         catalogue.save_related(db, bvid, [v.bvid for v in related], now)

@@ -8,12 +8,12 @@ import time
 
 from telegram.ext import Application, ContextTypes
 
-from bilibili import BilibiliError, RiskControl
+from bilibili import RiskControl
 from handlers.i18n import t
 from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
 from jobs.services import SERVICES_KEY, Services
-from jobs.sync import refresh_candidates, sync_user
+from jobs.sync import refresh_candidates_safely, sync_user
 from jobs.training import rebuild_shared, train_users_now
 from storage import picks, users
 
@@ -55,8 +55,12 @@ class Ticker:
         for user in due:
             report = await sync_user(svc, user.id)
             done, items, calls = done + 1, items + report.new_items, calls + report.calls
-            if after_sync(svc, user.id, report):
-                await _tell(app, user.chat_id, t(user.language, "session_dead"))
+            try:
+                if after_sync(svc, user.id, report):
+                    await _tell(app, user.chat_id, t(user.language, "session_dead"))
+            except Exception:  # noqa: BLE001 - e.g. the database went away: the other users still sync
+                log.exception("job=sync user=%d: planning the next sync failed", user.id)
+                report.error = report.error or "after_sync_failed"
             if not report.ok:
                 failures += 1
                 if report.error and report.error.startswith("risk_control"):
@@ -82,12 +86,7 @@ class Ticker:
 async def _refresh_candidates_safely(svc: Services) -> int:
     """Calls made; RiskControl propagates (it pauses everything), other failures wait for next run."""
     before = svc.bili.calls
-    try:
-        await refresh_candidates(svc)
-    except RiskControl:
-        raise
-    except BilibiliError as exc:
-        log.warning("candidate refresh failed: %s", type(exc).__name__)
+    await refresh_candidates_safely(svc)
     return svc.bili.calls - before
 
 

@@ -55,11 +55,20 @@ def _train_and_save(services: Services, user_ids: list[int], now: int, generatio
         return {}
     models = rec.train_users(data, videos, shared, now)
     services.models.save_shared(shared, generation)  # ranking scores with the signals the models learnt with
-    return {int(key): (services.models.save(key, model), len(data[key].events)) for key, model in models.items()}
+    saved = {}
+    for key, model in models.items():
+        n_samples = len(data[key].events)
+        save = lambda key=key, model=model: services.models.save(key, model)  # noqa: E731
+        # Checked at save time, not after the pass: a /forget may have cancelled the task awaiting it.
+        version = picks.save_model_version(services.db, int(key), save, n_samples, now)
+        if version is not None:
+            saved[int(key)] = (version, n_samples)
+    return saved
 
 
 async def train_users_now(services: Services, user_ids: list[int]) -> TrainReport:
-    """Train, save (atomically, versioned) and record a model per user; the bot keeps answering."""
+    """Train, save (atomically, versioned) and record a model per user; the bot keeps answering.
+    A user who left during the pass keeps no model (checked as each one is saved)."""
     if not user_ids:
         return TrainReport()
     started, now = time.monotonic(), services.now()
@@ -72,11 +81,6 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
         )
     finally:
         services.busy_training.difference_update(user_ids)
-    # Back on the loop, where /forget runs: a user who left during the pass keeps no model.
-    for gone in set(saved) - users.existing_ids(services.db, list(saved)):
-        services.models.delete(str(gone))
-        del saved[gone]
-    picks.record_model_versions(services.db, saved, now)
     users.clear_training_due(services.db, user_ids, started_at=now)
     report = TrainReport(
         users=len(saved),

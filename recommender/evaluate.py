@@ -244,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         # top-10 ranking task: fusion weights chosen for validation NDCG@10 (not AUC)
         evaluate_ml100k(replace(cfg, max_tags=6, chunk_users=128, fusion_metric="ndcg"), plot_path)
     elif args.dataset == "bilibili-history":
+        if not args.history.exists():
+            sys.exit(f"bilibili-history: no watch history at {args.history}; put bilibili_watch_history.csv "
+                     f"there (or pass --history PATH)")
         evaluate_history(cfg, args.history, args.test_fraction, plot_path)
     else:
         evaluate_synthetic(cfg, args.users, plot_path)

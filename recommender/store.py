@@ -4,11 +4,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +26,24 @@ from .types import TrainConfig
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION = re.compile(r"^v(\d{8})\.safetensors$")
 _SHARED = "shared.safetensors"  # the collaborative signals the newest models were trained with
+_STALE_TEMP_S = 3600  # a temp file this old was left by a process killed mid-save
+
+log = logging.getLogger(__name__)
 
 
 class ModelStore:
-    """root/<user dir>/v00000001.safetensors; the newest `keep` versions are kept."""
+    """root/<user dir>/v00000001.safetensors; the newest `keep` versions are kept, and at most
+    `max_cached` models stay in memory (least recently used first out; the rest reload from disk)."""
 
-    def __init__(self, root: Path, keep: int = 2) -> None:
+    def __init__(self, root: Path, keep: int = 2, max_cached: int = 256) -> None:
         self.root = Path(root)
         self.keep = keep
-        self._cache: dict[str, tuple[int, UserModel]] = {}
+        self.max_cached = max(1, max_cached)
+        self._cache: OrderedDict[str, tuple[int, UserModel]] = OrderedDict()
         self._shared: tuple[int, SharedSignals] | None = None
         self.shared_generation = 0  # +1 each time the signals are dropped
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # file writes (held for a whole save)
+        self._cache_lock = threading.Lock()  # the in-memory cache only: loads never wait for a save
 
     def _dir(self, user_key: str) -> Path:
         # user keys become directory names: anything unusual is hashed so it cannot escape root
@@ -47,6 +56,12 @@ class ModelStore:
             return []
         return sorted(int(m.group(1)) for f in os.listdir(d) if (m := _VERSION.match(f)))
 
+    def user_keys(self) -> list[str]:
+        """The directory names holding models (user keys as given, or hashed when unusual)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+
     def latest_version(self, user_key: str) -> int | None:
         v = self._versions(user_key)
         return v[-1] if v else None
@@ -55,6 +70,7 @@ class ModelStore:
         d = self._dir(user_key)
         d.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            _remove_stale_temps(d)
             version = (self.latest_version(user_key) or 0) + 1
             tensors = {k: v.contiguous() for k, v in model.state.items()}
             tensors["ref_scores"] = torch.from_numpy(np.asarray(model.ref_scores, dtype=np.float64))
@@ -62,26 +78,55 @@ class ModelStore:
             os.close(fd)
             try:
                 save_file(tensors, tmp, metadata={"meta": json.dumps(_meta(model), ensure_ascii=False)})
+                _fsync(tmp)  # the bytes are on disk before the name points at them
                 os.replace(tmp, d / f"v{version:08d}.safetensors")  # readers see old or new, never half
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)
             for old in self._versions(user_key)[: -self.keep]:
                 (d / f"v{old:08d}.safetensors").unlink(missing_ok=True)
-            self._cache[user_key] = (version, model)
+            self._remember(user_key, version, model)
         return version
 
     def load(self, user_key: str) -> UserModel | None:
-        version = self.latest_version(user_key)
-        if version is None:
-            self._cache.pop(user_key, None)
+        """The newest readable version; an unreadable newest file (cut short by a crash) falls back
+        to the one before it."""
+        versions = self._versions(user_key)
+        if not versions:
+            with self._cache_lock:
+                self._cache.pop(user_key, None)
             return None
         hit = self._cache.get(user_key)
-        if hit and hit[0] == version:
+        if hit and hit[0] == versions[-1]:
+            with self._cache_lock:
+                if user_key in self._cache:
+                    self._cache.move_to_end(user_key)
             return hit[1]
-        model = _read(self._dir(user_key) / f"v{version:08d}.safetensors")
-        self._cache[user_key] = (version, model)
-        return model
+        for version in reversed(versions):
+            try:
+                model = _read(self._dir(user_key) / f"v{version:08d}.safetensors")
+            except FileNotFoundError:
+                continue  # pruned or deleted meanwhile
+            except Exception as exc:  # noqa: BLE001 - a damaged file must not take the user's picks down
+                log.warning("model %s v%d unreadable (%s); trying the previous version", user_key, version,
+                            type(exc).__name__)  # fmt: skip
+                continue
+            # Kept under the newest number, so a damaged newest file is not re-read on every load.
+            self._remember(user_key, versions[-1], model)
+            return model
+        return None
+
+    @property
+    def cached(self) -> int:
+        """How many models are held in memory."""
+        return len(self._cache)
+
+    def _remember(self, user_key: str, version: int, model: UserModel) -> None:
+        with self._cache_lock:
+            self._cache[user_key] = (version, model)
+            self._cache.move_to_end(user_key)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
 
     def save_shared(self, shared: SharedSignals, generation: int | None = None) -> bool:
         """Atomically replace the signals. Refused (False) when they were dropped after `generation`
@@ -115,8 +160,28 @@ class ModelStore:
 
     def delete(self, user_key: str) -> None:
         with self._lock:
-            self._cache.pop(user_key, None)
+            with self._cache_lock:
+                self._cache.pop(user_key, None)
             shutil.rmtree(self._dir(user_key), ignore_errors=True)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(d: Path) -> None:
+    """Temp files of saves killed midway (a live save's temp file is seconds old, not an hour)."""
+    cutoff = time.time() - _STALE_TEMP_S
+    for f in d.glob("*.tmp"):
+        try:
+            if f.stat().st_mtime < cutoff:
+                f.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _meta(m: UserModel) -> dict[str, object]:

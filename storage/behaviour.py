@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import delete, func
+from sqlmodel import Session, select
 
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor
+from storage.models import Behaviour, SyncCursor, User
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -27,32 +27,74 @@ class BehaviourRow:
 
 def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) -> int:
     """Upsert; returns how many rows were new or changed (what makes a retrain worthwhile)."""
+    with db.session() as s:
+        return _upsert_behaviours(s, user_id, rows)
+
+
+def save_pull(
+    db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str], now: int
+) -> int | None:
+    """A sync's rows and the cursors that say they are stored, in one transaction.
+
+    A cursor committed without its rows would make the next sync skip them for good; rows
+    without their cursor are only fetched again (the upsert makes that harmless).
+    Returns how many rows were new or changed; None (nothing stored) when the user is gone or
+    linked another bilibili account than `mid` while this pull ran.
+    """
+    with db.session() as s:
+        linked = s.exec(select(User.id, User.bili_mid).where(User.id == user_id).with_for_update()).first()
+        if linked is None or linked[1] != mid:
+            return None
+        changed = _upsert_behaviours(s, user_id, rows)
+        _upsert_cursors(s, user_id, cursors, now)
+    return changed
+
+
+def forget_synced(s: Session, user_id: int) -> None:
+    """Everything syncs brought (behaviour, cursors, the failure streak), in the caller's transaction.
+
+    The user's 👍/👎 taps and the picks they were shown are not synced data and stay.
+    """
+    for model in (Behaviour, SyncCursor):
+        s.exec(delete(model).where(model.user_id == user_id))
+
+
+def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:
     rows = list({(r.bvid, r.kind): r for r in rows}.values())
     if not rows:
         return 0
-    with db.session() as s:
-        existing = {
-            (b.bvid, b.kind): b
-            for b in s.exec(
-                select(Behaviour)
-                .where(Behaviour.user_id == user_id)
-                .where(Behaviour.bvid.in_({r.bvid for r in rows}))
-            ).all()
-        }
-        changed = [
-            r
-            for r in rows
-            if (old := existing.get((r.bvid, r.kind))) is None
-            or (old.at, old.progress, old.duration, old.coins) != (r.at, r.progress, r.duration, r.coins)
-        ]
-        upsert(
-            s,
-            Behaviour,
-            [asdict(r) | {"user_id": user_id} for r in changed],
-            ["user_id", "bvid", "kind"],
-            update=["at", "progress", "duration", "coins"],
-        )
+    existing = {
+        (b.bvid, b.kind): b
+        for b in s.exec(
+            select(Behaviour)
+            .where(Behaviour.user_id == user_id)
+            .where(Behaviour.bvid.in_({r.bvid for r in rows}))
+        ).all()
+    }
+    changed = [
+        r
+        for r in rows
+        if (old := existing.get((r.bvid, r.kind))) is None
+        or (old.at, old.progress, old.duration, old.coins) != (r.at, r.progress, r.duration, r.coins)
+    ]
+    upsert(
+        s,
+        Behaviour,
+        [asdict(r) | {"user_id": user_id} for r in changed],
+        ["user_id", "bvid", "kind"],
+        update=["at", "progress", "duration", "coins"],
+    )
     return len(changed)
+
+
+def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: int) -> None:
+    upsert(
+        s,
+        SyncCursor,
+        [{"user_id": user_id, "source": src, "cursor": cur, "updated_at": now} for src, cur in cursors.items()],
+        ["user_id", "source"],
+        update=["cursor", "updated_at"],
+    )
 
 
 def user_behaviours(db: Database, user_id: int) -> list[Behaviour]:
@@ -84,10 +126,24 @@ def get_cursor(db: Database, user_id: int, source: str) -> str | None:
 
 def set_cursor(db: Database, user_id: int, source: str, cursor: str, now: int) -> None:
     with db.session() as s:
-        upsert(
-            s,
-            SyncCursor,
-            [{"user_id": user_id, "source": source, "cursor": cursor, "updated_at": now}],
-            ["user_id", "source"],
-            update=["cursor", "updated_at"],
-        )
+        _upsert_cursors(s, user_id, {source: cursor}, now)
+
+
+# The failure streak lives beside the cursors: sync state, reset with them (a new account, /forget).
+SYNC_FAILURES = "sync:failures"
+
+
+def count_sync_failure(db: Database, user_id: int, now: int) -> int:
+    """One more failed sync in a row; returns the streak (1 after the first, 0 for a user gone)."""
+    with db.session() as s:
+        if s.get(User, user_id) is None:
+            return 0
+        row = s.get(SyncCursor, (user_id, SYNC_FAILURES))
+        streak = (int(row.cursor) if row and row.cursor.isdigit() else 0) + 1
+        _upsert_cursors(s, user_id, {SYNC_FAILURES: str(streak)}, now)
+        return streak
+
+
+def clear_sync_failures(db: Database, user_id: int) -> None:
+    with db.session() as s:
+        s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id, SyncCursor.source == SYNC_FAILURES))

@@ -18,11 +18,17 @@ log = logging.getLogger(__name__)
 KEY_FILE = "secret.key"
 
 
+class KeysDoNotFit(RuntimeError):
+    """Stored credentials that no configured key opens: starting would mark every login dead."""
+
+
 class CredentialVault:
     def __init__(self, keys: list[str]) -> None:
         if not keys:
             raise ValueError("at least one Fernet key is required")
-        self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+        fernets = [Fernet(k.strip().encode()) for k in keys]
+        self._newest = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     @classmethod
     def from_config(cls, fernet_keys: str | None, data_dir: Path) -> CredentialVault:
@@ -41,8 +47,17 @@ class CredentialVault:
             log.error("stored credentials cannot be decrypted with the configured FERNET_KEYS")
             return None
 
-    def rotate(self, token: bytes) -> bytes:
-        return self._fernet.rotate(token)
+    def rotate(self, token: bytes) -> bytes | None:
+        """The token under the newest key (unchanged when it already is); None when no key opens it."""
+        try:
+            self._newest.decrypt(token)
+            return token
+        except InvalidToken:
+            pass
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            return None
 
 
 def load_or_create_key(data_dir: Path) -> str:

@@ -12,6 +12,9 @@ def _bigint(**kw) -> Column:
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    # SQLite reuses the highest freed rowid without AUTOINCREMENT; model files are keyed by user id,
+    # so a newcomer would load a leaver's model. Postgres sequences never reuse ids anyway.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     # Telegram ids exceed 32 bits (up to 52 significant bits).

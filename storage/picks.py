@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import case, delete, update
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from storage.db import Database
-from storage.models import Digest, Feedback, ModelVersion, Shown
+from storage.models import Digest, Feedback, ModelVersion, Shown, User
 from storage.upsert import upsert
 
 
@@ -55,6 +55,32 @@ def mark_send_started(db: Database, shown_id: int, now: int | None) -> bool:
     with db.session() as s:
         done = s.execute(stmt.values(send_started_at=now).execution_options(synchronize_session=False))
         return done.rowcount == 1
+
+
+def record_digest_picks(
+    db: Database, digest_id: int, user_id: int, picks: Sequence[ShownPick], now: int, chat_id: int
+) -> list[int]:
+    """Record a digest's picks and attach them to the digest in one transaction: a kill in between
+    leaves neither (no orphan shown rows). Compare-and-set on the digest: when another process
+    attached its picks first, nothing is recorded and theirs are returned."""
+    with db.session() as s:
+        rows = [
+            Shown(user_id=user_id, bvid=p.bvid, shown_at=now, rating=p.rating, reason=p.reason,
+                  source="digest", chat_id=chat_id)
+            for p in picks
+        ]  # fmt: skip
+        s.add_all(rows)
+        s.flush()
+        ids = [r.id for r in rows]
+        attach = (
+            update(Digest).where(Digest.id == digest_id).where(Digest.picks == "[]")
+            .values(picks=json.dumps(ids)).execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if s.execute(attach).rowcount == 1:
+            return ids
+        s.rollback()
+        digest = s.get(Digest, digest_id)
+        return json.loads(digest.picks) if digest is not None else []
 
 
 def get_shown(db: Database, shown_id: int) -> Shown | None:
@@ -171,3 +197,19 @@ def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]],
     """user id -> (model version, samples it learnt from) for a training pass, in one transaction."""
     with db.session() as s:
         s.add_all(ModelVersion(user_id=u, version=v, n_samples=n, created_at=now) for u, (v, n) in versions.items())
+
+
+def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int) -> int | None:
+    """Run `save` (writes the model files, returns their version) and record that version, in one
+    transaction holding the user's row: a /forget either came first (nothing is saved: None) or waits
+    for this commit and then deletes the files. The trainer thread outlives a cancelled onboarding."""
+    with db.session() as s:
+        # A no-op update: the existence check and the row lock (SQLite: the write lock) in one statement.
+        held = s.execute(
+            update(User).where(User.id == user_id).values(id=User.id).execution_options(synchronize_session=False)
+        )
+        if held.rowcount == 0:
+            return None
+        version = save()
+        s.add(ModelVersion(user_id=user_id, version=version, n_samples=n_samples, created_at=now))
+        return version

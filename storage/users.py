@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import delete, or_
 from sqlmodel import select
 
-from storage.crypto import CredentialVault
+from storage import behaviour
+from storage.crypto import CredentialVault, KeysDoNotFit
 from storage.db import Database
 from storage.models import (
     Behaviour,
@@ -16,6 +19,8 @@ from storage.models import (
     SyncCursor,
     User,
 )
+
+log = logging.getLogger(__name__)
 
 
 def get_user(db: Database, telegram_id: int) -> User | None:
@@ -68,18 +73,25 @@ def link_bilibili(
     mid: int,
     uname: str,
     now: int,
-) -> None:
-    """Store the login (encrypted) and make the first sync due at once."""
-    update_user(
-        db,
-        user_id,
-        credentials=vault.encrypt(secrets),
-        bili_mid=mid,
-        bili_uname=uname,
-        session_dead=False,
-        linked_at=now,
-        next_sync_at=now,
-    )
+) -> bool:
+    """Store the login (encrypted) and make the first sync due at once.
+
+    Another bilibili account than the linked one (/login asked before replacing) takes the old
+    account's synced behaviour and cursors with it, in this transaction: two histories never mix,
+    and the new one is read from its start. The 👍/👎 taps and shown picks stay: the user gave
+    those here, about videos, and expects the bot to remember them. True when the account changed.
+    """
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return False
+        switched = user.bili_mid is not None and user.bili_mid != mid
+        if switched:
+            behaviour.forget_synced(s, user_id)
+        user.credentials, user.bili_mid, user.bili_uname = vault.encrypt(secrets), mid, uname
+        user.session_dead, user.linked_at, user.next_sync_at = False, now, now
+        s.add(user)
+    return switched
 
 
 def save_credentials(db: Database, vault: CredentialVault, user_id: int, secrets: dict[str, str]) -> None:
@@ -91,6 +103,29 @@ def load_credentials(db: Database, vault: CredentialVault, user_id: int) -> dict
     if user is None or user.credentials is None:
         return None
     return vault.decrypt(user.credentials)
+
+
+def reencrypt_credentials(db: Database, vault: CredentialVault) -> int:
+    """At start: every stored login re-encrypted under the newest key (so an old key can be dropped
+    later); how many changed. Raises KeysDoNotFit, and writes nothing, when some stored login opens
+    under none of the keys: a dropped or mistyped key would otherwise mark those logins dead and
+    message each user."""
+    with db.session() as s:
+        linked = s.exec(select(User).where(User.credentials.is_not(None))).all()
+        rotated = {user.id: vault.rotate(user.credentials) for user in linked}
+        unreadable = sum(1 for token in rotated.values() if token is None)
+        if unreadable:
+            raise KeysDoNotFit(
+                f"{unreadable} of {len(linked)} stored bilibili logins open under none of the keys in "
+                "FERNET_KEYS (or DATA_DIR/secret.key when FERNET_KEYS is unset). Put the key they were "
+                "encrypted with back into FERNET_KEYS (newest first, comma-separated); refusing to start "
+                "rather than tell these users their login is dead."
+            )
+        changed = [user for user in linked if rotated[user.id] != user.credentials]
+        for user in changed:
+            user.credentials = rotated[user.id]
+            s.add(user)
+        return len(changed)
 
 
 def unlink_bilibili(db: Database, user_id: int) -> None:
@@ -125,6 +160,8 @@ def forget_user(db: Database, user_id: int) -> None:
         for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
+    if not db.scrub_deleted():
+        log.warning("forget: a reader held the WAL; the leaver's old pages go with the next checkpoint")
 
 
 def users_due_sync(db: Database, now: int, limit: int = 50) -> list[User]:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import json
+from collections import Counter
+
 import pytest
 
 from bilibili import CoverTooLarge, Credentials, VideoUnavailable
-from tests.doubles.bilibili_catalogue import load_popular
+from tests.doubles.bilibili_catalogue import (
+    LONG_HISTORY, POPULAR_FIXTURE, av2bv, bv2av, load_popular, synthesise_long_history,
+)
+from tests.fixtures.make_popular import SOURCE, compact
 
 BV = "BV1FYjBzAE8h"
 
@@ -140,9 +148,10 @@ async def test_cover_rewrite_fetch_and_cap(bili_client, bilibili_double):
     assert len(await bili_client.fetch_cover(cover)) == cap - 10
 
 
-async def test_history_file_user(bili_client, bilibili_double):
-    user = bilibili_double.add_history_file_user(555)
-    assert len(user.history) == 790 and len(bilibili_double.videos) == 708 + 790
+async def test_long_history_user(bili_client, bilibili_double):
+    user = bilibili_double.add_long_history_user(555)
+    n = LONG_HISTORY["watches"]
+    assert len(user.history) == n and len(bilibili_double.videos) == 708 + n
     creds = Credentials.from_dict(bilibili_double.login(555))
     page = await bili_client.history_page(creds, ps=30)
     assert len(page.items) == 30 and page.items[0].view_at >= page.items[-1].view_at
@@ -151,9 +160,34 @@ async def test_history_file_user(bili_client, bilibili_double):
     assert v.bvid == bvid and v.view > 0
     assert await bili_client.tags(bvid) == tuple(bilibili_double.videos[bvid].tags)
     assert len(await bili_client.liked_videos(creds, 555)) == 20  # recent likes only
-    assert len(await bili_client.coined_videos(creds, 555)) == 5
+    assert len(await bili_client.coined_videos(creds, 555)) == len(LONG_HISTORY["coins"])
     folders = await bili_client.fav_folders(creds, 555)
-    assert folders[0].media_count == 103
+    assert folders[0].media_count == LONG_HISTORY["favourites"]
+
+
+def test_long_history_is_reproducible_and_learnable():
+    popular = load_popular()
+    rows = synthesise_long_history(popular)
+    assert [r.bvid for r in rows] == [r.bvid for r in synthesise_long_history(popular)]
+    assert all(bv2av(r.bvid) == r.video.aid and av2bv(r.video.aid) == r.bvid for r in rows)
+    assert not {r.bvid for r in rows} & {v.bvid for v in popular}
+    assert [r.view_at for r in rows] == sorted(r.view_at for r in rows)
+    assert sum(r.u_like > 0 for r in rows) == LONG_HISTORY["likes"]
+    # engagement follows the uploader and tags: liked uploaders' videos are liked far more often
+    liked_by_up = Counter(r.video.owner_mid for r in rows if r.u_like)
+    watched_by_up = Counter(r.video.owner_mid for r in rows)
+    loyal = [up for up, k in watched_by_up.items() if k >= 3]
+    rate = sum(liked_by_up[up] for up in loyal) / sum(watched_by_up[up] for up in loyal)
+    assert rate > LONG_HISTORY["likes"] / len(rows)
+
+
+@pytest.mark.skipif(not SOURCE.exists(), reason=f"the source CSV is not beside the repo ({SOURCE})")
+def test_bundled_catalogue_matches_its_source():
+    """tests/fixtures/make_popular.py regenerates the fixture from ../shared/data without a change."""
+    with SOURCE.open(encoding="utf-8", newline="") as f:
+        expected = [compact(row) for row in csv.DictReader(f)]
+    with gzip.open(POPULAR_FIXTURE, "rt", encoding="utf-8") as f:
+        assert [json.loads(line) for line in f] == expected
 
 
 async def test_generated_user_has_planted_taste(bilibili_double):

@@ -155,3 +155,23 @@ async def test_rate_limiter_spaces_requests(bilibili_double):
     assert c.calls == 11  # spi + 10 views
     assert c.throttle.rate_waits >= 9
     assert elapsed >= 10 / 40 * 0.9  # 11 slots at 25 ms: sleeping never ends early
+
+
+async def test_fail_fast_calls_refuse_the_pause_and_background_calls_wait(bili_client, bilibili_double):
+    from bilibili import RiskPaused
+
+    cover = (await bili_client.view(BV)).cover
+    bilibili_double.inject(P_VIEW, "412_html")
+    with pytest.raises(RiskControl) as first:
+        await bili_client.view(BV)
+    assert 0 < first.value.retry_in_s <= 0.3  # the 412 itself says how long the pause runs
+    sent = bilibili_double.total_calls
+    user_calls = [lambda: bili_client.fetch_cover(cover, fail_fast=True),
+                  lambda: bili_client.generate_qr(fail_fast=True)]
+    for call in user_calls:
+        with pytest.raises(RiskPaused) as ei:
+            await call()
+        assert 0 < ei.value.retry_in_s <= 0.3
+    assert bilibili_double.total_calls == sent  # refused before anything went out
+    assert (await bili_client.view(BV)).bvid == BV  # background work waits the pause out
+    assert await bili_client.fetch_cover(cover, fail_fast=True)  # and after it, fail-fast calls go through

@@ -96,3 +96,31 @@ async def test_a_killed_digest_run_resumes_without_duplicates(tmp_path, tg, bili
     assert all(r.send_started_at is not None for r in in_flight_at_kill)
     assert len(delivered) >= len(rows) - len(in_flight_at_kill)
     db.dispose()
+
+
+async def test_two_bots_on_one_database_send_each_digest_once(tmp_path, tg, bilibili_double):
+    """A rolling deploy: two `python bot.py` processes start together on one database (both migrate,
+    both tick, both see the claimed digests). Every pick reaches its chat exactly once."""
+    env = await prepare(tmp_path, tg, bilibili_double)
+    bots = [await start_bot(env), await start_bot(env)]
+    db = Database(f"sqlite:///{tmp_path / 'bilipick.db'}")
+
+    def finished() -> bool:
+        with db.session() as s:
+            statuses = [d.status for d in s.exec(select(Digest)).all()]
+        return len(statuses) == len(CHATS) and all(status == "sent" for status in statuses)
+
+    try:
+        await eventually(finished, 90, "every digest to be sent")
+        await asyncio.sleep(2.0)  # a second sender, if any, would still be sending its copies now
+    finally:
+        for bot in bots:
+            bot.send_signal(signal.SIGTERM)
+        for bot in bots:
+            await asyncio.wait_for(bot.wait(), 30)
+    delivered = pick_bvids(tg)
+    assert not [pair for pair, n in Counter(delivered).items() if n > 1], "nothing is sent twice"
+    with db.session() as s:
+        rows = s.exec(select(Shown)).all()
+    assert sorted((r.chat_id, r.bvid) for r in rows) == sorted(delivered), "one set of picks per digest, all sent"
+    db.dispose()

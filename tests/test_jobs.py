@@ -272,3 +272,30 @@ async def test_a_user_who_forgets_during_a_training_pass_keeps_no_model(bot, mon
     assert svc.models.latest_version(str(uid)) is None, "no model file came back"
     with svc.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM model_versions WHERE user_id = :u"), {"u": uid}).scalar() == 0
+
+
+async def test_a_user_who_forgets_during_onboarding_training_keeps_no_model(bot, monkeypatch):
+    """/forget cancels the onboarding task awaiting the pass, but the trainer thread goes on: the save
+    itself must see that the user is gone (their id may come back; their model must not)."""
+    tg, bili, svc, clock = bot
+    uid = await linked_user(svc, bili, 9802, 4802, seed=24)
+    svc.models.delete(str(uid))
+    release = threading.Event()
+    real_train = recommender.train_users
+
+    def held_pass(*args, **kwargs):
+        release.wait(10)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(recommender, "train_users", held_pass)
+    onboarding = svc.spawn(train_users_now(svc, [uid]), "onboarding", user_id=uid)  # as /login does
+    try:
+        await eventually(lambda: uid in svc.busy_training, 5, "the training pass to start")
+        await forget_in_chat(tg, tg.user(9802, language_code="en"))
+        assert onboarding.cancelled() or onboarding.done()
+    finally:
+        release.set()
+    await asyncio.get_running_loop().run_in_executor(svc.trainer, lambda: None)  # the pass has ended
+    assert svc.models.latest_version(str(uid)) is None, "no model file came back"
+    with svc.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_versions WHERE user_id = :u"), {"u": uid}).scalar() == 0

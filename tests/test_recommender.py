@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, build_shared_signals,
+from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, Video, build_shared_signals,
                          quality_score, rank, rank_popular, render_profile_png, taste_profile, train_users)
-from recommender.data import POPULAR_CSV, load_popular, synthetic
+from recommender.data import synthetic
 from recommender.features import encode_videos
 from recommender.labels import make_samples
 from recommender.metrics import auc
 from recommender.train import validation_holdout
+from tests.doubles.bilibili_catalogue import load_popular
 
 
 def _split(s, frac: float = 0.8):
@@ -96,9 +97,10 @@ def test_quality_feature_spreads_on_synthetic():
     assert q.std() > 0.05
 
 
-@pytest.mark.skipif(not POPULAR_CSV.exists(), reason=f"real data not beside the repo ({POPULAR_CSV})")
 def test_quality_feature_spreads_on_real_videos_where_seed_formula_saturates():
-    videos = list(load_popular().values())
+    videos = [Video(v.bvid, v.title, v.owner_mid, v.owner_name, tuple(v.tags), v.tid, v.tname, v.duration,
+                    v.pubdate, v.view, v.like, v.favorite, v.coin, v.share, v.danmaku, v.reply)
+              for v in load_popular()]  # the bundled public catalogue
     q = np.array([quality_score(v) for v in videos])
     seed = np.array([min(max(0.4 * v.like / math.log(v.view + 1) + 0.3 * v.favorite / math.log(v.view + 1)
                              + 0.3 * math.log(v.view + 1) / 20, 0), 1) for v in videos])
@@ -273,3 +275,68 @@ def test_dropped_shared_signals_are_not_brought_back_by_a_pass_that_read_before_
     assert ModelStore(tmp_path).load_shared() is None
     assert store.save_shared(shared, store.shared_generation)  # a rebuild after the drop is kept
     assert ModelStore(tmp_path).load_shared().bvids == shared.bvids
+
+
+def test_the_model_cache_is_bounded_and_evicts_the_least_recently_used(world, tmp_path: Path):
+    s, _, tests, _, models = world
+    writer, reader = ModelStore(tmp_path), ModelStore(tmp_path, max_cached=2)
+    for key in ("a", "b", "c"):
+        writer.save(key, models["u0"])
+    first = reader.load("a")
+    reader.load("b")
+    assert reader.load("a") is first  # a recent hit stays in memory
+    reader.load("c")  # evicts b, the least recently used
+    assert reader.cached == 2
+    assert reader.load("a") is first
+    bvids = [x for x, _ in tests["u0"]]
+    again = reader.load("b")  # evicted: read from disk again, same model
+    np.testing.assert_allclose(_scores(again, s, bvids), _scores(models["u0"], s, bvids), atol=1e-6)
+    assert reader.cached == 2
+
+
+def test_a_damaged_newest_model_file_falls_back_to_the_previous_version(world, tmp_path: Path):
+    s, _, tests, _, models = world
+    ModelStore(tmp_path).save("7", models["u0"])
+    ModelStore(tmp_path).save("7", models["u1"])
+    newest = tmp_path / "7" / "v00000002.safetensors"
+    newest.write_bytes(newest.read_bytes()[:100])  # cut short (e.g. power loss before the data reached disk)
+    bvids = [x for x, _ in tests["u0"]]
+    loaded = ModelStore(tmp_path).load("7")
+    np.testing.assert_allclose(_scores(loaded, s, bvids), _scores(models["u0"], s, bvids), atol=1e-6)
+
+
+_KILLED_MID_SAVE = """
+import os, signal, sys
+import safetensors.torch
+import recommender.store as store
+
+def half_then_die(tensors, path, metadata=None):
+    with open(path, "wb") as fh:
+        fh.write(b"\\x00" * 4096)  # part of the file is written ...
+        fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # ... and the process is killed -9
+
+store.save_file = half_then_die
+s = store.ModelStore(sys.argv[1])
+s.save("7", s.load("7"))
+"""
+
+
+def test_a_kill_during_a_model_save_leaves_the_previous_model_loadable(world, tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    s, _, tests, _, models = world
+    ModelStore(tmp_path).save("7", models["u0"])
+    done = subprocess.run([sys.executable, "-c", _KILLED_MID_SAVE, str(tmp_path)], cwd=Path(__file__).parents[1],
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=120)  # fmt: skip
+    assert done.returncode == -signal.SIGKILL
+    assert list((tmp_path / "7").glob("*.tmp")), "the killed save left its temp file behind"
+    bvids = [x for x, _ in tests["u0"]]
+    store = ModelStore(tmp_path)
+    np.testing.assert_allclose(_scores(store.load("7"), s, bvids), _scores(models["u0"], s, bvids), atol=1e-6)
+    assert store.save("7", models["u1"]) == 2  # the next save is not confused by the leftover
+    np.testing.assert_allclose(_scores(ModelStore(tmp_path).load("7"), s, bvids),
+                               _scores(models["u1"], s, bvids), atol=1e-6)  # fmt: skip

@@ -24,8 +24,8 @@ async def svc(tmp_path, bilibili_double):
     await services.close()
 
 
-async def test_first_sync_of_the_history_file_user_stores_all_behaviour(svc, bilibili_double):
-    source = bilibili_double.add_history_file_user(HISTORY_MID)
+async def test_first_sync_of_a_long_history_user_stores_all_behaviour(svc, bilibili_double):
+    source = bilibili_double.add_long_history_user(HISTORY_MID)
     user_id = await _linked_user(svc, bilibili_double, 1, HISTORY_MID)
 
     report = await sync_user(svc, user_id)
@@ -50,7 +50,7 @@ async def test_first_sync_of_the_history_file_user_stores_all_behaviour(svc, bil
 
 
 async def test_repeat_sync_of_an_unchanged_user_is_cheap_and_changes_nothing(svc, bilibili_double):
-    bilibili_double.add_history_file_user(HISTORY_MID)
+    bilibili_double.add_long_history_user(HISTORY_MID)
     user_id = await _linked_user(svc, bilibili_double, 1, HISTORY_MID)
     await sync_user(svc, user_id)
     before = behaviour.behaviour_counts(svc.db, user_id)

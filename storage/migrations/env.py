@@ -10,17 +10,26 @@ target_metadata = SQLModel.metadata
 
 
 def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:  # Database.migrate: its transaction, under its lock
+        _run(connection)
+        return
     engine = config.attributes.get("engine")
     if engine is None:
         from sqlmodel import create_engine
 
         engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",  # SQLite can't ALTER most things
-        )
+        _run(connection)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite can't ALTER most things
+    )
+    with context.begin_transaction():  # joins the caller's transaction
         context.run_migrations()
 
 

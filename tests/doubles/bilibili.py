@@ -9,7 +9,7 @@ One server serves api / passport / www / image paths; `api_url`, `passport_url`,
 `image_url` all point at it. It checks what bilibili checks: SESSDATA (verbatim) on authenticated
 endpoints (-101), WBI signatures on signed endpoints (-352), csrf on POSTs (-111), refresh_token
 and refresh_csrf on cookie/refresh (86095), and confirm/refresh kills the old session.
-Catalogue: the 708 real popular videos from ../shared/data (read in place, never copied).
+Catalogue: the 708 real popular videos (public metadata bundled in tests/fixtures).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .bilibili_catalogue import Video, load_history, load_popular, stable_id, tag_id
+from .bilibili_catalogue import Video, load_popular, stable_id, synthesise_long_history, tag_id
 
 # -- paths -----------------------------------------------------------------------------------
 QR_GENERATE = "/x/passport-login/web/qrcode/generate"
@@ -59,8 +59,16 @@ IMAGES = "/bfs"
 
 SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE})
 
-# fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault
-FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data")
+# fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault.
+# "wrong_types": the real answer, but its first item (or the data object itself) has every field of the
+# wrong type ("owner": "x", "progress": "1.5", "bvid": {...}); "wrong_data": `data` is a string.
+FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data", "wrong_types",
+          "wrong_data")
+_MUTATIONS = ("wrong_types", "wrong_data")
+# Pagination that never ends, for the history and favourite-item lists (each injected request):
+# "repeat_cursor" answers the first page whatever was asked (same items, same cursor, has_more);
+# "endless" answers a page with nothing in it that still says there is more.
+PAGINATION_FAULTS = ("repeat_cursor", "endless")
 
 _TAB = [46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35, 27, 43, 5, 49, 33, 9, 42, 19, 29, 28,
         14, 39, 12, 38, 41, 13, 37, 48, 7, 16, 24, 55, 40, 61, 26, 17, 0, 1, 60, 51, 30, 4, 22, 25, 54, 21, 56,
@@ -81,6 +89,34 @@ def _wbi_verify(query: dict[str, str], img_key: str, sub_key: str) -> bool:
     cleaned = sorted((k, "".join(c for c in v if c not in "!'()*")) for k, v in q.items())
     expected = hashlib.md5((urllib.parse.urlencode(cleaned, quote_via=urllib.parse.quote) + mixin).encode())
     return expected.hexdigest() == w_rid
+
+
+def _first_item(data: Any) -> dict | None:
+    """The object a wrong-typed fault spoils: the first row of the answer's list, else `data` itself."""
+    if isinstance(data, list):
+        return next((d for d in data if isinstance(d, dict)), None)
+    if isinstance(data, dict):
+        for key in ("list", "medias"):
+            rows = data.get(key)
+            if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+                return rows[0]
+        return data
+    return None
+
+
+def _wrong_types(obj: dict | None) -> None:
+    """Every field of the wrong type: objects become "x", numbers "1.5", text and lists objects."""
+    if obj is None:
+        return
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            obj[key] = "x"
+        elif isinstance(value, bool) or value is None:
+            obj[key] = [value]
+        elif isinstance(value, int | float):
+            obj[key] = "1.5"
+        else:
+            obj[key] = {"wrong": value}
 
 
 _IMAGE_CACHE: dict[str, bytes] = {}
@@ -287,7 +323,7 @@ class BilibiliDouble:
 
     def inject(self, path: str | None, fault: str, times: int = 1) -> None:
         """Make the next `times` requests to `path` (None: any path) fail with `fault`."""
-        if fault not in FAULTS and not re.fullmatch(r"-?\d+", fault):
+        if fault not in FAULTS + PAGINATION_FAULTS and not re.fullmatch(r"-?\d+", fault):
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS} or an integer code")
         if path is not None and not path.startswith("/"):
             path = "/" + path
@@ -442,10 +478,10 @@ class BilibiliDouble:
         user.taste = {"tags": sorted(liked_tags), "owners": sorted(liked_owners)}
         return user
 
-    def add_history_file_user(self, mid: int, uname: str = "history_user") -> User:
-        """The real user from bilibili_watch_history.csv; missing videos join the catalogue."""
-        tnames = {v.tid: v.tname for v in self.videos.values() if v.tname}
-        rows = load_history(tnames)
+    def add_long_history_user(self, mid: int, uname: str = "history_user") -> User:
+        """A heavy viewer (790 watches of videos outside the popular list, which join the catalogue),
+        synthesised from the catalogue with a fixed seed; see `synthesise_long_history`."""
+        rows = synthesise_long_history([self.videos[b] for b in self.popular_order])
         for r in rows:
             if r.bvid not in self.videos:
                 self.add_video(r.video)
@@ -570,13 +606,49 @@ class BilibiliDouble:
         fault = self._take_fault(key)
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
-        elif fault is not None:
+        elif fault in PAGINATION_FAULTS:
+            return await self._paginate_badly(request, handler, fault)
+        elif fault is not None and fault not in _MUTATIONS:
             return self._fault_response(fault)
         if key in SIGNED_PATHS and self.require_wbi and not _wbi_verify(dict(request.query), self.img_key, self.sub_key):
             resp = self._code(-352, "风控校验失败", {"v_voucher": f"voucher_{uuid.uuid4()}"})
             resp.headers["x-bili-gaia-vvoucher"] = "voucher_" + uuid.uuid4().hex
             return resp
-        return await handler(request)
+        resp = await handler(request)
+        if fault in _MUTATIONS and isinstance(resp, web.Response) and resp.content_type == "application/json":
+            return self._mutated(resp, fault)
+        return resp
+
+    @staticmethod
+    def _mutated(resp: web.Response, fault: str) -> web.Response:
+        """The same envelope (status, headers, cookies) with wrong-typed data."""
+        body = json.loads(resp.body)
+        if body.get("code") == 0:
+            if fault == "wrong_data":
+                body["data"] = "x"
+            else:
+                _wrong_types(_first_item(body.get("data")))
+        out = web.json_response(body, status=resp.status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        for name in resp.headers.getall("Set-Cookie", []):
+            out.headers.add("Set-Cookie", name)
+        return out
+
+    async def _paginate_badly(self, request: web.Request, handler: Any, fault: str) -> web.StreamResponse:
+        first_page = {k: v for k, v in request.query.items() if k not in ("pn", "max", "view_at", "business")}
+        resp = await handler(request.clone(rel_url=request.rel_url.with_query(first_page)))
+        body = json.loads(resp.body)
+        data = body.get("data")
+        if body.get("code") != 0 or not isinstance(data, dict):
+            return resp
+        if "medias" in data:  # favourite items
+            data["has_more"] = True
+            if fault == "endless":
+                data["medias"] = None
+        elif fault == "endless":  # history: only non-video rows (live), and the cursor asked for
+            data["list"] = [dict(row, history=dict(row["history"], business="live")) for row in data["list"][:1]]
+            data["cursor"] = {"max": int(request.query.get("max") or 1), "ps": data["cursor"].get("ps", 20),
+                              "view_at": int(request.query.get("view_at") or 1), "business": "live"}
+        return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def _fault_response(self, fault: str) -> web.Response:
         if fault == "412_html":

@@ -1,22 +1,22 @@
-"""Loads the real bilibili data (../shared/data beside the repo) for the bilibili double.
+"""The bilibili double's catalogue: real public video metadata bundled in tests/fixtures, and users
+synthesised from it with fixed seeds.
 
-Never copies the data into the repository: files are read in place and parsed once per process.
+No person's watch history is read or copied here: the long-history user is generated
+(`synthesise_long_history`), shaped only by aggregate counts.
 """
 
 from __future__ import annotations
 
-import ast
-import csv
+import gzip
 import hashlib
+import json
+import random
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-POPULAR_CSV = DATA_DIR / "bilibili_popular_videos.csv"
-HISTORY_CSV = DATA_DIR / "bilibili_watch_history.csv"
+POPULAR_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "popular_videos.jsonl.gz"
 
 _XOR = 23442827791579
 _MASK = 2251799813685247
@@ -32,13 +32,6 @@ def bv2av(bvid: str) -> int:
     for c in chars[3:]:
         n = n * 58 + _ALPHABET.index(c)
     return (n & _MASK) ^ _XOR
-
-
-def _num(v: str | None) -> int:
-    try:
-        return int(float(v)) if v not in (None, "") else 0
-    except ValueError:
-        return 0
 
 
 def stable_id(text: str, lo: int = 10_000_000, span: int = 900_000_000) -> int:
@@ -100,31 +93,14 @@ class Video:
 
 
 @lru_cache(maxsize=1)
-def _popular_rows() -> tuple[dict, ...]:
-    with POPULAR_CSV.open(encoding="utf-8", newline="") as f:
-        return tuple(csv.DictReader(f))
-
-
-@lru_cache(maxsize=1)
-def _history_rows() -> tuple[dict, ...]:
-    with HISTORY_CSV.open(encoding="utf-8", newline="") as f:
-        return tuple(csv.DictReader(f))
+def _popular_records() -> tuple[dict, ...]:
+    with gzip.open(POPULAR_FIXTURE, "rt", encoding="utf-8") as f:
+        return tuple(json.loads(line) for line in f)
 
 
 def load_popular() -> list[Video]:
-    """The 708 real popular videos, in file order (fresh objects every call)."""
-    out = []
-    for r in _popular_rows():
-        out.append(Video(
-            aid=_num(r["aid"]), bvid=r["short_link_v2"].rstrip("/").rsplit("/", 1)[-1], title=r["title"],
-            pic=r["pic"], tid=_num(r["tid"]), tname=r["tname"], pubdate=_num(r["pubdate"]),
-            duration=_num(r["duration"]), owner_mid=_num(r["owner_mid"]), owner_name=r["owner_name"],
-            owner_face=r["owner_face"], desc=r["desc"], videos=_num(r["videos"]) or 1, state=_num(r["state"]),
-            view=_num(r["stat_view"]), danmaku=_num(r["stat_danmaku"]), reply=_num(r["stat_reply"]),
-            favorite=_num(r["stat_favorite"]), coin=_num(r["stat_coin"]), share=_num(r["stat_share"]),
-            like=_num(r["stat_like"]), tags=[t.strip() for t in r["tags"].split(",") if t.strip()],
-        ))
-    return out
+    """The 708 real popular videos (public metadata, bundled), in list order; fresh objects every call."""
+    return [Video(**{**r, "tags": list(r["tags"])}) for r in _popular_records()]
 
 
 @dataclass(frozen=True)
@@ -139,30 +115,78 @@ class HistoryRow:
     video: Video
 
 
-def load_history(tnames: dict[int, str] | None = None) -> list[HistoryRow]:
-    """The real user's 790 history rows (oldest first), each with a Video built from its fields."""
-    tnames = tnames or {}
-    out = []
-    for r in _history_rows():
-        bvid = r["bv"]
-        try:
-            tags = [str(t) for t in ast.literal_eval(r["tag"] or "[]")]
-        except (ValueError, SyntaxError):
-            tags = []
-        tid = _num(r["tid"])
-        try:
-            aid = bv2av(bvid)
-        except ValueError:
-            aid = stable_id(bvid)
+# The long-history user is shaped like a real heavy viewer's export (counts, not rows): 790 distinct
+# videos over ~17 days, about a third liked, 103 favourites, 5 coined, a third watched to the end.
+LONG_HISTORY = {"watches": 790, "likes": 252, "favourites": 103, "coins": (2, 2, 2, 1, 1), "days": 17.4}
+_LONG_HISTORY_END = 1_717_636_722  # newest view time; fixed so runs are reproducible
+
+
+def av2bv(aid: int) -> str:
+    """bilibili's public AV -> BV conversion (inverse of `bv2av`)."""
+    n = (aid | (_MASK + 1)) ^ _XOR
+    chars = ["B", "V", "1"] + ["1"] * 9
+    for i in range(11, 2, -1):
+        chars[i] = _ALPHABET[n % 58]
+        n //= 58
+    chars[3], chars[9] = chars[9], chars[3]
+    chars[4], chars[7] = chars[7], chars[4]
+    return "".join(chars)
+
+
+def synthesise_long_history(popular: list[Video], seed: int = 20240606) -> list[HistoryRow]:
+    """A heavy viewer's history (oldest first) of videos outside the popular list, with a planted taste.
+
+    Titles, tags and partitions are drawn from the public catalogue; whether a video is liked, faved
+    or coined follows its tags and uploader (as in real histories), so models have something to learn.
+    """
+    rng = random.Random(seed)
+    spec = LONG_HISTORY
+    tag_pool = sorted({t for v in popular for t in v.tags})
+    partitions = sorted({(v.tid, v.tname) for v in popular if v.tname})
+    liked_tags = set(rng.sample(tag_pool, 12))
+    uploaders = [(stable_id(f"long-history-up-{i}"), f"UP主{i:03d}") for i in range(537)]
+    favourite_ups = set(rng.sample(range(len(uploaders)), 40))
+    taken_aids = {v.aid for v in popular}
+    n = spec["watches"]
+    # every uploader at least once, the rest mostly favourites: a heavy viewer returns to theirs
+    up_sequence = list(range(len(uploaders))) + [
+        rng.choice(sorted(favourite_ups)) if rng.random() < 0.8 else rng.randrange(len(uploaders))
+        for _ in range(n - len(uploaders))
+    ]
+    rng.shuffle(up_sequence)
+    step = spec["days"] * 86400 / n
+    rows: list[tuple[float, HistoryRow]] = []
+    for i in range(n):
+        aid = rng.randrange(10**14, 2 * 10**14)
+        while aid in taken_aids:
+            aid = rng.randrange(10**14, 2 * 10**14)
+        taken_aids.add(aid)
+        bvid = av2bv(aid)
+        tags = rng.sample(sorted(liked_tags), rng.randint(0, 2)) + rng.sample(tag_pool, rng.randint(2, 6))
+        tags = list(dict.fromkeys(tags))
+        up = up_sequence[i]
+        tid, tname = rng.choice(partitions)
+        duration = int(rng.lognormvariate(5.5, 1.0)) + 15
+        view = int(rng.lognormvariate(11.5, 1.6)) + 100
+        rate = rng.betavariate(2, 25)
+        view_at = int(_LONG_HISTORY_END - (n - 1 - i) * step - rng.randrange(int(step)))
+        affinity = len(liked_tags & set(tags)) + 1.5 * (up in favourite_ups) + 0.2 * rate * 25
+        progress = -1 if rng.random() < 0.35 else (0 if rng.random() < 0.03 else rng.randint(1, duration - 1))
         video = Video(
-            aid=aid, bvid=bvid, title=r["title"],
+            aid=aid, bvid=bvid, title=f"【{tags[0]}】{rng.choice(tag_pool)}·第{rng.randint(1, 300)}期",
             pic=f"http://i0.hdslb.com/bfs/archive/{hashlib.sha1(bvid.encode()).hexdigest()}.jpg",
-            tid=tid, tname=tnames.get(tid, ""), pubdate=_num(r["time"]), duration=_num(r["duration"]),
-            owner_mid=stable_id(r["up_name"]), owner_name=r["up_name"],
-            view=_num(r["view"]), danmaku=_num(r["dm"]), reply=_num(r["reply"]), favorite=_num(r["fav"]),
-            coin=_num(r["coin"]), share=_num(r["share"]), like=_num(r["like"]), tags=tags, in_popular=False,
+            tid=tid, tname=tname, pubdate=view_at - rng.randrange(3600, 90 * 86400), duration=duration,
+            owner_mid=uploaders[up][0], owner_name=uploaders[up][1], view=view,
+            danmaku=int(view * rate / 8), reply=int(view * rate / 12), favorite=int(view * rate / 3),
+            coin=int(view * rate / 5), share=int(view * rate / 20), like=int(view * rate), tags=tags,
+            in_popular=False,
         )
-        out.append(HistoryRow(bvid=bvid, progress=_num(r["progress"]), duration=_num(r["duration"]),
-                              view_at=_num(r["view_time"]), u_like=_num(r["u_like"]), u_coin=_num(r["u_coin"]),
-                              u_fav=_num(r["u_fav"]), video=video))
-    return out
+        rows.append((affinity + rng.random(), HistoryRow(bvid, progress, duration, view_at, 0, 0, 0, video)))
+    # The user's strongest affinities become their likes, favourites and coins (exact counts).
+    by_affinity = [r for _, r in sorted(rows, key=lambda x: -x[0])]
+    liked = {r.bvid for r in by_affinity[: spec["likes"]]}
+    faved = {r.bvid for r in rng.sample(by_affinity[: 2 * spec["favourites"]], spec["favourites"])}
+    coined = dict(zip((r.bvid for r in by_affinity[: len(spec["coins"])]), spec["coins"]))
+    out = [HistoryRow(r.bvid, r.progress, r.duration, r.view_at, int(r.bvid in liked), coined.get(r.bvid, 0),
+                      int(r.bvid in faved), r.video) for _, r in rows]
+    return sorted(out, key=lambda r: r.view_at)

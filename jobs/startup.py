@@ -1,0 +1,31 @@
+"""Start-up safety, before the bot answers anyone."""
+
+from __future__ import annotations
+
+import logging
+
+from jobs.services import Services
+from storage import users
+
+log = logging.getLogger(__name__)
+
+
+def prepare_storage(services: Services) -> None:
+    """Stored logins re-encrypted under the newest key (raises storage.crypto.KeysDoNotFit when some
+    open under none), and no model files left for users who are gone."""
+    rotated = users.reencrypt_credentials(services.db, services.vault)
+    if rotated:
+        log.info("re-encrypted %d stored logins under the newest FERNET_KEYS key", rotated)
+    removed = remove_orphan_models(services)
+    if removed:
+        log.info("removed the model files of %d users who are gone", removed)
+
+
+def remove_orphan_models(services: Services) -> int:
+    """Model directories of user ids no longer in storage (saved after a /forget by an older version,
+    or left by a crash): a later user must never find one under their id."""
+    on_disk = {int(key) for key in services.models.user_keys() if key.isdigit()}
+    gone = on_disk - users.existing_ids(services.db, sorted(on_disk)) if on_disk else set()
+    for user_id in gone:
+        services.models.delete(str(user_id))
+    return len(gone)
