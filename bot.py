@@ -56,6 +56,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         ApplicationBuilder()
         .token(token.get_secret_value())
         .base_url(settings.telegram.base_url)
+        .read_timeout(settings.telegram.read_timeout_s)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
         # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
@@ -89,12 +90,14 @@ def _check_webhook(settings: Settings) -> None:
 
 
 def register_handlers(app: Application) -> None:
-    private = filters.ChatType.PRIVATE
+    # New messages only: editing an old /recommend (or any text) must not run it again.
+    new = filters.UpdateType.MESSAGE
+    private = filters.ChatType.PRIVATE & new
     app.add_handler(ChatMemberHandler(membership.chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
-    app.add_handler(CommandHandler("start", start.start))
-    app.add_handler(CommandHandler("help", start.help_command))
+    app.add_handler(CommandHandler("start", start.start, filters=new))
+    app.add_handler(CommandHandler("help", start.help_command, filters=new))
     # /login answers in groups too, to refuse there; it never sends a QR outside a private chat.
-    app.add_handler(CommandHandler("login", login.login))
+    app.add_handler(CommandHandler("login", login.login, filters=new))
     app.add_handler(CommandHandler("recommend", recommend.recommend, filters=private))
     app.add_handler(CommandHandler("digest", preferences.digest, filters=private))
     app.add_handler(CommandHandler("timezone", preferences.timezone, filters=private))
@@ -102,7 +105,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("profile", profile.profile, filters=private))
     app.add_handler(CommandHandler("logout", account.logout, filters=private))
     app.add_handler(CommandHandler("forget", account.forget, filters=private))
-    app.add_handler(CommandHandler("privacy", account.privacy))
+    app.add_handler(CommandHandler("privacy", account.privacy, filters=new))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=r"^fb:"))
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=r"^login:"))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=r"^set:"))

@@ -29,8 +29,17 @@ class TelegramSettings(BaseSettings):
     webhook_listen: str = Field(default="0.0.0.0", alias="WEBHOOK_LISTEN")
     webhook_port: int = Field(default=8443, alias="WEBHOOK_PORT")
     poll_timeout_s: float = Field(default=10.0, alias="TELEGRAM_POLL_TIMEOUT")
+    # How long a request waits for Telegram's answer (PTB's default); no answer = "maybe delivered".
+    read_timeout_s: float = Field(default=5.0, alias="TELEGRAM_READ_TIMEOUT")
     # Telegram's global limit; sends are spaced a little under it (handlers/ratelimit.py).
     max_messages_per_second: float = Field(default=30.0, alias="TELEGRAM_MAX_RPS")
+    # Per-user limits (handlers/cooldown.py). A new QR code while the last one is live: once per
+    # LOGIN_COOLDOWN s. /recommend: RECOMMEND_BURST at once, then one per RECOMMEND_COOLDOWN s.
+    login_cooldown_s: float = Field(default=30.0, alias="LOGIN_COOLDOWN")
+    recommend_cooldown_s: float = Field(default=10.0, alias="RECOMMEND_COOLDOWN")
+    recommend_burst: int = Field(default=5, alias="RECOMMEND_BURST")
+    forget_cooldown_s: float = Field(default=10.0, alias="FORGET_COOLDOWN")  # /forget prompts
+    forget_confirm_ttl_s: float = Field(default=600.0, alias="FORGET_CONFIRM_TTL")  # its button expires
 
 
 class BilibiliSettings(BaseSettings):

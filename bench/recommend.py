@@ -197,7 +197,9 @@ def timed_handler(app: Application, command: str, samples: list[float]) -> Itera
 async def bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
               max_rps: str | None) -> AsyncIterator[tuple[Application, Services]]:  # fmt: skip
     """The real Application without its periodic tick (no syncs, training or digests during the bench)."""
-    with mock.patch.dict(os.environ, {"TELEGRAM_MAX_RPS": max_rps} if max_rps else {}):
+    # Each user asks many times a minute here: the per-user /recommend limit would refuse them.
+    env = {"RECOMMEND_COOLDOWN": "0", **({"TELEGRAM_MAX_RPS": max_rps} if max_rps else {})}
+    with mock.patch.dict(os.environ, env):
         async with running_bot(data_dir, tg, bili, tick_seconds=3600) as (app, svc):
             for job in app.job_queue.get_jobs_by_name("tick"):  # its first run is 1 s after start
                 job.schedule_removal()

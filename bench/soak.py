@@ -100,6 +100,8 @@ async def prepare(data_dir: Path, bili: BilibiliDouble, n_users: int) -> tuple[d
         "BILIBILI_API_URL": bili.url, "BILIBILI_PASSPORT_URL": bili.url, "BILIBILI_WWW_URL": bili.url,
         "BILIBILI_IMAGE_URL": bili.url, "BILIBILI_MAX_RPS": "50", "TELEGRAM_POLL_TIMEOUT": "1",
         "TELEGRAM_MAX_RPS": "100000",  # the load is on the bot, not on Telegram's cap
+        # Virtual users pick people at random, some several times a minute: no per-user /recommend limit.
+        "RECOMMEND_COOLDOWN": "0",
     }  # fmt: skip
     return env, secrets
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+import logging
+import re
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private, services_of
-from handlers.i18n import t
+from handlers.cooldown import cooldowns_of
+from handlers.delivery import best_effort
+from handlers.i18n import language_for, t
 from storage import users
+from storage.contributions import contributed_to_shared
 
 
 async def logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -26,30 +33,60 @@ async def logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):
         return
-    user = current_user(update, context)
+    svc, user = services_of(context), current_user(update, context)
+    limits = cooldowns_of(context.application)
+    if limits.take(user.id, "forget", svc.settings.telegram.forget_cooldown_s):
+        if limits.tell_once(user.id, "forget"):
+            await update.effective_message.reply_text(t(user.language, "cooldown_forget"))
+        return
+    # The button carries when it was offered: an old confirmation found later in the chat expires.
     keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(user.language, "forget_yes"), callback_data="forget:yes"),
+        InlineKeyboardButton(t(user.language, "forget_yes"), callback_data=f"forget:yes:{svc.now()}"),
         InlineKeyboardButton(t(user.language, "forget_no"), callback_data="forget:no"),
     ]])  # fmt: skip
     await update.effective_message.reply_text(t(user.language, "forget_confirm"), reply_markup=keyboard)
 
 
+log = logging.getLogger(__name__)
+
+FORGET_YES = re.compile(r"^forget:yes:(\d{1,12})$")
+
+
 async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    await query.answer()
+    await best_effort(query.answer(), "tap answer")
     svc = services_of(context)
     user = users.get_user(svc.db, update.effective_user.id)
-    lang = user.language if user else "en"
-    if user is None or query.data != "forget:yes":
-        await query.edit_message_text(t(lang, "forget_cancelled" if user else "forget_done"))
+    lang = user.language if user else language_for(update.effective_user.language_code)
+    if user is not None:
+        cooldowns_of(context.application).reset(user.id, "forget")  # answered: no prompt is waiting
+    if user is None or not query.data.startswith("forget:yes"):
+        await _edit(query, t(lang, "forget_cancelled" if user else "forget_done"))
+        return
+    offered = FORGET_YES.match(query.data)
+    age_s = svc.now() - int(offered.group(1)) if offered else -1
+    if not 0 <= age_s <= svc.settings.telegram.forget_confirm_ttl_s:  # old, or not one we sent
+        await _edit(query, t(lang, "forget_expired"))
         return
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
+    contributed = contributed_to_shared(svc.db, user.id)  # read before the rows go
     users.forget_user(svc.db, user.id)
     if user.bili_mid:
         svc.bili.forget_account(user.bili_mid)
     svc.models.delete(str(user.id))
-    svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it
-    await query.edit_message_text(t(lang, "forget_done"))
+    if contributed:
+        svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it
+    await _edit(query, t(lang, "forget_done"))
+
+
+async def _edit(query: CallbackQuery, text: str) -> None:
+    try:
+        await query.edit_message_text(text)
+    except BadRequest as exc:  # tapped twice, or not the confirmation (forged data): say it anew
+        if "not modified" not in exc.message:
+            await best_effort(query.get_bot().send_message(query.from_user.id, text), "forget reply")
+    except TelegramError as exc:
+        log.info("forget reply edit skipped: %s", exc)
 
 
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from weakref import WeakValueDictionary
+
 from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
@@ -39,3 +42,18 @@ def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
     if user.language != lang:
         user = users.update_user(svc.db, user.id, language=lang)
     return user
+
+
+LOCKS_KEY = "user_locks"  # application.bot_data: (kind, user id) -> the lock, while anyone holds it
+
+
+def user_lock(context: ContextTypes.DEFAULT_TYPE, kind: str, user_id: int) -> asyncio.Lock:
+    """One `kind` of work per user at a time (e.g. /recommend: a second page waits for the first, so
+    it never picks what the first is still sending). Kept only while in use."""
+    locks: WeakValueDictionary[tuple[str, int], asyncio.Lock] = context.application.bot_data.setdefault(
+        LOCKS_KEY, WeakValueDictionary()
+    )
+    lock = locks.get((kind, user_id))
+    if lock is None:
+        lock = locks[(kind, user_id)] = asyncio.Lock()
+    return lock

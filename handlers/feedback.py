@@ -1,4 +1,4 @@
-"""👍/👎 taps: answer at once, store the label, show the choice on the keyboard."""
+"""👍/👎 taps: store the label, answer, show the choice on the keyboard."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import logging
 import re
 
 from telegram import Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from handlers.common import services_of
+from handlers.common import services_of, user_lock
+from handlers.delivery import best_effort
 from handlers.i18n import language_for, t
 from handlers.render import feedback_keyboard
 from jobs.schedule import after_feedback
@@ -29,16 +30,20 @@ async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if shown is None or shown.user_id != user.id:
         # Malformed, foreign, or from before /forget: change nothing.
         lang = user.language if user else language_for(update.effective_user.language_code)
-        await query.answer(t(lang, "fb_stale"))
+        await best_effort(query.answer(t(lang, "fb_stale")), "tap answer")
         return
-    current = picks.get_feedback(svc.db, user.id).get(shown.bvid, (0, 0))[0]
-    tapped = int(match.group(2))
-    label = 0 if tapped == current else tapped  # the same button again clears the choice
-    await query.answer(t(user.language, {1: "fb_liked", -1: "fb_disliked", 0: "fb_cleared"}[label]))
-    picks.set_feedback(svc.db, user.id, shown.bvid, label, svc.now())
-    after_feedback(svc, user.id)
-    try:
-        await query.edit_message_reply_markup(feedback_keyboard(shown.id, label, user.language))
-    except BadRequest as exc:
-        if "not modified" not in exc.message:
-            log.warning("keyboard edit refused: %s", exc.message)
+    # One tap of a user at a time, so the keyboards are edited in the order the labels were stored.
+    async with user_lock(context, "tap", user.id):
+        # Stored first (the toast then tells the truth); the same button again clears the choice.
+        label = picks.toggle_feedback(svc.db, user.id, shown.bvid, int(match.group(2)), svc.now())
+        after_feedback(svc, user.id)
+        toast = t(user.language, {1: "fb_liked", -1: "fb_disliked", 0: "fb_cleared"}[label])
+        await best_effort(query.answer(toast), "tap answer")  # too late or refused: the label stays
+        try:
+            await query.edit_message_reply_markup(feedback_keyboard(shown.id, label, user.language))
+        except BadRequest as exc:
+            if "not modified" not in exc.message:
+                log.warning("keyboard edit refused: %s", exc.message)
+        except TelegramError as exc:
+            log.info("keyboard edit skipped: %s", exc)
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 import logging
@@ -14,6 +15,8 @@ from telegram.ext import Application, ContextTypes
 
 from bilibili import BilibiliError, QrCode, RiskControl
 from handlers.common import current_user, is_private, services_of
+from handlers.cooldown import cooldowns_of, seconds_text
+from handlers.delivery import best_effort
 from handlers.i18n import language_for, t
 from jobs.onboarding import first_sync_and_train
 from jobs.services import Services
@@ -50,36 +53,68 @@ async def login(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def login_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """login:replace | login:keep | login:new (a fresh code after expiry)."""
     query = update.callback_query
-    await query.answer()
+    await best_effort(query.answer(), "tap answer")
     if not is_private(update):
         return
     user = current_user(update, context)
     if query.data == "login:keep":
         await _edit_text(query.message, t(user.language, "login_kept"))
         return
+    if query.data not in ("login:replace", "login:new"):
+        return  # not a button of ours (forged or from an old version): no QR code for it
     if query.data == "login:replace":
         await _edit_text(query.message, t(user.language, "login_waiting"))
     await start_login(context.application, services_of(context), user)
 
 
 async def start_login(app: Application, svc: Services, user: User) -> None:
+    if not await _may_issue_code(app, svc, user):
+        return
     try:
-        qr = await svc.bili.generate_qr(fail_fast=True)  # the user waits: never sleep out a risk pause
-    except RiskControl as exc:
-        log.warning("QR generate refused: bilibili risk control, %.0fs left", exc.retry_in_s)
-        minutes = max(1, math.ceil(exc.retry_in_s / 60))
-        await app.bot.send_message(user.chat_id, t(user.language, "login_rate_limited", minutes=minutes))
-        return
-    except BilibiliError as exc:
-        log.warning("QR generate failed: %s", type(exc).__name__)
-        await app.bot.send_message(user.chat_id, t(user.language, "login_failed"))
-        return
-    message = await app.bot.send_photo(user.chat_id, qr_png(qr.url), caption=t(user.language, "login_waiting"))
-    # Only the newest QR code of a user is followed.
-    svc.spawn(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}", user_id=user.id)
+        try:
+            qr = await svc.bili.generate_qr(fail_fast=True)  # the user waits: never sleep out a risk pause
+        except RiskControl as exc:
+            log.warning("QR generate refused: bilibili risk control, %.0fs left", exc.retry_in_s)
+            minutes = max(1, math.ceil(exc.retry_in_s / 60))
+            await app.bot.send_message(user.chat_id, t(user.language, "login_rate_limited", minutes=minutes))
+            return
+        except BilibiliError as exc:
+            log.warning("QR generate failed: %s", type(exc).__name__)
+            await app.bot.send_message(user.chat_id, t(user.language, "login_failed"))
+            return
+        message = await app.bot.send_photo(user.chat_id, qr_png(qr.url), caption=t(user.language, "login_waiting"))
+        # Only the newest QR code of a user is followed.
+        svc.spawn(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}", user_id=user.id)
+    finally:
+        if not _code_live(svc, user.id):  # no code came of it: the next /login may ask at once
+            cooldowns_of(app).reset(user.id, "login")
+
+
+def _code_live(svc: Services, user_id: int) -> bool:
+    task = svc.user_tasks.get(user_id)
+    return task is not None and not task.done() and task.get_name() == f"login:{user_id}"
+
+
+async def _may_issue_code(app: Application, svc: Services, user: User) -> bool:
+    """A new QR code at most once per LOGIN_COOLDOWN while the last one is live: each one costs
+    bilibili calls from the budget every user shares (an expired or finished code frees it)."""
+    limits = cooldowns_of(app)
+    if not (wait_s := limits.take(user.id, "login", svc.settings.telegram.login_cooldown_s)):
+        return True
+    if limits.tell_once(user.id, "login"):
+        await app.bot.send_message(user.chat_id, t(user.language, "cooldown_login", seconds=seconds_text(wait_s)))
+    return False
 
 
 async def _follow_login(app: Application, svc: Services, user: User, qr: QrCode, message: Message) -> None:
+    try:
+        await _follow_code(app, svc, user, qr, message)
+    finally:
+        if svc.user_tasks.get(user.id) is asyncio.current_task():  # not replaced by a newer code
+            cooldowns_of(app).reset(user.id, "login")
+
+
+async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, message: Message) -> None:
     lang = user.language
     try:
         async for event in svc.bili.poll_login(qr):
@@ -105,7 +140,8 @@ async def _follow_login(app: Application, svc: Services, user: User, qr: QrCode,
 
 async def _onboard(app: Application, svc: Services, user: User) -> None:
     async def notify(key: str, **values: object) -> None:
-        await app.bot.send_message(user.chat_id, t(user.language, key, **values))
+        # Progress notes must not stop the first sync and training when Telegram hiccups.
+        await best_effort(app.bot.send_message(user.chat_id, t(user.language, key, **values)), "progress note")
 
     await first_sync_and_train(svc, user.id, notify)
 

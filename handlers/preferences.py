@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private, services_of
+from handlers.delivery import best_effort
 from handlers.i18n import t
 from storage import users
 from storage.models import User
+
+log = logging.getLogger(__name__)
 
 DIGEST_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 MIN_PICKS, MAX_PICKS = 3, 10
@@ -89,7 +93,9 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    await query.answer()
+    await best_effort(query.answer(), "tap answer")
+    if not is_private(update):
+        return  # a settings message is only ever sent in a private chat
     svc, user = services_of(context), current_user(update, context)
     if query.data == "set:pause":
         user = users.update_user(svc.db, user.id, digest_paused=True)
@@ -102,6 +108,8 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     text, keyboard = settings_view(user)
     try:
         await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
+    except BadRequest as exc:  # tapped twice ("not modified"), or not a settings message (forged data)
         if "not modified" not in exc.message:
-            raise
+            log.info("settings edit refused: %s", exc.message)
+    except TelegramError as exc:
+        log.info("settings edit skipped: %s", exc)

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 import recommender as rec
 from handlers.common import current_user, is_private, services_of
+from handlers.delivery import best_effort
 from handlers.i18n import t
 
 
@@ -22,7 +23,7 @@ async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if model is None:
         await update.effective_message.reply_text(t(user.language, "profile_none"))
         return
-    await context.bot.send_chat_action(user.chat_id, ChatAction.UPLOAD_PHOTO)
+    await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.UPLOAD_PHOTO), "upload action")
     taste = rec.taste_profile(model)
     titles = {k: t(user.language, f"profile_{k}") for k in ("tags", "uploaders", "partitions")}
     # matplotlib takes tens of milliseconds: keep the event loop free meanwhile.

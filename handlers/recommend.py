@@ -6,15 +6,19 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatAction
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bilibili import BilibiliError
-from handlers.common import current_user, is_private, services_of
+from handlers.common import current_user, is_private, services_of, user_lock
+from handlers.cooldown import cooldowns_of, seconds_text
+from handlers.delivery import best_effort
 from handlers.i18n import t
 from handlers.render import deliver_picks
 from jobs.picks import choose_picks
 from jobs.sync import refresh_candidates
 from storage import catalogue
+from storage.models import User
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,19 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc = services_of(context)
     user = current_user(update, context)
-    await context.bot.send_chat_action(user.chat_id, ChatAction.TYPING)
+    limits, tg = cooldowns_of(context.application), svc.settings.telegram
+    if wait_s := limits.take(user.id, "recommend", tg.recommend_cooldown_s, tg.recommend_burst):
+        if limits.tell_once(user.id, "recommend"):
+            text = t(user.language, "cooldown_recommend", seconds=seconds_text(wait_s))
+            await update.effective_message.reply_text(text)
+        return
+    async with user_lock(context, "recommend", user.id):  # a second page waits: no pick sent twice
+        await _recommend(update, context, user)
+
+
+async def _recommend(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+    svc = services_of(context)
+    await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.TYPING), "typing action")
     batch = choose_picks(svc, user, user.picks_per_page)
     if not batch.items and catalogue.last_candidate_refresh(svc.db) == 0:
         try:  # a brand-new bot has no candidates yet: pull the popular lists once, now
@@ -36,5 +52,12 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(t(user.language, "no_picks"))
         return
     if batch.mode != "personal":
-        await update.effective_message.reply_text(t(user.language, f"cold_{batch.mode}"))
-    await deliver_picks(context.bot, svc, user, batch.items, source="recommend")
+        await best_effort(update.effective_message.reply_text(t(user.language, f"cold_{batch.mode}")), "cold note")
+    try:
+        await deliver_picks(context.bot, svc, user, batch.items, source="recommend")
+    except Forbidden:
+        raise  # blocked: the error handler marks the user; nothing can be said
+    except TelegramError as exc:
+        # Refused even after retries (Telegram down, a long flood wait): one clear line, not silence.
+        log.warning("picks for user %d not sent: %s", user.id, exc)
+        await best_effort(update.effective_message.reply_text(t(user.language, "picks_failed")), "failure note")

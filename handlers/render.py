@@ -7,10 +7,11 @@ import html
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
 
 from bilibili import BilibiliError
+from handlers.delivery import maybe_delivered, with_retries, worth_retrying
 from handlers.i18n import t
 from handlers.ratelimit import BULK
 from jobs.picks import ChosenPick
@@ -81,7 +82,7 @@ async def send_pick(
     bot: ExtBot, services: Services, chat_id: int, chosen: ChosenPick, shown_id: int,
     lang: str, cover: bytes | str | None, bulk: bool = False,
 ) -> Message:  # fmt: skip
-    """One message per pick: the cover photo with the caption, or plain text if the photo fails.
+    """One message per pick: the cover photo with the caption, or plain text if the photo is refused.
 
     `bulk` sends (the digest) yield to replies users are waiting for (see handlers/ratelimit.py).
     """
@@ -95,15 +96,16 @@ async def send_pick(
             if message.photo:
                 services.covers.put(chosen.video.bvid, message.photo[-1].file_id)
             return message
-        except (Forbidden, RetryAfter):
-            raise  # the caller stops or waits; a text fallback would hit the same wall
-        except TimedOut:
-            raise  # the photo may have arrived: a text copy could be a duplicate
-        except BadRequest as exc:
-            log.warning("photo refused for %s (%s); sending text", chosen.video.bvid, exc.message)
         except TelegramError as exc:
-            log.warning("photo failed for %s (%s); sending text", chosen.video.bvid, exc)
-    return await bot.send_message(chat_id, caption, reply_markup=keyboard, rate_limit_args=priority)
+            # Text only when the photo surely did not arrive: refused (a bad image, a 502) or never
+            # sent. Blocked or rate-limited: the caller stops or waits. Maybe delivered: a text copy
+            # would be a duplicate.
+            if not (isinstance(exc, BadRequest) or worth_retrying(exc)):
+                raise
+            log.warning("photo refused for %s (%s); sending text", chosen.video.bvid, exc)
+    return await with_retries(
+        lambda: bot.send_message(chat_id, caption, reply_markup=keyboard, rate_limit_args=priority)
+    )
 
 
 def encode_reason(reason: Reason) -> str:
@@ -128,7 +130,10 @@ async def send_recorded(
     bot: ExtBot, services: Services, user: User, items: list[tuple[ChosenPick, int]],
     pace_s: float = 0.0, bulk: bool = False,
 ) -> int:  # fmt: skip
-    """Send recorded picks in order; returns how many went out.
+    """Send recorded picks in order; returns how many Telegram confirmed.
+
+    A pick that may have arrived (the connection broke after the request left) is skipped, not
+    resent; a refusal (blocked, rate limit, Telegram down) stops the page and is raised.
 
     `pace_s` spaces messages to one chat (Telegram allows about one per second per chat).
     `bulk` (the digest): lower priority than replies, and resumable after a crash, so each send
@@ -147,8 +152,12 @@ async def send_recorded(
             try:
                 message = await send_pick(bot, services, user.chat_id, chosen, shown_id, user.language, cover, bulk)
             except TelegramError as exc:
-                if bulk and not isinstance(exc, TimedOut):  # a timeout may have been delivered: never resend it
-                    picks.mark_send_started(services.db, shown_id, None)
+                if maybe_delivered(exc):
+                    # It may be in the chat already: never resent (a digest keeps its send mark).
+                    log.warning("pick %d may have arrived (%s); not resent", shown_id, exc)
+                    continue
+                if bulk:
+                    picks.mark_send_started(services.db, shown_id, None)  # refused: a later attempt may send it
                 raise
             message_ids[shown_id] = message.message_id
     finally:

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -124,6 +125,27 @@ def set_feedback(db: Database, user_id: int, bvid: str, label: int, now: int) ->
             ["user_id", "bvid"],
             update=["label", "at"],
         )
+
+
+def toggle_feedback(db: Database, user_id: int, bvid: str, tapped: int, now: int) -> int:
+    """A 👍 (+1) or 👎 (-1) tap: sets that label, or clears it when it is already set. One statement
+    decides, so two fast taps are two toggles, never two reads of the same old label. The new label."""
+    with db.session() as s:
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = Feedback.__table__
+        stmt = insert(table).values(user_id=user_id, bvid=bvid, label=tapped, at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id", "bvid"],
+            set_={
+                "label": case((table.c.label == stmt.excluded.label, 0), else_=stmt.excluded.label),
+                "at": stmt.excluded.at,
+            },
+        ).returning(table.c.label)
+        label = s.execute(stmt).scalar_one()
+        if label == 0:  # a cleared label is no row (same transaction)
+            s.execute(delete(Feedback).where(Feedback.user_id == user_id, Feedback.bvid == bvid))
+        return label
 
 
 def get_feedback(db: Database, user_id: int) -> dict[str, tuple[int, int]]:

@@ -55,3 +55,15 @@ async def test_no_secret_reaches_any_log_line(tmp_path, tg, bilibili_double, cap
         for secret in secrets:
             assert secret not in line, f"a secret leaked through logger {record.name}"
     assert all(s not in caplog.text for s in secrets)
+
+
+def test_bad_log_arguments_never_raise_and_stay_redacted(restore_record_factory, caplog):
+    install_redaction(TOKEN)
+    log = logging.getLogger("bilipick.test")
+    with caplog.at_level(logging.INFO, logger="bilipick.test"):
+        log.info("%s %s", "one argument")  # one argument short
+        log.info("%d picks", "not a number")
+        log.info("token %s and %s", TOKEN)  # a bad call that carries a secret
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and "one argument" in lines[0] and "not a number" in lines[1]
+    assert TOKEN not in caplog.text and "<redacted>" in lines[2]

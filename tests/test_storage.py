@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 
 from storage import behaviour, catalogue, picks, users
 from storage.behaviour import BehaviourRow
+from storage.contributions import contributed_to_shared
 from storage.crypto import CredentialVault, load_or_create_key
 from storage.db import Database
 from tests.dbfixtures import any_db, postgres_url, sqlite_db, vault  # noqa: F401
@@ -138,6 +139,39 @@ def test_feedback_changes_and_clears(any_db: Database):
     assert picks.get_feedback(any_db, user.id) == {"BV1": (-1, 2)}
     picks.set_feedback(any_db, user.id, "BV1", 0, now=3)
     assert picks.get_feedback(any_db, user.id) == {}
+
+
+def test_a_tap_toggles_in_one_statement(any_db: Database):
+    user = users.ensure_user(any_db, 1, 1, "en", now=1)
+    assert picks.toggle_feedback(any_db, user.id, "BV1", 1, now=1) == 1
+    assert picks.toggle_feedback(any_db, user.id, "BV1", -1, now=2) == -1
+    assert picks.get_feedback(any_db, user.id) == {"BV1": (-1, 2)}
+    assert picks.toggle_feedback(any_db, user.id, "BV1", -1, now=3) == 0  # the same button again
+    assert picks.get_feedback(any_db, user.id) == {}
+
+
+def test_a_send_is_claimed_once_and_released_only_when_refused(any_db: Database):
+    user = users.ensure_user(any_db, 1, 1, "en", now=1)
+    [shown] = picks.record_shown(any_db, user.id, [picks.ShownPick("BV1", 80, "r")], "digest", 1, 1)
+    assert picks.mark_send_started(any_db, shown, now=5)
+    assert not picks.mark_send_started(any_db, shown, now=6), "a second process never sends it too"
+    picks.mark_send_started(any_db, shown, None)  # Telegram refused it
+    assert picks.mark_send_started(any_db, shown, now=7)
+    picks.set_shown_messages(any_db, {shown: 42})
+    picks.mark_send_started(any_db, shown, None)
+    assert not picks.mark_send_started(any_db, shown, now=8), "delivered: never again"
+
+
+def test_contribution_to_shared_signals(any_db: Database):
+    user = users.ensure_user(any_db, 1, 1, "en", now=1)
+    assert not contributed_to_shared(any_db, user.id)
+    picks.set_feedback(any_db, user.id, "BV1", -1, now=1)
+    assert not contributed_to_shared(any_db, user.id), "a 👎 is not in the signals"
+    picks.set_feedback(any_db, user.id, "BV2", 1, now=1)
+    assert contributed_to_shared(any_db, user.id)
+    other = users.ensure_user(any_db, 2, 2, "en", now=1)
+    behaviour.save_behaviours(any_db, other.id, [BehaviourRow("BV1", "watch", at=1)])
+    assert contributed_to_shared(any_db, other.id)
 
 
 def test_forget_leaves_no_row_about_the_user(any_db: Database, vault):

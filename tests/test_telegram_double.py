@@ -26,6 +26,7 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     RetryAfter,
+    TimedOut,
 )
 from telegram.ext import (
     ApplicationBuilder,
@@ -668,3 +669,22 @@ def test_json_body_requests_are_typed():
                               "reply_markup": json.dumps({"inline_keyboard": []})}) == {
         "chat_id": 5, "text": "123", "show_alert": True, "reply_markup": {"inline_keyboard": []}}
     assert _normalize_params({"chat_id": "@channel"})["chat_id"] == "@channel"
+
+
+async def test_reset_after_accept_delivers_but_the_client_sees_a_network_error(bot, tg, alice):
+    tg.inject_reset("sendPhoto")
+    with pytest.raises(NetworkError) as info:
+        await bot.send_photo(1001, png_bytes(), caption="once")
+    assert not isinstance(info.value, (BadRequest, TimedOut))
+    assert [m.caption for m in tg.sent_to(1001)] == ["once"], "Telegram carried it out"
+    assert [c.method for c in tg.lost_answers] == ["sendPhoto"]
+    await bot.send_message(1001, "next")  # times=1: the next call is answered normally
+    assert tg.sent_to(1001)[-1].text == "next"
+
+
+async def test_delayed_answer_times_out_after_delivery(tg, alice):
+    async with Bot(tg.token, base_url=tg.base_url) as b:
+        tg.inject_delay("sendMessage", 1.0)
+        with pytest.raises(TimedOut):
+            await b.send_message(1001, "late", read_timeout=0.2)
+    assert [m.text for m in tg.sent_to(1001)] == ["late"]

@@ -224,6 +224,10 @@ class _Fault:
     retry_after: int | None
     chat_id: int | None
     times: int | None
+    # "reset" / "delay": the call is carried out (the message arrives), then the connection is
+    # dropped without an answer, or the answer comes only after `delay_s` (the client times out).
+    after: str | None = None
+    delay_s: float = 0.0
 
 
 def _to_bool(v: Any) -> Any:
@@ -328,6 +332,7 @@ class TelegramDouble:
         # public records
         self.calls: list[Call] = []
         self.errors: list[dict] = []  # {"method","params","error_code","description","time"}
+        self.lost_answers: list[Call] = []  # calls carried out whose answer was reset or delayed
         self.sent: list[SentMessage] = []
         self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id)
         self.chat_actions: list[tuple[int, str, float]] = []  # (chat_id, action, time)
@@ -445,7 +450,15 @@ class TelegramDouble:
             finally:
                 self.calls.append(Call(name, params, now))
             self._check_faults(name, params)
+            after = self._take_after_fault(name, params)
             result = await handler(params)
+            if after is not None:
+                self.lost_answers.append(Call(name, params, now))
+                if after.after == "reset":
+                    if request.transport is not None:
+                        request.transport.abort()  # the client sees the connection drop, no answer
+                    return web.Response(status=500)  # never reaches the client
+                await asyncio.sleep(after.delay_s)
         except ApiError as err:
             self.errors.append(
                 {
@@ -547,14 +560,29 @@ class TelegramDouble:
             )
         )
 
+    def inject_reset(self, method: str | None, *, chat_id: int | None = None, times: int | None = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out (a message is sent, an edit applied),
+        then the connection is reset before the answer: the client gets a network error although
+        Telegram accepted the request. Each such call is listed in ``lost_answers``."""
+        self._faults.append(_Fault(method.lower() if method else None, 0, "", None, chat_id, times, "reset"))
+
+    def inject_delay(
+        self, method: str | None, seconds: float, *, chat_id: int | None = None, times: int | None = 1
+    ) -> None:
+        """The next ``times`` calls of ``method`` are carried out, but answered only after ``seconds``
+        (longer than the client's read timeout: it sees TimedOut for a request that succeeded)."""
+        self._faults.append(
+            _Fault(method.lower() if method else None, 0, "", None, chat_id, times, "delay", seconds)
+        )
+
     def clear_faults(self) -> None:
         self._faults.clear()
 
-    def _check_faults(self, name: str, params: dict) -> None:
-        if not self._faults:
-            return
+    def _matching_fault(self, name: str, params: dict, after: bool) -> _Fault | None:
         low = name.lower()
         for fault in self._faults:
+            if (fault.after is not None) != after:
+                continue
             if fault.method is not None and fault.method != low:
                 continue
             if fault.chat_id is not None and params.get("chat_id") != fault.chat_id:
@@ -563,8 +591,19 @@ class TelegramDouble:
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)
+            return fault
+        return None
+
+    def _check_faults(self, name: str, params: dict) -> None:
+        if not self._faults:
+            return
+        fault = self._matching_fault(name, params, after=False)
+        if fault is not None:
             parameters = {"retry_after": fault.retry_after} if fault.retry_after else None
             raise ApiError(fault.status, fault.description, parameters)
+
+    def _take_after_fault(self, name: str, params: dict) -> _Fault | None:
+        return self._matching_fault(name, params, after=True) if self._faults else None
 
     # ------------------------------------------------------------------ users and chats
     def user(
@@ -705,6 +744,20 @@ class TelegramDouble:
         self._queue_update("message", message)
         await asyncio.sleep(0)
         return message
+
+    async def edit_text(self, user: dict | int, message: dict, text: str) -> dict:
+        """The user edits one of their messages (as returned by ``send_text``): queues an
+        ``edited_message`` Update carrying the new text and ``edit_date``."""
+        u = self._user_of(user)
+        edited = dict(message, text=text, edit_date=int(time.time()), **{"from": dict(u)})
+        edited.pop("entities", None)
+        if text.startswith("/"):
+            command = text.split(None, 1)[0] if text.strip() else text
+            edited["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+        self._messages.setdefault(edited["chat"]["id"], {})[edited["message_id"]] = edited
+        self._queue_update("edited_message", edited)
+        await asyncio.sleep(0)
+        return edited
 
     async def tap(
         self,
