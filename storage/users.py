@@ -95,10 +95,6 @@ def link_bilibili(
     return switched
 
 
-def save_credentials(db: Database, vault: CredentialVault, user_id: int, secrets: dict[str, str]) -> None:
-    update_user(db, user_id, credentials=vault.encrypt(secrets))
-
-
 def stored_credentials(db: Database, user_id: int) -> bytes | None:
     """The encrypted login as stored: what `replace_credentials` compares against."""
     user = get_user_by_id(db, user_id)

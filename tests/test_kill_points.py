@@ -29,13 +29,13 @@ from storage.db import Database
 import jobs.sync as sync
 
 url, key, pem_path, user_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-real_save = users.save_credentials
+real_save = users.replace_credentials
 
 def save_then_die(*args, **kwargs):
-    real_save(*args, **kwargs)  # the new cookies are committed ...
+    assert real_save(*args, **kwargs)  # the new cookies are committed ...
     os.kill(os.getpid(), signal.SIGKILL)  # ... and the process dies before confirm/refresh
 
-users.save_credentials = save_then_die
+users.replace_credentials = save_then_die
 
 async def main():
     bili = BilibiliClient(BilibiliSettings(), correspond_public_key=open(pem_path, "rb").read())

@@ -88,7 +88,7 @@ def test_credentials_are_encrypted_at_rest(tmp_path, vault: CredentialVault):
 
 def test_a_rotated_out_key_cannot_read_credentials(any_db: Database, vault: CredentialVault):
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
-    users.save_credentials(any_db, vault, user.id, {"sessdata": SESSDATA})
+    users.link_bilibili(any_db, vault, user.id, {"sessdata": SESSDATA}, 7, "u", now=1)
     other = CredentialVault([Fernet.generate_key().decode()])
     assert users.load_credentials(any_db, other, user.id) is None
 
@@ -141,6 +141,18 @@ def test_feedback_changes_and_clears(any_db: Database):
     assert picks.get_feedback(any_db, user.id) == {}
 
 
+def test_refreshed_cookies_replace_only_the_login_they_refreshed(any_db: Database, vault: CredentialVault):
+    user = users.ensure_user(any_db, 1, 1, "en", now=1)
+    users.link_bilibili(any_db, vault, user.id, {"sessdata": "old"}, 7, "u", now=1)
+    before = users.stored_credentials(any_db, user.id)
+    assert users.replace_credentials(any_db, vault, user.id, before, {"sessdata": "new"})
+    assert users.load_credentials(any_db, vault, user.id) == {"sessdata": "new"}
+    assert not users.replace_credentials(any_db, vault, user.id, before, {"sessdata": "stale"}), "compare-and-set"
+    users.unlink_bilibili(any_db, user.id)
+    assert not users.replace_credentials(any_db, vault, user.id, before, {"sessdata": "late"})
+    assert users.load_credentials(any_db, vault, user.id) is None
+
+
 def test_a_tap_toggles_in_one_statement(any_db: Database):
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
     assert picks.toggle_feedback(any_db, user.id, "BV1", 1, now=1) == 1
@@ -178,7 +190,7 @@ def test_forget_leaves_no_row_about_the_user(any_db: Database, vault):
     keep = users.ensure_user(any_db, 2, 2, "en", now=1)
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
     for uid in (keep.id, user.id):
-        users.save_credentials(any_db, vault, uid, {"sessdata": "x"})
+        users.link_bilibili(any_db, vault, uid, {"sessdata": "x"}, uid, "u", now=1)
         behaviour.save_behaviours(any_db, uid, [BehaviourRow("BV1", "like", at=1)])
         behaviour.set_cursor(any_db, uid, "history", "123", now=1)
         picks.set_feedback(any_db, uid, "BV1", 1, now=1)
