@@ -55,6 +55,7 @@ class Services:
     # Background work per user (QR login polling, onboarding), so a new /login cancels the old one.
     user_tasks: dict[int, asyncio.Task] = field(default_factory=dict)
     busy_training: set[int] = field(default_factory=set)
+    _sync_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # Every background task, so stopping cancels them instead of waiting for a QR code to expire.
     background: set[asyncio.Task] = field(default_factory=set)
 
@@ -74,6 +75,14 @@ class Services:
             self.user_tasks[user_id] = task
             task.add_done_callback(lambda done: self._forget_user_task(user_id, done))
         return task
+
+    def sync_lock(self, user_id: int) -> asyncio.Lock:
+        """Held while the user syncs: the tick and an onboarding never sync one user twice at once."""
+        return self._sync_locks.setdefault(user_id, asyncio.Lock())
+
+    def syncing(self, user_id: int) -> bool:
+        lock = self._sync_locks.get(user_id)
+        return lock is not None and lock.locked()
 
     def cancel_user_task(self, user_id: int) -> None:
         task = self.user_tasks.pop(user_id, None)

@@ -52,7 +52,15 @@ class SyncReport:
 
 
 async def sync_user(services: Services, user_id: int) -> SyncReport:
-    """Refresh the login if due, pull behaviour, fetch missing metadata, refresh candidates."""
+    """Refresh the login if due, pull behaviour, fetch missing metadata, refresh candidates.
+
+    One sync of a user at a time in this process: a second caller waits for the first to finish
+    (then reads only what is new); the tick skips a user who is syncing (`Services.syncing`)."""
+    async with services.sync_lock(user_id):
+        return await _sync_user(services, user_id)
+
+
+async def _sync_user(services: Services, user_id: int) -> SyncReport:
     report = SyncReport(user_id)
     calls_before, started = services.bili.calls, time.monotonic()
     try:
