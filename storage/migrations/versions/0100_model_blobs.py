@@ -1,0 +1,28 @@
+"""model_blobs: safetensors models and shared signals in the database, so every machine reads them
+
+Revision ID: 0100
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = "0100"
+down_revision = "0002"  # re-chained after the other 0003+ migrations on merge
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "model_blobs",
+        sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "version"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("model_blobs")
