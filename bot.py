@@ -49,7 +49,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
         # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
         # such a pause and falls into a 429 cycle (bench/digest.py: 18.5 msg/s instead of 27+).
-        .rate_limiter(PacedRateLimiter(rps, max_retries=3))
+        .rate_limiter(_rate_limiter(settings, services, rps))
         .concurrent_updates(64)
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -58,8 +58,18 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     )
     app.bot_data[SERVICES_KEY] = services
     register_handlers(app)
-    schedule_ticks(app, services)
+    if not settings.work.distributed:  # distributed: `python -m jobs.worker` runs the work
+        schedule_ticks(app, services)
     return app
+
+
+def _rate_limiter(settings: Settings, services: Services, rps: float) -> PacedRateLimiter:
+    """Counted for /metrics; in distributed mode one pace shared by every process (handlers/pace.py)."""
+    from handlers.pace import MeteredRateLimiter
+    from storage.pace import DatabasePace
+
+    shared = DatabasePace(services.db) if settings.work.distributed else None
+    return MeteredRateLimiter(rps, max_retries=3, shared=shared)
 
 
 def register_handlers(app: Application) -> None:
@@ -88,6 +98,12 @@ def register_handlers(app: Application) -> None:
 
 
 async def _post_init(app: Application) -> None:
+    work = app.bot_data[SERVICES_KEY].settings.work
+    if work.metrics_port is not None:
+        from jobs.metrics import MetricsServer
+
+        app.bot_data["metrics"] = MetricsServer(app.bot_data[SERVICES_KEY], work.metrics_port, work.metrics_listen)
+        await app.bot_data["metrics"].start()
     for lang in LANGUAGES:
         commands = [BotCommand(c, t(lang, f"cmd_{c}")) for c in COMMANDS]
         await app.bot.set_my_commands(
@@ -96,6 +112,8 @@ async def _post_init(app: Application) -> None:
 
 
 async def _post_stop(app: Application) -> None:
+    if (metrics := app.bot_data.pop("metrics", None)) is not None:
+        await metrics.stop()
     await app.bot_data[SERVICES_KEY].cancel_background()
 
 

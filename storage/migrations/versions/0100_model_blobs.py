@@ -1,4 +1,5 @@
-"""model_blobs: safetensors models and shared signals in the database, so every machine reads them
+"""distributed mode: model_blobs (safetensors models and shared signals every machine reads) and
+telegram_pace (the next free Telegram send slot, shared by every process)
 
 Revision ID: 0100
 Revises: 0002
@@ -22,7 +23,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key", "version"),
     )
+    op.create_table(
+        "telegram_pace",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("next_slot", sa.Float(), nullable=False),  # database-clock epoch seconds
+    )
+    op.execute("INSERT INTO telegram_pace (id, next_slot) VALUES (1, 0)")
 
 
 def downgrade() -> None:
+    op.drop_table("telegram_pace")
     op.drop_table("model_blobs")
