@@ -90,7 +90,8 @@ def ensure_queue_schema(db: Database) -> None:
     with db.engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('bilipick:procrastinate-schema'))"))
         if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
-            conn.exec_driver_sql(SchemaManager.get_schema())
+            with conn.connection.cursor() as cursor:  # no parameters: the script's % are literal
+                cursor.execute(SchemaManager.get_schema())
             log.info("procrastinate schema applied")
 
 
