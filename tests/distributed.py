@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from bot import build_application
+from jobs.queue import ensure_queue_schema
 from jobs.services import Services, build_model_store
 from jobs.sync import refresh_candidates
 from settings import DistributedSettings
@@ -37,6 +38,7 @@ def distributed_services(data_dir: Path, double: BilibiliDouble, database_url: s
     svc = make_services(data_dir, double, database_url)
     svc.settings.work = DistributedSettings(WORK_MODE="distributed", SCHEDULER_CRON=FAST_CRON)
     svc.models = build_model_store(svc.settings, svc.db)
+    ensure_queue_schema(svc.db)  # the workers would; the test reads the queue from the start
     return svc
 
 

@@ -112,4 +112,4 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
     # The killed worker's jobs were handed back and finished by the survivor (or voided as a twin).
     assert set((await asyncio.to_thread(statuses)).values()) <= {"succeeded", "failed"}
     assert outcome(svc, tg, user_ids, started).lost == 0
-    svc.db.dispose()
+    await svc.close()
