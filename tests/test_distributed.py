@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
 import time
+
+import aiohttp
 
 import pytest
 from sqlalchemy import text
@@ -25,6 +29,24 @@ pytestmark = pytest.mark.postgres
 
 N_USERS = int(os.environ.get("BILIPICK_DAY_USERS", "40"))
 DAY_TIMEOUT = float(os.environ.get("BILIPICK_DAY_TIMEOUT", "420"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _scrape(port: int) -> tuple[bool, str]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as metrics:
+                return health.status == 200, await metrics.text()
+
+
+def _metric(body: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", body, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 async def _model_version(svc, user_id: int) -> int | None:
@@ -50,7 +72,9 @@ async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
         await tg.send_text(first_tid, "/recommend")
         await tg.wait_for(lambda m: "still being trained" in m.content, chat=first_tid, since=mark)
 
-        workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+        ports = [_free_port(), _free_port()]
+        workers = [start_worker({**env, "METRICS_PORT": str(p), "METRICS_LISTEN": "127.0.0.1"},
+                                tmp_path / f"worker{i}.log") for i, p in enumerate(ports)]  # fmt: skip
         try:
             # A model a worker trains is what the front ranks with, as soon as it is recorded.
             while (version := await _model_version(svc, user_ids[0])) is None:
@@ -63,6 +87,7 @@ async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
             assert not any("still being trained" in m.content for m in tg.sent_to(first_tid)[mark:])
 
             day = await wait_for_day(svc, tg, user_ids, started, DAY_TIMEOUT, workers)
+            scraped = [await _scrape(p) for p in ports]
         finally:
             for w in workers:
                 stop_worker(w)
@@ -72,6 +97,10 @@ async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
         # Each user's digest carries the picks it recorded, no more (the first user also asked twice).
         for tid in range(2, N_USERS + 1):
             assert len(pick_messages(tg, tid)) == 2
+        # What operators see: every worker healthy; the digests' sends and the syncs counted.
+        assert all(healthy for healthy, _ in scraped)
+        assert sum(_metric(body, "bilipick_telegram_messages_sent_total") for _, body in scraped) >= 2 * N_USERS
+        assert sum(_metric(body, "bilipick_sync_seconds_count") for _, body in scraped) >= N_USERS
 
 
 async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
