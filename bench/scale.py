@@ -58,7 +58,7 @@ async def one_run(n_workers: int, n_users: int, history: int, concurrency: int, 
                 seconds = time.perf_counter() - started
                 for w in workers:
                     stop_worker(w)
-                svc.db.dispose()
+                await svc.close()
     finally:
         for w in workers:
             stop_worker(w, kill=True)
