@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 QUEUES = ("sync", "train", "digest")
 SCHEDULE_QUEUE = "schedule"  # the scheduler and the stalled-job recovery; every worker listens to it
 SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
+# A worker takes the highest priority first: the scheduler and recovery never wait behind thousands
+# of syncs; a digest has a time the user expects it; a retrain makes picks better; syncs can wait.
+PRIORITY = {"schedule": 30, "digest": 20, "train": 10, "sync": 0}
 
 
 class TransientFailure(Exception):
@@ -107,25 +110,25 @@ async def _defer(task: procrastinate.Task, lock: str | None, queueing_lock: str,
 def _register(app: procrastinate.App, settings: Settings) -> None:
     work = settings.work
 
-    @app.task(name="sync_user", queue="sync", retry=RETRY, pass_context=True)
+    @app.task(name="sync_user", queue="sync", priority=PRIORITY["sync"], retry=RETRY, pass_context=True)
     async def sync_user_task(context: procrastinate.JobContext, user_id: int) -> None:
         rt = _runtime(context)
         await sync_due_user(rt.services, rt.bot, user_id)
 
-    @app.task(name="train_shard", queue="train", retry=RETRY, pass_context=True)
+    @app.task(name="train_shard", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def train_shard_task(context: procrastinate.JobContext, shard: int) -> None:
         rt = _runtime(context)
         await train_due_shard(rt.services, shard, rt.train_shards)
 
-    @app.task(name="rebuild_shared", queue="train", retry=RETRY, pass_context=True)
+    @app.task(name="rebuild_shared", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def rebuild_shared_task(context: procrastinate.JobContext) -> None:
         await rebuild_shared(_runtime(context).services)
 
-    @app.task(name="refresh_candidates", queue="sync", retry=RETRY, pass_context=True)
+    @app.task(name="refresh_candidates", queue="sync", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def refresh_candidates_task(context: procrastinate.JobContext) -> None:
         await refresh_candidates(_runtime(context).services)  # at most every few hours (in the DB)
 
-    @app.task(name="send_digest", queue="digest", retry=RETRY, pass_context=True)
+    @app.task(name="send_digest", queue="digest", priority=PRIORITY["digest"], retry=RETRY, pass_context=True)
     async def send_digest_task(context: procrastinate.JobContext, user_id: int, local_date: str) -> None:
         rt = _runtime(context)
         await send_claimed_digest(rt.services, rt.bot, user_id, local_date)
@@ -134,12 +137,15 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
              "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
 
     @app.periodic(cron=work.scheduler_cron, periodic_id="scheduler")
-    @app.task(name="schedule", queue=SCHEDULE_QUEUE, queueing_lock="schedule", pass_context=True)
+    # `lock`: one scheduler run at a time (a run over many users outlasts a short cron period).
+    @app.task(name="schedule", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], lock="schedule",
+              queueing_lock="schedule", pass_context=True)
     async def schedule_task(context: procrastinate.JobContext, timestamp: int) -> None:
         await schedule_due_work(_runtime(context), tasks)
 
     @app.periodic(cron=work.scheduler_cron, periodic_id="recover")
-    @app.task(name="recover_stalled", queue=SCHEDULE_QUEUE, queueing_lock="recover", pass_context=True)
+    @app.task(name="recover_stalled", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], queueing_lock="recover",
+              pass_context=True)
     async def recover_task(context: procrastinate.JobContext, timestamp: int) -> None:
         # No `lock` here: a recovery killed mid-run must not block every later one.
         await recover_stalled_jobs(context.app, work.stalled_after_s)
@@ -200,8 +206,10 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
     svc, now = rt.services, rt.services.now()
     deferred = {"sync": 0, "train": 0, "digest": 0}
     await _defer(tasks["refresh"], "candidates", "candidates")
+    queued = queued_locks(svc.db, "sync:")  # waiting or running: still due until it finishes
     for user in users.users_due_sync(svc.db, now, limit=SYNC_SCHEDULE_LIMIT):
-        deferred["sync"] += await _defer(tasks["sync"], f"user:{user.id}", f"sync:{user.id}", user_id=user.id)
+        if f"sync:{user.id}" not in queued:
+            deferred["sync"] += await _defer(tasks["sync"], f"user:{user.id}", f"sync:{user.id}", user_id=user.id)
     due_training = users.users_due_training(svc.db, now)
     for shard in sorted({u.id % rt.train_shards for u in due_training}):
         deferred["train"] += await _defer(tasks["train"], f"train:{shard}", f"train:{shard}", shard=shard)
@@ -214,6 +222,15 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
     if any(deferred.values()):
         log.info("job=schedule deferred sync=%d train=%d digest=%d", *deferred.values())
     return deferred
+
+
+def queued_locks(db: Database, prefix: str) -> set[str]:
+    """Queueing locks of the jobs waiting or running, so the scheduler skips them in one query."""
+    with db.engine.connect() as conn:
+        return set(conn.execute(
+            text("SELECT queueing_lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                 "AND queueing_lock LIKE :prefix"), {"prefix": prefix + "%"},
+        ).scalars())  # fmt: skip
 
 
 async def recover_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -> int:
