@@ -113,7 +113,7 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
     @app.task(name="sync_user", queue="sync", priority=PRIORITY["sync"], retry=RETRY, pass_context=True)
     async def sync_user_task(context: procrastinate.JobContext, user_id: int) -> None:
         rt = _runtime(context)
-        await sync_due_user(rt.services, rt.bot, user_id)
+        await sync_due_user(rt.services, rt.bot, user_id, retried=context.job.attempts > 0)
 
     @app.task(name="train_shard", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def train_shard_task(context: procrastinate.JobContext, shard: int) -> None:
@@ -154,8 +154,11 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
 # The bodies: plain functions over the same building blocks the embedded tick uses.
 
 
-async def sync_due_user(svc: Services, bot: Any, user_id: int) -> None:
-    """Sync one user if still due (a job deferred twice, or retried after a crash, syncs once)."""
+async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = False) -> None:
+    """Sync one user if still due (a job deferred twice, or retried after a crash, syncs once).
+
+    `retried`: an earlier attempt failed, perhaps after storing the new behaviour; this attempt then
+    finds nothing new, so it asks for the retrain that attempt never got to."""
     user = users.get_user_by_id(svc.db, user_id)
     if user is None or user.credentials is None or user.session_dead:
         return
@@ -167,6 +170,8 @@ async def sync_due_user(svc: Services, bot: Any, user_id: int) -> None:
     JOBS_DONE.labels("sync_user", "ok" if report.ok else "failed").inc()
     if after_sync(svc, user_id, report) and bot is not None:  # plans the next sync (or the retry)
         await _tell_session_dead(bot, user)
+    if retried and report.ok:
+        users.mark_training_due(svc.db, user_id, at=svc.now())
     if not report.ok:
         log.info("job=sync user=%d error=%s (next try planned)", user_id, report.error)
 

@@ -75,3 +75,46 @@ async def test_healthz_and_metrics_show_queue_depth_and_bilibili_calls(tmp_path,
     finally:
         await server.stop()
         await svc.close()
+
+
+def test_concurrent_upserts_of_the_same_videos_do_not_deadlock(postgres_url):  # noqa: F811
+    """Two workers' syncs save overlapping videos in different orders (the scale bench hit
+    'deadlock detected', which failed a sync after it had stored the behaviour)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.db import Database
+    from storage.models import Video
+    from storage.upsert import upsert
+
+    db = Database(postgres_url)
+    db.migrate()
+    rows = [dict(bvid=f"BV{i:08d}", aid=i, title="t", cover="", owner_mid=1, owner_name="o", duration=1, tid=1,
+                 tname="x", pubdate=0, fetched_at=0) for i in range(1000)]  # fmt: skip
+
+    def save(seed: int) -> None:
+        mine = rows[:]
+        random.Random(seed).shuffle(mine)
+        for _ in range(20):
+            with db.session() as s:  # one statement per transaction, as catalogue.save_videos
+                upsert(s, Video, mine, ["bvid"], update=["title", "fetched_at"])
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(save, range(4)))  # raised OperationalError (deadlock) before the fix
+    finally:
+        db.dispose()
+
+
+async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(tmp_path, bilibili_double, tg, postgres_url):  # noqa: F811
+    from jobs.queue import sync_due_user
+    from jobs.sync import sync_user
+    from storage import users
+
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    (uid,) = seed_day(svc, bilibili_double, tg, 1)
+    await sync_user(svc, uid)  # a first attempt stores the behaviour, then fails before planning
+    users.update_user(svc.db, uid, train_due_at=None)
+    await sync_due_user(svc, None, uid, retried=True)  # the retry finds nothing new...
+    assert users.get_user_by_id(svc.db, uid).train_due_at is not None  # ...and still asks for training
+    await svc.close()
