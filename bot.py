@@ -61,7 +61,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
         # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
         # such a pause and falls into a 429 cycle (bench/digest.py: 18.5 msg/s instead of 27+).
-        .rate_limiter(PacedRateLimiter(rps, max_retries=3))
+        .rate_limiter(_rate_limiter(settings, services, rps))
         .concurrent_updates(64)
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -70,7 +70,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     )
     app.bot_data[SERVICES_KEY] = services
     register_handlers(app)
-    schedule_ticks(app, services)
+    if not settings.work.distributed:  # distributed: `python -m jobs.worker` runs the work
+        schedule_ticks(app, services)
     return app
 
 
@@ -87,6 +88,15 @@ def _check_webhook(settings: Settings) -> None:
         )
     if not _WEBHOOK_SECRET.fullmatch(secret):
         raise SystemExit("WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule).")
+
+
+def _rate_limiter(settings: Settings, services: Services, rps: float) -> PacedRateLimiter:
+    """Counted for /metrics; in distributed mode one pace shared by every process (handlers/pace.py)."""
+    from handlers.pace import MeteredRateLimiter
+    from storage.pace import DatabasePace
+
+    shared = DatabasePace(services.db) if settings.work.distributed else None
+    return MeteredRateLimiter(rps, max_retries=3, shared=shared)
 
 
 def register_handlers(app: Application) -> None:
@@ -117,6 +127,12 @@ def register_handlers(app: Application) -> None:
 
 
 async def _post_init(app: Application) -> None:
+    work = app.bot_data[SERVICES_KEY].settings.work
+    if work.metrics_port is not None:
+        from jobs.metrics import MetricsServer
+
+        app.bot_data["metrics"] = MetricsServer(app.bot_data[SERVICES_KEY], work.metrics_port, work.metrics_listen)
+        await app.bot_data["metrics"].start()
     for lang in LANGUAGES:
         commands = [BotCommand(c, t(lang, f"cmd_{c}")) for c in COMMANDS]
         await app.bot.set_my_commands(
@@ -125,6 +141,8 @@ async def _post_init(app: Application) -> None:
 
 
 async def _post_stop(app: Application) -> None:
+    if (metrics := app.bot_data.pop("metrics", None)) is not None:
+        await metrics.stop()
     await app.bot_data[SERVICES_KEY].cancel_background()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -123,6 +124,30 @@ def is_clock_time(value: str) -> bool:
             and int(hours) < 24 and int(minutes) < 60)  # fmt: skip
 
 
+class DistributedSettings(BaseSettings):
+    """How the work runs: in this process (embedded) or as procrastinate tasks on Postgres workers."""
+
+    model_config = _ENV
+
+    # embedded: the JobQueue tick runs syncs, training and digests in-process (models in DATA_DIR).
+    # distributed: bot.py only answers Telegram; `python -m jobs.worker` runs the work, models live
+    # in the database. Needs DATABASE_URL=postgresql+psycopg://...
+    work_mode: Literal["embedded", "distributed"] = Field(default="embedded", alias="WORK_MODE")
+    # /healthz and /metrics (Prometheus); unset: no HTTP server.
+    metrics_port: int | None = Field(default=None, alias="METRICS_PORT")
+    metrics_listen: str = Field(default="0.0.0.0", alias="METRICS_LISTEN")
+    # How often the scheduler looks for due work (cron; a 6th column means seconds).
+    scheduler_cron: str = Field(default="* * * * *", alias="SCHEDULER_CRON")
+    # A worker silent this long is dead: its running jobs are handed to another worker.
+    stalled_after_s: float = Field(default=60.0, alias="WORKER_STALLED_AFTER")
+    heartbeat_s: float = Field(default=10.0, alias="WORKER_HEARTBEAT")
+    train_shards: int = Field(default=8, alias="TRAIN_SHARDS")
+
+    @property
+    def distributed(self) -> bool:
+        return self.work_mode == "distributed"
+
+
 class Settings:
     """All concerns together; built once per process (see `get_settings`)."""
 
@@ -131,6 +156,7 @@ class Settings:
         self.bilibili = BilibiliSettings()
         self.storage = StorageSettings()
         self.jobs = JobSettings()
+        self.work = DistributedSettings()
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,35 +69,9 @@ class DigestRunner:
         self.limit = asyncio.Semaphore(MAX_PARALLEL_CHATS)
 
     async def run(self, bot: ExtBot) -> DigestReport:
-        svc, now, started = self.services, self.services.now(), time.monotonic()
+        svc, started = self.services, time.monotonic()
         report = DigestReport()
-        for n, user in enumerate(users.digest_candidates(svc.db)):
-            if n % 50 == 49:
-                await asyncio.sleep(0)  # thousands of users: let replies and taps through meanwhile
-            try:
-                slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
-            except (ZoneInfoNotFoundError, ValueError):  # a bad zone or time in the row: not the others' problem
-                log.warning("digest user=%d skipped: timezone %r / digest time %r unusable",
-                            user.id, user.timezone, user.digest_time)  # fmt: skip
-                report.errors.append("bad_user_settings")
-                continue
-            if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
-                continue
-            local_date, on_time = slot
-            if picks.claim_digest(svc.db, user.id, local_date, now) and not on_time:
-                digest = picks.get_digest(svc.db, user.id, local_date)
-                picks.update_digest(svc.db, digest.id, status="skipped", finished_at=now)
-                report.skipped_late += 1
-        pending = []
-        for digest in picks.unfinished_digests(svc.db):
-            if digest.id in self.in_progress:
-                continue
-            if now - digest.claimed_at > svc.settings.jobs.digest_grace_s:
-                # Interrupted long ago (downtime past the grace period): too late to finish.
-                picks.update_digest(svc.db, digest.id, status="expired", finished_at=now)
-                report.skipped_late += 1
-                continue
-            pending.append(digest)
+        pending = await claim_due_digests(svc, report, skip=self.in_progress)
         report.due = len(pending)
         results = await asyncio.gather(*(self._send(bot, d, report) for d in pending))
         report.sent_users = sum(1 for r in results if r)
@@ -110,58 +85,98 @@ class DigestRunner:
         return report
 
     async def _send(self, bot: ExtBot, digest: Digest, report: DigestReport) -> bool:
-        svc = self.services
         self.in_progress.add(digest.id)
         try:
             async with self.limit:
-                user = users.get_user_by_id(svc.db, digest.user_id)
-                if user is None or user.blocked or user.digest_paused:
-                    picks.update_digest(svc.db, digest.id, status="skipped", finished_at=svc.now())
-                    return False
-                try:
-                    items = self._pending_items(user, digest)
-                    # Not `report.messages += await ...`: that reads the total before the await.
-                    sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
-                    report.messages += sent
-                except Forbidden:
-                    users.update_user(svc.db, user.id, blocked=True)
-                    picks.update_digest(svc.db, digest.id, status="blocked", finished_at=svc.now())
-                    report.blocked += 1
-                    return False
-                except (RetryAfter, NetworkError, TelegramError) as exc:
-                    # Left 'claimed': the next tick resumes with the picks not yet sent.
-                    report.failures += 1
-                    report.errors.append(type(exc).__name__)
-                    return False
-                except Exception as exc:  # noqa: BLE001 - one user's broken digest must not end the run
-                    log.exception("digest user=%d failed", user.id)
-                    report.failures += 1
-                    report.errors.append(type(exc).__name__)
-                    return False
-                picks.update_digest(svc.db, digest.id, status="sent", finished_at=svc.now(),
-                                    sent_count=len(json.loads(digest.picks or "[]")))  # fmt: skip
-                return True
+                return await send_digest(self.services, bot, digest, report)
         finally:
             self.in_progress.discard(digest.id)
 
-    def _pending_items(self, user: User, digest: Digest) -> list[tuple[ChosenPick, int]]:
-        """The digest's recorded picks not yet delivered; chosen and recorded on the first attempt."""
-        svc = self.services
-        shown_ids = json.loads(digest.picks or "[]")
-        if not shown_ids:
-            batch = choose_picks(svc, user, user.picks_per_page)
-            chosen = [picks.ShownPick(c.pick.bvid, c.pick.rating, encode_reason(c.pick.reason)) for c in batch.items]
-            # One transaction, and another process's picks win if it attached them first.
-            shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, chosen, svc.now(), user.chat_id)
-            digest.picks = json.dumps(shown_ids)
-        # Not delivered and not in flight when a previous run died (that one may have arrived).
-        rows = [
-            r for r in picks.get_shown_many(svc.db, shown_ids)
-            if r.message_id is None and r.send_started_at is None
-        ]
-        videos = catalogue.get_videos(svc.db, [r.bvid for r in rows])
-        return [
-            (ChosenPick(rec.Pick(r.bvid, 0.0, r.rating, decode_reason(r.reason)), videos[r.bvid]), r.id)
-            for r in rows
-            if r.bvid in videos
-        ]
+
+async def claim_due_digests(svc: Services, report: DigestReport, skip: Collection[int] = ()) -> list[Digest]:
+    """Claim the digests whose slot passed (once per user and local date, in the database) and
+    return every claimed, unfinished one still worth sending; the embedded runner sends them here,
+    distributed mode defers one task per digest."""
+    now = svc.now()
+    for n, user in enumerate(users.digest_candidates(svc.db)):
+        if n % 50 == 49:
+            await asyncio.sleep(0)  # thousands of users: let replies and taps through meanwhile
+        try:
+            slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
+        except (ZoneInfoNotFoundError, ValueError):  # a bad zone or time in the row: not the others' problem
+            log.warning("digest user=%d skipped: timezone %r / digest time %r unusable",
+                        user.id, user.timezone, user.digest_time)  # fmt: skip
+            report.errors.append("bad_user_settings")
+            continue
+        if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
+            continue
+        local_date, on_time = slot
+        if picks.claim_digest(svc.db, user.id, local_date, now) and not on_time:
+            digest = picks.get_digest(svc.db, user.id, local_date)
+            picks.update_digest(svc.db, digest.id, status="skipped", finished_at=now)
+            report.skipped_late += 1
+    pending = []
+    for digest in picks.unfinished_digests(svc.db):
+        if digest.id in skip:  # being sent by this process right now
+            continue
+        if now - digest.claimed_at > svc.settings.jobs.digest_grace_s:
+            # Interrupted long ago (downtime past the grace period): too late to finish.
+            picks.update_digest(svc.db, digest.id, status="expired", finished_at=now)
+            report.skipped_late += 1
+            continue
+        pending.append(digest)
+    return pending
+
+
+async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: DigestReport) -> bool:
+    """Send one claimed digest's undelivered picks and mark it; False when it is not (yet) sent.
+    The one body both the embedded runner and the distributed `send` task run."""
+    user = users.get_user_by_id(svc.db, digest.user_id)
+    if user is None or user.blocked or user.digest_paused:
+        picks.update_digest(svc.db, digest.id, status="skipped", finished_at=svc.now())
+        return False
+    try:
+        items = _pending_items(svc, user, digest)
+        # Not `report.messages += await ...`: that reads the total before the await.
+        sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
+        report.messages += sent
+    except Forbidden:
+        users.update_user(svc.db, user.id, blocked=True)
+        picks.update_digest(svc.db, digest.id, status="blocked", finished_at=svc.now())
+        report.blocked += 1
+        return False
+    except (RetryAfter, NetworkError, TelegramError) as exc:
+        # Left 'claimed': the next tick resumes with the picks not yet sent.
+        report.failures += 1
+        report.errors.append(type(exc).__name__)
+        return False
+    except Exception as exc:  # noqa: BLE001 - one user's broken digest must not end the run
+        log.exception("digest user=%d failed", user.id)
+        report.failures += 1
+        report.errors.append(type(exc).__name__)
+        return False
+    picks.update_digest(svc.db, digest.id, status="sent", finished_at=svc.now(),
+                        sent_count=len(json.loads(digest.picks or "[]")))  # fmt: skip
+    return True
+
+
+def _pending_items(svc: Services, user: User, digest: Digest) -> list[tuple[ChosenPick, int]]:
+    """The digest's recorded picks not yet delivered; chosen and recorded on the first attempt."""
+    shown_ids = json.loads(digest.picks or "[]")
+    if not shown_ids:
+        batch = choose_picks(svc, user, user.picks_per_page)
+        chosen = [picks.ShownPick(c.pick.bvid, c.pick.rating, encode_reason(c.pick.reason)) for c in batch.items]
+        # One transaction, and another process's picks win if it attached them first.
+        shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, chosen, svc.now(), user.chat_id)
+        digest.picks = json.dumps(shown_ids)
+    # Not delivered and not in flight when a previous run died (that one may have arrived).
+    rows = [
+        r for r in picks.get_shown_many(svc.db, shown_ids)
+        if r.message_id is None and r.send_started_at is None
+    ]
+    videos = catalogue.get_videos(svc.db, [r.bvid for r in rows])
+    return [
+        (ChosenPick(rec.Pick(r.bvid, 0.0, r.rating, decode_reason(r.reason)), videos[r.bvid]), r.id)
+        for r in rows
+        if r.bvid in videos
+    ]

@@ -123,5 +123,15 @@ def build_services(settings: Settings) -> Services:
         db=db,
         vault=CredentialVault.from_config(keys, storage.data_dir),
         bili=BilibiliClient(settings.bilibili),
-        models=ModelStore(storage.models_dir, max_cached=storage.model_cache_size),
+        models=build_model_store(settings, db),
     )
+
+
+def build_model_store(settings: Settings, db: Database):
+    """Files in DATA_DIR (embedded), or blobs in the database every machine reads (distributed)."""
+    if settings.work.distributed:
+        from recommender.blobstore import BlobModelStore
+        from storage.model_blobs import DatabaseBlobs
+
+        return BlobModelStore(DatabaseBlobs(db), cache_size=settings.storage.model_cache_size)
+    return ModelStore(settings.storage.models_dir, max_cached=settings.storage.model_cache_size)

@@ -193,6 +193,11 @@ def _read(path: Path) -> UserModel:
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["meta"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return _model_from(tensors, meta)
+
+
+def _model_from(tensors: dict[str, torch.Tensor], meta: dict) -> UserModel:
+    """A model from its safetensors tensors and metadata (a file here, a database blob elsewhere)."""
     ref = tensors.pop("ref_scores").numpy()
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["cfg"].items()})
     profile = {k: [(str(n), float(w)) for n, w in v] for k, v in meta["profile"].items()}

@@ -23,6 +23,9 @@ def upsert(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__
     # Batches keep each statement under SQLite's bound-parameter limit.
+    # In key order: two processes upserting overlapping rows then lock them in the same order
+    # instead of deadlocking (distributed mode: two workers' syncs saving the same videos).
+    rows = sorted(rows, key=lambda r: tuple(r[k] for k in keys))
     per_row = max(1, len(rows[0]))
     batch = max(1, 30000 // per_row)
     for start in range(0, len(rows), batch):

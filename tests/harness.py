@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from bilibili import BilibiliClient
 from jobs.services import Services
 from recommender import ModelStore
-from settings import JobSettings, Settings, StorageSettings
+from settings import DistributedSettings, JobSettings, Settings, StorageSettings
 from storage.crypto import CredentialVault
 from storage import users
 from storage.db import Database
@@ -47,6 +47,7 @@ def make_settings(data_dir: Path, double: BilibiliDouble, database_url: str | No
     settings.storage = StorageSettings(DATA_DIR=str(data_dir), DATABASE_URL=database_url,
                                        FERNET_KEYS=Fernet.generate_key().decode())  # fmt: skip
     settings.jobs = JobSettings(**jobs)
+    settings.work = DistributedSettings()
     return settings
 
 

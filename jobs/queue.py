@@ -1,0 +1,255 @@
+"""Distributed mode (WORK_MODE=distributed): the work as procrastinate tasks on PostgreSQL.
+
+Each task is a thin wrapper around the plain async function the embedded tick calls too (sync_user +
+after_sync, train_users_now, send_digest, refresh_candidates). A periodic scheduler — deferred once
+per cron tick by whichever worker gets there first (procrastinate dedupes periodic defers in the
+database) — reads what is due from the database and defers one job per user, training shard or digest.
+
+Correct with many workers:
+- `lock`: a job waits while another job with the same lock runs: one sync of a user at a time (the
+  cookie refresh is inside the sync), one training pass of a shard, one sender per digest.
+- `queueing_lock`: at most one waiting job per user/shard/digest, however often the scheduler runs.
+- A worker that stops sending heartbeats is dead: the recovery task hands its running jobs back to
+  the queue (procrastinate's stalled-job recovery), and every body is idempotent (a sync no longer
+  due is skipped; a digest resumes with its undelivered picks; a training pass trains whoever is due).
+- Transient failures raise and are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from bilibili import BilibiliError
+from jobs.digest import DigestReport, claim_due_digests, send_digest
+from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
+from jobs.schedule import after_sync
+from jobs.services import Services
+from jobs.sync import refresh_candidates, sync_user
+from jobs.training import rebuild_shared, train_users_now
+from settings import Settings
+from storage import picks, users
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("sync", "train", "digest")
+SCHEDULE_QUEUE = "schedule"  # the scheduler and the stalled-job recovery; every worker listens to it
+SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
+# A worker takes the highest priority first: the scheduler and recovery never wait behind thousands
+# of syncs; a digest has a time the user expects it; a retrain makes picks better; syncs can wait.
+PRIORITY = {"schedule": 30, "digest": 20, "train": 10, "sync": 0}
+
+
+class TransientFailure(Exception):
+    """Worth another try later (a digest Telegram did not take all of, say)."""
+
+
+RETRY = procrastinate.RetryStrategy(
+    max_attempts=6, exponential_wait=2,
+    retry_exceptions=[TransientFailure, OperationalError, BilibiliError, OSError],
+)  # fmt: skip
+
+
+@dataclass
+class Runtime:
+    """What a task needs from its process; the worker hands it over as procrastinate context."""
+
+    services: Services
+    bot: Any  # telegram.Bot (with the shared-pace rate limiter); None on processes that never send
+    train_shards: int
+
+
+def _runtime(context: procrastinate.JobContext) -> Runtime:
+    return context.additional_context["runtime"]
+
+
+def libpq_url(database_url: str) -> str:
+    """postgresql+psycopg://… (SQLAlchemy) → postgresql://… (libpq, what procrastinate's pool takes)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def build_app(settings: Settings) -> procrastinate.App:
+    """The procrastinate app with BiliPick's tasks; the scheduler's cron comes from SCHEDULER_CRON."""
+    connector = procrastinate.PsycopgConnector(conninfo=libpq_url(settings.storage.resolved_database_url))
+    app = procrastinate.App(connector=connector)
+    _register(app, settings)
+    return app
+
+
+def ensure_queue_schema(db: Database) -> None:
+    """procrastinate's tables, once per database (its schema script is not re-runnable); the advisory
+    lock keeps two workers starting together from both applying it."""
+    from procrastinate.schema import SchemaManager
+
+    with db.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('bilipick:procrastinate-schema'))"))
+        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+            with conn.connection.cursor() as cursor:  # no parameters: the script's % are literal
+                cursor.execute(SchemaManager.get_schema())
+            log.info("procrastinate schema applied")
+
+
+async def _defer(task: procrastinate.Task, lock: str | None, queueing_lock: str, **kwargs: Any) -> bool:
+    """True when deferred; False when the same job already waits (its queueing lock)."""
+    try:
+        await task.configure(lock=lock, queueing_lock=queueing_lock).defer_async(**kwargs)
+        return True
+    except AlreadyEnqueued:
+        return False
+
+
+def _register(app: procrastinate.App, settings: Settings) -> None:
+    work = settings.work
+
+    @app.task(name="sync_user", queue="sync", priority=PRIORITY["sync"], retry=RETRY, pass_context=True)
+    async def sync_user_task(context: procrastinate.JobContext, user_id: int) -> None:
+        rt = _runtime(context)
+        await sync_due_user(rt.services, rt.bot, user_id, retried=context.job.attempts > 0)
+
+    @app.task(name="train_shard", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
+    async def train_shard_task(context: procrastinate.JobContext, shard: int) -> None:
+        rt = _runtime(context)
+        await train_due_shard(rt.services, shard, rt.train_shards)
+
+    @app.task(name="rebuild_shared", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
+    async def rebuild_shared_task(context: procrastinate.JobContext) -> None:
+        await rebuild_shared(_runtime(context).services)
+
+    @app.task(name="refresh_candidates", queue="sync", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
+    async def refresh_candidates_task(context: procrastinate.JobContext) -> None:
+        await refresh_candidates(_runtime(context).services)  # at most every few hours (in the DB)
+
+    @app.task(name="send_digest", queue="digest", priority=PRIORITY["digest"], retry=RETRY, pass_context=True)
+    async def send_digest_task(context: procrastinate.JobContext, user_id: int, local_date: str) -> None:
+        rt = _runtime(context)
+        await send_claimed_digest(rt.services, rt.bot, user_id, local_date)
+
+    tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
+             "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
+
+    @app.periodic(cron=work.scheduler_cron, periodic_id="scheduler")
+    # `lock`: one scheduler run at a time (a run over many users outlasts a short cron period).
+    @app.task(name="schedule", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], lock="schedule",
+              queueing_lock="schedule", pass_context=True)
+    async def schedule_task(context: procrastinate.JobContext, timestamp: int) -> None:
+        await schedule_due_work(_runtime(context), tasks)
+
+    @app.periodic(cron=work.scheduler_cron, periodic_id="recover")
+    @app.task(name="recover_stalled", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], queueing_lock="recover",
+              pass_context=True)
+    async def recover_task(context: procrastinate.JobContext, timestamp: int) -> None:
+        # No `lock` here: a recovery killed mid-run must not block every later one.
+        await recover_stalled_jobs(context.app, work.stalled_after_s)
+
+
+# The bodies: plain functions over the same building blocks the embedded tick uses.
+
+
+async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = False) -> None:
+    """Sync one user if still due (a job deferred twice, or retried after a crash, syncs once).
+
+    `retried`: an earlier attempt failed, perhaps after storing the new behaviour; this attempt then
+    finds nothing new, so it asks for the retrain that attempt never got to."""
+    user = users.get_user_by_id(svc.db, user_id)
+    if user is None or user.credentials is None or user.session_dead:
+        return
+    if user.next_sync_at is None or user.next_sync_at > svc.now():
+        JOBS_DONE.labels("sync_user", "not_due").inc()
+        return
+    report = await sync_user(svc, user_id)
+    SYNC_SECONDS.observe(report.seconds)
+    JOBS_DONE.labels("sync_user", "ok" if report.ok else "failed").inc()
+    if after_sync(svc, user_id, report) and bot is not None:  # plans the next sync (or the retry)
+        await _tell_session_dead(bot, user)
+    if retried and report.ok:
+        users.mark_training_due(svc.db, user_id, at=svc.now())
+    if not report.ok:
+        log.info("job=sync user=%d error=%s (next try planned)", user_id, report.error)
+
+
+async def _tell_session_dead(bot: Any, user) -> None:
+    from handlers.i18n import t  # moves out of handlers/ with delivery (issue 12 §4), as in jobs/tick.py
+
+    try:
+        await bot.send_message(user.chat_id, t(user.language, "session_dead"))
+    except Exception as exc:  # noqa: BLE001 - a notice must not fail the sync
+        log.info("notice not delivered: %s", type(exc).__name__)
+
+
+async def train_due_shard(svc: Services, shard: int, shards: int) -> None:
+    """Train the due users of one shard (user id mod shards) in one batched pass."""
+    due = [u.id for u in users.users_due_training(svc.db, svc.now()) if u.id % shards == shard]
+    if not due:
+        return
+    report = await train_users_now(svc, due)
+    TRAIN_SECONDS.observe(report.seconds)
+    JOBS_DONE.labels("train_shard", "ok").inc()
+
+
+async def send_claimed_digest(svc: Services, bot: Any, user_id: int, local_date: str) -> None:
+    digest = picks.get_digest(svc.db, user_id, local_date)
+    if digest is None or digest.status != "claimed":
+        return  # sent, skipped or blocked already: exactly once
+    report = DigestReport()
+    sent = await send_digest(svc, bot, digest, report)
+    JOBS_DONE.labels("send_digest", "sent" if sent else "not_sent").inc()
+    if not sent and report.failures:
+        raise TransientFailure(f"digest {digest.id}: {', '.join(report.errors)}")
+
+
+async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -> dict[str, int]:
+    """The distributed tick: defer a job for each due user, training shard and claimed digest."""
+    svc, now = rt.services, rt.services.now()
+    deferred = {"sync": 0, "train": 0, "digest": 0}
+    await _defer(tasks["refresh"], "candidates", "candidates")
+    queued = queued_locks(svc.db, "sync:")  # waiting or running: still due until it finishes
+    for user in users.users_due_sync(svc.db, now, limit=SYNC_SCHEDULE_LIMIT):
+        if f"sync:{user.id}" not in queued:
+            deferred["sync"] += await _defer(tasks["sync"], f"user:{user.id}", f"sync:{user.id}", user_id=user.id)
+    due_training = users.users_due_training(svc.db, now)
+    for shard in sorted({u.id % rt.train_shards for u in due_training}):
+        deferred["train"] += await _defer(tasks["train"], f"train:{shard}", f"train:{shard}", shard=shard)
+    if not due_training and svc.models.load_shared() is None and picks.any_model_version(svc.db):
+        await _defer(tasks["shared"], "train:shared", "train:shared")  # dropped by a /forget
+    for digest in await claim_due_digests(svc, DigestReport()):
+        lock = f"digest:{digest.user_id}:{digest.local_date}"
+        deferred["digest"] += await _defer(tasks["digest"], lock, lock,
+                                           user_id=digest.user_id, local_date=digest.local_date)  # fmt: skip
+    if any(deferred.values()):
+        log.info("job=schedule deferred sync=%d train=%d digest=%d", *deferred.values())
+    return deferred
+
+
+def queued_locks(db: Database, prefix: str) -> set[str]:
+    """Queueing locks of the jobs waiting or running, so the scheduler skips them in one query."""
+    with db.engine.connect() as conn:
+        return set(conn.execute(
+            text("SELECT queueing_lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                 "AND queueing_lock LIKE :prefix"), {"prefix": prefix + "%"},
+        ).scalars())  # fmt: skip
+
+
+async def recover_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -> int:
+    """Jobs of workers silent for `stalled_after_s` go back to the queue (another worker runs them)."""
+    recovered = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
+        try:
+            await app.job_manager.retry_job(job)
+            recovered += 1
+        except Exception:  # noqa: BLE001 - its twin already waits (queueing lock) or another recovery won
+            try:
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            except Exception as exc:  # noqa: BLE001
+                log.info("stalled job %s left: %s", job.id, type(exc).__name__)
+    if recovered:
+        log.warning("job=recover requeued=%d stalled jobs", recovered)
+    return recovered
