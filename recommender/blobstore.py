@@ -31,6 +31,7 @@ class BlobBackend(Protocol):
     def read(self, key: str, version: int) -> bytes | None: ...
     def write(self, key: str, data: bytes, keep: int) -> int: ...  # the new version
     def delete(self, key: str) -> None: ...
+    def keys(self) -> list[str]: ...
 
 
 class ModelRepository(Protocol):
@@ -38,6 +39,7 @@ class ModelRepository(Protocol):
 
     shared_generation: int
 
+    def user_keys(self) -> list[str]: ...
     def latest_version(self, user_key: str) -> int | None: ...
     def save(self, user_key: str, model: UserModel) -> int: ...
     def load(self, user_key: str) -> UserModel | None: ...
@@ -89,6 +91,10 @@ class BlobModelStore:
         """+1 for each drop, in the database, so a /forget on the front voids a worker's pass."""
         latest = self.backend.latest(SHARED_DROPS_KEY)
         return latest[0] if latest else 0
+
+    def user_keys(self) -> list[str]:
+        """Every stored key (users' and the shared signals'); start-up looks for users who are gone."""
+        return self.backend.keys()
 
     def latest_version(self, user_key: str) -> int | None:
         latest = self.backend.latest(user_key)

@@ -61,6 +61,10 @@ class DatabaseBlobs:
                 continue  # another writer took that version: take the next
         raise RuntimeError(f"could not store a new version of {key!r}")
 
+    def keys(self) -> list[str]:
+        with self.db.engine.connect() as conn:
+            return [str(k) for k in conn.execute(select(model_blobs.c.key).distinct()).scalars()]
+
     def delete(self, key: str) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(delete(model_blobs).where(model_blobs.c.key == key))

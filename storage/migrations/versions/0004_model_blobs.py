@@ -1,15 +1,15 @@
 """distributed mode: model_blobs (safetensors models and shared signals every machine reads) and
 telegram_pace (the next free Telegram send slot, shared by every process)
 
-Revision ID: 0100
+Revision ID: 0004
 Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0100"
-down_revision = "0002"  # re-chained after the other 0003+ migrations on merge
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
