@@ -17,8 +17,9 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 # The code last; --no-deps: everything it needs is in the layer above.
-COPY README.md bot.py settings.py ./
+COPY README.md bot.py settings.py services.py redaction.py ./
 COPY handlers ./handlers
+COPY delivery ./delivery
 COPY recommender ./recommender
 COPY storage ./storage
 COPY jobs ./jobs

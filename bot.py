@@ -23,10 +23,12 @@ from telegram.ext import (
 )
 
 from handlers import account, feedback, login, membership, preferences, profile, recommend, start
-from handlers.errors import install_redaction, on_error
-from handlers.i18n import LANGUAGES, t
-from handlers.ratelimit import PacedRateLimiter
-from jobs.services import SERVICES_KEY, Services, build_services
+from handlers.errors import on_error
+from redaction import install_redaction
+from delivery import callbacks
+from delivery.i18n import LANGUAGES, t
+from delivery.ratelimit import PacedRateLimiter
+from services import SERVICES_KEY, Services, build_services
 from jobs.startup import prepare_storage
 from jobs.tick import schedule_ticks
 from settings import Settings, get_settings
@@ -91,8 +93,8 @@ def _check_webhook(settings: Settings) -> None:
 
 
 def _rate_limiter(settings: Settings, services: Services, rps: float) -> PacedRateLimiter:
-    """Counted for /metrics; in distributed mode one pace shared by every process (handlers/pace.py)."""
-    from handlers.pace import MeteredRateLimiter
+    """Counted for /metrics; in distributed mode one pace shared by every process (delivery/pace.py)."""
+    from delivery.pace import MeteredRateLimiter
     from storage.pace import DatabasePace
 
     shared = DatabasePace(services.db) if settings.work.distributed else None
@@ -116,10 +118,10 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("logout", account.logout, filters=private))
     app.add_handler(CommandHandler("forget", account.forget, filters=private))
     app.add_handler(CommandHandler("privacy", account.privacy, filters=new))
-    app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=r"^fb:"))
-    app.add_handler(CallbackQueryHandler(login.login_button, pattern=r"^login:"))
-    app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=r"^set:"))
-    app.add_handler(CallbackQueryHandler(account.forget_button, pattern=r"^forget:"))
+    app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=callbacks.FEEDBACK_PATTERN))
+    app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
+    app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
+    app.add_handler(CallbackQueryHandler(account.forget_button, pattern=callbacks.FORGET_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))

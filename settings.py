@@ -32,7 +32,7 @@ class TelegramSettings(BaseSettings):
     poll_timeout_s: float = Field(default=10.0, alias="TELEGRAM_POLL_TIMEOUT")
     # How long a request waits for Telegram's answer (PTB's default); no answer = "maybe delivered".
     read_timeout_s: float = Field(default=5.0, alias="TELEGRAM_READ_TIMEOUT")
-    # Telegram's global limit; sends are spaced a little under it (handlers/ratelimit.py).
+    # Telegram's global limit; sends are spaced a little under it (delivery/ratelimit.py).
     max_messages_per_second: float = Field(default=30.0, alias="TELEGRAM_MAX_RPS")
     # Per-user limits (handlers/cooldown.py). A new QR code while the last one is live: once per
     # LOGIN_COOLDOWN s. /recommend: RECOMMEND_BURST at once, then one per RECOMMEND_COOLDOWN s.

@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import handlers.recommend  # noqa: E402
 from jobs.schedule import after_sync  # noqa: E402
-from jobs.services import Services  # noqa: E402
+from services import Services  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import train_users_now  # noqa: E402
 from storage import users  # noqa: E402

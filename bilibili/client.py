@@ -128,6 +128,11 @@ class BilibiliClient:
         return self.transport.calls
 
     @property
+    def risk_pauses(self) -> int:
+        """Risk-control pauses started (412 / -352 answers that stopped every request for a while)."""
+        return self.transport.throttle.pauses
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         return self.transport.session
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
@@ -11,8 +10,9 @@ from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of
-from handlers.delivery import best_effort
-from handlers.i18n import language_for, t
+from delivery import callbacks
+from delivery.outcome import best_effort
+from delivery.i18n import language_for, t
 from storage import users
 from storage.contributions import contributed_to_shared
 
@@ -41,16 +41,13 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     # The button carries when it was offered: an old confirmation found later in the chat expires.
     keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(user.language, "forget_yes"), callback_data=f"forget:yes:{svc.now()}"),
-        InlineKeyboardButton(t(user.language, "forget_no"), callback_data="forget:no"),
+        InlineKeyboardButton(t(user.language, "forget_yes"), callback_data=callbacks.forget_yes(svc.now())),
+        InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.FORGET_NO),
     ]])  # fmt: skip
     await update.effective_message.reply_text(t(user.language, "forget_confirm"), reply_markup=keyboard)
 
 
 log = logging.getLogger(__name__)
-
-FORGET_YES = re.compile(r"^forget:yes:(\d{1,12})$")
-
 
 async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
@@ -60,11 +57,11 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     lang = user.language if user else language_for(update.effective_user.language_code)
     if user is not None:
         cooldowns_of(context.application).reset(user.id, "forget")  # answered: no prompt is waiting
-    if user is None or not query.data.startswith("forget:yes"):
+    if user is None or not query.data.startswith(callbacks.FORGET_YES_PREFIX):
         await _edit(query, t(lang, "forget_cancelled" if user else "forget_done"))
         return
-    offered = FORGET_YES.match(query.data)
-    age_s = svc.now() - int(offered.group(1)) if offered else -1
+    offered_at = callbacks.parse_forget_yes(query.data)
+    age_s = svc.now() - offered_at if offered_at is not None else -1
     if not 0 <= age_s <= svc.settings.telegram.forget_confirm_ttl_s:  # old, or not one we sent
         await _edit(query, t(lang, "forget_expired"))
         return

@@ -8,8 +8,8 @@ from weakref import WeakValueDictionary
 from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
-from handlers.i18n import language_for
-from jobs.services import SERVICES_KEY, Services
+from delivery.i18n import language_for
+from services import SERVICES_KEY, Services
 from storage import users
 from storage.models import User
 

@@ -16,10 +16,11 @@ from telegram.ext import Application, ContextTypes
 from bilibili import BilibiliError, QrCode, RiskControl
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of, seconds_text
-from handlers.delivery import best_effort
-from handlers.i18n import language_for, t
+from delivery import callbacks
+from delivery.outcome import best_effort
+from delivery.i18n import language_for, t
 from jobs.onboarding import first_sync_and_train
-from jobs.services import Services
+from services import Services
 from storage import users
 from storage.models import User
 
@@ -41,8 +42,8 @@ async def login(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = current_user(update, context)
     if user.credentials is not None and not user.session_dead:
         keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton(t(user.language, "login_replace"), callback_data="login:replace"),
-            InlineKeyboardButton(t(user.language, "login_keep"), callback_data="login:keep"),
+            InlineKeyboardButton(t(user.language, "login_replace"), callback_data=callbacks.LOGIN_REPLACE),
+            InlineKeyboardButton(t(user.language, "login_keep"), callback_data=callbacks.LOGIN_KEEP),
         ]])  # fmt: skip
         text = t(user.language, "login_already", uname=html.escape(user.bili_uname or ""))
         await update.effective_message.reply_text(text, reply_markup=keyboard)
@@ -57,12 +58,12 @@ async def login_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not is_private(update):
         return
     user = current_user(update, context)
-    if query.data == "login:keep":
+    if query.data == callbacks.LOGIN_KEEP:
         await _edit_text(query.message, t(user.language, "login_kept"))
         return
-    if query.data not in ("login:replace", "login:new"):
+    if query.data not in (callbacks.LOGIN_REPLACE, callbacks.LOGIN_NEW):
         return  # not a button of ours (forged or from an old version): no QR code for it
-    if query.data == "login:replace":
+    if query.data == callbacks.LOGIN_REPLACE:
         await _edit_text(query.message, t(user.language, "login_waiting"))
     await start_login(context.application, services_of(context), user)
 
@@ -122,7 +123,7 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
                 await _edit_caption(message, t(lang, "login_scanned"))
             elif event.state == "expired":
                 again = InlineKeyboardMarkup(
-                    [[InlineKeyboardButton(t(lang, "login_new_code"), callback_data="login:new")]]
+                    [[InlineKeyboardButton(t(lang, "login_new_code"), callback_data=callbacks.LOGIN_NEW)]]
                 )
                 await _edit_caption(message, t(lang, "login_expired"), again)
                 return

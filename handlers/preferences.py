@@ -12,8 +12,9 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private, services_of
-from handlers.delivery import best_effort
-from handlers.i18n import t
+from delivery import callbacks
+from delivery.outcome import best_effort
+from delivery.i18n import t
 from storage import users
 from storage.models import User
 
@@ -75,10 +76,10 @@ def settings_view(user: User) -> tuple[str, InlineKeyboardMarkup]:
     lang = user.language
     state = t(lang, "settings_off" if user.digest_paused else "settings_on")
     text = t(lang, "settings", state=state, time=user.digest_time, tz=user.timezone, picks=user.picks_per_page)
-    toggle = ("btn_resume", "set:resume") if user.digest_paused else ("btn_pause", "set:pause")
+    toggle = ("btn_resume", callbacks.SETTINGS_RESUME) if user.digest_paused else ("btn_pause", callbacks.SETTINGS_PAUSE)
     keyboard = InlineKeyboardMarkup([
-        [InlineKeyboardButton(t(lang, "btn_fewer"), callback_data="set:picks:-1"),
-         InlineKeyboardButton(t(lang, "btn_more"), callback_data="set:picks:+1")],
+        [InlineKeyboardButton(t(lang, "btn_fewer"), callback_data=callbacks.SETTINGS_FEWER),
+         InlineKeyboardButton(t(lang, "btn_more"), callback_data=callbacks.SETTINGS_MORE)],
         [InlineKeyboardButton(t(lang, toggle[0]), callback_data=toggle[1])],
     ])  # fmt: skip
     return text, keyboard
@@ -97,12 +98,12 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not is_private(update):
         return  # a settings message is only ever sent in a private chat
     svc, user = services_of(context), current_user(update, context)
-    if query.data == "set:pause":
+    if query.data == callbacks.SETTINGS_PAUSE:
         user = users.update_user(svc.db, user.id, digest_paused=True)
-    elif query.data == "set:resume":
+    elif query.data == callbacks.SETTINGS_RESUME:
         user = users.update_user(svc.db, user.id, digest_paused=False)
-    elif query.data in ("set:picks:-1", "set:picks:+1"):
-        step = -1 if query.data.endswith("-1") else 1
+    elif query.data in (callbacks.SETTINGS_FEWER, callbacks.SETTINGS_MORE):
+        step = -1 if query.data == callbacks.SETTINGS_FEWER else 1
         picks = min(MAX_PICKS, max(MIN_PICKS, user.picks_per_page + step))
         user = users.update_user(svc.db, user.id, picks_per_page=picks)
     text, keyboard = settings_view(user)

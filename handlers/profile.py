@@ -11,8 +11,8 @@ from telegram.ext import ContextTypes
 
 import recommender as rec
 from handlers.common import current_user, is_private, services_of
-from handlers.delivery import best_effort
-from handlers.i18n import t
+from delivery.outcome import best_effort
+from delivery.i18n import t
 
 
 async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,9 +12,9 @@ from telegram.ext import ContextTypes
 from bilibili import BilibiliError
 from handlers.common import current_user, is_private, services_of, user_lock
 from handlers.cooldown import cooldowns_of, seconds_text
-from handlers.delivery import best_effort
-from handlers.i18n import t
-from handlers.render import deliver_picks
+from delivery.outcome import best_effort
+from delivery.i18n import t
+from delivery.send import deliver_picks
 from jobs.picks import choose_picks
 from jobs.sync import refresh_candidates
 from storage import catalogue

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers.common import current_user, is_private
-from handlers.i18n import language_for, t
+from delivery.i18n import language_for, t
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

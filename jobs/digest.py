@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-import recommender as rec
-from handlers.render import decode_reason, encode_reason, send_recorded
-from jobs.picks import ChosenPick, choose_picks
-from jobs.services import Services
-from storage import catalogue, picks, users
-from storage.models import Digest, User
+from delivery.card import PickCard
+from delivery.send import send_recorded, unsent_cards
+from jobs.picks import choose_picks
+from services import Services
+from storage import picks, users
+from storage.models import Digest, DigestStatus, User
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
         local_date, on_time = slot
         if picks.claim_digest(svc.db, user.id, local_date, now) and not on_time:
             digest = picks.get_digest(svc.db, user.id, local_date)
-            picks.update_digest(svc.db, digest.id, status="skipped", finished_at=now)
+            picks.update_digest(svc.db, digest.id, status=DigestStatus.SKIPPED, finished_at=now)
             report.skipped_late += 1
     pending = []
     for digest in picks.unfinished_digests(svc.db):
@@ -121,7 +121,7 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
             continue
         if now - digest.claimed_at > svc.settings.jobs.digest_grace_s:
             # Interrupted long ago (downtime past the grace period): too late to finish.
-            picks.update_digest(svc.db, digest.id, status="expired", finished_at=now)
+            picks.update_digest(svc.db, digest.id, status=DigestStatus.EXPIRED, finished_at=now)
             report.skipped_late += 1
             continue
         pending.append(digest)
@@ -133,7 +133,7 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
     The one body both the embedded runner and the distributed `send` task run."""
     user = users.get_user_by_id(svc.db, digest.user_id)
     if user is None or user.blocked or user.digest_paused:
-        picks.update_digest(svc.db, digest.id, status="skipped", finished_at=svc.now())
+        picks.update_digest(svc.db, digest.id, status=DigestStatus.SKIPPED, finished_at=svc.now())
         return False
     try:
         items = _pending_items(svc, user, digest)
@@ -142,7 +142,7 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
         report.messages += sent
     except Forbidden:
         users.update_user(svc.db, user.id, blocked=True)
-        picks.update_digest(svc.db, digest.id, status="blocked", finished_at=svc.now())
+        picks.update_digest(svc.db, digest.id, status=DigestStatus.BLOCKED, finished_at=svc.now())
         report.blocked += 1
         return False
     except (RetryAfter, NetworkError, TelegramError) as exc:
@@ -155,28 +155,18 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
         report.failures += 1
         report.errors.append(type(exc).__name__)
         return False
-    picks.update_digest(svc.db, digest.id, status="sent", finished_at=svc.now(),
+    picks.update_digest(svc.db, digest.id, status=DigestStatus.SENT, finished_at=svc.now(),
                         sent_count=len(json.loads(digest.picks or "[]")))  # fmt: skip
     return True
 
 
-def _pending_items(svc: Services, user: User, digest: Digest) -> list[tuple[ChosenPick, int]]:
+def _pending_items(svc: Services, user: User, digest: Digest) -> list[tuple[PickCard, int]]:
     """The digest's recorded picks not yet delivered; chosen and recorded on the first attempt."""
     shown_ids = json.loads(digest.picks or "[]")
     if not shown_ids:
         batch = choose_picks(svc, user, user.picks_per_page)
-        chosen = [picks.ShownPick(c.pick.bvid, c.pick.rating, encode_reason(c.pick.reason)) for c in batch.items]
         # One transaction, and another process's picks win if it attached them first.
-        shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, chosen, svc.now(), user.chat_id)
+        shown = [card.shown() for card in batch.items]
+        shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, shown, svc.now(), user.chat_id)
         digest.picks = json.dumps(shown_ids)
-    # Not delivered and not in flight when a previous run died (that one may have arrived).
-    rows = [
-        r for r in picks.get_shown_many(svc.db, shown_ids)
-        if r.message_id is None and r.send_started_at is None
-    ]
-    videos = catalogue.get_videos(svc.db, [r.bvid for r in rows])
-    return [
-        (ChosenPick(rec.Pick(r.bvid, 0.0, r.rating, decode_reason(r.reason)), videos[r.bvid]), r.id)
-        for r in rows
-        if r.bvid in videos
-    ]
+    return unsent_cards(svc, shown_ids)

@@ -17,12 +17,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
-from jobs.services import Services
+from services import Services
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_SENT = Counter("bilipick_telegram_messages_sent", "Messages (and photos) sent to chats")
-TELEGRAM_429 = Counter("bilipick_telegram_retry_after", "Telegram 429 RetryAfter answers")
 SYNC_SECONDS = Histogram("bilipick_sync_seconds", "One user's sync", buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300))
 TRAIN_SECONDS = Histogram("bilipick_training_seconds", "One training pass (a batch of users)",
                           buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800))  # fmt: skip
@@ -44,7 +42,7 @@ class _ServicesCollector(Collector):
         bili = self.services.bili
         yield CounterMetricFamily("bilipick_bilibili_calls", "HTTP requests to bilibili", value=bili.calls)
         yield CounterMetricFamily("bilipick_bilibili_risk_pauses", "Risk-control pauses started",
-                                  value=getattr(getattr(bili, "throttle", None), "pauses", 0))  # fmt: skip
+                                  value=bili.risk_pauses)  # fmt: skip
         depth = GaugeMetricFamily("bilipick_queue_jobs", "procrastinate jobs waiting or running",
                                   labels=["queue", "status"])  # fmt: skip
         for queue, status, count in queue_depth(self.services):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from jobs.schedule import after_sync
-from jobs.services import Services
+from services import Services
 from jobs.sync import sync_user
 from jobs.training import train_users_now
 from storage import users

@@ -9,11 +9,12 @@ from functools import lru_cache
 from typing import Literal
 
 import recommender as rec
+from delivery.card import PickCard
 from jobs.convert import to_rec_video
-from jobs.services import Services
+from services import Services
 from storage import behaviour, catalogue, picks
 from storage.db import Database
-from storage.models import User, Video
+from storage.models import User
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +23,9 @@ Mode = Literal["personal", "not_linked", "training"]
 
 
 @dataclass(frozen=True)
-class ChosenPick:
-    pick: rec.Pick
-    video: Video
-
-
-@dataclass(frozen=True)
 class PickBatch:
     mode: Mode
-    items: list[ChosenPick]
+    items: list[PickCard]
 
 
 def excluded_bvids(services: Services, user: User) -> set[str]:
@@ -75,4 +70,4 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
         chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)
         mode = "training" if user.credentials is not None else "not_linked"
     by_bvid = catalogue.get_videos(services.db, [p.bvid for p in chosen]) if chosen else {}
-    return PickBatch(mode, [ChosenPick(p, by_bvid[p.bvid]) for p in chosen if p.bvid in by_bvid])
+    return PickBatch(mode, [PickCard.ranked(p, by_bvid[p.bvid]) for p in chosen if p.bvid in by_bvid])

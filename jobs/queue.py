@@ -32,12 +32,13 @@ from bilibili import BilibiliError
 from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
 from jobs.schedule import after_sync
-from jobs.services import Services
+from services import Services
 from jobs.sync import refresh_candidates, sync_user
 from jobs.training import rebuild_shared, train_users_now
 from settings import Settings
 from storage import picks, users
 from storage.db import Database
+from storage.models import DigestStatus
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = F
 
 
 async def _tell_session_dead(bot: Any, user) -> None:
-    from handlers.i18n import t  # moves out of handlers/ with delivery (issue 12 §4), as in jobs/tick.py
+    from delivery.i18n import t  # moves out of handlers/ with delivery (issue 12 §4), as in jobs/tick.py
 
     try:
         await bot.send_message(user.chat_id, t(user.language, "session_dead"))
@@ -197,7 +198,7 @@ async def train_due_shard(svc: Services, shard: int, shards: int) -> None:
 
 async def send_claimed_digest(svc: Services, bot: Any, user_id: int, local_date: str) -> None:
     digest = picks.get_digest(svc.db, user_id, local_date)
-    if digest is None or digest.status != "claimed":
+    if digest is None or digest.status != DigestStatus.CLAIMED:
         return  # sent, skipped or blocked already: exactly once
     report = DigestReport()
     sent = await send_digest(svc, bot, digest, report)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from jobs.services import Services
+from services import Services
 from jobs.sync import ACCOUNT_CHANGED
 from storage import behaviour, users
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from jobs.services import Services
+from services import Services
 from storage import users
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from bilibili import (
     VideoInfo,
     VideoUnavailable,
 )
-from jobs.services import Services
+from services import Services
 from storage import behaviour, catalogue, users
 from storage.behaviour import BehaviourRow
 

@@ -9,10 +9,10 @@ import time
 from telegram.ext import Application, ContextTypes
 
 from bilibili import RiskControl
-from handlers.i18n import t
+from delivery.i18n import t
 from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
-from jobs.services import SERVICES_KEY, Services
+from services import SERVICES_KEY, Services
 from jobs.sync import refresh_candidates_safely, sync_user
 from jobs.training import rebuild_shared, train_users_now
 from storage import picks, users

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import recommender as rec
 from jobs.convert import to_rec_videos, user_events
-from jobs.services import Services
+from services import Services
 from storage import catalogue, picks, users
 
 log = logging.getLogger(__name__)

@@ -13,19 +13,18 @@ import asyncio
 import logging
 
 from jobs.queue import QUEUES, SCHEDULE_QUEUE, Runtime, build_app, ensure_queue_schema
-from jobs.services import build_services
+from services import build_services
 from settings import Settings, get_settings
 
 log = logging.getLogger("bilipick.worker")
 
 
 def build_bot(settings: Settings, services):
-    """PTB's Bot with the production rate limiter: the shared pace in the database (handlers/pace.py).
-    Imported from handlers/ until the limiter moves out with delivery (issue 12 §4)."""
+    """PTB's Bot with the production rate limiter: the shared pace in the database (delivery/pace.py)."""
     from telegram.constants import ParseMode
     from telegram.ext import Defaults, ExtBot
 
-    from handlers.pace import MeteredRateLimiter
+    from delivery.pace import MeteredRateLimiter
     from storage.pace import DatabasePace
 
     tg = settings.telegram
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     if settings.telegram.bot_token is not None:
-        from handlers.errors import install_redaction  # the token never reaches a log line
+        from redaction import install_redaction  # the token never reaches a log line
 
         install_redaction(settings.telegram.bot_token.get_secret_value())
     asyncio.run(run_worker(settings, queues, args.concurrency))

@@ -1,7 +1,7 @@
 """BiliPick's recommender: plain dataclasses in, scores out (no Telegram, HTTP or databases)."""
 from .features import quality_score
 from .profile import render_profile_png, taste_profile
-from .rank import gather_candidates, rank, rank_popular
+from .rank import rank, rank_popular
 from .shared import SharedSignals, build_shared_signals
 from .store import ModelStore
 from .train import UserModel, train_users
@@ -9,6 +9,6 @@ from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, Us
 
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
-    "UserData", "UserModel", "Video", "build_shared_signals", "gather_candidates", "quality_score", "rank", "rank_popular",
+    "UserData", "UserModel", "Video", "build_shared_signals", "quality_score", "rank", "rank_popular",
     "render_profile_png", "taste_profile", "train_users",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Collection, Iterable, Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,14 +38,6 @@ def diversify(order: Sequence[int], videos: Sequence[Video], k: int) -> list[int
             return page
     chosen = set(page)
     return page + [i for i in order if i not in chosen][: k - len(page)]
-
-
-def gather_candidates(*sources: Iterable[Video], watched: Collection[str] = (),
-                      recently_shown: Collection[str] = ()) -> list[Video]:
-    """Merge candidate lists (popular, weekly, ranking, related of liked videos, ...) in order,
-    without duplicates, watched or recently shown videos."""
-    drop = set(watched) | set(recently_shown)
-    return _candidates([v for src in sources for v in src], drop)
 
 
 def _candidates(candidates: Sequence[Video], exclude: Collection[str]) -> list[Video]:

@@ -55,14 +55,6 @@ def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
         upsert(s, Video, rows, ["bvid"], update=None)
 
 
-def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
-    bvids = list(set(bvids))
-    with db.session() as s:
-        for video in s.exec(select(Video).where(Video.bvid.in_(bvids))).all():
-            video.candidate_at = now
-            s.add(video)
-
-
 def mark_unavailable(db: Database, bvid: str, now: int) -> None:
     with db.session() as s:
         video = s.get(Video, bvid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -116,6 +118,16 @@ class Shown(SQLModel, table=True):
     send_started_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
 
 
+class DigestStatus(StrEnum):
+    """Where a day's digest stands; only CLAIMED is unfinished (sent, resumed, or expired later)."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    SKIPPED = "skipped"  # late, paused, or the user left
+    BLOCKED = "blocked"  # the user blocked the bot
+    EXPIRED = "expired"  # interrupted longer than the grace period
+
+
 class Digest(SQLModel, table=True):
     """A claim on one user's digest for one local date: the unique key makes it exactly-once."""
 
@@ -125,7 +137,7 @@ class Digest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     local_date: str = Field(max_length=10)  # YYYY-MM-DD in the user's time zone
-    status: str = Field(default="claimed", max_length=10)  # claimed | sent | skipped | blocked | expired
+    status: str = Field(default=DigestStatus.CLAIMED, max_length=10)  # a DigestStatus
     picks: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     sent_count: int = 0
     claimed_at: int = Field(sa_column=_bigint(nullable=False))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from storage.db import Database
-from storage.models import Digest, Feedback, ModelVersion, Shown, User
+from storage.models import Digest, DigestStatus, Feedback, ModelVersion, Shown, User
 from storage.upsert import upsert
 
 
@@ -106,12 +106,6 @@ def shown_history(db: Database, user_id: int) -> list[Shown]:
         return list(s.exec(select(Shown).where(Shown.user_id == user_id)).all())
 
 
-def was_shown(db: Database, user_id: int, bvid: str) -> bool:
-    with db.session() as s:
-        stmt = select(Shown.id).where(Shown.user_id == user_id).where(Shown.bvid == bvid).limit(1)
-        return s.exec(stmt).first() is not None
-
-
 def set_feedback(db: Database, user_id: int, bvid: str, label: int, now: int) -> None:
     """Store +1/-1; 0 clears the label."""
     with db.session() as s:
@@ -174,7 +168,7 @@ def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
 def unfinished_digests(db: Database) -> list[Digest]:
     """Claimed and not finished: being sent now, or interrupted (by a crash or an error)."""
     with db.session() as s:
-        return list(s.exec(select(Digest).where(Digest.status == "claimed")).all())
+        return list(s.exec(select(Digest).where(Digest.status == DigestStatus.CLAIMED)).all())
 
 
 def update_digest(db: Database, digest_id: int, **fields) -> None:

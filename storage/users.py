@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete
 from sqlalchemy import update as sa_update
 from sqlmodel import select
 
@@ -240,10 +240,3 @@ def existing_ids(db: Database, user_ids: list[int]) -> set[int]:
     """Those of user_ids still in storage (not gone with /forget)."""
     with db.session() as s:
         return set(s.exec(select(User.id).where(User.id.in_(user_ids))).all())
-
-
-def linked_or_active(db: Database) -> list[User]:
-    with db.session() as s:
-        return list(
-            s.exec(select(User).where(or_(User.credentials.is_not(None), User.bili_mid.is_not(None)))).all()
-        )

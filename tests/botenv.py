@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from telegram.ext import Application
 
 from bot import build_application
-from jobs.services import Services
+from services import Services
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import SentMessage, TelegramDouble
 from tests.harness import make_services

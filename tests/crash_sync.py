@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jobs.sync
 from bilibili import BilibiliClient
-from jobs.services import Services
+from services import Services
 from recommender import ModelStore
 from settings import BilibiliSettings, JobSettings, Settings, StorageSettings
 from storage import behaviour

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from bot import build_application
 from jobs.queue import ensure_queue_schema
-from jobs.services import Services, build_model_store
+from services import Services, build_model_store
 from jobs.sync import refresh_candidates
 from settings import DistributedSettings
 from tests.botenv import TOKEN

@@ -7,7 +7,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bilibili import BilibiliClient
-from jobs.services import Services
+from services import Services
 from recommender import ModelStore
 from settings import DistributedSettings, JobSettings, Settings, StorageSettings
 from storage.crypto import CredentialVault

@@ -23,11 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recommender as rec
-from handlers.render import pick_caption
-from jobs.picks import ChosenPick
+from delivery.card import PickCard
+from delivery.render import pick_caption
 from jobs.sync import refresh_candidates
 from storage import picks, users
-from storage.models import Video
 from tests.botenv import TOKEN, pick_bvid, pick_messages, running_bot
 from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
@@ -42,7 +41,7 @@ PRIVATE_REPLY_TIMEOUT_S = 10.0
 class Collect(logging.Handler):
     """ERROR records of the error handler and of background tasks: failures nobody handled."""
 
-    NAMES = ("handlers.errors", "jobs.services", "telegram.ext.Application")
+    NAMES = ("handlers.errors", "services", "telegram.ext.Application")
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
@@ -287,9 +286,8 @@ def test_bilibili_html_is_escaped_in_every_pick(tmp_path):
 @given(title=st.text(max_size=400), owner=st.text(max_size=80), detail=st.text(max_size=80),
        kind=st.sampled_from(["tag", "uploader", "similar", "popular", "explore"]), lang=st.sampled_from(["en", "zh"]))  # fmt: skip
 def test_a_pick_caption_parses_as_telegram_html_whatever_bilibili_sends(title, owner, detail, kind, lang):
-    video = Video(bvid="BV1xx411c7mD", title=title, owner_mid=1, owner_name=owner, cover="", tid=1, tname="t",
-                  duration=60, pubdate=0, view=1, like=1, favorite=1, coin=1, share=1, danmaku=1, reply=1)  # fmt: skip
-    caption = pick_caption(ChosenPick(rec.Pick(video.bvid, 0.5, 77, rec.Reason(kind=kind, detail=detail)), video), lang)
+    card = PickCard("BV1xx411c7mD", title, owner, "", 77, rec.Reason(kind=kind, detail=detail))
+    caption = pick_caption(card, lang)
     plain, _ = parse_html(caption)  # raises on anything Telegram would refuse
     assert (title if len(title) <= 300 else title[:300]) in plain
-    assert "77/100" in plain and plain.endswith(f"https://www.bilibili.com/video/{video.bvid}")
+    assert "77/100" in plain and plain.endswith(f"https://www.bilibili.com/video/{card.bvid}")

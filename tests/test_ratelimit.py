@@ -7,7 +7,7 @@ import asyncio
 
 from telegram.ext import ExtBot
 
-from handlers.ratelimit import BULK, PacedRateLimiter
+from delivery.ratelimit import BULK, PacedRateLimiter
 
 
 def readers(tg, first_id: int, n: int) -> list[int]:

@@ -230,15 +230,6 @@ def test_taste_profile_and_png(world):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 
 
-def test_gather_candidates_dedupes_and_drops_watched_and_shown():
-    from recommender import gather_candidates
-
-    s = synthetic(n_users=1)
-    v = list(s.videos.values())
-    out = gather_candidates(v[:5], v[3:8], [v[0]], watched={v[1].bvid}, recently_shown=[v[6].bvid])
-    assert [x.bvid for x in out] == [v[i].bvid for i in (0, 2, 3, 4, 5, 7)]
-
-
 def test_users_without_data_or_with_unknown_videos_still_get_a_model():
     s = synthetic(n_users=2, samples=80, seed=3)
     data = {"u0": UserData(s.events["u0"], s.pools["u0"]), "empty": UserData([]),

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from handlers.errors import install_redaction
+from redaction import install_redaction
 from storage import users
 from tests.botenv import TOKEN, running_bot
 

@@ -120,7 +120,7 @@ async def test_start_removes_model_files_of_users_who_are_gone(tmp_path, bilibil
 async def test_a_lost_key_file_refuses_to_start(tmp_path):
     """Without FERNET_KEYS the key lives in DATA_DIR/secret.key; losing it must not mark every login
     dead (a new key would be generated and open nothing)."""
-    from jobs.services import build_services
+    from services import build_services
 
     env = {"BOT_TOKEN": TOKEN, "DATA_DIR": str(tmp_path), "FERNET_KEYS": ""}
     with patch.dict("os.environ", env, clear=False):

@@ -127,7 +127,7 @@ async def test_a_connection_that_never_opened_is_safe_to_retry(tg):
     from telegram import Bot
     from telegram.error import NetworkError
 
-    from handlers.delivery import maybe_delivered, worth_retrying
+    from delivery.outcome import maybe_delivered, worth_retrying
 
     async def error_of(bot: Bot) -> NetworkError:
         try:

@@ -60,7 +60,7 @@ async def world(tmp_path, tg, bilibili_double, monkeypatch, caplog):
 def unhandled(caplog) -> list[str]:
     """Failures that reached the error handler or killed a background task."""
     return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR and r.name in ("handlers.errors", "jobs.services", "telegram.ext.Application")]  # fmt: skip
+            if r.levelno >= logging.ERROR and r.name in ("handlers.errors", "services", "telegram.ext.Application")]  # fmt: skip
 
 
 def duplicates(tg: TelegramDouble, chat: int) -> list[str]:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from prometheus_client import Counter
 from telegram.error import RetryAfter
 
-from handlers.ratelimit import BULK, HEADROOM, PacedRateLimiter
-from jobs.metrics import TELEGRAM_429, TELEGRAM_SENT
+from delivery.ratelimit import BULK, HEADROOM, PacedRateLimiter
 from storage.pace import DatabasePace
+
+# Counted where the sends happen; jobs/metrics.py serves them with everything else on /metrics.
+TELEGRAM_SENT = Counter("bilipick_telegram_messages_sent", "Messages (and photos) sent to chats")
+TELEGRAM_429 = Counter("bilipick_telegram_retry_after", "Telegram 429 RetryAfter answers")
 
 
 class MeteredRateLimiter(PacedRateLimiter):

@@ -1,0 +1,41 @@
+"""Every button's callback data, defined once: made here, matched here (bot.py's patterns, handlers)."""
+
+from __future__ import annotations
+
+import re
+
+FEEDBACK_PATTERN = r"^fb:"
+LOGIN_PATTERN = r"^login:"
+SETTINGS_PATTERN = r"^set:"
+FORGET_PATTERN = r"^forget:"
+
+_FEEDBACK = re.compile(r"^fb:(\d{1,18}):([+-]1)$")
+
+LOGIN_REPLACE, LOGIN_KEEP, LOGIN_NEW = "login:replace", "login:keep", "login:new"
+SETTINGS_PAUSE, SETTINGS_RESUME = "set:pause", "set:resume"
+SETTINGS_FEWER, SETTINGS_MORE = "set:picks:-1", "set:picks:+1"
+FORGET_NO = "forget:no"
+FORGET_YES_PREFIX = "forget:yes"
+_FORGET_YES = re.compile(r"^forget:yes:(\d{1,12})$")
+
+
+def feedback(shown_id: int, label: int) -> str:
+    """👍 (+1) or 👎 (-1) on the pick recorded as `shown_id`."""
+    return f"fb:{shown_id}:{label:+d}"
+
+
+def parse_feedback(data: str | None) -> tuple[int, int] | None:
+    """(shown_id, label) of a well-formed 👍/👎 tap, else None."""
+    match = _FEEDBACK.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def forget_yes(offered_at: int) -> str:
+    """The /forget confirmation, stamped with when it was offered (it expires)."""
+    return f"forget:yes:{offered_at}"
+
+
+def parse_forget_yes(data: str | None) -> int | None:
+    """When a well-formed confirmation was offered, else None."""
+    match = _FORGET_YES.match(data or "")
+    return int(match.group(1)) if match else None
