@@ -63,9 +63,10 @@ async def forget_in_chat(tg: TelegramDouble, user: dict) -> None:
 
 
 @asynccontextmanager
-async def running_bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, **jobs):
-    """Yields (application, services) with long polling running; stops everything afterwards."""
-    services: Services = make_services(data_dir, bili, **jobs)
+async def running_bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, fernet_keys: str | None = None, **jobs):
+    """Yields (application, services) with long polling running; stops everything afterwards.
+    `fernet_keys`: a restart on a DATA_DIR an earlier run stored logins in."""
+    services: Services = make_services(data_dir, bili, fernet_keys=fernet_keys, **jobs)
     services.settings.telegram.bot_token = SecretStr(tg.token)
     services.settings.telegram.base_url = tg.base_url
     app: Application = build_application(services.settings, services)

@@ -40,19 +40,22 @@ def link_generated_users(svc: Services, double: BilibiliDouble, count: int, firs
     return ids
 
 
-def make_settings(data_dir: Path, double: BilibiliDouble, database_url: str | None = None, **jobs) -> Settings:
+def make_settings(data_dir: Path, double: BilibiliDouble, database_url: str | None = None,
+                  fernet_keys: str | None = None, **jobs) -> Settings:
+    """`fernet_keys`: those of an earlier run on the same DATA_DIR (a restart); else a new key."""
     settings = Settings.__new__(Settings)
     settings.telegram = Settings().telegram
     settings.bilibili = double.settings(**FAST_BILIBILI)
     settings.storage = StorageSettings(DATA_DIR=str(data_dir), DATABASE_URL=database_url,
-                                       FERNET_KEYS=Fernet.generate_key().decode())  # fmt: skip
+                                       FERNET_KEYS=fernet_keys or Fernet.generate_key().decode())  # fmt: skip
     settings.jobs = JobSettings(**jobs)
     settings.work = DistributedSettings()
     return settings
 
 
-def make_services(data_dir: Path, double: BilibiliDouble, database_url: str | None = None, **jobs) -> Services:
-    settings = make_settings(data_dir, double, database_url, **jobs)
+def make_services(data_dir: Path, double: BilibiliDouble, database_url: str | None = None,
+                  fernet_keys: str | None = None, **jobs) -> Services:
+    settings = make_settings(data_dir, double, database_url, fernet_keys, **jobs)
     db = Database(settings.storage.resolved_database_url)
     db.migrate()
     return Services(

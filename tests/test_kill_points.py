@@ -76,3 +76,27 @@ async def test_a_kill_between_storing_refreshed_cookies_and_confirming_them_lose
         assert Credentials.from_dict(users.load_credentials(svc.db, svc.vault, uid)).dedeuserid == str(mid)
     finally:
         await svc.close()
+
+
+async def test_a_kill_between_linking_and_onboarding_leaves_no_user_stuck(tmp_path, tg, bilibili_double):
+    """The login was stored (the QR confirmed) and the process died before the first sync began: after
+    the restart the tick syncs and trains the user, and /recommend serves personal picks."""
+    from storage import picks
+    from tests.botenv import eventually, pick_messages, running_bot
+
+    mid, chat = 6201, 6201
+    bilibili_double.add_generated_user(mid, seed=8, n_history=40)
+    svc = make_services(tmp_path, bilibili_double)
+    uid = link_user(svc, bilibili_double, chat, mid)  # what the login stores before onboarding starts
+    keys = svc.settings.storage.fernet_keys.get_secret_value()
+    await svc.close()
+
+    async with running_bot(tmp_path, tg, bilibili_double, fernet_keys=keys, tick_seconds=0.5) as (_, restarted):
+        await eventually(lambda: picks.any_model_version(restarted.db), 90, "the tick to sync and train the user")
+        alice = tg.user(chat, language_code="en")
+        mark = tg.mark()
+        await tg.send_text(alice, "/recommend")
+        await eventually(lambda: len(pick_messages(tg, alice)) >= 5, 30, "the picks")
+        replies = [m.content for m in tg.sent_to(alice) if m.message_id > mark]
+        assert not any("popular picks" in r for r in replies), "personal picks, not the cold-start fallback"
+        assert users.get_user_by_id(restarted.db, uid).next_sync_at > restarted.now(), "the first sync is done"
