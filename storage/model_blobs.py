@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
+from storage.models import ModelBlob
 
-_metadata = MetaData()
-model_blobs = Table(
-    "model_blobs",
-    _metadata,
-    Column("key", String(80), primary_key=True),
-    Column("version", BigInteger, primary_key=True),
-    Column("data", LargeBinary, nullable=False),
-    Column("created_at", BigInteger, nullable=False),  # ns: tells a re-created version 1 from the old one
-)
+model_blobs = ModelBlob.__table__
 
 
 class DatabaseBlobs:

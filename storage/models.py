@@ -173,3 +173,23 @@ class Related(SQLModel, table=True):
     bvid: str = Field(primary_key=True, max_length=16)
     related_bvid: str = Field(primary_key=True, max_length=16)
     fetched_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class ModelBlob(SQLModel, table=True):
+    """Distributed mode: models and shared signals as safetensors bytes every machine reads."""
+
+    __tablename__ = "model_blobs"
+
+    key: str = Field(primary_key=True, max_length=80)
+    version: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: int = Field(sa_column=_bigint(nullable=False))  # ns: tells a re-created version 1 apart
+
+
+class TelegramPace(SQLModel, table=True):
+    """Distributed mode: the next free Telegram send slot for every process (one row, storage/pace.py)."""
+
+    __tablename__ = "telegram_pace"
+
+    id: int = Field(primary_key=True)
+    next_slot: float  # database-clock epoch seconds
