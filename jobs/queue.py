@@ -178,7 +178,7 @@ async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = F
 
 
 async def _tell_session_dead(bot: Any, user) -> None:
-    from delivery.i18n import t  # moves out of handlers/ with delivery (issue 12 §4), as in jobs/tick.py
+    from delivery.i18n import t
 
     try:
         await bot.send_message(user.chat_id, t(user.language, "session_dead"))
