@@ -129,8 +129,10 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
                 return
             elif event.state == "success" and event.credentials and event.account:
                 account = event.account
+                # The first sync runs right here (onboarding); the scheduled syncs keep off meanwhile.
+                hold_until = svc.now() + int(svc.settings.jobs.onboarding_hold_s)
                 users.link_bilibili(svc.db, svc.vault, user.id, event.credentials.to_dict(),
-                                    account.mid, account.uname, svc.now())  # fmt: skip
+                                    account.mid, account.uname, svc.now(), first_sync_at=hold_until)  # fmt: skip
                 await _edit_caption(message, t(lang, "login_success", uname=html.escape(account.uname)))
                 await _onboard(app, svc, user)
                 return

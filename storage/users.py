@@ -74,8 +74,9 @@ def link_bilibili(
     mid: int,
     uname: str,
     now: int,
+    first_sync_at: int | None = None,
 ) -> bool:
-    """Store the login (encrypted) and make the first sync due at once.
+    """Store the login (encrypted) and make the first sync due at `first_sync_at` (default: at once).
 
     Another bilibili account than the linked one (/login asked before replacing) takes the old
     account's synced behaviour and cursors with it, in this transaction: two histories never mix,
@@ -90,7 +91,8 @@ def link_bilibili(
         if switched:
             behaviour.forget_synced(s, user_id)
         user.credentials, user.bili_mid, user.bili_uname = vault.encrypt(secrets), mid, uname
-        user.session_dead, user.linked_at, user.next_sync_at = False, now, now
+        user.session_dead, user.linked_at = False, now
+        user.next_sync_at = now if first_sync_at is None else first_sync_at
         s.add(user)
     return switched
 

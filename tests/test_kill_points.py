@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from bilibili import Credentials
@@ -87,11 +88,16 @@ async def test_a_kill_between_linking_and_onboarding_leaves_no_user_stuck(tmp_pa
     mid, chat = 6201, 6201
     bilibili_double.add_generated_user(mid, seed=8, n_history=40)
     svc = make_services(tmp_path, bilibili_double)
-    uid = link_user(svc, bilibili_double, chat, mid)  # what the login stores before onboarding starts
+    hold_s = int(svc.settings.jobs.onboarding_hold_s)
+    user = users.ensure_user(svc.db, chat, chat, "en", now=svc.now())
+    uid = user.id  # what the login stores before onboarding starts (the scheduled syncs held off):
+    users.link_bilibili(svc.db, svc.vault, uid, bilibili_double.login(mid), mid, "u", svc.now(),
+                        first_sync_at=svc.now() + hold_s)  # fmt: skip
     keys = svc.settings.storage.fernet_keys.get_secret_value()
     await svc.close()
 
     async with running_bot(tmp_path, tg, bilibili_double, fernet_keys=keys, tick_seconds=0.5) as (_, restarted):
+        restarted.clock = lambda: time.time() + hold_s + 1  # the hold has passed since the crash
         await eventually(lambda: picks.any_model_version(restarted.db), 90, "the tick to sync and train the user")
         alice = tg.user(chat, language_code="en")
         mark = tg.mark()
