@@ -53,8 +53,8 @@ class Ticker:
         except RiskControl:
             due = []  # bilibili blocked us: every sync waits for the backoff
         for user in due:
-            if svc.syncing(user.id):
-                continue  # onboarding (or another caller) is syncing them right now
+            if svc.syncing(user.id) or not users.sync_due(svc.db, user.id, svc.now()):
+                continue  # being synced right now, or synced since the batch was read (onboarding)
             report = await sync_user(svc, user.id)
             done, items, calls = done + 1, items + report.new_items, calls + report.calls
             try:

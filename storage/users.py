@@ -184,6 +184,12 @@ def forget_user(db: Database, user_id: int) -> None:
         log.warning("forget: a reader held the WAL; the leaver's old pages go with the next checkpoint")
 
 
+def sync_due(db: Database, user_id: int, now: int) -> bool:
+    """Whether the user's next sync is due now (read afresh: another sync may have just finished)."""
+    user = get_user_by_id(db, user_id)
+    return user is not None and user.next_sync_at is not None and user.next_sync_at <= now
+
+
 def users_due_sync(db: Database, now: int, limit: int = 50) -> list[User]:
     with db.session() as s:
         stmt = (
