@@ -216,7 +216,7 @@ async def run(n_users: int, seconds: float, concurrency: int) -> None:
     p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
     measured = max(tally.requests - requests_start, 1)
     growth = (rss_end - rss_start) / measured * 1000
-    syncs, trainings = log_text.count("job=sync"), log_text.count("job=train")
+    syncs, trainings = log_text.count("job=sync"), log_text.count("train users=")
     print(f"load: seconds={seconds:.0f} concurrency={concurrency} recommends={len(tally.asked)} "
           f"taps={len(tally.taps)} digest_picks={digests_sent} sync_runs={syncs} train_runs={trainings}")
     print(f"recommend latency: n={len(lat)} p50_ms={p50:.0f} p95_ms={p95:.0f}")
