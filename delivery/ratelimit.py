@@ -71,13 +71,32 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             return await callback(*args, **kwargs)
         for attempt in range(self._max_retries + 1):
             await self._take_slot(bulk=rate_limit_args == BULK)
+            await self._shared_slot()
             try:
-                return await callback(*args, **kwargs)
+                result = await callback(*args, **kwargs)
             except RetryAfter as exc:
+                await self._refused(exc)
                 if attempt == self._max_retries:
                     raise
                 # Always a timedelta here (the public `retry_after` is int or timedelta by a PTB flag);
                 # PTB's own AIORateLimiter reads it the same way.
                 pause = exc._retry_after.total_seconds()
                 self._next_slot = max(self._next_slot, asyncio.get_running_loop().time() + pause)
+                await self._pause_shared(pause)
+                continue
+            self._done(endpoint)
+            return result
         raise AssertionError("unreachable")
+
+    # Hooks for a subclass (delivery/pace.py): a pace shared with other processes, and counting.
+    async def _shared_slot(self) -> None:
+        """After this process's slot: wait for the slot shared with other processes, if any."""
+
+    async def _pause_shared(self, pause_s: float) -> None:
+        """A 429: pause the other processes too, if any."""
+
+    async def _refused(self, exc: RetryAfter) -> None:
+        """Telegram answered 429."""
+
+    def _done(self, endpoint: str) -> None:
+        """Telegram accepted the request."""

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+import delivery.pace  # noqa: F401 - registers the Telegram send counters this page serves
 from services import Services
 
 log = logging.getLogger(__name__)
