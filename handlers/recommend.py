@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from telegram import Update
 from telegram.constants import ChatAction
@@ -43,6 +44,10 @@ async def _recommend(update: Update, context: ContextTypes.DEFAULT_TYPE, user: U
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.TYPING), "typing action")
     batch = choose_picks(svc, user, user.picks_per_page)
     if not batch.items and catalogue.last_candidate_refresh(svc.db) == 0:
+        if svc.bili.throttle.paused:  # no waiting out bilibili's risk pause in a reply
+            minutes = max(1, math.ceil(svc.bili.throttle.pause_left_s / 60))
+            await update.effective_message.reply_text(t(user.language, "login_rate_limited", minutes=minutes))
+            return
         try:  # a brand-new bot has no candidates yet: pull the popular lists once, now
             await refresh_candidates(svc, force=True)
             batch = choose_picks(svc, user, user.picks_per_page)

@@ -72,6 +72,20 @@ async def test_recommend_during_the_pause_sends_picks_as_text(world):
     assert bili.calls["/bfs"] == covers  # no cover request went out during the pause
 
 
+async def test_recommend_on_a_new_bot_during_the_pause_answers_at_once(world):
+    """No candidates yet, and bilibili paused: the reply says when to come back instead of waiting."""
+    tg, bili, svc = world
+    carol = tg.user(5301, language_code="en")
+    await enter_risk_pause(svc, bili)
+    popular = bili.calls["/x/web-interface/popular"]
+
+    mark = tg.mark()
+    await tg.send_text(carol, "/recommend")
+    reply = await tg.wait_for(lambda m: "bilibili is limiting us" in m.content, chat=carol, since=mark, timeout=15)
+    assert "try again in 2 min" in reply.content
+    assert bili.calls["/x/web-interface/popular"] == popular, "nothing asked of bilibili during the pause"
+
+
 async def test_a_digest_during_the_pause_goes_out_as_text(tmp_path, tg, bilibili_double):
     from tests.test_jobs import Clock, digest_in, linked_user
 
