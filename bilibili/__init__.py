@@ -25,6 +25,7 @@ from .models import (
     HistoryPage,
     LoginEvent,
     QrCode,
+    VideoDetail,
     VideoInfo,
 )
 
@@ -32,5 +33,5 @@ __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
     "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "Throttle",
-    "TransportError", "VideoInfo", "VideoUnavailable",
+    "TransportError", "VideoDetail", "VideoInfo", "VideoUnavailable",
 ]

@@ -40,6 +40,7 @@ from .models import (
     HistoryPage,
     LoginEvent,
     QrCode,
+    VideoDetail,
     VideoInfo,
     https,
     parse_archive_page,
@@ -57,6 +58,7 @@ from .models import (
     parse_refresh_token,
     parse_tags,
     parse_view,
+    parse_view_detail,
     parse_weekly_numbers,
 )
 from .refresh import correspond_path, parse_refresh_csrf
@@ -88,6 +90,7 @@ P_RANKING = "/x/web-interface/ranking/v2"
 P_RELATED = "/x/web-interface/archive/related"
 P_VIEW = "/x/web-interface/view"
 P_TAGS = "/x/web-interface/view/detail/tag"
+P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 
 
 def _parse(path: str, parse: Callable[[Any], T], data: Any) -> T:
@@ -337,6 +340,18 @@ class BilibiliClient:
         if state < 0:
             raise VideoUnavailable(f"{P_VIEW}: {bvid} state {state}", code=state, path=P_VIEW)
         return video
+
+    async def view_detail(self, bvid: str) -> VideoDetail:
+        """One call for what view + tags + related give (WBI-signed): the video with its tags."""
+        reply = await self._get(self._api, P_VIEW_DETAIL, params={"bvid": bvid}, signed=True)
+        code = reply.payload.get("code")
+        if code in UNAVAILABLE_CODES:
+            raise VideoUnavailable(f"{P_VIEW_DETAIL}: {bvid} unavailable ({code})", code=code, path=P_VIEW_DETAIL)
+        detail = _parse(P_VIEW_DETAIL, parse_view_detail, envelope_data(reply, P_VIEW_DETAIL))
+        if detail.state < 0:
+            raise VideoUnavailable(f"{P_VIEW_DETAIL}: {bvid} state {detail.state}", code=detail.state,
+                                   path=P_VIEW_DETAIL)
+        return detail
 
     async def tags(self, bvid: str) -> tuple[str, ...]:
         reply = await self._get(self._api, P_TAGS, params={"bvid": bvid})

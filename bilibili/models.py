@@ -6,7 +6,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from .errors import MalformedResponse
@@ -316,6 +316,15 @@ class FavItem:
 
 
 @dataclass(frozen=True)
+class VideoDetail:
+    """wbi/view/detail: the video with its tags, and its related videos, from one call."""
+
+    video: VideoInfo
+    state: int  # < 0: unavailable
+    related: list[VideoInfo]
+
+
+@dataclass(frozen=True)
 class CoinItem:
     video: VideoInfo
     coins: int
@@ -529,3 +538,12 @@ def _tag(t: Any) -> str | None:
 
 def parse_tags(data: Any) -> tuple[str, ...]:
     return tuple(_items(data, "tags", _tag))
+
+
+def parse_view_detail(data: Any) -> VideoDetail:
+    """wbi/view/detail: `View` as in view, `Tags` as in view/detail/tag, `Related` as in archive/related."""
+    data = _required_obj(data, "view detail data")
+    video, state = parse_view(data.get("View"))
+    tags = parse_tags(data.get("Tags"))
+    related = parse_archives(data.get("Related"), "related") if data.get("Related") is not None else []
+    return VideoDetail(video=replace(video, tags=tags), state=state, related=related)

@@ -24,6 +24,7 @@ from bilibili.client import (
     P_SERIES_ONE,
     P_TAGS,
     P_VIEW,
+    P_VIEW_DETAIL,
 )
 from tests.doubles.bilibili import IMAGES
 from tests.doubles.bilibili_catalogue import load_popular
@@ -35,9 +36,10 @@ MID = 900
 # the client's attempts, so the caller meets it.
 FAULTS = ["slow", "500", "412_html", "-352", "-101", "malformed", "wrong_types", "wrong_data", "null_data"]
 ENDPOINTS = ["login poll", "history", "fav folders", "fav items", "coins", "likes", "related", "view", "tags",
-             "popular", "weekly numbers", "weekly issue", "ranking", "cover"]
+             "view detail", "popular", "weekly numbers", "weekly issue", "ranking", "cover"]
 PATHS = {"login poll": P_QR_POLL, "history": P_HISTORY, "fav folders": P_FAV_FOLDERS, "fav items": P_FAV_ITEMS,
          "coins": P_COIN, "likes": P_LIKE, "related": P_RELATED, "view": P_VIEW, "tags": P_TAGS,
+         "view detail": P_VIEW_DETAIL,
          "popular": P_POPULAR, "weekly numbers": P_SERIES_LIST, "weekly issue": P_SERIES_ONE, "ranking": P_RANKING,
          "cover": IMAGES}  # fmt: skip
 
@@ -73,6 +75,7 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
         "related": lambda: client.related(BV),
         "view": lambda: client.view(BV),
         "tags": lambda: client.tags(BV),
+        "view detail": lambda: client.view_detail(BV),
         "popular": popular,
         "weekly numbers": client.weekly_numbers,
         "weekly issue": lambda: client.weekly_issue(300),

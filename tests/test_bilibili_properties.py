@@ -101,6 +101,10 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_weekly_numbers": (models.parse_weekly_numbers, {"list": [{"number": 300, "name": "第300期"}]}),
     "parse_view": (models.parse_view, ARCHIVE),
     "parse_tags": (models.parse_tags, [{"tag_name": "游戏", "tag_type": "old_channel"}]),
+    "parse_view_detail": (models.parse_view_detail, {
+        "View": ARCHIVE, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
+        "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE],
+    }),
 }
 
 

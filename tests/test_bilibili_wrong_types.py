@@ -22,6 +22,7 @@ from bilibili.client import (
     P_SERIES_ONE,
     P_TAGS,
     P_VIEW,
+    P_VIEW_DETAIL,
 )
 from tests.doubles.bilibili_catalogue import load_popular
 
@@ -91,6 +92,7 @@ async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilib
 
 @pytest.mark.parametrize("path,call", [
     (P_VIEW, lambda c, creds, folder: c.view(BV)),
+    (P_VIEW_DETAIL, lambda c, creds, folder: c.view_detail(BV)),
     (P_QR_GENERATE, lambda c, creds, folder: c.generate_qr()),
     (P_POPULAR, lambda c, creds, folder: c.popular()),
     (P_HISTORY, lambda c, creds, folder: c.history_page(creds)),
@@ -99,7 +101,7 @@ async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilib
 async def test_a_wrong_typed_object_is_malformed_response(bili_client, bilibili_double, account, path, call):
     await bili_client.view(BV)  # device and keys known: the fault meets the endpoint itself
     await bili_client.popular()
-    fault = "wrong_types" if path in (P_VIEW, P_QR_GENERATE) else "wrong_data"
+    fault = "wrong_types" if path in (P_VIEW, P_VIEW_DETAIL, P_QR_GENERATE) else "wrong_data"
     bilibili_double.inject(path, fault)
     with pytest.raises(MalformedResponse) as ei:
         await call(bili_client, account, bilibili_double.users[MID].folders[0].id)

@@ -55,9 +55,10 @@ RANKING = "/x/web-interface/ranking/v2"
 RELATED = "/x/web-interface/archive/related"
 VIEW = "/x/web-interface/view"
 TAGS = "/x/web-interface/view/detail/tag"
+VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 IMAGES = "/bfs"
 
-SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE})
+SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL})
 
 # fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault.
 # "wrong_types": the real answer, but its first item (or the data object itself) has every field of the
@@ -261,7 +262,7 @@ class BilibiliDouble:
             (HISTORY, self._history), (FAV_FOLDERS, self._fav_folders), (FAV_ITEMS, self._fav_items),
             (COIN, self._coin), (LIKE, self._like), (POPULAR, self._popular), (SERIES_LIST, self._series_list),
             (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
-            (VIEW, self._view), (TAGS, self._tags), (IMAGES + "/{tail:.*}", self._image),
+            (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail), (IMAGES + "/{tail:.*}", self._image),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -964,21 +965,21 @@ class BilibiliDouble:
                 scored.append((-score, -o.view, o.aid, o.bvid))
         return [b for *_, b in sorted(scored)[:40]]
 
-    async def _view(self, request: web.Request) -> web.Response:
-        v = self._video(request)
+    def _unavailable(self, v: Video | None) -> web.Response | None:
         if v is None or v.unavailable_code == -404:
             return self._code(-404, "啥都木有")
         if v.unavailable_code:
             return self._code(v.unavailable_code, "稿件不可见")
+        return None
+
+    @staticmethod
+    def _view_data(v: Video) -> dict:
         pages = [{"cid": v.cid, "page": 1, "from": "vupload", "part": v.title, "duration": v.duration,
                   "dimension": {"width": 1920, "height": 1080, "rotate": 0}}]
-        return self._ok({**v.archive(), "tid_v2": 0, "tname_v2": "", "pages": pages,
-                         "staff": [], "is_upower_exclusive": False})
+        return {**v.archive(), "tid_v2": 0, "tname_v2": "", "pages": pages, "staff": [], "is_upower_exclusive": False}
 
-    async def _tags(self, request: web.Request) -> web.Response:
-        v = self._video(request)
-        if v is None or v.unavailable_code == -404:
-            return self._code(-404, "啥都木有")
+    @staticmethod
+    def _tag_list(v: Video) -> list[dict]:
         out = []
         if v.aid % 2 == 0:  # many videos carry a BGM "tag"
             out.append({"tag_id": 0, "tag_name": f"发现《{v.title[:6]}》", "music_id": f"MA{v.aid}", "tag_type": "bgm",
@@ -988,7 +989,32 @@ class BilibiliDouble:
         if v.aid % 3 == 0:
             out.append({"tag_id": stable_id("topic" + v.bvid), "tag_name": f"#{v.tname}挑战赛#", "music_id": "",
                         "tag_type": "topic", "jump_url": "https://www.bilibili.com/v/topic/detail/?topic_id=1"})
-        return self._ok(out)
+        return out
+
+    async def _view(self, request: web.Request) -> web.Response:
+        v = self._video(request)
+        return self._unavailable(v) or self._ok(self._view_data(v))
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        v = self._video(request)
+        if v is None or v.unavailable_code == -404:
+            return self._code(-404, "啥都木有")
+        return self._ok(self._tag_list(v))
+
+    async def _view_detail(self, request: web.Request) -> web.Response:
+        """view + the uploader card + tags + related in one answer (capitalised keys, card mid a string)."""
+        v = self._video(request)
+        if (refused := self._unavailable(v)) is not None:
+            return refused
+        card = {"card": {"mid": str(v.owner_mid), "name": v.owner_name, "fans": 1000 + v.owner_mid % 97_000,
+                         "level_info": {"current_level": 6}},
+                "following": False, "archive_count": 40, "follower": 1000 + v.owner_mid % 97_000, "like_num": 10_000}
+        return self._ok({
+            "View": self._view_data(v), "Card": card, "Tags": self._tag_list(v),
+            "Reply": {"page": None, "replies": []},
+            "Related": [self.videos[b].archive() for b in self.related_bvids(v.bvid)],
+            "participle": [], "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
+        })
 
     # -- images ------------------------------------------------------------------------------------
     async def _image(self, request: web.Request) -> web.StreamResponse:
