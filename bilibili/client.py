@@ -125,6 +125,10 @@ class BilibiliClient:
     def throttle(self) -> Throttle:
         return self.transport.throttle
 
+    def urgent(self):
+        """`with client.urgent():` — this task's requests go before the background's (a user waits)."""
+        return self.transport.throttle.urgent()
+
     @property
     def calls(self) -> int:
         """bilibili HTTP requests made."""

@@ -10,6 +10,8 @@ retry path).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -50,8 +52,14 @@ P_SPI = "/x/frontend/finger/spi"
 P_NAV = "/x/web-interface/nav"
 
 
+# Set inside `Throttle.urgent()`: this task's requests go before the background's.
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_urgent", default=False)
+URGENT_WAIT_MAX_S = 60.0  # background traffic never waits longer than this for urgent work to finish
+
+
 class Throttle:
-    """Process-wide traffic gate: a rate limiter (time slots) and a risk-control pause.
+    """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority:
+    while a user waits for their first picks (`urgent()`), the background traffic holds back.
 
     Loop-agnostic (only monotonic timestamps, no asyncio primitives), so it can be shared.
     """
@@ -65,6 +73,7 @@ class Throttle:
         self.pauses = 0  # how many pauses were started
         self.rate_waits = 0  # how many requests the rate limiter delayed
         self._next_slot = 0.0
+        self.urgent_tasks = 0  # urgent() blocks running: the background waits while there are any
 
     @property
     def paused(self) -> bool:
@@ -80,9 +89,30 @@ class Throttle:
                 raise RiskPaused(f"risk-control pause, {delay:.0f}s left", code=-412, retry_in_s=delay)
             await asyncio.sleep(delay)
 
+    @contextlib.contextmanager
+    def urgent(self):
+        """Requests made inside go first; every task inside gets an equal share of the slots (each
+        asks one at a time), so two users onboarding at once each get half, not first come first served."""
+        token = _URGENT.set(True)
+        self.urgent_tasks += 1
+        try:
+            yield
+        finally:
+            self.urgent_tasks -= 1
+            _URGENT.reset(token)
+
+    async def _yield_to_urgent(self) -> None:
+        if _URGENT.get() or not self.urgent_tasks:
+            return
+        deadline = time.monotonic() + URGENT_WAIT_MAX_S
+        step = 1.0 / self.max_rps if self.max_rps > 0 else 0.05
+        while self.urgent_tasks and time.monotonic() < deadline:
+            await asyncio.sleep(step)
+
     async def acquire(self, fail_fast: bool = False) -> None:
         """Wait for the pause and a rate slot; with `fail_fast`, raise RiskPaused instead of pausing."""
         await self._wait_pause(fail_fast)
+        await self._yield_to_urgent()
         if self.max_rps > 0:
             now = time.monotonic()
             slot = max(now, self._next_slot)

@@ -142,11 +142,35 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
 
 
 async def _onboard(app: Application, svc: Services, user: User) -> None:
-    async def notify(key: str, **values: object) -> None:
-        # Progress notes must not stop the first sync and training when Telegram hiccups.
-        await best_effort(app.bot.send_message(user.chat_id, t(user.language, key, **values)), "progress note")
+    await first_sync_and_train(svc, user.id, ChatOnboardingView(app, user))
 
-    await first_sync_and_train(svc, user.id, notify)
+
+class ChatOnboardingView:
+    """Onboarding in the chat: one status message edited in place, and notes of their own.
+    Telegram hiccups here never stop the first sync and training (best effort)."""
+
+    def __init__(self, app: Application, user: User) -> None:
+        self.app, self.user = app, user
+        self.message: Message | None = None
+
+    async def status(self, key: str, **values: object) -> None:
+        text = t(self.user.language, key, **{k: html.escape(v) if isinstance(v, str) else v for k, v in values.items()})
+        if self.message is None:
+            try:
+                self.message = await self.app.bot.send_message(self.user.chat_id, text)
+            except TelegramError as exc:
+                log.info("onboarding status skipped: %s", exc)  # the next one is sent anew
+            return
+        try:
+            await self.message.edit_text(text)
+        except BadRequest as exc:
+            if "not modified" not in exc.message:
+                log.info("onboarding status edit refused: %s", exc.message)
+        except TelegramError as exc:
+            log.info("onboarding status edit failed: %s", exc)
+
+    async def notify(self, key: str, **values: object) -> None:
+        await best_effort(self.app.bot.send_message(self.user.chat_id, t(self.user.language, key, **values)), "note")
 
 
 async def _edit_caption(message: Message, caption: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -2,19 +2,30 @@
 
 Incremental by design: history stops at the newest view time already stored, favourite folders
 whose count did not change are skipped, and video metadata is fetched once for all users.
+
+A user's first sync comes in two parts. `quick_sync` (onboarding, urgent) reads the newest history
+pages and the strong signals, and metadata for the few dozen videos a first model needs. The rest of
+the history is then read by `sync_user` page by page from a backfill cursor, each page committed
+with the cursor that follows it, so a crash resumes at the page it stopped on; the metadata the
+user's videos still lack is fetched most valuable first (`behaviour.bvids_missing_metadata`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 
 from bilibili import (
+    ApiError,
     BilibiliError,
     Credentials,
     EmptyData,
+    FavFolder,
+    HistoryCursor,
+    HistoryItem,
     MalformedResponse,
     RiskControl,
     SessionExpired,
@@ -28,6 +39,10 @@ from storage.behaviour import BehaviourRow
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
+HISTORY_BACKFILL = "history:backfill"  # where the older history still to read starts (absent: all read)
+FIRST_HISTORY_PAGES = 3  # a first sync's newest history pages read before anything else
+QUICK_METADATA = 40  # videos whose metadata the first model gets (the strong signals, the newest watches)
+BACKFILL_COMMIT_PAGES = 5  # history pages per commit while backfilling (a crash re-reads at most these)
 ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
@@ -45,22 +60,90 @@ class SyncReport:
     seconds: float = 0.0
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    watches_read: int = 0  # history rows read so far (progress of a long first sync)
+    history_done: bool = False  # no older history left to read
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-async def sync_user(services: Services, user_id: int) -> SyncReport:
-    """Refresh the login if due, pull behaviour, fetch missing metadata, refresh candidates.
+# Called as a long sync goes (after each history commit, every few dozen videos' metadata).
+OnProgress = Callable[["SyncReport"], Awaitable[None]]
+
+
+class AccountChanged(Exception):
+    """A /login with another account (or /forget) while the sync ran: it stores nothing more."""
+
+
+async def sync_user(services: Services, user_id: int, on_progress: OnProgress | None = None) -> SyncReport:
+    """Refresh the login if due, pull behaviour (and the rest of a first sync's history), fetch
+    missing metadata, refresh candidates.
 
     One sync of a user at a time in this process: a second caller waits for the first to finish
     (then reads only what is new); the tick skips a user who is syncing (`Services.syncing`)."""
     async with services.sync_lock(user_id):
-        return await _sync_user(services, user_id)
+        return await _guarded(services, user_id, lambda report, account: _full_sync(
+            services, account, report, on_progress))
 
 
-async def _sync_user(services: Services, user_id: int) -> SyncReport:
+async def quick_sync(services: Services, user_id: int) -> SyncReport:
+    """A new user's first part: the newest history pages, likes, coins and the first page of the
+    default favourite folder, with metadata for the videos the first model needs; urgent, so the
+    background traffic waits. `sync_user` reads the rest afterwards."""
+    async with services.sync_lock(user_id):
+        with services.bili.urgent():
+            return await _guarded(services, user_id, lambda report, account: _quick_sync(services, account, report))
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    linked_mid: int | None  # as stored: a pull is committed only while the user is still linked to it
+    creds: Credentials
+
+    @property
+    def mid(self) -> int:
+        return self.linked_mid or int(self.creds.dedeuserid)
+
+
+async def _full_sync(services: Services, account: Account, report: SyncReport,
+                     on_progress: OnProgress | None) -> None:
+    pull = await _pull_behaviour(services, account)
+    # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
+    _commit(services, account, pull, report)
+    await _backfill_history(services, account, report, on_progress)
+    # Never fetched first (most valuable first), then this pull's videos whose metadata grew old.
+    bvids = behaviour.bvids_missing_metadata(services.db, account.user_id) + [r.bvid for r in pull.rows]
+    report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report,
+                                                   on_progress=on_progress)
+    report.candidates = await refresh_candidates_safely(services)
+    report.candidates += await _pull_related(services, account.user_id)
+
+
+async def _quick_sync(services: Services, account: Account, report: SyncReport) -> None:
+    pull = await _pull_first_part(services, account)
+    _commit(services, account, pull, report)
+    wanted = behaviour.bvids_missing_metadata(services.db, account.user_id)[:QUICK_METADATA]
+    report.metadata_fetched = await fetch_metadata(services, set(wanted), pull.videos, report=report)
+    if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
+        # A bot with no candidates yet: the lists now, their tags with the background sync.
+        report.candidates = await refresh_candidates_safely(services, with_metadata=False)
+
+
+def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
+    new_items = behaviour.save_pull(services.db, account.user_id, account.linked_mid, pull.rows, pull.cursors,
+                                    services.now())
+    if new_items is None:
+        raise AccountChanged
+    report.new_items += new_items
+    report.watches_read += sum(r.kind == "watch" for r in pull.rows)
+    report.counts = behaviour.behaviour_counts(services.db, account.user_id)
+
+
+async def _guarded(services: Services, user_id: int,
+                   body: Callable[[SyncReport, Account], Awaitable[None]]) -> SyncReport:
+    """Credentials, then `body`; every failure ends in the report (typed), none escapes."""
     report = SyncReport(user_id)
     calls_before, started = services.bili.calls, time.monotonic()
     try:
@@ -72,18 +155,10 @@ async def _sync_user(services: Services, user_id: int) -> SyncReport:
         if creds is None:
             report.error = "session_dead"
             return report
-        mid = user.bili_mid or int(creds.dedeuserid)
-        pull = await _pull_behaviour(services, user_id, creds, mid)
-        # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
-        new_items = behaviour.save_pull(services.db, user_id, user.bili_mid, pull.rows, pull.cursors, services.now())
-        if new_items is None:
-            report.error = ACCOUNT_CHANGED  # a /login with another account (or /forget) meanwhile
-            return report
-        report.new_items = new_items
-        report.metadata_fetched = await fetch_metadata(services, {r.bvid for r in pull.rows}, pull.videos)
-        report.candidates = await refresh_candidates_safely(services)
-        report.candidates += await _pull_related(services, user_id)
+        await body(report, Account(user_id, user.bili_mid, creds))
         report.counts = behaviour.behaviour_counts(services.db, user_id)
+    except AccountChanged:
+        report.error = ACCOUNT_CHANGED  # a /login with another account (or /forget) meanwhile
     except SessionExpired:
         report.error = "session_dead"  # after_sync marks it; the tick tells the user once
     except RiskControl as exc:
@@ -158,99 +233,203 @@ class Pull:
     cursors: dict[str, str] = field(default_factory=dict)
 
 
-async def _pull_behaviour(services: Services, user_id: int, creds: Credentials, mid: int) -> Pull:
+async def _pull_behaviour(services: Services, account: Account) -> Pull:
     """Reads only; the caller stores rows and cursors in one transaction (storage.behaviour.save_pull)."""
-    bili, db = services.bili, services.db
     pull = Pull()
-    rows, videos = pull.rows, pull.videos
+    await _pull_new_history(services, account, pull)
+    for folder in await services.bili.fav_folders(account.creds, account.mid):
+        await _pull_folder(services, account, folder, pull)
+    await _pull_coins_and_likes(services, account, pull)
+    return pull
 
-    max_pages = services.settings.jobs.sync_max_pages
+
+async def _pull_first_part(services: Services, account: Account) -> Pull:
+    """What a first model needs most, in a few calls: the newest history pages, coins, likes and the
+    default folder's first page (its count is not stored: the full sync reads the whole folder)."""
+    pull = Pull()
+    await _pull_new_history(services, account, pull)
+    await _pull_coins_and_likes(services, account, pull)
+    folders = await services.bili.fav_folders(account.creds, account.mid)
+    if folders:
+        items, _ = await services.bili.fav_items(account.creds, folders[0].id, 1)
+        pull.rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
+        pull.videos += [i.video for i in items]
+    return pull
+
+
+async def _pull_new_history(services: Services, account: Account, pull: Pull) -> None:
+    """History newer than the stored mark. On a user's first sync only the newest pages: the rest
+    is left to `_backfill_history`, which starts at the cursor this stores."""
+    db, user_id = services.db, account.user_id
     newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
-    newest = newest_seen
-    cursor = None
-    history_pages = Progress(HISTORY, user_id, max_pages)
+    first_time = newest_seen == 0 and behaviour.get_cursor(db, user_id, HISTORY_BACKFILL) is None
+    newest, cursor = newest_seen, None
+    history_pages = Progress(HISTORY, user_id, services.settings.jobs.sync_max_pages)
     while True:
-        page = await bili.history_page(creds, cursor)
+        page = await services.bili.history_page(account.creds, cursor)
         fresh = [item for item in page.items if item.view_at > newest_seen]
-        for item in fresh:
-            rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
-                                     progress=item.progress, duration=item.duration))  # fmt: skip
-            videos.append(item.video)
-            newest = max(newest, item.view_at)
+        _add_watches(pull, fresh)
+        newest = max([newest, *(item.view_at for item in fresh)])
         if page.next_cursor is None or len(fresh) < len(page.items):
             break  # the end, or we reached what is stored
+        if first_time and history_pages.pages + 1 >= FIRST_HISTORY_PAGES:
+            pull.cursors[HISTORY_BACKFILL] = _encode_cursor(page.next_cursor)
+            break
         if not history_pages.advanced(cursor=page.next_cursor):
             break
         cursor = page.next_cursor
-
-    for folder in await bili.fav_folders(creds, mid):
-        source = f"favorite:{folder.id}"
-        if behaviour.get_cursor(db, user_id, source) == str(folder.media_count):
-            continue  # unchanged folder: skip its pages
-        pn, has_more = 1, True
-        # The folder's count bounds its pages (+1: it may grow while we read).
-        folder_pages = Progress(source, user_id, min(max_pages, -(-folder.media_count // FAV_PAGE_SIZE) + 1))
-        while has_more:
-            items, has_more = await bili.fav_items(creds, folder.id, pn)
-            rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
-            videos += [i.video for i in items]
-            pn += 1
-            if has_more and not folder_pages.advanced(items=[i.video.bvid for i in items]):
-                break
-        if not folder_pages.cut:  # a folder read only in part is read again next sync
-            pull.cursors[source] = str(folder.media_count)
-
-    for coin in await bili.coined_videos(creds, mid):
-        rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
-        videos.append(coin.video)
-
-    liked = await bili.liked_videos(creds, mid)
-    known_likes = {b.bvid: b.at for b in behaviour.user_behaviours(db, user_id) if b.kind == "like"}
-    for video in liked:
-        # bilibili gives no like time: keep the first time we saw it.
-        rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
-        videos.append(video)
-
     # History read only in part (bilibili paginated badly) keeps the old mark, so the next sync
     # reads past what it got this time instead of stopping at it.
     if newest > newest_seen and not history_pages.cut:
         pull.cursors[HISTORY] = str(newest)
-    return pull
+    elif HISTORY_BACKFILL in pull.cursors and history_pages.cut:
+        del pull.cursors[HISTORY_BACKFILL]
 
 
-async def fetch_metadata(services: Services, bvids: set[str], seen: list[VideoInfo]) -> int:
-    """view + tags for videos unknown to the catalogue or older than the TTL: once for all users."""
-    db, bili, now = services.db, services.bili, services.now()
+async def _backfill_history(services: Services, account: Account, report: SyncReport,
+                            on_progress: OnProgress | None) -> None:
+    """The older history a first sync left, a few pages per commit, each commit with the cursor of
+    the page after it: a crash re-reads at most BACKFILL_COMMIT_PAGES pages."""
+    db, user_id = services.db, account.user_id
+    cursor = _decode_cursor(behaviour.get_cursor(db, user_id, HISTORY_BACKFILL))
+    guard = Progress(HISTORY_BACKFILL, user_id, services.settings.jobs.sync_max_pages)
+    while cursor is not None:
+        pull = Pull()
+        for _ in range(BACKFILL_COMMIT_PAGES):
+            page = await services.bili.history_page(account.creds, cursor)
+            _add_watches(pull, page.items)
+            if page.next_cursor is None or not page.items:
+                cursor = None  # the oldest page: the history is all stored
+            elif guard.advanced(cursor=page.next_cursor):
+                cursor = page.next_cursor
+            else:  # a page limit or a cursor that stopped moving: the next sync goes on from here
+                pull.cursors[HISTORY_BACKFILL] = _encode_cursor(page.next_cursor)
+                _keep_list_rows(services, pull.videos)
+                _commit(services, account, pull, report)
+                return
+            if cursor is None:
+                break
+        pull.cursors[HISTORY_BACKFILL] = _encode_cursor(cursor) if cursor is not None else None
+        _keep_list_rows(services, pull.videos)
+        _commit(services, account, pull, report)
+        if on_progress is not None:
+            await on_progress(report)
+    report.history_done = True
+
+
+def _add_watches(pull: Pull, items: Iterable[HistoryItem]) -> None:
+    for item in items:
+        pull.rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
+                                      progress=item.progress, duration=item.duration))  # fmt: skip
+        pull.videos.append(item.video)
+
+
+def _encode_cursor(cursor: HistoryCursor) -> str:
+    return json.dumps({"max": cursor.max, "view_at": cursor.view_at, "business": cursor.business})
+
+
+def _decode_cursor(raw: str | None) -> HistoryCursor | None:
+    if raw is None:
+        return None
+    try:
+        d = json.loads(raw)
+        return HistoryCursor(max=int(d["max"]), view_at=int(d["view_at"]), business=str(d["business"]))
+    except (ValueError, TypeError, KeyError):
+        log.warning("unreadable %s cursor dropped: the older history is not read again", HISTORY_BACKFILL)
+        return None
+
+
+async def _pull_folder(services: Services, account: Account, folder: FavFolder, pull: Pull) -> None:
+    source = f"favorite:{folder.id}"
+    if behaviour.get_cursor(services.db, account.user_id, source) == str(folder.media_count):
+        return  # unchanged folder: skip its pages
+    pn, has_more = 1, True
+    # The folder's count bounds its pages (+1: it may grow while we read).
+    max_pages = min(services.settings.jobs.sync_max_pages, -(-folder.media_count // FAV_PAGE_SIZE) + 1)
+    folder_pages = Progress(source, account.user_id, max_pages)
+    while has_more:
+        items, has_more = await services.bili.fav_items(account.creds, folder.id, pn)
+        pull.rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
+        pull.videos += [i.video for i in items]
+        pn += 1
+        if has_more and not folder_pages.advanced(items=[i.video.bvid for i in items]):
+            break
+    if not folder_pages.cut:  # a folder read only in part is read again next sync
+        pull.cursors[source] = str(folder.media_count)
+
+
+async def _pull_coins_and_likes(services: Services, account: Account, pull: Pull) -> None:
+    bili = services.bili
+    for coin in await bili.coined_videos(account.creds, account.mid):
+        pull.rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
+        pull.videos.append(coin.video)
+    liked = await bili.liked_videos(account.creds, account.mid)
+    known_likes = {b.bvid: b.at for b in behaviour.user_behaviours(services.db, account.user_id) if b.kind == "like"}
+    for video in liked:
+        # bilibili gives no like time: keep the first time we saw it.
+        pull.rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
+        pull.videos.append(video)
+
+
+def _keep_list_rows(services: Services, seen: list[VideoInfo]) -> None:
+    """What list pages already told about a video (title, cover, uploader, partition, duration)."""
+    db, now = services.db, services.now()
     catalogue.add_partial_videos(db, [v for v in seen if v.tid == 0])
     catalogue.save_videos(db, [v for v in seen if v.tid > 0 and v.tags is None], now)
-    stale = catalogue.stale_bvids(db, bvids, now, services.settings.jobs.video_ttl_s)
+
+
+METADATA_PROGRESS_EVERY = 50  # videos between two progress reports
+
+
+async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
+                         report: SyncReport | None = None, on_progress: OnProgress | None = None) -> int:
+    """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
+    in the order given (most valuable first). One call per video: view/detail where the stats are
+    missing too (falling back to view + tags), tags alone where a list already gave the stats."""
+    db, now = services.db, services.now()
+    order = list(dict.fromkeys(bvids))
+    _keep_list_rows(services, seen)
+    rank = {b: i for i, b in enumerate(order)}
+    stale = sorted(catalogue.stale_bvids(db, order, now, services.settings.jobs.video_ttl_s), key=rank.__getitem__)
     need_view = catalogue.needs_view(db, stale)
     fetched = 0
     for bvid in stale:
         try:
-            video = await bili.view(bvid) if bvid in need_view else None
-            tags = await bili.tags(bvid)
+            video = await _video_with_tags(services, bvid, bvid in need_view)
         except VideoUnavailable:
             catalogue.mark_unavailable(db, bvid, now)
             continue
         except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
             log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
             continue
-        if video is None:
-            row = catalogue.get_videos(db, [bvid])[bvid]
-            video = _with_tags_from_row(row, tags)
-        else:
-            video = _replace_tags(video, tags)
         catalogue.save_videos(db, [video], now)
         fetched += 1
+        if report is not None and on_progress is not None and fetched % METADATA_PROGRESS_EVERY == 0:
+            report.metadata_fetched = fetched
+            await on_progress(report)
     return fetched
 
 
-async def refresh_candidates(services: Services, force: bool = False) -> int:
-    """Popular, the latest weekly issue and the ranking, at most every few hours for everyone."""
+async def _video_with_tags(services: Services, bvid: str, need_view: bool) -> VideoInfo:
+    bili = services.bili
+    if not need_view:
+        row = catalogue.get_videos(services.db, [bvid])[bvid]
+        return _with_tags_from_row(row, await bili.tags(bvid))
+    try:
+        return (await bili.view_detail(bvid)).video
+    except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
+        log.info("view/detail for %s failed (%s): view + tags instead", bvid, type(exc).__name__)
+    video = await bili.view(bvid)
+    return _replace_tags(video, await bili.tags(bvid))
+
+
+async def refresh_candidates(services: Services, force: bool = False, with_metadata: bool = True) -> int:
+    """Popular, the latest weekly issue and the ranking, at most every few hours for everyone.
+    `with_metadata=False`: the lists only (their tags come with the next refresh or sync)."""
     db, bili, now = services.db, services.bili, services.now()
     if not force and now - catalogue.last_candidate_refresh(db) < CANDIDATE_TTL_S:
-        return 0
+        # Lists pulled without their tags (a first sync on an empty bot) get them now.
+        return await fetch_metadata(services, catalogue.candidates_never_fetched(db, since=now - CANDIDATE_TTL_S), [])
     found: list[VideoInfo] = []
     for pn in range(1, POPULAR_PAGES + 1):
         items, no_more = await bili.popular(pn)
@@ -262,15 +441,16 @@ async def refresh_candidates(services: Services, force: bool = False) -> int:
         found += await bili.weekly_issue(max(numbers))
     found += await bili.ranking()
     catalogue.save_videos(db, found, now, candidate=True)
-    await fetch_metadata(services, {v.bvid for v in found}, [])
+    if with_metadata:
+        await fetch_metadata(services, [v.bvid for v in found], [])
     return len({v.bvid for v in found})
 
 
-async def refresh_candidates_safely(services: Services) -> int:
+async def refresh_candidates_safely(services: Services, with_metadata: bool = True) -> int:
     """The shared candidate refresh, failing no user's sync: RiskControl propagates (it pauses
     everything); any other failure (a bad item, a bug) is logged and waits for the next run."""
     try:
-        return await refresh_candidates(services)
+        return await refresh_candidates(services, with_metadata=with_metadata)
     except RiskControl:
         raise
     except BilibiliError as exc:

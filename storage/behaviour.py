@@ -9,7 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor, User
+from storage.models import Behaviour, SyncCursor, User, Video
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -32,9 +32,10 @@ def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) ->
 
 
 def save_pull(
-    db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str], now: int
+    db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str | None],
+    now: int,
 ) -> int | None:
-    """A sync's rows and the cursors that say they are stored, in one transaction.
+    """A sync's rows and the cursors that say they are stored, in one transaction (a None cursor is dropped).
 
     A cursor committed without its rows would make the next sync skip them for good; rows
     without their cursor are only fetched again (the upsert makes that harmless).
@@ -46,7 +47,9 @@ def save_pull(
         if linked is None or linked[1] != mid:
             return None
         changed = _upsert_behaviours(s, user_id, rows)
-        _upsert_cursors(s, user_id, cursors, now)
+        _upsert_cursors(s, user_id, {k: v for k, v in cursors.items() if v is not None}, now)
+        if dropped := [k for k, v in cursors.items() if v is None]:
+            s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id).where(SyncCursor.source.in_(dropped)))
     return changed
 
 
@@ -110,6 +113,26 @@ def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:
             .group_by(Behaviour.kind)
         )
         return {kind: n for kind, n in s.exec(stmt).all()}
+
+
+# Which metadata matters most to a first model: the strong signals, then the newest watches.
+_VALUE_ORDER = {"like": 0, "coin": 1, "favorite": 2, "watch": 3}
+
+
+def bvids_missing_metadata(db: Database, user_id: int) -> list[str]:
+    """The user's videos never fetched (no tags yet), most valuable first: what a crashed or
+    progressive sync still owes, whichever sync pulled their rows."""
+    stmt = (
+        select(Behaviour.bvid, Behaviour.kind, Behaviour.at)
+        .join(Video, Video.bvid == Behaviour.bvid, isouter=True)
+        .where(Behaviour.user_id == user_id)
+        .where(func.coalesce(Video.fetched_at, 0) == 0)
+        .where(func.coalesce(Video.unavailable, False).is_(False))
+    )
+    with db.session() as s:
+        rows = s.exec(stmt).all()
+    ordered = sorted(rows, key=lambda r: (_VALUE_ORDER.get(r[1], 9), -r[2]))
+    return list(dict.fromkeys(bvid for bvid, _, _ in ordered))
 
 
 def watched_bvids(db: Database, user_id: int) -> set[str]:

@@ -109,6 +109,13 @@ def candidate_rows(db: Database, since: int, columns: Sequence[str]) -> list[tup
         return [tuple(row) for row in conn.execute(stmt).all()]
 
 
+def candidates_never_fetched(db: Database, since: int) -> list[str]:
+    """Candidates whose metadata and tags were never fetched (their list rows only)."""
+    stmt = _is_candidate(select(Video.bvid), since).where(Video.fetched_at == 0)
+    with db.session() as s:
+        return list(s.exec(stmt).all())
+
+
 def last_candidate_refresh(db: Database) -> int:
     """When any candidate list was last pulled (0 = never)."""
     with db.session() as s:

@@ -136,16 +136,20 @@ async def test_a_failed_first_training_is_left_to_the_next_pass_not_lost(svc, bi
     _, healthy = two_users(svc, bilibili_double)
     told = []
 
-    async def notify(key: str, **values) -> None:
-        told.append(key)
+    class View:
+        async def status(self, key: str, **values) -> None:
+            told.append(key)
+
+        async def notify(self, key: str, **values) -> None:
+            told.append(key)
 
     async def failing_training(services, user_ids):
         raise MemoryError("the trainer ran out of memory")
 
     monkeypatch.setattr(jobs.onboarding, "train_users_now", failing_training)
 
-    ready = await jobs.onboarding.first_sync_and_train(svc, healthy, notify)
+    ready = await jobs.onboarding.first_sync_and_train(svc, healthy, View())
 
-    assert ready is False and told == ["sync_started", "sync_progress"]
+    assert ready is False and told == ["sync_started", "sync_training"]
     assert watches(svc, healthy) == 30
     assert healthy in {u.id for u in users.users_due_training(svc.db, svc.now())}, "the tick trains them next"
