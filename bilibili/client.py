@@ -125,9 +125,10 @@ class BilibiliClient:
     def throttle(self) -> Throttle:
         return self.transport.throttle
 
-    def urgent(self):
+    @staticmethod
+    def urgent():
         """`with client.urgent():` — this task's requests go before the background's (a user waits)."""
-        return self.transport.throttle.urgent()
+        return Throttle.urgent()
 
     @property
     def calls(self) -> int:

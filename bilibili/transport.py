@@ -15,7 +15,8 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -52,16 +53,17 @@ P_SPI = "/x/frontend/finger/spi"
 P_NAV = "/x/web-interface/nav"
 
 
-# Set inside `Throttle.urgent()`: this task's requests go before the background's.
+# Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's.
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_urgent", default=False)
-URGENT_WAIT_MAX_S = 60.0  # background traffic never waits longer than this for urgent work to finish
 
 
 class Throttle:
-    """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority:
-    while a user waits for their first picks (`urgent()`), the background traffic holds back.
+    """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority.
 
-    Loop-agnostic (only monotonic timestamps, no asyncio primitives), so it can be shared.
+    Slots go one at a time to the waiting requests, first to the urgent ones (made inside
+    `urgent()`, or `fail_fast`: a user is waiting), then to the background, each in arrival order.
+    A task asks for one slot at a time, so two users onboarding at once share the slots evenly.
+    Loop-agnostic (monotonic timestamps and sleeps, no asyncio primitives), so it can be shared.
     """
 
     def __init__(self, max_rps: float, pause_base_s: float, pause_max_s: float) -> None:
@@ -73,7 +75,7 @@ class Throttle:
         self.pauses = 0  # how many pauses were started
         self.rate_waits = 0  # how many requests the rate limiter delayed
         self._next_slot = 0.0
-        self.urgent_tasks = 0  # urgent() blocks running: the background waits while there are any
+        self._waiting: tuple[deque[object], deque[object]] = (deque(), deque())  # urgent, background
 
     @property
     def paused(self) -> bool:
@@ -83,44 +85,45 @@ class Throttle:
     def pause_left_s(self) -> float:
         return max(0.0, self.paused_until - time.monotonic())
 
+    @staticmethod
+    @contextlib.contextmanager
+    def urgent() -> Iterator[None]:
+        """Requests made inside (in this task) go before the background's."""
+        token = _URGENT.set(True)
+        try:
+            yield
+        finally:
+            _URGENT.reset(token)
+
     async def _wait_pause(self, fail_fast: bool) -> None:
         while (delay := self.paused_until - time.monotonic()) > 0:
             if fail_fast:  # a user is waiting: say when to come back instead of sleeping for minutes
                 raise RiskPaused(f"risk-control pause, {delay:.0f}s left", code=-412, retry_in_s=delay)
             await asyncio.sleep(delay)
 
-    @contextlib.contextmanager
-    def urgent(self):
-        """Requests made inside go first; every task inside gets an equal share of the slots (each
-        asks one at a time), so two users onboarding at once each get half, not first come first served."""
-        token = _URGENT.set(True)
-        self.urgent_tasks += 1
-        try:
-            yield
-        finally:
-            self.urgent_tasks -= 1
-            _URGENT.reset(token)
-
-    async def _yield_to_urgent(self) -> None:
-        if _URGENT.get() or not self.urgent_tasks:
-            return
-        deadline = time.monotonic() + URGENT_WAIT_MAX_S
-        step = 1.0 / self.max_rps if self.max_rps > 0 else 0.05
-        while self.urgent_tasks and time.monotonic() < deadline:
-            await asyncio.sleep(step)
-
     async def acquire(self, fail_fast: bool = False) -> None:
         """Wait for the pause and a rate slot; with `fail_fast`, raise RiskPaused instead of pausing."""
         await self._wait_pause(fail_fast)
-        await self._yield_to_urgent()
         if self.max_rps > 0:
-            now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + 1.0 / self.max_rps
-            if slot > now:
-                self.rate_waits += 1
-                await asyncio.sleep(slot - now)
+            await self._take_slot(urgent=fail_fast or _URGENT.get())
             await self._wait_pause(fail_fast)
+
+    async def _take_slot(self, urgent: bool) -> None:
+        ticket, line = object(), self._waiting[0 if urgent else 1]
+        line.append(ticket)
+        delayed = False
+        try:
+            while True:
+                now = time.monotonic()
+                head = self._waiting[0][0] if self._waiting[0] else self._waiting[1][0]
+                if head is ticket and now >= self._next_slot:
+                    self._next_slot = now + 1.0 / self.max_rps
+                    self.rate_waits += delayed
+                    return
+                delayed = True
+                await asyncio.sleep(max(self._next_slot - now, 0.002))
+        finally:
+            line.remove(ticket)
 
     def risk(self) -> float:
         """Start (or extend) the global pause with exponential backoff; returns its length."""

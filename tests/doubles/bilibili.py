@@ -32,7 +32,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .bilibili_catalogue import Video, load_popular, stable_id, synthesise_long_history, tag_id
+from .bilibili_catalogue import Video, history_spec, load_popular, stable_id, synthesise_long_history, tag_id
 
 # -- paths -----------------------------------------------------------------------------------
 QR_GENERATE = "/x/passport-login/web/qrcode/generate"
@@ -479,10 +479,12 @@ class BilibiliDouble:
         user.taste = {"tags": sorted(liked_tags), "owners": sorted(liked_owners)}
         return user
 
-    def add_long_history_user(self, mid: int, uname: str = "history_user") -> User:
-        """A heavy viewer (790 watches of videos outside the popular list, which join the catalogue),
-        synthesised from the catalogue with a fixed seed; see `synthesise_long_history`."""
-        rows = synthesise_long_history([self.videos[b] for b in self.popular_order])
+    def add_long_history_user(self, mid: int, uname: str = "history_user", watches: int | None = None,
+                              seed: int = 20240606) -> User:
+        """A heavy viewer (790 watches, or `watches`, of videos outside the popular list, which join the
+        catalogue), synthesised from the catalogue with a fixed seed; see `synthesise_long_history`."""
+        spec = history_spec(watches) if watches else None
+        rows = synthesise_long_history([self.videos[b] for b in self.popular_order], seed=seed, spec=spec)
         for r in rows:
             if r.bvid not in self.videos:
                 self.add_video(r.video)

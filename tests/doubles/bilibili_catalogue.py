@@ -133,14 +133,22 @@ def av2bv(aid: int) -> str:
     return "".join(chars)
 
 
-def synthesise_long_history(popular: list[Video], seed: int = 20240606) -> list[HistoryRow]:
+def history_spec(watches: int) -> dict:
+    """LONG_HISTORY's proportions for a history of `watches` views (bench/onboarding.py's heavy users)."""
+    k = watches / LONG_HISTORY["watches"]
+    return {"watches": watches, "likes": max(1, round(LONG_HISTORY["likes"] * k)),
+            "favourites": max(1, round(LONG_HISTORY["favourites"] * k)), "coins": LONG_HISTORY["coins"],
+            "days": LONG_HISTORY["days"] * k}
+
+
+def synthesise_long_history(popular: list[Video], seed: int = 20240606, spec: dict | None = None) -> list[HistoryRow]:
     """A heavy viewer's history (oldest first) of videos outside the popular list, with a planted taste.
 
     Titles, tags and partitions are drawn from the public catalogue; whether a video is liked, faved
     or coined follows its tags and uploader (as in real histories), so models have something to learn.
     """
     rng = random.Random(seed)
-    spec = LONG_HISTORY
+    spec = spec or LONG_HISTORY
     tag_pool = sorted({t for v in popular for t in v.tags})
     partitions = sorted({(v.tid, v.tname) for v in popular if v.tname})
     liked_tags = set(rng.sample(tag_pool, 12))
