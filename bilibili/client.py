@@ -176,8 +176,9 @@ class BilibiliClient:
         interval = self.settings.qr_poll_interval_s if interval is None else interval
         last: str | None = None
         while True:
-            reply = await self._get(self._passport, P_QR_POLL,
-                                    params={"qrcode_key": qr.key, "source": "main-fe-header"})
+            with self.urgent():  # someone is looking at the QR code: a scan shows at once
+                reply = await self._get(self._passport, P_QR_POLL,
+                                        params={"qrcode_key": qr.key, "source": "main-fe-header"})
             poll = _parse(P_QR_POLL, parse_poll, envelope_data(reply, P_QR_POLL))
             state = POLL_STATES.get(poll.code)
             if state is None:
@@ -189,7 +190,8 @@ class BilibiliClient:
                 if not cookies.get("SESSDATA") or not cookies.get("bili_jct") or not cookies.get("DedeUserID"):
                     raise MalformedResponse(f"{P_QR_POLL}: success without login cookies", path=P_QR_POLL)
                 creds = credentials_from_cookies(cookies, poll.refresh_token, self.transport.device)
-                account = await self.nav(creds)
+                with self.urgent():
+                    account = await self.nav(creds)
                 if account is None:
                     raise NotLoggedIn(f"{P_NAV}: fresh login rejected", code=-101, path=P_NAV)
                 log.debug("qr login succeeded for mid %s", account.mid)

@@ -83,3 +83,21 @@ async def running_bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, 
         await app.post_stop(app)
         await app.shutdown()
         await app.post_shutdown(app)
+
+
+async def qr_key_after_login(tg: TelegramDouble, bili: BilibiliDouble, user: dict) -> str:
+    """The user sends /login and gets the QR photo; the key of the code it shows (not yet scanned)."""
+    mark = tg.mark()
+    await tg.send_text(user, "/login")
+    await tg.wait_for(lambda m: m.is_photo, chat=user, since=mark, timeout=30)
+    return bili.pending_qr().key
+
+
+async def first_picks_ready(tg: TelegramDouble, user: dict, since: int, timeout: float = 120) -> SentMessage:
+    return await tg.wait_for(lambda m: "first personal picks are ready" in m.content, chat=user, since=since,
+                             timeout=timeout)
+
+
+async def all_synced(tg: TelegramDouble, user: dict, since: int, timeout: float = 600) -> SentMessage:
+    """The onboarding status message's last edit: the whole history is synced."""
+    return await tg.wait_for(lambda m: "All synced" in m.content, chat=user, since=since, timeout=timeout)
