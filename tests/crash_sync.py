@@ -2,8 +2,9 @@
 
     python -m tests.crash_sync DATA_DIR BILIBILI_URL USER_ID POINT     (FERNET_KEYS in the environment)
 
-POINT: "after_pull" (everything read from bilibili, nothing stored yet) or "in_commit" (the rows
-are written inside the transaction, the cursors not yet, nothing committed).
+POINT: "after_pull" (everything read from bilibili, nothing stored yet), "in_commit" (the rows
+are written inside the transaction, the cursors not yet, nothing committed) or "in_backfill" (a
+first sync's newest pages and one batch of older history pages are stored; the next batch is not).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def arm(point: str) -> None:
 
         jobs.sync.behaviour.save_pull = save_pull
         jobs.sync.behaviour.save_behaviours = save_pull  # the name before rows and cursors were one commit
+    elif point == "in_backfill":
+        save_pull, commits = behaviour.save_pull, []
+
+        def save_pull_then_die(*args, **kwargs):
+            commits.append(1)
+            if len(commits) == 3:  # 1: the newest pages, 2: the first backfill batch, 3: killed
+                die()
+            return save_pull(*args, **kwargs)
+
+        jobs.sync.behaviour.save_pull = save_pull_then_die
     elif point == "in_commit":
         def upsert_cursors(*args, **kwargs):
             die()

@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import select
 
 from jobs.schedule import after_sync
-from jobs.sync import sync_user
+from jobs.sync import BACKFILL_COMMIT_PAGES, FIRST_HISTORY_PAGES, HISTORY_BACKFILL, sync_user
 from storage import behaviour, users
 from storage.models import SyncCursor
+from tests.doubles.bilibili import HISTORY
 from tests.harness import link_user, make_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,5 +76,31 @@ async def test_a_sync_killed_before_its_commit_loses_and_doubles_nothing(tmp_pat
         assert len(rows) == len({(b.bvid, b.kind) for b in rows}), "nothing duplicated"
         again = await sync_user(svc, user_id)
         assert again.ok and again.new_items == 0, "and the cursors now cover it all"
+    finally:
+        await svc.close()
+
+
+async def test_a_first_sync_killed_while_reading_older_history_resumes_where_it_stopped(tmp_path, bilibili_double):
+    """Issue 13: the older history of a first sync is committed page batch by page batch; after a
+    kill -9 the next sync reads on from the last stored batch, not from the newest page again."""
+    double = bilibili_double
+    double.add_long_history_user(MID, "heavy", watches=300, seed=36)  # 10 history pages
+    svc = make_services(tmp_path, double)
+    try:
+        user_id = link_user(svc, double, 1, MID)
+        await killed_sync(svc, double, user_id, "in_backfill")
+        stored, cursors = state(svc, user_id)
+        first_part = FIRST_HISTORY_PAGES + BACKFILL_COMMIT_PAGES
+        assert sum(kind == "watch" for _, kind, _ in stored) == 30 * first_part, "the batches before the kill"
+        assert HISTORY_BACKFILL in cursors
+
+        double.reset_calls()
+        report = await sync_user(svc, user_id)
+        assert report.ok, report.error
+        pages_left = 10 - first_part
+        assert double.calls[HISTORY] == 1 + pages_left + 1, "the newest page, what was left, the empty last page"
+        rows = behaviour.user_behaviours(svc.db, user_id)
+        assert {(b.bvid, b.kind) for b in rows} == on_bilibili(double), "nothing lost"
+        assert HISTORY_BACKFILL not in state(svc, user_id)[1], "the whole history is read"
     finally:
         await svc.close()

@@ -249,6 +249,7 @@ class BilibiliDouble:
         self._faults: list[tuple[str | None, str]] = []
         self.cover_size: int | None = None  # serve covers padded to this many bytes
         self.cover_chunked = False  # serve covers without Content-Length
+        self._holds: dict[str, tuple[int, asyncio.Event]] = {}  # path -> (calls answered at once, release)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -329,6 +330,14 @@ class BilibiliDouble:
         if path is not None and not path.startswith("/"):
             path = "/" + path
         self._faults.extend([(path, fault)] * times)
+
+    def hold(self, path: str, after: int) -> None:
+        """Answer `after` more calls to `path` at once, then keep the next ones waiting until `release`."""
+        self._holds[path] = (self.calls[path] + after, asyncio.Event())
+
+    def release(self, path: str) -> None:
+        _, event = self._holds.pop(path)
+        event.set()
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -606,6 +615,8 @@ class BilibiliDouble:
         self.calls[key] += 1
         self.requests.append(Request(request.method, key, dict(request.query), dict(request.headers),
                                      self._raw_cookies(request)))
+        if key in self._holds and self.calls[key] > self._holds[key][0]:
+            await self._holds[key][1].wait()
         fault = self._take_fault(key)
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
