@@ -134,6 +134,7 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
                 users.link_bilibili(svc.db, svc.vault, user.id, event.credentials.to_dict(),
                                     account.mid, account.uname, svc.now(), first_sync_at=hold_until)  # fmt: skip
                 await _edit_caption(message, t(lang, "login_success", uname=html.escape(account.uname)))
+                cooldowns_of(app).reset(user.id, "login")  # the code is used: the onboarding may run long
                 await _onboard(app, svc, user)
                 return
     except BilibiliError as exc:
