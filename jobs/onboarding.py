@@ -16,10 +16,10 @@ from typing import Protocol
 
 import recommender as rec
 from jobs.schedule import after_sync
-from jobs.sync import ACCOUNT_CHANGED, SyncReport, quick_sync, sync_user
+from jobs.sync import ACCOUNT_CHANGED, HISTORY, SyncReport, quick_sync, sync_user
 from jobs.training import train_users_now
 from services import Services
-from storage import users
+from storage import behaviour, users
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,15 @@ class OnboardingView(Protocol):
 
 
 async def first_sync_and_train(services: Services, user_id: int, view: OnboardingView) -> bool:
-    """True when the first personal model is ready; returns once the background sync ended too."""
+    """True when the first personal model is ready; returns once the background sync ended too.
+    An account synced before (a new login of the same account) gets one ordinary sync instead."""
     await view.status("sync_started")
-    report = await quick_sync(services, user_id)
-    _log("first part", user_id, report)
+    returning = behaviour.get_cursor(services.db, user_id, HISTORY) is not None
+    report = await (sync_user(services, user_id) if returning else quick_sync(services, user_id))
+    _log("whole" if returning else "first part", user_id, report)
+    if not report.ok or returning:
+        after_sync(services, user_id, report)  # plans the next sync (or the retry, or marks the login dead)
     if not report.ok:
-        after_sync(services, user_id, report)  # plans the retry (or marks the login dead)
         if report.error != ACCOUNT_CHANGED:
             await view.status("session_dead" if report.error == "session_dead" else "sync_failed")
         return False
@@ -52,7 +55,10 @@ async def first_sync_and_train(services: Services, user_id: int, view: Onboardin
     if version is None:
         return False
     await view.notify("first_picks_ready")
-    await _sync_the_rest(services, user_id, view, version, report.metadata_fetched)
+    if returning:
+        await _tell_done(services, user_id, view, report, version)
+    else:
+        await _sync_the_rest(services, user_id, view, version, report.metadata_fetched)
     return True
 
 
@@ -81,8 +87,13 @@ async def _sync_the_rest(services: Services, user_id: int, view: OnboardingView,
         return  # the rows it stored stay; the scheduled sync goes on from the cursors
     if report.new_items and (newer := await _train(services, user_id)) is not None:
         state["version"] = newer
-    taste = _taste(services, user_id)
-    await view.status("sync_done", **_counts(report), version=state["version"], tags=taste[0], uploaders=taste[1])
+    await _tell_done(services, user_id, view, report, state["version"])
+
+
+async def _tell_done(services: Services, user_id: int, view: OnboardingView, report: SyncReport,
+                     version: int) -> None:
+    tags, uploaders = _taste(services, user_id)
+    await view.status("sync_done", **_counts(report), version=version, tags=tags, uploaders=uploaders)
 
 
 async def _train(services: Services, user_id: int) -> int | None:
