@@ -16,7 +16,8 @@ from typing import Protocol
 
 import recommender as rec
 from jobs.schedule import after_sync
-from jobs.sync import ACCOUNT_CHANGED, HISTORY, SyncReport, quick_sync, sync_user
+from jobs.pull import HISTORY
+from jobs.sync import ACCOUNT_CHANGED, SyncReport, quick_sync, sync_user
 from jobs.training import train_users_now
 from services import Services
 from storage import behaviour, users

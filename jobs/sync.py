@@ -5,17 +5,16 @@ whose count did not change are skipped, and video metadata is fetched once for a
 
 A user's first sync comes in two parts. `quick_sync` (onboarding, urgent) reads the newest history
 pages and the strong signals, and metadata for the few dozen videos a first model needs. The rest of
-the history is then read by `sync_user` page by page from a backfill cursor, each page committed
-with the cursor that follows it, so a crash resumes at the page it stopped on; the metadata the
-user's videos still lack is fetched most valuable first (`behaviour.bvids_missing_metadata`).
+the history is then read by `sync_user` from a backfill cursor (jobs/pull.py), a few pages per commit,
+each with the cursor that follows it, so a crash resumes where it stopped; the metadata the user's
+videos still lack is fetched most valuable first (`behaviour.bvids_missing_metadata`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from bilibili import (
@@ -23,31 +22,33 @@ from bilibili import (
     BilibiliError,
     Credentials,
     EmptyData,
-    FavFolder,
-    HistoryCursor,
-    HistoryItem,
     MalformedResponse,
     RiskControl,
     SessionExpired,
     VideoInfo,
     VideoUnavailable,
 )
+from jobs.pull import (
+    HISTORY_BACKFILL,
+    Account,
+    Progress,
+    Pull,
+    decode_cursor,
+    pull_behaviour,
+    pull_first_part,
+    pull_older_history,
+)
 from services import Services
 from storage import behaviour, catalogue, users
-from storage.behaviour import BehaviourRow
 
 log = logging.getLogger(__name__)
 
-HISTORY = "history"
-HISTORY_BACKFILL = "history:backfill"  # where the older history still to read starts (absent: all read)
-FIRST_HISTORY_PAGES = 3  # a first sync's newest history pages read before anything else
 QUICK_METADATA = 30  # videos whose metadata the first model gets (the strong signals, the newest watches)
 BACKFILL_COMMIT_PAGES = 5  # history pages per commit while backfilling (a crash re-reads at most these)
 ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
-FAV_PAGE_SIZE = 20  # bilibili's largest page of favourite items (the client asks for it)
 
 
 @dataclass
@@ -96,20 +97,9 @@ async def quick_sync(services: Services, user_id: int) -> SyncReport:
             return await _guarded(services, user_id, lambda report, account: _quick_sync(services, account, report))
 
 
-@dataclass(frozen=True)
-class Account:
-    user_id: int
-    linked_mid: int | None  # as stored: a pull is committed only while the user is still linked to it
-    creds: Credentials
-
-    @property
-    def mid(self) -> int:
-        return self.linked_mid or int(self.creds.dedeuserid)
-
-
 async def _full_sync(services: Services, account: Account, report: SyncReport,
                      on_progress: OnProgress | None) -> None:
-    pull = await _pull_behaviour(services, account)
+    pull = await pull_behaviour(services, account)
     # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
     _commit(services, account, pull, report)
     await _backfill_history(services, account, report, on_progress)
@@ -122,10 +112,10 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
 
 
 async def _quick_sync(services: Services, account: Account, report: SyncReport) -> None:
-    pull = await _pull_first_part(services, account)
+    pull = await pull_first_part(services, account)
     _commit(services, account, pull, report)
     wanted = behaviour.bvids_missing_metadata(services.db, account.user_id)[:QUICK_METADATA]
-    report.metadata_fetched = await fetch_metadata(services, set(wanted), pull.videos, report=report)
+    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
         report.candidates = await refresh_candidates_safely(services, with_metadata=False)
@@ -190,185 +180,22 @@ async def _fresh_credentials(services: Services, user_id: int) -> Credentials | 
     return await services.bili.refresh_if_needed(creds, persist)
 
 
-class Progress:
-    """Guards one paginated bilibili list against pages that never end: at most `max_pages` pages,
-    the cursor must move, and a page may not repeat items already read (an empty page may be
-    honest: a page of deleted favourites comes back empty, so only the page count bounds those)."""
-
-    def __init__(self, source: str, user_id: int, max_pages: int) -> None:
-        self.source, self.user_id, self.max_pages = source, user_id, max_pages
-        self.pages = 0
-        self.cursors: set[Hashable] = set()
-        self.items: set[str] = set()
-        self.cut = False  # True once the guard stopped the list before bilibili said it ended
-
-    def advanced(self, *, cursor: Hashable | None = None, items: Iterable[str] | None = None) -> bool:
-        """After a page that says there is more: is the next page worth asking for?"""
-        self.pages += 1
-        if cursor is not None:
-            if cursor in self.cursors:
-                return self._stop("the cursor did not advance")
-            self.cursors.add(cursor)
-        if items is not None:
-            page = set(items)
-            if page and page <= self.items:
-                return self._stop("a page repeated items already read")
-            self.items |= page
-        if self.pages >= self.max_pages:
-            return self._stop(f"{self.max_pages} pages (SYNC_MAX_PAGES)")
-        return True
-
-    def _stop(self, why: str) -> bool:
-        self.cut = True
-        log.warning("sync user=%d source=%s: stopped after %d pages: %s", self.user_id, self.source, self.pages, why)
-        return False
-
-
-@dataclass
-class Pull:
-    """What one sync read from bilibili, not stored yet: rows, their videos, and the new cursors."""
-
-    rows: list[BehaviourRow] = field(default_factory=list)
-    videos: list[VideoInfo] = field(default_factory=list)
-    cursors: dict[str, str] = field(default_factory=dict)
-
-
-async def _pull_behaviour(services: Services, account: Account) -> Pull:
-    """Reads only; the caller stores rows and cursors in one transaction (storage.behaviour.save_pull)."""
-    pull = Pull()
-    await _pull_new_history(services, account, pull)
-    for folder in await services.bili.fav_folders(account.creds, account.mid):
-        await _pull_folder(services, account, folder, pull)
-    await _pull_coins_and_likes(services, account, pull)
-    return pull
-
-
-async def _pull_first_part(services: Services, account: Account) -> Pull:
-    """What a first model needs most, in a few calls: the newest history pages, coins, likes and the
-    default folder's first page (its count is not stored: the full sync reads the whole folder)."""
-    pull = Pull()
-    await _pull_new_history(services, account, pull)
-    await _pull_coins_and_likes(services, account, pull)
-    folders = await services.bili.fav_folders(account.creds, account.mid)
-    if folders:
-        items, _ = await services.bili.fav_items(account.creds, folders[0].id, 1)
-        pull.rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
-        pull.videos += [i.video for i in items]
-    return pull
-
-
-async def _pull_new_history(services: Services, account: Account, pull: Pull) -> None:
-    """History newer than the stored mark. On a user's first sync only the newest pages: the rest
-    is left to `_backfill_history`, which starts at the cursor this stores."""
-    db, user_id = services.db, account.user_id
-    newest_seen = int(behaviour.get_cursor(db, user_id, HISTORY) or 0)
-    first_time = newest_seen == 0 and behaviour.get_cursor(db, user_id, HISTORY_BACKFILL) is None
-    newest, cursor = newest_seen, None
-    history_pages = Progress(HISTORY, user_id, services.settings.jobs.sync_max_pages)
-    while True:
-        page = await services.bili.history_page(account.creds, cursor)
-        fresh = [item for item in page.items if item.view_at > newest_seen]
-        _add_watches(pull, fresh)
-        newest = max([newest, *(item.view_at for item in fresh)])
-        if page.next_cursor is None or len(fresh) < len(page.items):
-            break  # the end, or we reached what is stored
-        if first_time and history_pages.pages + 1 >= FIRST_HISTORY_PAGES:
-            pull.cursors[HISTORY_BACKFILL] = _encode_cursor(page.next_cursor)
-            break
-        if not history_pages.advanced(cursor=page.next_cursor):
-            break
-        cursor = page.next_cursor
-    # History read only in part (bilibili paginated badly) keeps the old mark, so the next sync
-    # reads past what it got this time instead of stopping at it.
-    if newest > newest_seen and not history_pages.cut:
-        pull.cursors[HISTORY] = str(newest)
-    elif HISTORY_BACKFILL in pull.cursors and history_pages.cut:
-        del pull.cursors[HISTORY_BACKFILL]
-
-
 async def _backfill_history(services: Services, account: Account, report: SyncReport,
                             on_progress: OnProgress | None) -> None:
     """The older history a first sync left, a few pages per commit, each commit with the cursor of
     the page after it: a crash re-reads at most BACKFILL_COMMIT_PAGES pages."""
-    db, user_id = services.db, account.user_id
-    cursor = _decode_cursor(behaviour.get_cursor(db, user_id, HISTORY_BACKFILL))
-    guard = Progress(HISTORY_BACKFILL, user_id, services.settings.jobs.sync_max_pages)
-    while cursor is not None:
-        pull = Pull()
-        for _ in range(BACKFILL_COMMIT_PAGES):
-            page = await services.bili.history_page(account.creds, cursor)
-            _add_watches(pull, page.items)
-            if page.next_cursor is None or not page.items:
-                cursor = None  # the oldest page: the history is all stored
-            elif guard.advanced(cursor=page.next_cursor):
-                cursor = page.next_cursor
-            else:  # a page limit or a cursor that stopped moving: the next sync goes on from here
-                pull.cursors[HISTORY_BACKFILL] = _encode_cursor(page.next_cursor)
-                _keep_list_rows(services, pull.videos)
-                _commit(services, account, pull, report)
-                return
-            if cursor is None:
-                break
-        pull.cursors[HISTORY_BACKFILL] = _encode_cursor(cursor) if cursor is not None else None
-        _keep_list_rows(services, pull.videos)
-        _commit(services, account, pull, report)
+    raw = behaviour.get_cursor(services.db, account.user_id, HISTORY_BACKFILL)
+    cursor = decode_cursor(raw)
+    if raw is not None and cursor is None:  # unreadable: dropped (logged), the rest is not read
+        _commit(services, account, Pull(cursors={HISTORY_BACKFILL: None}), report)
+    guard = Progress(HISTORY_BACKFILL, account.user_id, services.settings.jobs.sync_max_pages)
+    while cursor is not None and not guard.cut:
+        batch, cursor = await pull_older_history(services, account, cursor, guard, BACKFILL_COMMIT_PAGES)
+        _keep_list_rows(services, batch.videos)
+        _commit(services, account, batch, report)
         if on_progress is not None:
             await on_progress(report)
-    report.history_done = True
-
-
-def _add_watches(pull: Pull, items: Iterable[HistoryItem]) -> None:
-    for item in items:
-        pull.rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
-                                      progress=item.progress, duration=item.duration))  # fmt: skip
-        pull.videos.append(item.video)
-
-
-def _encode_cursor(cursor: HistoryCursor) -> str:
-    return json.dumps({"max": cursor.max, "view_at": cursor.view_at, "business": cursor.business})
-
-
-def _decode_cursor(raw: str | None) -> HistoryCursor | None:
-    if raw is None:
-        return None
-    try:
-        d = json.loads(raw)
-        return HistoryCursor(max=int(d["max"]), view_at=int(d["view_at"]), business=str(d["business"]))
-    except (ValueError, TypeError, KeyError):
-        log.warning("unreadable %s cursor dropped: the older history is not read again", HISTORY_BACKFILL)
-        return None
-
-
-async def _pull_folder(services: Services, account: Account, folder: FavFolder, pull: Pull) -> None:
-    source = f"favorite:{folder.id}"
-    if behaviour.get_cursor(services.db, account.user_id, source) == str(folder.media_count):
-        return  # unchanged folder: skip its pages
-    pn, has_more = 1, True
-    # The folder's count bounds its pages (+1: it may grow while we read).
-    max_pages = min(services.settings.jobs.sync_max_pages, -(-folder.media_count // FAV_PAGE_SIZE) + 1)
-    folder_pages = Progress(source, account.user_id, max_pages)
-    while has_more:
-        items, has_more = await services.bili.fav_items(account.creds, folder.id, pn)
-        pull.rows += [BehaviourRow(i.video.bvid, "favorite", at=i.fav_time) for i in items]
-        pull.videos += [i.video for i in items]
-        pn += 1
-        if has_more and not folder_pages.advanced(items=[i.video.bvid for i in items]):
-            break
-    if not folder_pages.cut:  # a folder read only in part is read again next sync
-        pull.cursors[source] = str(folder.media_count)
-
-
-async def _pull_coins_and_likes(services: Services, account: Account, pull: Pull) -> None:
-    bili = services.bili
-    for coin in await bili.coined_videos(account.creds, account.mid):
-        pull.rows.append(BehaviourRow(coin.video.bvid, "coin", at=coin.time, coins=coin.coins))
-        pull.videos.append(coin.video)
-    liked = await bili.liked_videos(account.creds, account.mid)
-    known_likes = {b.bvid: b.at for b in behaviour.user_behaviours(services.db, account.user_id) if b.kind == "like"}
-    for video in liked:
-        # bilibili gives no like time: keep the first time we saw it.
-        pull.rows.append(BehaviourRow(video.bvid, "like", at=known_likes.get(video.bvid, services.now())))
-        pull.videos.append(video)
+    report.history_done = cursor is None
 
 
 def _keep_list_rows(services: Services, seen: list[VideoInfo]) -> None:

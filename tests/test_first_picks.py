@@ -4,7 +4,8 @@ background, and the stored behaviour ends up as a one-shot full sync of the same
 
 from __future__ import annotations
 
-from jobs.sync import FIRST_HISTORY_PAGES, sync_user
+from jobs.pull import FIRST_HISTORY_PAGES
+from jobs.sync import sync_user
 from storage import behaviour, users
 from tests.botenv import all_synced, first_picks_ready, is_pick, last_message_id, qr_key_after_login, running_bot
 from tests.doubles.bilibili import HISTORY

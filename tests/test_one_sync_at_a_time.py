@@ -28,16 +28,21 @@ async def test_the_tick_does_not_sync_a_user_while_their_first_sync_runs(svc, bi
     double = bilibili_double
     double.add_generated_user(MID, seed=5, n_history=60)
     user_id = link_user(svc, double, 1, MID)  # due for a sync at once, as after a login
-    double.inject(LIKE, "slow")  # the first sync is still reading when the tick comes
+    svc.settings.bilibili.timeout_s = 60
+    double.hold(LIKE, after=0)  # the first sync is still reading when the tick comes
 
-    async def quiet(key: str, **values: object) -> None:
-        return None
+    class Quiet:
+        async def status(self, key: str, **values: object) -> None:
+            return None
 
-    onboarding = asyncio.create_task(first_sync_and_train(svc, user_id, quiet))
+        notify = status
+
+    onboarding = asyncio.create_task(first_sync_and_train(svc, user_id, Quiet()))
     await eventually(lambda: double.calls[LIKE] >= 1, what="the first sync to reach the likes")
-    history_reads = double.calls[HISTORY]  # the first sync has read the whole history by now
+    history_reads = double.calls[HISTORY]  # the first sync has read the newest history by now
 
     await Ticker(svc).run_syncs(SimpleNamespace(bot=None))
 
     assert double.calls[HISTORY] == history_reads, "the tick read nobody's history a second time"
+    double.release(LIKE)
     assert await onboarding, "the first sync and training finish"

@@ -14,7 +14,8 @@ import pytest
 from sqlmodel import select
 
 from jobs.schedule import after_sync
-from jobs.sync import BACKFILL_COMMIT_PAGES, FIRST_HISTORY_PAGES, HISTORY_BACKFILL, sync_user
+from jobs.pull import FIRST_HISTORY_PAGES, HISTORY_BACKFILL
+from jobs.sync import BACKFILL_COMMIT_PAGES, sync_user
 from storage import behaviour, users
 from storage.models import SyncCursor
 from tests.doubles.bilibili import HISTORY
