@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,14 @@ def maybe_delivered(exc: BaseException) -> bool:
     # A timeout from another transport: assume it left. An error status without a transport
     # cause (502 Bad Gateway, 500) is an answer: the call was not carried out.
     return isinstance(exc, TimedOut)
+
+
+def chat_gone(exc: BaseException) -> bool:
+    """The chat cannot get messages any more: the user blocked the bot (403), or the chat no longer
+    exists (400 "chat not found": a deleted account). Retrying is pointless until they write again."""
+    if isinstance(exc, Forbidden):
+        return True
+    return isinstance(exc, BadRequest) and "chat not found" in exc.message.lower()
 
 
 def worth_retrying(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ from telegram.ext import ExtBot
 
 from bilibili import BilibiliError
 from delivery.card import PickCard, decode_reason
-from delivery.outcome import maybe_delivered, with_retries, worth_retrying
+from delivery.outcome import chat_gone, maybe_delivered, with_retries, worth_retrying
 from delivery.ratelimit import BULK
 from delivery.render import feedback_keyboard, pick_caption
 from services import Services
@@ -58,9 +58,9 @@ async def send_pick(
             return message
         except TelegramError as exc:
             # Text only when the photo surely did not arrive: refused (a bad image, a 502) or never
-            # sent. Blocked or rate-limited: the caller stops or waits. Maybe delivered: a text copy
-            # would be a duplicate.
-            if not (isinstance(exc, BadRequest) or worth_retrying(exc)):
+            # sent. Blocked, a chat that is gone, or rate-limited: the caller stops or waits. Maybe
+            # delivered: a text copy would be a duplicate.
+            if chat_gone(exc) or not (isinstance(exc, BadRequest) or worth_retrying(exc)):
                 raise
             log.warning("photo refused for %s (%s); sending text", card.bvid, exc)
     return await with_retries(

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from delivery.card import PickCard
+from delivery.outcome import chat_gone
 from delivery.send import send_recorded, unsent_cards
 from jobs.picks import choose_picks
 from services import Services
@@ -140,15 +141,15 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
         # Not `report.messages += await ...`: that reads the total before the await.
         sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
         report.messages += sent
-    except Forbidden:
-        users.update_user(svc.db, user.id, blocked=True)
+    except TelegramError as exc:
+        if not chat_gone(exc):
+            # Left 'claimed': the next tick resumes with the picks not yet sent.
+            report.failures += 1
+            report.errors.append(type(exc).__name__)
+            return False
+        users.update_user(svc.db, user.id, blocked=True)  # until they write to the bot again
         picks.update_digest(svc.db, digest.id, status=DigestStatus.BLOCKED, finished_at=svc.now())
         report.blocked += 1
-        return False
-    except (RetryAfter, NetworkError, TelegramError) as exc:
-        # Left 'claimed': the next tick resumes with the picks not yet sent.
-        report.failures += 1
-        report.errors.append(type(exc).__name__)
         return False
     except Exception as exc:  # noqa: BLE001 - one user's broken digest must not end the run
         log.exception("digest user=%d failed", user.id)

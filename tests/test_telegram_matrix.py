@@ -166,15 +166,14 @@ async def test_the_digest_in_every_fault(world, caplog):
         return row.status if row else None
 
     await eventually(lambda: status(bystander) == "sent", 60, "the bystander's digest")
-    await eventually(lambda: all(status(c) != "claimed" or "chat not found" in cell for c, cell in chats.items()),
-                     60, "every digest finished or being retried")  # fmt: skip
+    await eventually(lambda: all(status(c) != "claimed" for c in chats), 60, "every digest finished")
     problems: list[str] = []
     for chat, cell in chats.items():
         got, st = len(pick_messages(tg, chat)), status(chat)
         if duplicates(tg, chat):
             problems.append(f"{cell}: a pick arrived twice")
-        if "403" in cell and (st != "blocked" or not users.get_user(svc.db, chat).blocked):
-            problems.append(f"{cell}: status {st}, the blocked user not marked")
+        if ("403" in cell or "chat not found" in cell) and (st != "blocked" or not users.get_user(svc.db, chat).blocked):
+            problems.append(f"{cell}: status {st}, the gone chat not marked (digests would retry it for hours)")
         elif "chat not found" not in cell and "403" not in cell and (st != "sent" or got != 5):
             problems.append(f"{cell}: status {st} with {got} picks")
     assert len(pick_messages(tg, bystander)) == 5 and not duplicates(tg, bystander)
