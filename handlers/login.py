@@ -162,13 +162,7 @@ class ChatOnboardingView:
             except TelegramError as exc:
                 log.info("onboarding status skipped: %s", exc)  # the next one is sent anew
             return
-        try:
-            await self.message.edit_text(text)
-        except BadRequest as exc:
-            if "not modified" not in exc.message:
-                log.info("onboarding status edit refused: %s", exc.message)
-        except TelegramError as exc:
-            log.info("onboarding status edit failed: %s", exc)
+        await _edit_text(self.message, text)
 
     async def notify(self, key: str, **values: object) -> None:
         await best_effort(self.app.bot.send_message(self.user.chat_id, t(self.user.language, key, **values)), "note")

@@ -192,8 +192,8 @@ async def pull_older_history(services: Services, account: Account, cursor: Histo
         if page.next_cursor is None or not page.items:
             cursor = None  # the oldest page
             break
-        next_cursor, cursor = page.next_cursor, page.next_cursor
-        if not guard.advanced(cursor=next_cursor):
+        cursor = page.next_cursor
+        if not guard.advanced(cursor=cursor):
             break
     pull.cursors[HISTORY_BACKFILL] = encode_cursor(cursor) if cursor is not None else None
     return pull, cursor

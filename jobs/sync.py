@@ -61,7 +61,6 @@ class SyncReport:
     seconds: float = 0.0
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    watches_read: int = 0  # history rows read so far (progress of a long first sync)
     history_done: bool = False  # no older history left to read
 
     @property
@@ -127,7 +126,6 @@ def _commit(services: Services, account: Account, pull: Pull, report: SyncReport
     if new_items is None:
         raise AccountChanged
     report.new_items += new_items
-    report.watches_read += sum(r.kind == "watch" for r in pull.rows)
     report.counts = behaviour.behaviour_counts(services.db, account.user_id)
 
 
@@ -145,8 +143,7 @@ async def _guarded(services: Services, user_id: int,
         if creds is None:
             report.error = "session_dead"
             return report
-        await body(report, Account(user_id, user.bili_mid, creds))
-        report.counts = behaviour.behaviour_counts(services.db, user_id)
+        await body(report, Account(user_id, user.bili_mid, creds))  # each commit updates report.counts
     except AccountChanged:
         report.error = ACCOUNT_CHANGED  # a /login with another account (or /forget) meanwhile
     except SessionExpired:
