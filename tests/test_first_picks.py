@@ -25,7 +25,8 @@ async def test_first_picks_come_from_a_model_before_the_history_is_synced_and_no
     tmp_path, tg, bilibili_double
 ):
     double = bilibili_double
-    double.add_long_history_user(MID, "heavy", watches=300, seed=41)  # 10 history pages
+    total = 30 * (FIRST_HISTORY_PAGES + 5)
+    double.add_long_history_user(MID, "heavy", watches=total, seed=41)
     alice = tg.user(CHAT, first_name="Alice", language_code="en")
     async with running_bot(tmp_path / "bot", tg, double, tick_seconds=3600) as (_app, svc):
         svc.settings.bilibili.timeout_s = 60  # the held history page below must not time out
@@ -39,7 +40,7 @@ async def test_first_picks_come_from_a_model_before_the_history_is_synced_and_no
         user = users.get_user(svc.db, CHAT)
         assert svc.models.load(str(user.id)) is not None, "a personal model is trained"
         watched = behaviour.behaviour_counts(svc.db, user.id)["watch"]
-        assert watched == 30 * FIRST_HISTORY_PAGES < 300, "the history is still syncing"
+        assert watched == 30 * FIRST_HISTORY_PAGES < total, "the history is still syncing"
         asked = tg.mark()
         await tg.send_text(alice, "/recommend")
         await tg.wait_for(is_pick, chat=alice, since=asked, timeout=30)
@@ -58,6 +59,6 @@ async def test_first_picks_come_from_a_model_before_the_history_is_synced_and_no
         other = link_user(oneshot, double, 1, MID)
         assert (await sync_user(oneshot, other)).ok
         assert after_onboarding == stored(oneshot, other), "the same rows as a one-shot full sync"
-        assert len(after_onboarding) > 300
+        assert len(after_onboarding) > total
     finally:
         await oneshot.close()

@@ -85,7 +85,8 @@ async def test_a_first_sync_killed_while_reading_older_history_resumes_where_it_
     """Issue 13: the older history of a first sync is committed page batch by page batch; after a
     kill -9 the next sync reads on from the last stored batch, not from the newest page again."""
     double = bilibili_double
-    double.add_long_history_user(MID, "heavy", watches=300, seed=36)  # 10 history pages
+    pages = FIRST_HISTORY_PAGES + 2 * BACKFILL_COMMIT_PAGES
+    double.add_long_history_user(MID, "heavy", watches=30 * pages, seed=36)
     svc = make_services(tmp_path, double)
     try:
         user_id = link_user(svc, double, 1, MID)
@@ -98,7 +99,7 @@ async def test_a_first_sync_killed_while_reading_older_history_resumes_where_it_
         double.reset_calls()
         report = await sync_user(svc, user_id)
         assert report.ok, report.error
-        pages_left = 10 - first_part
+        pages_left = pages - first_part
         assert double.calls[HISTORY] == 1 + pages_left + 1, "the newest page, what was left, the empty last page"
         rows = behaviour.user_behaviours(svc.db, user_id)
         assert {(b.bvid, b.kind) for b in rows} == on_bilibili(double), "nothing lost"
