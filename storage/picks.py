@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Digest, DigestStatus, Feedback, ModelVersion, Shown, User
 from storage.upsert import upsert
@@ -90,8 +91,10 @@ def get_shown(db: Database, shown_id: int) -> Shown | None:
 
 def get_shown_many(db: Database, shown_ids: Sequence[int]) -> list[Shown]:
     """In the given order."""
+    rows: dict[int, Shown] = {}
     with db.session() as s:
-        rows = {r.id: r for r in s.exec(select(Shown).where(Shown.id.in_(list(shown_ids)))).all()}
+        for chunk in chunked(shown_ids):
+            rows.update((r.id, r) for r in s.exec(select(Shown).where(Shown.id.in_(chunk))).all())
     return [rows[i] for i in shown_ids if i in rows]
 
 
@@ -185,6 +188,11 @@ def any_model_version(db: Database) -> bool:
     """Whether anyone has a trained model."""
     with db.session() as s:
         return s.exec(select(ModelVersion.id).limit(1)).first() is not None
+
+
+def users_with_models(db: Database) -> int:
+    with db.session() as s:
+        return s.exec(select(func.count(func.distinct(ModelVersion.user_id)))).one()
 
 
 def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]], now: int) -> None:

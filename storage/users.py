@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from storage import behaviour
 from storage.crypto import CredentialVault, KeysDoNotFit
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import (
     Behaviour,
@@ -226,10 +227,11 @@ def clear_training_due(db: Database, user_ids: list[int], started_at: int) -> No
     if not user_ids:
         return
     with db.session() as s:
-        for user in s.exec(select(User).where(User.id.in_(user_ids))).all():
-            if user.train_due_at is not None and user.train_due_at <= started_at:
-                user.train_due_at = None
-                s.add(user)
+        for chunk in chunked(user_ids):
+            for user in s.exec(select(User).where(User.id.in_(chunk))).all():
+                if user.train_due_at is not None and user.train_due_at <= started_at:
+                    user.train_due_at = None
+                    s.add(user)
 
 
 def digest_candidates(db: Database) -> list[User]:
@@ -246,5 +248,8 @@ def all_user_ids(db: Database) -> list[int]:
 
 def existing_ids(db: Database, user_ids: list[int]) -> set[int]:
     """Those of user_ids still in storage (not gone with /forget)."""
+    found: set[int] = set()
     with db.session() as s:
-        return set(s.exec(select(User.id).where(User.id.in_(user_ids))).all())
+        for chunk in chunked(user_ids):
+            found.update(s.exec(select(User.id).where(User.id.in_(chunk))).all())
+    return found
