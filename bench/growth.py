@@ -245,6 +245,8 @@ async def _first_picks(url: str, watches: int) -> tuple[float, float]:
 
     from bot import build_application
     from jobs.sync import refresh_candidates
+    from recommender.blobstore import BlobModelStore
+    from storage.model_blobs import DatabaseBlobs
     from tests.botenv import TOKEN, first_picks_ready, qr_key_after_login
     from tests.doubles.bilibili import BilibiliDouble
     from tests.doubles.telegram import TelegramDouble
@@ -253,6 +255,8 @@ async def _first_picks(url: str, watches: int) -> tuple[float, float]:
     async with BilibiliDouble() as double, TelegramDouble(token=TOKEN) as tg:
         with tempfile.TemporaryDirectory() as tmp:
             svc = make_services(Path(tmp), double, database_url=url, tick_seconds=3600)
+            # The models and the signals the population's passes saved, as every process of a deployment reads them.
+            svc.models = BlobModelStore(DatabaseBlobs(svc.db))
             svc.settings.telegram.bot_token = SecretStr(tg.token)
             svc.settings.telegram.base_url = tg.base_url
             app = build_application(svc.settings, svc)

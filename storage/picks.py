@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import case, delete, func, update
@@ -166,6 +166,15 @@ def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
     with db.session() as s:
         stmt = select(Digest).where(Digest.user_id == user_id).where(Digest.local_date == local_date)
         return s.exec(stmt).first()
+
+
+def claimed_days(db: Database, local_dates: Collection[str]) -> set[tuple[int, str]]:
+    """(user id, local date) of every digest claimed on these dates: one query for the whole claim."""
+    if not local_dates:
+        return set()
+    with db.engine.connect() as conn:
+        stmt = select(Digest.user_id, Digest.local_date).where(Digest.local_date.in_(sorted(local_dates)))
+        return {(user_id, day) for user_id, day in conn.execute(stmt)}
 
 
 def unfinished_digests(db: Database) -> list[Digest]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import delete
 from sqlalchemy import update as sa_update
@@ -234,11 +235,21 @@ def clear_training_due(db: Database, user_ids: list[int], started_at: int) -> No
                     s.add(user)
 
 
-def digest_candidates(db: Database) -> list[User]:
+class DigestSlot(NamedTuple):
+    """What the digest claim reads of each user: every minute, for everyone, so only these columns."""
+
+    id: int
+    timezone: str
+    digest_time: str
+    created_at: int
+
+
+def digest_candidates(db: Database) -> list[DigestSlot]:
     """Users who may get a digest (not paused, not blocked); the job checks each one's local time."""
-    with db.session() as s:
-        stmt = select(User).where(User.digest_paused.is_(False)).where(User.blocked.is_(False))
-        return list(s.exec(stmt).all())
+    stmt = (select(User.id, User.timezone, User.digest_time, User.created_at)
+            .where(User.digest_paused.is_(False)).where(User.blocked.is_(False)))  # fmt: skip
+    with db.engine.connect() as conn:
+        return [DigestSlot(*row) for row in conn.execute(stmt)]
 
 
 def all_user_ids(db: Database) -> list[int]:
