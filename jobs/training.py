@@ -15,6 +15,8 @@ from storage import catalogue, contributions, picks, users
 log = logging.getLogger(__name__)
 
 NEGATIVE_POOL_WINDOW_S = 7 * 86400
+# Users per training pass: a thousand users due at once train in passes of this many.
+PASS_MAX_USERS = 64
 # While the sample is not full, build again once this many times more users have models than it holds.
 SHARED_GROWTH = 1.1
 
@@ -64,12 +66,15 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
         return TrainReport()
     started, now = time.monotonic(), services.now()
     loop = asyncio.get_running_loop()
-    services.busy_training.update(user_ids)
-    try:
-        saved = await loop.run_in_executor(services.trainer, _train_and_save, services, user_ids, now)
-    finally:
-        services.busy_training.difference_update(user_ids)
-    users.clear_training_due(services.db, user_ids, started_at=now)
+    saved: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(user_ids), PASS_MAX_USERS):  # memory follows one pass, not all who are due
+        batch = user_ids[start : start + PASS_MAX_USERS]
+        services.busy_training.update(batch)
+        try:
+            saved |= await loop.run_in_executor(services.trainer, _train_and_save, services, batch, now)
+        finally:
+            services.busy_training.difference_update(batch)
+        users.clear_training_due(services.db, batch, started_at=now)
     report = TrainReport(
         users=len(saved),
         samples=sum(n for _, n in saved.values()),

@@ -149,3 +149,20 @@ async def test_a_member_who_leaves_while_the_signals_are_built_is_not_kept_in_th
     monkeypatch.setattr(training.rec, "build_from_choices", real_build)
     assert await rebuild_shared(svc)
     assert svc.models.load_shared().members == frozenset({str(stays)}) and str(leaves) not in svc.models.load_shared().members
+
+
+async def test_many_users_due_at_once_all_get_models_in_bounded_passes(tmp_path, bilibili_double, monkeypatch):
+    monkeypatch.setattr(training, "PASS_MAX_USERS", 2)
+    svc = make_services(tmp_path, bilibili_double)
+    try:
+        await refresh_candidates(svc, force=True)
+        due = []
+        for i in range(5):
+            bilibili_double.add_generated_user(7200 + i, seed=30 + i, n_history=40)
+            due.append(link_user(svc, bilibili_double, 9200 + i, 7200 + i))
+            assert (await sync_user(svc, due[-1])).ok
+        report = await train_users_now(svc, due)
+        assert report.users == 5 and all(svc.models.load(str(uid)) is not None for uid in due)
+        assert not users.users_due_training(svc.db, svc.now() + 10**6)
+    finally:
+        await svc.close()
