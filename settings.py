@@ -101,6 +101,11 @@ class JobSettings(BaseSettings):
     default_digest_time: str = Field(default="09:00", alias="DEFAULT_DIGEST_TIME")
     default_picks: int = Field(default=5, alias="DEFAULT_PICKS")
     recent_shown_days: float = Field(default=14.0, alias="RECENT_SHOWN_DAYS")
+    # The collaborative signals are built on their own schedule from a bounded sample of users
+    # (jobs/training.py build_shared): a training pass only loads them.
+    shared_rebuild_s: float = Field(default=6 * 3600, alias="SHARED_REBUILD_INTERVAL")
+    shared_sample_users: int = Field(default=5000, ge=1, alias="SHARED_SAMPLE_USERS")
+    shared_items_per_user: int = Field(default=300, ge=1, alias="SHARED_ITEMS_PER_USER")
 
     # Checked at start: every new user gets these, and a bad one would break each of their digests.
     @field_validator("default_timezone")

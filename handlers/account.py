@@ -13,8 +13,8 @@ from handlers.cooldown import cooldowns_of
 from delivery import callbacks
 from delivery.outcome import best_effort
 from delivery.i18n import language_for, t
+from jobs.training import forget_from_shared
 from storage import users
-from storage.contributions import contributed_to_shared
 
 
 async def logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -66,13 +66,11 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _edit(query, t(lang, "forget_expired"))
         return
     svc.cancel_user_task(user.id)  # a login or first sync in flight must not write rows back
-    contributed = contributed_to_shared(svc.db, user.id)  # read before the rows go
     users.forget_user(svc.db, user.id)
     if user.bili_mid:
         svc.bili.forget_account(user.bili_mid)
     svc.models.delete(str(user.id))
-    if contributed:
-        svc.models.drop_shared()  # built from everyone's behaviour, theirs too; the next tick rebuilds it
+    forget_from_shared(svc, user.id)  # after the rows went: a build reading them now sees them gone
     await _edit(query, t(lang, "forget_done"))
 
 

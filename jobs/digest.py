@@ -42,7 +42,7 @@ class DigestReport:
     errors: list[str] = field(default_factory=list)
 
 
-def due_date(user: User, now: int, grace_s: float) -> tuple[str, bool] | None:
+def due_date(user: User | users.DigestSlot, now: int, grace_s: float) -> tuple[str, bool] | None:
     """(local date, on time?) of the newest digest slot that has passed, or None before the first.
 
     Yesterday's slot is considered too, so a slot at 23:30 is still sent after a restart at 00:30.
@@ -99,9 +99,10 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
     return every claimed, unfinished one still worth sending; the embedded runner sends them here,
     distributed mode defers one task per digest."""
     now = svc.now()
+    slots: dict[int, tuple[str, bool]] = {}
     for n, user in enumerate(users.digest_candidates(svc.db)):
-        if n % 50 == 49:
-            await asyncio.sleep(0)  # thousands of users: let replies and taps through meanwhile
+        if n % 500 == 499:
+            await asyncio.sleep(0)  # many users: let replies and taps through meanwhile
         try:
             slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
         except (ZoneInfoNotFoundError, ValueError):  # a bad zone or time in the row: not the others' problem
@@ -109,11 +110,14 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
                         user.id, user.timezone, user.digest_time)  # fmt: skip
             report.errors.append("bad_user_settings")
             continue
-        if slot is None or picks.get_digest(svc.db, user.id, slot[0]) is not None:
+        if slot is not None:
+            slots[user.id] = slot
+    claimed = picks.claimed_days(svc.db, {day for day, _ in slots.values()})  # one query, not one per user
+    for user_id, (local_date, on_time) in slots.items():
+        if (user_id, local_date) in claimed:
             continue
-        local_date, on_time = slot
-        if picks.claim_digest(svc.db, user.id, local_date, now) and not on_time:
-            digest = picks.get_digest(svc.db, user.id, local_date)
+        if picks.claim_digest(svc.db, user_id, local_date, now) and not on_time:
+            digest = picks.get_digest(svc.db, user_id, local_date)
             picks.update_digest(svc.db, digest.id, status=DigestStatus.SKIPPED, finished_at=now)
             report.skipped_late += 1
     pending = []

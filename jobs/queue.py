@@ -34,7 +34,7 @@ from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
 from jobs.schedule import after_sync
 from services import Services
 from jobs.sync import refresh_candidates, sync_user
-from jobs.training import rebuild_shared, train_users_now
+from jobs.training import rebuild_shared, shared_due, train_users_now
 from settings import Settings
 from storage import picks, users
 from storage.db import Database
@@ -219,8 +219,8 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
     due_training = users.users_due_training(svc.db, now)
     for shard in sorted({u.id % rt.train_shards for u in due_training}):
         deferred["train"] += await _defer(tasks["train"], f"train:{shard}", f"train:{shard}", shard=shard)
-    if not due_training and svc.models.load_shared() is None and picks.any_model_version(svc.db):
-        await _defer(tasks["shared"], "train:shared", "train:shared")  # dropped by a /forget
+    if shared_due(svc):  # on their own schedule (one build for all shards), or dropped by a /forget
+        await _defer(tasks["shared"], "train:shared", "train:shared")
     for digest in await claim_due_digests(svc, DigestReport()):
         lock = f"digest:{digest.user_id}:{digest.local_date}"
         deferred["digest"] += await _defer(tasks["digest"], lock, lock,

@@ -14,8 +14,8 @@ from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
 from services import SERVICES_KEY, Services
 from jobs.sync import refresh_candidates_safely, sync_user
-from jobs.training import rebuild_shared, train_users_now
-from storage import picks, users
+from jobs.training import rebuild_shared, shared_due, train_users_now
+from storage import users
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,11 @@ class Ticker:
         due = [u.id for u in users.users_due_training(svc.db, svc.now())]
         if due:
             try:
-                await train_users_now(svc, due)  # builds the collaborative signals too
+                await train_users_now(svc, due)
             except Exception:  # a failed pass must not stop future ticks; the users stay due
                 log.exception("job=train failed users=%d", len(due))
-        elif svc.models.load_shared() is None and picks.any_model_version(svc.db):
-            await rebuild_shared(svc)  # dropped by a /forget: the remaining users' models rank without them
+        if shared_due(svc):  # on their own schedule, or dropped by a /forget
+            await rebuild_shared(svc)
 
 
 async def _refresh_candidates_safely(svc: Services) -> int:

@@ -2,13 +2,13 @@
 from .features import quality_score
 from .profile import render_profile_png, taste_profile
 from .rank import rank, rank_popular
-from .shared import SharedSignals, build_shared_signals
+from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
 from .store import ModelStore
 from .train import UserModel, train_users
 from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, UserData, Video
 
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
-    "UserData", "UserModel", "Video", "build_shared_signals", "quality_score", "rank", "rank_popular",
+    "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals", "linkable_items", "quality_score", "rank", "rank_popular",
     "render_profile_png", "taste_profile", "train_users",
 ]

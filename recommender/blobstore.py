@@ -60,13 +60,11 @@ def model_from_bytes(data: bytes) -> UserModel:
 
 
 def shared_to_bytes(shared: SharedSignals) -> bytes:
-    return np_save({"nbr_idx": shared.nbr_idx, "nbr_sim": shared.nbr_sim},
-                   metadata={"bvids": json.dumps(shared.bvids)})  # fmt: skip
+    return np_save({"nbr_idx": shared.nbr_idx, "nbr_sim": shared.nbr_sim}, metadata=shared.metadata())
 
 
 def shared_from_bytes(data: bytes) -> SharedSignals:
-    t = np_load(data)
-    return SharedSignals(json.loads(_metadata(data)["bvids"]), t["nbr_idx"], t["nbr_sim"])
+    return SharedSignals.from_tensors(np_load(data), _metadata(data))
 
 
 def _metadata(data: bytes) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, Mapping, Sequence
@@ -23,8 +23,11 @@ class SharedSignals:
     """Top-K neighbours per item: score(j | history H) = sum over h in H of sim(h -> j)."""
 
     bvids: list[str]
-    nbr_idx: np.ndarray  # int64 [I, K], -1 = none
+    nbr_idx: np.ndarray  # int [I, K], -1 = none
     nbr_sim: np.ndarray  # float32 [I, K]
+    # Whose behaviour the build read (user keys): a /forget drops the signals only for a member.
+    members: frozenset[str] = frozenset()
+    built_at: int = 0
 
     def __post_init__(self) -> None:
         self.index = {b: i for i, b in enumerate(self.bvids)}
@@ -59,18 +62,26 @@ class SharedSignals:
         path = Path(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)
-        save_file({"nbr_idx": self.nbr_idx, "nbr_sim": self.nbr_sim}, tmp,
-                  metadata={"bvids": json.dumps(self.bvids)})
+        save_file({"nbr_idx": self.nbr_idx, "nbr_sim": self.nbr_sim}, tmp, metadata=self.metadata())
         os.replace(tmp, path)
+
+    def metadata(self) -> dict[str, str]:
+        """What travels beside the tensors (safetensors metadata: strings only, never code)."""
+        return {"bvids": json.dumps(self.bvids), "members": json.dumps(sorted(self.members)),
+                "built_at": str(self.built_at)}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> "SharedSignals":
+        return cls(json.loads(metadata["bvids"]), tensors["nbr_idx"], tensors["nbr_sim"],
+                   frozenset(json.loads(metadata.get("members", "[]"))), int(metadata.get("built_at", "0")))
 
     @classmethod
     def load(cls, path: Path) -> "SharedSignals":
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as f:
-            bvids = json.loads(f.metadata()["bvids"])
-        t = load_file(str(path))
-        return cls(bvids, t["nbr_idx"], t["nbr_sim"])
+            metadata = f.metadata()
+        return cls.from_tensors(load_file(str(path)), metadata)
 
 
 def build_shared_signals(
@@ -79,23 +90,64 @@ def build_shared_signals(
     *,
     k: int = 100,
     related_weight: float = 0.5,
+    built_at: int = 0,
 ) -> SharedSignals:
     """Cosine item-item similarity on the binary user x item matrix, top-k per item,
     plus bilibili's related-video edges (weight decaying with the related list position)."""
-    users = [sorted({e.bvid for e in evs if e.kind in INTERACTION_KINDS}) for evs in events_by_user.values()]
-    vocab = sorted({b for u in users for b in u} | set(related) | {b for r in related.values() for b in r})
-    index = {b: i for i, b in enumerate(vocab)}
-    edges = [
-        (index[src], index[dst], related_weight / (1.0 + 0.1 * pos))
+    choices = {u: {e.bvid for e in evs if e.kind in INTERACTION_KINDS} for u, evs in events_by_user.items()}
+    return build_from_choices(choices, related, k=k, related_weight=related_weight, built_at=built_at)
+
+
+def build_from_choices(
+    choices: Mapping[str, Collection[str]],
+    related: Mapping[str, Sequence[str]],
+    *,
+    k: int = 100,
+    related_weight: float = 0.5,
+    built_at: int = 0,
+) -> SharedSignals:
+    """The signals from each user's chosen videos (user key -> bvids).
+
+    Up to DENSE_MAX_ITEMS videos the similarity is exact and dense. Past that (a long-tailed
+    catalogue) a video chosen by one user alone has no co-watch evidence: only videos chosen by at
+    least two users (or named by a related list) enter, and the co-occurrence is computed in sparse
+    blocks, so time grows with the sum of squared history lengths and memory with one block."""
+    users = [sorted(set(items)) for items in choices.values()]
+    members = frozenset(u for u, items in zip(choices, users) if items)
+    linked = set(related) | {b for r in related.values() for b in r}
+    everything = {b for u in users for b in u} | linked
+    if len(everything) <= DENSE_MAX_ITEMS:
+        vocab = sorted(everything)
+        index = {b: i for i, b in enumerate(vocab)}
+        nbr_idx, nbr_sim = _dense_topk(users, index, _edges(related, index, related_weight), k)
+    else:
+        support = Counter(b for u in users for b in u)
+        vocab = sorted({b for b, n in support.items() if n >= 2} | linked)
+        index = {b: i for i, b in enumerate(vocab)}
+        nbr_idx, nbr_sim = _sparse_topk(users, index, _edges(related, index, related_weight), k)
+    return SharedSignals(vocab, nbr_idx, nbr_sim, members, built_at)
+
+
+def linkable_items(choices: Mapping[str, Collection[str]]) -> set[str]:
+    """The videos that enter a build by co-watching (whose related lists are worth reading)."""
+    support = Counter(b for items in choices.values() for b in set(items))
+    if len(support) <= DENSE_MAX_ITEMS:
+        return set(support)
+    return {b for b, n in support.items() if n >= 2}
+
+
+DENSE_MAX_ITEMS = 5000  # a dense item x item matrix of this size is 100 MB and exact
+_BLOCK_ROWS = 2048  # items per sparse block: bounds the memory of one co-occurrence block
+
+
+def _edges(related: Mapping[str, Sequence[str]], index: Mapping[str, int],
+           weight: float) -> list[tuple[int, int, float]]:
+    return [
+        (index[src], index[dst], weight / (1.0 + 0.1 * pos))
         for src, dsts in related.items()
         for pos, dst in enumerate(dsts)
-        if src != dst
+        if src != dst and src in index and dst in index
     ]
-    if len(vocab) <= 5000:  # dense is exact and fast at this size
-        nbr_idx, nbr_sim = _dense_topk(users, index, edges, k)
-    else:
-        nbr_idx, nbr_sim = _sparse_topk(users, index, edges, k)
-    return SharedSignals(vocab, nbr_idx, nbr_sim)
 
 
 def _dense_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]],
@@ -120,24 +172,49 @@ def _dense_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple
 
 def _sparse_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]],
                  k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k cosine neighbours block by block: C[block] = X[:, block]^T X over the users x items matrix."""
+    from scipy import sparse  # only large builds need it
+
     n = len(index)
-    counts: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-    deg = np.zeros(n, dtype=np.float64)
-    for items in users:
-        ids = [index[b] for b in items]
-        deg[ids] += 1
-        for a in ids:
-            for b in ids:
-                if a != b:
-                    counts[a][b] += 1.0
-    rows = {i: {j: c / np.sqrt(deg[i] * deg[j]) for j, c in row.items()} for i, row in counts.items()}
-    for i, j, w in edges:
-        rows.setdefault(i, {})[j] = rows.get(i, {}).get(j, 0.0) + w
-        rows.setdefault(j, {})[i] = rows.get(j, {}).get(i, 0.0) + w
-    nbr_idx = np.full((n, k), -1, dtype=np.int64)
+    rows, cols = [], []
+    for u, items in enumerate(users):
+        ids = [index[b] for b in items if b in index]
+        rows.extend([u] * len(ids))
+        cols.extend(ids)
+    x = sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(users), n))
+    x_rows = x.tocsr()
+    degree = np.asarray(x.sum(axis=0)).ravel()
+    inv_norm = 1.0 / np.sqrt(degree.clip(min=1.0))
+    if edges:
+        src, dst, w = (np.array(v) for v in zip(*edges))
+        links = sparse.coo_matrix((w.astype(np.float32), (src, dst)), shape=(n, n)).tocsr()
+        links = (links + links.T).tocsr()
+    else:
+        links = sparse.csr_matrix((n, n), dtype=np.float32)
+    nbr_idx = np.full((n, k), -1, dtype=np.int32)
     nbr_sim = np.zeros((n, k), dtype=np.float32)
-    for i, row in rows.items():
-        top = sorted(row.items(), key=lambda t: -t[1])[:k]
-        nbr_idx[i, : len(top)] = [j for j, _ in top]
-        nbr_sim[i, : len(top)] = [s for _, s in top]
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(n, start + _BLOCK_ROWS)
+        co = (x[:, start:stop].T.tocsr() @ x_rows).tocsr()  # [block, n] co-occurrence counts
+        co = sparse.diags(inv_norm[start:stop]) @ co @ sparse.diags(inv_norm)
+        block = (co + links[start:stop]).tocsr()
+        block.setdiag(0.0, k=start)  # an item is not its own neighbour
+        block.eliminate_zeros()
+        _top_rows(block, start, nbr_idx, nbr_sim)
     return nbr_idx, nbr_sim
+
+
+def _top_rows(block, start: int, nbr_idx: np.ndarray, nbr_sim: np.ndarray) -> None:
+    """Each row's k largest entries into nbr_idx/nbr_sim at row start + r."""
+    k = nbr_idx.shape[1]
+    for r in range(block.shape[0]):
+        lo, hi = block.indptr[r], block.indptr[r + 1]
+        if lo == hi:
+            continue
+        vals, cols = block.data[lo:hi], block.indices[lo:hi]
+        if hi - lo > k:
+            top = np.argpartition(-vals, k - 1)[:k]
+            vals, cols = vals[top], cols[top]
+        order = np.argsort(-vals, kind="stable")
+        nbr_idx[start + r, : len(order)] = cols[order]
+        nbr_sim[start + r, : len(order)] = vals[order]

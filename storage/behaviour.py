@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Behaviour, SyncCursor, User, Video
 from storage.upsert import upsert
@@ -68,11 +69,8 @@ def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -
         return 0
     existing = {
         (b.bvid, b.kind): b
-        for b in s.exec(
-            select(Behaviour)
-            .where(Behaviour.user_id == user_id)
-            .where(Behaviour.bvid.in_({r.bvid for r in rows}))
-        ).all()
+        for chunk in chunked(r.bvid for r in rows)
+        for b in s.exec(select(Behaviour).where(Behaviour.user_id == user_id).where(Behaviour.bvid.in_(chunk))).all()
     }
     changed = [
         r

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import func
 from sqlmodel import select
 
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Related, Video
 from storage.upsert import upsert
@@ -71,26 +72,29 @@ def stale_bvids(db: Database, bvids: Iterable[str], now: int, ttl_s: float) -> l
     if not wanted:
         return []
     fresh_after = now - ttl_s
+    fresh: set[str] = set()
     with db.session() as s:
-        fresh = set(
-            s.exec(
-                select(Video.bvid).where(Video.bvid.in_(wanted)).where(Video.fetched_at > fresh_after)
-            ).all()
-        )
+        for chunk in chunked(wanted):
+            stmt = select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.fetched_at > fresh_after)
+            fresh.update(s.exec(stmt).all())
     return sorted(wanted - fresh)
 
 
 def get_videos(db: Database, bvids: Iterable[str]) -> dict[str, Video]:
-    bvids = list(set(bvids))
+    found: dict[str, Video] = {}
     with db.session() as s:
-        return {v.bvid: v for v in s.exec(select(Video).where(Video.bvid.in_(bvids))).all()}
+        for chunk in chunked(bvids):
+            found.update((v.bvid, v) for v in s.exec(select(Video).where(Video.bvid.in_(chunk))).all())
+    return found
 
 
 def titles(db: Database, bvids: Iterable[str]) -> dict[str, str]:
     """bvid -> title for the known ones (plain rows: used on /recommend's hot path)."""
-    stmt = select(Video.bvid, Video.title).where(Video.bvid.in_(list(bvids)))
+    found: dict[str, str] = {}
     with db.engine.connect() as conn:
-        return dict(conn.execute(stmt).all())
+        for chunk in chunked(bvids):
+            found.update(conn.execute(select(Video.bvid, Video.title).where(Video.bvid.in_(chunk))).all())
+    return found
 
 
 def _is_candidate(stmt, since: int):
@@ -125,10 +129,10 @@ def last_candidate_refresh(db: Database) -> int:
 def needs_view(db: Database, bvids: Iterable[str]) -> set[str]:
     """Videos whose stored row lacks the partition and stats that only `view` gives."""
     wanted = set(bvids)
+    complete: set[str] = set()
     with db.session() as s:
-        complete = set(
-            s.exec(select(Video.bvid).where(Video.bvid.in_(wanted)).where(Video.tid > 0)).all()
-        )
+        for chunk in chunked(wanted):
+            complete.update(s.exec(select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.tid > 0)).all())
     return wanted - complete
 
 
@@ -145,16 +149,21 @@ def save_related(db: Database, bvid: str, related: Sequence[str], now: int) -> N
         upsert(s, Related, rows, ["bvid", "related_bvid"], update=["fetched_at"])
 
 
-def related_graph(db: Database) -> dict[str, list[str]]:
+def related_graph(db: Database, bvids: Iterable[str]) -> dict[str, list[str]]:
+    """bilibili's related lists of these videos (the shared signals read those of their own items)."""
     graph: dict[str, list[str]] = {}
-    with db.session() as s:
-        for row in s.exec(select(Related)).all():
-            graph.setdefault(row.bvid, []).append(row.related_bvid)
+    with db.engine.connect() as conn:
+        for chunk in chunked(bvids):
+            stmt = select(Related.bvid, Related.related_bvid).where(Related.bvid.in_(chunk))
+            for bvid, related in conn.execute(stmt).all():
+                graph.setdefault(bvid, []).append(related)
     return graph
 
 
 def related_fetched(db: Database, bvids: Iterable[str], since: int) -> set[str]:
-    bvids = list(set(bvids))
+    fetched: set[str] = set()
     with db.session() as s:
-        stmt = select(Related.bvid).where(Related.bvid.in_(bvids)).where(Related.fetched_at >= since)
-        return set(s.exec(stmt).all())
+        for chunk in chunked(bvids):
+            stmt = select(Related.bvid).where(Related.bvid.in_(chunk)).where(Related.fetched_at >= since)
+            fetched.update(s.exec(stmt).all())
+    return fetched

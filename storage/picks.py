@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Digest, DigestStatus, Feedback, ModelVersion, Shown, User
 from storage.upsert import upsert
@@ -90,8 +91,10 @@ def get_shown(db: Database, shown_id: int) -> Shown | None:
 
 def get_shown_many(db: Database, shown_ids: Sequence[int]) -> list[Shown]:
     """In the given order."""
+    rows: dict[int, Shown] = {}
     with db.session() as s:
-        rows = {r.id: r for r in s.exec(select(Shown).where(Shown.id.in_(list(shown_ids)))).all()}
+        for chunk in chunked(shown_ids):
+            rows.update((r.id, r) for r in s.exec(select(Shown).where(Shown.id.in_(chunk))).all())
     return [rows[i] for i in shown_ids if i in rows]
 
 
@@ -165,6 +168,15 @@ def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
         return s.exec(stmt).first()
 
 
+def claimed_days(db: Database, local_dates: Collection[str]) -> set[tuple[int, str]]:
+    """(user id, local date) of every digest claimed on these dates: one query for the whole claim."""
+    if not local_dates:
+        return set()
+    with db.engine.connect() as conn:
+        stmt = select(Digest.user_id, Digest.local_date).where(Digest.local_date.in_(sorted(local_dates)))
+        return {(user_id, day) for user_id, day in conn.execute(stmt)}
+
+
 def unfinished_digests(db: Database) -> list[Digest]:
     """Claimed and not finished: being sent now, or interrupted (by a crash or an error)."""
     with db.session() as s:
@@ -185,6 +197,11 @@ def any_model_version(db: Database) -> bool:
     """Whether anyone has a trained model."""
     with db.session() as s:
         return s.exec(select(ModelVersion.id).limit(1)).first() is not None
+
+
+def users_with_models(db: Database) -> int:
+    with db.session() as s:
+        return s.exec(select(func.count(func.distinct(ModelVersion.user_id)))).one()
 
 
 def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]], now: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import delete
 from sqlalchemy import update as sa_update
@@ -10,6 +11,7 @@ from sqlmodel import select
 
 from storage import behaviour
 from storage.crypto import CredentialVault, KeysDoNotFit
+from storage.chunks import chunked
 from storage.db import Database
 from storage.models import (
     Behaviour,
@@ -226,17 +228,28 @@ def clear_training_due(db: Database, user_ids: list[int], started_at: int) -> No
     if not user_ids:
         return
     with db.session() as s:
-        for user in s.exec(select(User).where(User.id.in_(user_ids))).all():
-            if user.train_due_at is not None and user.train_due_at <= started_at:
-                user.train_due_at = None
-                s.add(user)
+        for chunk in chunked(user_ids):
+            for user in s.exec(select(User).where(User.id.in_(chunk))).all():
+                if user.train_due_at is not None and user.train_due_at <= started_at:
+                    user.train_due_at = None
+                    s.add(user)
 
 
-def digest_candidates(db: Database) -> list[User]:
+class DigestSlot(NamedTuple):
+    """What the digest claim reads of each user: every minute, for everyone, so only these columns."""
+
+    id: int
+    timezone: str
+    digest_time: str
+    created_at: int
+
+
+def digest_candidates(db: Database) -> list[DigestSlot]:
     """Users who may get a digest (not paused, not blocked); the job checks each one's local time."""
-    with db.session() as s:
-        stmt = select(User).where(User.digest_paused.is_(False)).where(User.blocked.is_(False))
-        return list(s.exec(stmt).all())
+    stmt = (select(User.id, User.timezone, User.digest_time, User.created_at)
+            .where(User.digest_paused.is_(False)).where(User.blocked.is_(False)))  # fmt: skip
+    with db.engine.connect() as conn:
+        return [DigestSlot(*row) for row in conn.execute(stmt)]
 
 
 def all_user_ids(db: Database) -> list[int]:
@@ -246,5 +259,8 @@ def all_user_ids(db: Database) -> list[int]:
 
 def existing_ids(db: Database, user_ids: list[int]) -> set[int]:
     """Those of user_ids still in storage (not gone with /forget)."""
+    found: set[int] = set()
     with db.session() as s:
-        return set(s.exec(select(User.id).where(User.id.in_(user_ids))).all())
+        for chunk in chunked(user_ids):
+            found.update(s.exec(select(User.id).where(User.id.in_(chunk))).all())
+    return found

@@ -223,7 +223,8 @@ async def test_after_downtime_a_digest_within_the_grace_period_still_goes_out(bo
 def shared_without(svc, user_ids: list[int]) -> recommender.SharedSignals:
     """The collaborative signals built from these users' behaviour alone."""
     events = {str(u): user_events(svc.db, u) for u in user_ids}
-    return recommender.build_shared_signals(events, catalogue.related_graph(svc.db))
+    chosen = {e.bvid for evs in events.values() for e in evs}
+    return recommender.build_shared_signals(events, catalogue.related_graph(svc.db, chosen))
 
 
 def same_signals(a: recommender.SharedSignals | None, b: recommender.SharedSignals) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from storage import behaviour, catalogue, picks, users
 from storage.behaviour import BehaviourRow
-from storage.contributions import contributed_to_shared
+from storage.contributions import recent_choices, sample_user_ids
 from storage.crypto import CredentialVault, load_or_create_key
 from storage.db import Database
 from tests.dbfixtures import any_db, postgres_url, sqlite_db, vault  # noqa: F401
@@ -174,16 +174,20 @@ def test_a_send_is_claimed_once_and_released_only_when_refused(any_db: Database)
     assert not picks.mark_send_started(any_db, shown, now=8), "delivered: never again"
 
 
-def test_contribution_to_shared_signals(any_db: Database):
+def test_what_the_shared_signals_read_of_each_user(any_db: Database):
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
-    assert not contributed_to_shared(any_db, user.id)
+    assert recent_choices(any_db, [user.id], per_user=10) == {}
     picks.set_feedback(any_db, user.id, "BV1", -1, now=1)
-    assert not contributed_to_shared(any_db, user.id), "a 👎 is not in the signals"
-    picks.set_feedback(any_db, user.id, "BV2", 1, now=1)
-    assert contributed_to_shared(any_db, user.id)
+    assert recent_choices(any_db, [user.id], per_user=10) == {}, "a 👎 is not in the signals"
+    picks.set_feedback(any_db, user.id, "BV2", 1, now=2)
+    assert recent_choices(any_db, [user.id], per_user=10) == {user.id: ["BV2"]}
     other = users.ensure_user(any_db, 2, 2, "en", now=1)
-    behaviour.save_behaviours(any_db, other.id, [BehaviourRow("BV1", "watch", at=1)])
-    assert contributed_to_shared(any_db, other.id)
+    behaviour.save_behaviours(any_db, other.id, [BehaviourRow(f"BV{i}", "watch", at=i) for i in range(1, 2500)]
+                              + [BehaviourRow("BV7", "like", at=5000)])
+    # Newest first, one entry per video whatever its kinds, at most per_user; many users in one call.
+    chosen = recent_choices(any_db, [user.id, other.id], per_user=3)
+    assert chosen == {user.id: ["BV2"], other.id: ["BV7", "BV2499", "BV2498"]}
+    assert sorted(sample_user_ids(any_db, 5)) == [user.id, other.id] and len(sample_user_ids(any_db, 1)) == 1
 
 
 def test_forget_leaves_no_row_about_the_user(any_db: Database, vault):
