@@ -220,6 +220,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     cookies: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (this process's clock)
 
 
 class BilibiliDouble:
