@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
-from bilibili import BilibiliClient
+from bilibili import BilibiliClient, Throttle
 from recommender import ModelStore
 from settings import Settings
 from storage.crypto import CredentialVault
@@ -122,9 +122,23 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=db,
         vault=CredentialVault.from_config(keys, storage.data_dir),
-        bili=BilibiliClient(settings.bilibili),
+        bili=build_bilibili(settings, db),
         models=build_model_store(settings, db),
     )
+
+
+def build_bilibili(settings: Settings, db: Database, **client_options: Any) -> BilibiliClient:
+    """The process's bilibili client. Distributed: its pace and risk pause are shared (in the database)
+    with every process on the same egress IP (BILIBILI_EGRESS), since bilibili limits per IP.
+    Embedded: one process, so the in-process throttle is the whole truth."""
+    bili = settings.bilibili
+    if not settings.work.distributed:
+        return BilibiliClient(bili, **client_options)
+    from storage.pace import BilibiliEgressPace
+
+    throttle = Throttle(bili.max_requests_per_second, bili.risk_pause_base_s, bili.risk_pause_max_s,
+                        shared=BilibiliEgressPace(db, bili.egress))  # fmt: skip
+    return BilibiliClient(bili, throttle=throttle, **client_options)
 
 
 def build_model_store(settings: Settings, db: Database):

@@ -53,6 +53,9 @@ class BilibiliSettings(BaseSettings):
     # it at the double so real hdslb.com URLs in the catalogue stay untouched.
     image_url: str | None = Field(default=None, alias="BILIBILI_IMAGE_URL")
     max_requests_per_second: float = Field(default=4.0, alias="BILIBILI_MAX_RPS")
+    # bilibili limits per egress IP: in distributed mode the processes with the same name share the
+    # pace above and the risk pause (in the database); give each IP (proxy, NAT) its own name.
+    egress: str = Field(default="default", min_length=1, max_length=64, alias="BILIBILI_EGRESS")
     timeout_s: float = Field(default=10.0, alias="BILIBILI_TIMEOUT")
     retries: int = Field(default=3, alias="BILIBILI_RETRIES")
     backoff_base_s: float = Field(default=0.5, alias="BILIBILI_BACKOFF_BASE")

@@ -1,6 +1,7 @@
 """bilibili web API client: the only code in BiliPick that talks HTTP to bilibili."""
 
 from .client import BilibiliClient, Throttle
+from .transport import SharedPace
 from .errors import (
     ApiError,
     BilibiliError,
@@ -32,6 +33,6 @@ from .models import (
 __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
-    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "Throttle",
+    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "SharedPace", "Throttle",
     "TransportError", "VideoDetail", "VideoInfo", "VideoUnavailable",
 ]

@@ -1,9 +1,10 @@
 """The bilibili endpoints BiliPick uses, as typed methods. The only code in the project that talks
 HTTP to bilibili, through `transport.Transport` (throttle, risk pause, retries, signing, typed errors).
 
-Use one `BilibiliClient` per process (or share a `Throttle` between clients). Calls a user waits for
-pass `fail_fast=True`: during a risk-control pause they raise `RiskPaused(retry_in_s)` at once
-instead of sleeping the pause out; background work leaves it off and waits.
+Use one `BilibiliClient` per process (or share a `Throttle` between clients; processes on one egress
+IP share the pace through `Throttle(shared=...)`). Calls a user waits for pass `fail_fast=True`:
+during a risk-control pause they raise `RiskPaused(retry_in_s)` at once instead of sleeping the pause
+out; a queued job does the same inside `refusing_pauses()`; other background work waits.
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ class BilibiliClient:
     def urgent():
         """`with client.urgent():` — this task's requests go before the background's (a user waits)."""
         return Throttle.urgent()
+
+    @staticmethod
+    def refusing_pauses():
+        """`with client.refusing_pauses():` — this task's requests raise RiskPaused during a risk pause
+        instead of waiting it out (a queued job gives its worker slot back); no priority."""
+        return Throttle.refusing_pauses()
 
     @property
     def calls(self) -> int:

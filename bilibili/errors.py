@@ -29,9 +29,8 @@ class RiskControl(BilibiliError):
 
 
 class RiskPaused(RiskControl):
-    """A fail-fast call (a user is waiting) refused during the global pause; nothing was sent.
-
-    Background work never sees it: without `fail_fast` a call waits the pause out.
+    """A fail-fast call (a user is waiting, or a queued job inside `refusing_pauses()`) refused during
+    the global pause; nothing was sent. Other background work never sees it: it waits the pause out.
     """
 
 

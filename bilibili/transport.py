@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import aiohttp
 
@@ -55,6 +55,29 @@ P_NAV = "/x/web-interface/nav"
 
 # Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's.
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_urgent", default=False)
+# Set inside `Throttle.refusing_pauses()`: this task's requests raise RiskPaused instead of waiting a pause out.
+_REFUSE_PAUSES: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_refuse_pauses", default=False)
+
+
+class SharedPace(Protocol):
+    """The pace and the risk pause of every process that leaves by the same egress IP (bilibili limits
+    per IP, not per process). Implemented in storage/pace.py; blocking calls, run in a thread.
+
+    Each returns (seconds until the reserved slot, seconds of risk pause left, consecutive strikes).
+    """
+
+    def reserve(self, interval_s: float) -> tuple[float, float, int]:
+        """Take the next free slot, `interval_s` after the last one taken; none while a pause runs."""
+        ...
+
+    def pause(self, base_s: float, max_s: float) -> tuple[float, float, int]:
+        """A risk-control answer: pause everyone (`base_s` doubling per strike, at most `max_s`),
+        unless a pause already runs (the requests in flight when it started count once)."""
+        ...
+
+    def clear_strikes(self) -> None:
+        """A call succeeded: the next pause starts again from `base_s`."""
+        ...
 
 
 class Throttle:
@@ -63,17 +86,23 @@ class Throttle:
     Slots go one at a time to the waiting requests, first to the urgent ones (made inside
     `urgent()`, or `fail_fast`: a user is waiting), then to the background, each in arrival order.
     A task asks for one slot at a time, so two users onboarding at once share the slots evenly.
+    With `shared` (distributed mode), the request at the head of this process's line also reserves
+    a slot shared with the other processes on the same egress IP, and learns of their risk pause;
+    a risk answer here pauses them too. The order inside the process stays as above.
     Loop-agnostic (monotonic timestamps and sleeps, no asyncio primitives), so it can be shared.
     """
 
-    def __init__(self, max_rps: float, pause_base_s: float, pause_max_s: float) -> None:
+    def __init__(self, max_rps: float, pause_base_s: float, pause_max_s: float,
+                 shared: SharedPace | None = None) -> None:  # fmt: skip
         self.max_rps = max_rps
         self.pause_base_s = pause_base_s
         self.pause_max_s = pause_max_s
+        self.shared = shared
         self.paused_until = 0.0  # time.monotonic() timestamp every request awaits
         self.strikes = 0  # consecutive risk-control hits (reset by a successful call)
         self.pauses = 0  # how many pauses were started
         self.rate_waits = 0  # how many requests the rate limiter delayed
+        self._shared_strikes = 0  # as the shared pace last said (a success clears them there)
         self._next_slot = 0.0
         self._waiting: tuple[deque[object], deque[object]] = (deque(), deque())  # urgent, background
 
@@ -85,6 +114,10 @@ class Throttle:
     def pause_left_s(self) -> float:
         return max(0.0, self.paused_until - time.monotonic())
 
+    @property
+    def interval_s(self) -> float:
+        return 1.0 / self.max_rps if self.max_rps > 0 else 0.0
+
     @staticmethod
     @contextlib.contextmanager
     def urgent() -> Iterator[None]:
@@ -95,6 +128,20 @@ class Throttle:
         finally:
             _URGENT.reset(token)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def refusing_pauses() -> Iterator[None]:
+        """Requests made inside (in this task) raise RiskPaused during a risk pause instead of waiting
+        it out, without going first: a queued job gives its worker slot back and comes back later."""
+        token = _REFUSE_PAUSES.set(True)
+        try:
+            yield
+        finally:
+            _REFUSE_PAUSES.reset(token)
+
+    def _pause_for(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
     async def _wait_pause(self, fail_fast: bool) -> None:
         while (delay := self.paused_until - time.monotonic()) > 0:
             if fail_fast:  # a user is waiting: say when to come back instead of sleeping for minutes
@@ -102,13 +149,21 @@ class Throttle:
             await asyncio.sleep(delay)
 
     async def acquire(self, fail_fast: bool = False) -> None:
-        """Wait for the pause and a rate slot; with `fail_fast`, raise RiskPaused instead of pausing."""
-        await self._wait_pause(fail_fast)
-        if self.max_rps > 0:
-            await self._take_slot(urgent=fail_fast or _URGENT.get())
-            await self._wait_pause(fail_fast)
+        """Wait for the pause and a rate slot; with `fail_fast` (or inside `refusing_pauses()`), raise
+        RiskPaused instead of pausing. A pause that starts while waiting for a slot is waited out
+        (or refused) and the slot taken again, so the waiters do not all go at once when it ends."""
+        refuse = fail_fast or _REFUSE_PAUSES.get()
+        urgent = fail_fast or _URGENT.get()
+        while True:
+            await self._wait_pause(refuse)
+            if self.max_rps <= 0 and self.shared is None:
+                return
+            if await self._take_slot(urgent) and not self.paused:
+                return
 
-    async def _take_slot(self, urgent: bool) -> None:
+    async def _take_slot(self, urgent: bool) -> bool:
+        """This process's next slot, then (with `shared`) the one shared across processes; False when
+        the shared pace says a risk pause runs (no slot was taken)."""
         ticket, line = object(), self._waiting[0 if urgent else 1]
         line.append(ticket)
         delayed = False
@@ -117,16 +172,29 @@ class Throttle:
                 now = time.monotonic()
                 head = self._waiting[0][0] if self._waiting[0] else self._waiting[1][0]
                 if head is ticket and now >= self._next_slot:
-                    self._next_slot = now + 1.0 / self.max_rps
+                    self._next_slot = now + self.interval_s
                     self.rate_waits += delayed
-                    return
+                    # Still at the head: one reservation at a time per process keeps the urgent-first order.
+                    return await self._shared_slot() if self.shared is not None else True
                 delayed = True
                 await asyncio.sleep(max(self._next_slot - now, 0.002))
         finally:
             line.remove(ticket)
 
+    async def _shared_slot(self) -> bool:
+        assert self.shared is not None
+        wait_s, pause_left_s, self._shared_strikes = await asyncio.to_thread(self.shared.reserve, self.interval_s)
+        if pause_left_s > 0:  # another process hit risk control
+            self._pause_for(pause_left_s)
+            return False
+        if wait_s > 0:  # other processes hold the slots before ours: the rest of this line sleeps too
+            self._next_slot = max(self._next_slot, time.monotonic() + wait_s + self.interval_s)
+            self.rate_waits += 1
+            await asyncio.sleep(wait_s)
+        return True
+
     def risk(self) -> float:
-        """Start (or extend) the global pause with exponential backoff; returns its length."""
+        """Start (or extend) this process's pause with exponential backoff; returns its length."""
         self.strikes += 1
         pause = min(self.pause_base_s * (2 ** (self.strikes - 1)), self.pause_max_s)
         self.paused_until = max(self.paused_until, time.monotonic() + pause)
@@ -135,6 +203,20 @@ class Throttle:
 
     def ok(self) -> None:
         self.strikes = 0
+
+    async def share_risk(self) -> float:
+        """After `risk()`: pause the other processes on this egress too; the pause left here."""
+        if self.shared is not None:
+            _, pause_left_s, self._shared_strikes = await asyncio.to_thread(
+                self.shared.pause, self.pause_base_s, self.pause_max_s)
+            self._pause_for(pause_left_s)
+        return self.pause_left_s
+
+    async def share_ok(self) -> None:
+        """After `ok()`: the shared backoff starts from the base again (one write, only after strikes)."""
+        if self.shared is not None and self._shared_strikes:
+            self._shared_strikes = 0
+            await asyncio.to_thread(self.shared.clear_strikes)
 
 
 @dataclass
@@ -225,13 +307,24 @@ class Transport:
             raise _Transient(TransportError(f"{path}: timeout", path=path)) from e
         except aiohttp.ClientError as e:
             raise _Transient(TransportError(f"{path}: {type(e).__name__}", path=path)) from e
+        except RiskControl as e:  # a 412 answer (`handle` paused this process): the other processes too
+            e.retry_in_s = await self.throttle.share_risk()
+            raise
 
-    def risk(self, path: str, code: int | None) -> None:
-        """Start the global pause and raise RiskControl (carrying how long the pause runs)."""
+    def risk(self, path: str, code: int | None) -> NoReturn:
+        """Start this process's pause and raise RiskControl (carrying how long the pause runs)."""
         pause = self.throttle.risk()
         log.warning("bilibili risk control on %s (code %s): pausing all traffic %.1fs", path, code, pause)
         raise RiskControl(f"{path}: risk control code {code}", code=code, path=path,
                           retry_in_s=self.throttle.pause_left_s)
+
+    async def _shared_risk(self, path: str, code: int | None) -> NoReturn:
+        """`risk`, and the pause reaches the other processes on this egress."""
+        try:
+            self.risk(path, code)
+        except RiskControl as e:
+            e.retry_in_s = await self.throttle.share_risk()
+            raise
 
     def _check_status(self, path: str, status: int) -> None:
         if status == 412:
@@ -315,9 +408,10 @@ class Transport:
                 self._mixin = None
                 continue
             if code in RISK_CODES or voucher:
-                self.risk(path, code if not voucher else -352)
+                await self._shared_risk(path, code if not voucher else -352)
             if code == 0:
                 self.throttle.ok()
+                await self.throttle.share_ok()
             return reply
 
     async def _ensure_device(self, fail_fast: bool) -> None:

@@ -18,6 +18,7 @@ Correct with many workers:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bilibili import BilibiliError
+from bilibili import BilibiliError, RiskControl
 from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
 from jobs.schedule import after_sync
@@ -127,7 +128,12 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
 
     @app.task(name="refresh_candidates", queue="sync", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def refresh_candidates_task(context: procrastinate.JobContext) -> None:
-        await refresh_candidates(_runtime(context).services)  # at most every few hours (in the DB)
+        svc = _runtime(context).services
+        try:
+            with svc.bili.refusing_pauses():  # no worker slot sleeps out a risk pause
+                await refresh_candidates(svc)  # at most every few hours (in the DB)
+        except RiskControl:
+            log.info("job=refresh_candidates: bilibili risk pause, the next scheduler run defers it again")
 
     @app.task(name="send_digest", queue="digest", priority=PRIORITY["digest"], retry=RETRY, pass_context=True)
     async def send_digest_task(context: procrastinate.JobContext, user_id: int, local_date: str) -> None:
@@ -166,8 +172,17 @@ async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = F
     if user.next_sync_at is None or user.next_sync_at > svc.now():
         JOBS_DONE.labels("sync_user", "not_due").inc()
         return
-    report = await sync_user(svc, user_id)
+    # A risk pause (bilibili's, up to 30 min) is not waited out in a worker slot: the scheduler, the
+    # digests and training would wait behind every sync sleeping it out. The slot goes back instead.
+    if svc.bili.throttle.paused:
+        return _after_risk_pause(svc, user_id)
+    with svc.bili.refusing_pauses():
+        report = await sync_user(svc, user_id)
     SYNC_SECONDS.observe(report.seconds)
+    if report.error is not None and report.error.startswith("risk_control") and svc.bili.throttle.paused:
+        if report.new_items or retried:  # what it stored before the pause still gets its retrain
+            users.mark_training_due(svc.db, user_id, at=svc.now())
+        return _after_risk_pause(svc, user_id)
     JOBS_DONE.labels("sync_user", "ok" if report.ok else "failed").inc()
     if after_sync(svc, user_id, report) and bot is not None:  # plans the next sync (or the retry)
         await _tell_session_dead(bot, user)
@@ -175,6 +190,12 @@ async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = F
         users.mark_training_due(svc.db, user_id, at=svc.now())
     if not report.ok:
         log.info("job=sync user=%d error=%s (next try planned)", user_id, report.error)
+
+
+def _after_risk_pause(svc: Services, user_id: int) -> None:
+    """Sync again when bilibili's risk pause ends; not a failure of this user's (no backoff)."""
+    users.postpone_sync(svc.db, user_id, svc.now() + math.ceil(svc.bili.throttle.pause_left_s))
+    JOBS_DONE.labels("sync_user", "risk_paused").inc()
 
 
 async def _tell_session_dead(bot: Any, user) -> None:

@@ -194,3 +194,15 @@ class TelegramPace(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     next_slot: float  # database-clock epoch seconds
+
+
+class BilibiliPace(SQLModel, table=True):
+    """Distributed mode: bilibili's pace and risk pause per egress IP, for every process leaving by it
+    (one row per BILIBILI_EGRESS, storage/pace.py)."""
+
+    __tablename__ = "bilibili_pace"
+
+    egress: str = Field(primary_key=True, max_length=64)
+    next_slot: float = 0.0  # database-clock epoch seconds
+    paused_until: float = 0.0  # database-clock epoch seconds
+    strikes: int = 0  # risk-control pauses in a row (a successful call clears them)

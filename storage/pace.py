@@ -1,9 +1,14 @@
-"""One Telegram send pace for every process of the bot, held in the database.
+"""Paces shared by every process of the bot, held in the database: Telegram's sends (per bot) and
+bilibili's requests and risk pause (per egress IP).
 
 Telegram allows ~30 messages/s per bot, whichever machine sends them. Each send reserves the next
 free slot in the single `telegram_pace` row (one UPDATE ... RETURNING, serialised by the row lock)
 and waits until that slot, measured on the database's clock so machines' clocks don't matter.
 A 429 pushes the slot past its retry_after for everyone.
+
+bilibili limits per egress IP, whatever process asks: `BilibiliEgressPace` is one `bilibili_pace` row
+per egress name (BILIBILI_EGRESS), the same slot reservation plus the risk pause, for
+`bilibili.transport.Throttle(shared=...)`.
 """
 
 from __future__ import annotations
@@ -40,3 +45,60 @@ class DatabasePace:
                 text(f"UPDATE telegram_pace SET next_slot = GREATEST(next_slot, {_NOW} + :pause) WHERE id = 1"),
                 {"pause": seconds},
             )
+
+
+# The database's clock once per statement (clock_timestamp() moves between two calls in one statement).
+_CLOCK = "WITH clock AS (SELECT extract(epoch from clock_timestamp())::float8 AS now) "
+
+
+class BilibiliEgressPace:
+    """bilibili's pace and risk pause for every process leaving by one egress IP (one row, by name).
+
+    Implements bilibili.transport.SharedPace; each call is one statement, serialised by the row lock.
+    """
+
+    def __init__(self, db: Database, egress: str) -> None:
+        if db.dialect != "postgresql":
+            raise ValueError("the shared bilibili pace needs PostgreSQL (distributed mode)")
+        self.db, self.egress = db, egress
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO bilibili_pace (egress, next_slot, paused_until, strikes) "
+                     "VALUES (:egress, 0, 0, 0) ON CONFLICT (egress) DO NOTHING"),
+                {"egress": egress},
+            )  # fmt: skip
+
+    def reserve(self, interval_s: float) -> tuple[float, float, int]:
+        """Take the next slot unless a risk pause runs: (seconds to the slot, pause left, strikes)."""
+        with self.db.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    _CLOCK + "UPDATE bilibili_pace SET next_slot = CASE WHEN paused_until > clock.now "
+                    "THEN next_slot ELSE GREATEST(next_slot, clock.now) + :interval END "
+                    "FROM clock WHERE egress = :egress RETURNING "
+                    "CASE WHEN paused_until > clock.now THEN 0 ELSE next_slot - :interval - clock.now END, "
+                    "GREATEST(paused_until - clock.now, 0), strikes"
+                ),
+                {"interval": interval_s, "egress": self.egress},
+            ).one()
+        return max(0.0, float(row[0])), float(row[1]), int(row[2])
+
+    def pause(self, base_s: float, max_s: float) -> tuple[float, float, int]:
+        """Start the pause (base doubling per strike, at most max) unless one runs: (0, pause left, strikes)."""
+        with self.db.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    _CLOCK + "UPDATE bilibili_pace SET "
+                    "strikes = CASE WHEN paused_until > clock.now THEN strikes ELSE strikes + 1 END, "
+                    "paused_until = CASE WHEN paused_until > clock.now THEN paused_until "
+                    "ELSE clock.now + LEAST(:base * power(2, LEAST(strikes, 30)), :max) END "
+                    "FROM clock WHERE egress = :egress RETURNING GREATEST(paused_until - clock.now, 0), strikes"
+                ),
+                {"base": base_s, "max": max_s, "egress": self.egress},
+            ).one()
+        return 0.0, float(row[0]), int(row[1])
+
+    def clear_strikes(self) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(text("UPDATE bilibili_pace SET strikes = 0 WHERE egress = :egress AND strikes > 0"),
+                         {"egress": self.egress})

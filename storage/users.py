@@ -192,6 +192,17 @@ def sync_due(db: Database, user_id: int, now: int) -> bool:
     return user is not None and user.next_sync_at is not None and user.next_sync_at <= now
 
 
+def postpone_sync(db: Database, user_id: int, until: int) -> None:
+    """Move a planned sync to `until` (bilibili's risk pause ends then); never earlier, and a user
+    with no sync planned (unlinked, session dead) stays so."""
+    with db.session() as s:
+        s.exec(
+            sa_update(User)
+            .where(User.id == user_id, User.next_sync_at.is_not(None), User.next_sync_at < until)
+            .values(next_sync_at=until)
+        )
+
+
 def users_due_sync(db: Database, now: int, limit: int = 50) -> list[User]:
     with db.session() as s:
         stmt = (
