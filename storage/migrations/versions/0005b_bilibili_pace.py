@@ -2,14 +2,14 @@
 every process leaving by it)
 
 Revision ID: 0005b
-Revises: 0004
+Revises: 0005s
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0005b"
-down_revision = "0004"
+down_revision = "0005s"
 branch_labels = None
 depends_on = None
 
