@@ -12,6 +12,7 @@ from .errors import (
     RiskPaused,
     SessionExpired,
     TransportError,
+    VideoRestricted,
     VideoUnavailable,
 )
 from .models import (
@@ -33,5 +34,5 @@ __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
     "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "Throttle",
-    "TransportError", "VideoDetail", "VideoInfo", "VideoUnavailable",
+    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
 ]

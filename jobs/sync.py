@@ -26,6 +26,7 @@ from bilibili import (
     RiskControl,
     SessionExpired,
     VideoInfo,
+    VideoRestricted,
     VideoUnavailable,
 )
 from jobs.pull import (
@@ -220,7 +221,11 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     for bvid in stale:
         try:
             video = await _video_with_tags(services, bvid, bvid in need_view)
-        except VideoUnavailable:
+        except VideoUnavailable as exc:
+            # Gone, or refused (member-only -403, -400): kept out of the candidates and not asked
+            # again until the TTL passes (stale_bvids), then looked at anew.
+            if isinstance(exc, VideoRestricted):
+                log.info("metadata for %s refused (%s): skipped until the next check", bvid, exc.code)
             catalogue.mark_unavailable(db, bvid, now)
             continue
         except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
@@ -293,7 +298,9 @@ async def _pull_related(services: Services, user_id: int) -> int:
         reverse=True,
     )
     seeds = list(dict.fromkeys(b.bvid for b in strong))[:COIN_SEED_LIMIT]
-    done = catalogue.related_fetched(db, seeds, since=now - int(services.settings.jobs.video_ttl_s))
+    since = now - int(services.settings.jobs.video_ttl_s)
+    # A seed refused or gone (its related list too) is asked about again once its check is stale.
+    done = catalogue.related_fetched(db, seeds, since=since) | catalogue.unavailable_since(db, seeds, since)
     added = 0
     for bvid in seeds:
         if bvid in done:

@@ -65,6 +65,16 @@ def mark_unavailable(db: Database, bvid: str, now: int) -> None:
         s.add(video)
 
 
+def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
+    """Those of these videos found gone or refused at `since` or later: not worth asking about yet."""
+    wanted = list(set(bvids))
+    if not wanted:
+        return set()
+    stmt = select(Video.bvid).where(Video.bvid.in_(wanted), Video.unavailable.is_(True), Video.fetched_at >= since)
+    with db.session() as s:
+        return set(s.exec(stmt).all())
+
+
 def stale_bvids(db: Database, bvids: Iterable[str], now: int, ttl_s: float) -> list[str]:
     """Which of these videos need metadata + tags: unknown, never fetched, or older than the TTL."""
     wanted = set(bvids)
