@@ -31,6 +31,7 @@ from bilibili import (
 )
 from jobs.pull import (
     HISTORY_BACKFILL,
+    NO_HISTORY,
     Account,
     Progress,
     Pull,
@@ -128,6 +129,8 @@ def _commit(services: Services, account: Account, pull: Pull, report: SyncReport
         raise AccountChanged
     report.new_items += new_items
     report.counts = behaviour.behaviour_counts(services.db, account.user_id)
+    if not any(report.counts.values()):  # a bilibili account with nothing to learn from (yet)
+        behaviour.set_cursor(services.db, account.user_id, NO_HISTORY, str(services.now()), services.now())
 
 
 async def _guarded(services: Services, user_id: int,

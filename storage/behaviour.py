@@ -135,6 +135,12 @@ def bvids_missing_metadata(db: Database, user_id: int) -> list[str]:
     return list(dict.fromkeys(bvid for bvid, _, _ in ordered))
 
 
+def has_behaviour(db: Database, user_id: int) -> bool:
+    """Whether any sync stored anything this user did."""
+    with db.session() as s:
+        return s.exec(select(Behaviour.id).where(Behaviour.user_id == user_id).limit(1)).first() is not None
+
+
 def watched_bvids(db: Database, user_id: int) -> set[str]:
     with db.session() as s:
         stmt = select(Behaviour.bvid).where(Behaviour.user_id == user_id)
