@@ -105,7 +105,8 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
     _commit(services, account, pull, report)
     await _backfill_history(services, account, report, on_progress)
     # Never fetched first (most valuable first), then this pull's videos whose metadata grew old.
-    bvids = behaviour.bvids_missing_metadata(services.db, account.user_id) + [r.bvid for r in pull.rows]
+    owed = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())
+    bvids = owed + [r.bvid for r in pull.rows]
     report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report,
                                                    on_progress=on_progress)
     report.candidates = await refresh_candidates_safely(services)
@@ -115,7 +116,7 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
 async def _quick_sync(services: Services, account: Account, report: SyncReport) -> None:
     pull = await pull_first_part(services, account)
     _commit(services, account, pull, report)
-    wanted = behaviour.bvids_missing_metadata(services.db, account.user_id)[:QUICK_METADATA]
+    wanted = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())[:QUICK_METADATA]
     report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
@@ -224,11 +225,13 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     for bvid in stale:
         try:
             video = await _video_with_tags(services, bvid, bvid in need_view)
-        except VideoUnavailable as exc:
-            # Gone, or refused (member-only -403, -400): kept out of the candidates and not asked
-            # again until the TTL passes (stale_bvids), then looked at anew.
-            if isinstance(exc, VideoRestricted):
-                log.info("metadata for %s refused (%s): skipped until the next check", bvid, exc.code)
+        except VideoRestricted as exc:
+            # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
+            # about again until VIDEO_TTL has passed, then looked at anew.
+            log.info("metadata for %s refused (%s): looked at again later", bvid, exc.code)
+            catalogue.mark_unavailable(db, bvid, now, recheck_at=now + int(services.settings.jobs.video_ttl_s))
+            continue
+        except VideoUnavailable:
             catalogue.mark_unavailable(db, bvid, now)
             continue
         except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata

@@ -13,6 +13,8 @@ from jobs.schedule import after_sync
 from jobs.sync import sync_user
 from storage import catalogue, users
 from tests.doubles.bilibili import RELATED, TAGS, VIEW, VIEW_DETAIL
+from tests.doubles.bilibili_catalogue import Video as DoubleVideo
+from tests.doubles.bilibili_catalogue import av2bv
 from tests.harness import link_user, make_services
 
 MID = 4401
@@ -80,6 +82,33 @@ async def test_a_refused_video_is_looked_at_again_later_and_comes_back(svc, bili
     video = catalogue.get_videos(svc.db, [refused])[refused]
     assert not video.unavailable and video.fetched_at >= later
     assert refused in {v.bvid for v in catalogue.candidate_videos(svc.db, since=later - 3600)}
+
+
+async def test_a_refused_video_only_its_watchers_have_is_looked_at_again_by_their_sync(svc, bilibili_double):
+    """No candidate list brings it back: the user's own sync asks again once its time has come."""
+    template = bilibili_double.videos[bilibili_double.popular_order[0]]
+    aid = 123_456_789_012
+    private = bilibili_double.add_video(DoubleVideo(
+        aid=aid, bvid=av2bv(aid), title="members only", pic=template.pic, tid=template.tid, tname=template.tname,
+        pubdate=template.pubdate, duration=300, owner_mid=template.owner_mid, owner_name=template.owner_name,
+        tags=["充电专属"], in_popular=False))
+    bilibili_double.set_restricted(private.bvid, -403)
+    bilibili_double.add_user(MID, "member", history=[(private.bvid, 1_700_000_000)])
+    user_id = link_user(svc, bilibili_double, 1, MID)
+    assert (await sync_user(svc, user_id)).ok
+    assert catalogue.get_videos(svc.db, [private.bvid])[private.bvid].unavailable
+
+    bilibili_double.reset_calls()
+    assert (await sync_user(svc, user_id)).ok  # remembered: not asked again yet
+    assert asked_about(bilibili_double, private.bvid) == 0
+
+    bilibili_double.set_restricted(private.bvid, None)
+    later = svc.now() + int(svc.settings.jobs.video_ttl_s) + 60
+    svc.clock = lambda: later
+    assert (await sync_user(svc, user_id)).ok
+
+    video = catalogue.get_videos(svc.db, [private.bvid])[private.bvid]
+    assert not video.unavailable and video.fetched_at == later and "充电专属" in video.tags
 
 
 async def test_a_sync_that_stored_rows_asks_for_a_retrain_even_when_a_later_step_failed(svc, bilibili_double):
