@@ -13,6 +13,7 @@ from .errors import (
     RiskPaused,
     SessionExpired,
     TransportError,
+    VideoRestricted,
     VideoUnavailable,
 )
 from .models import (
@@ -34,5 +35,5 @@ __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
     "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "SharedPace", "Throttle",
-    "TransportError", "VideoDetail", "VideoInfo", "VideoUnavailable",
+    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
 ]

@@ -22,12 +22,14 @@ import aiohttp
 from settings import BilibiliSettings
 
 from .errors import (
+    RESTRICTED_CODES,
     UNAVAILABLE_CODES,
     ApiError,
     BilibiliError,
     MalformedResponse,
     NotLoggedIn,
     SessionExpired,
+    VideoRestricted,
     VideoUnavailable,
 )
 from .login import POLL_STATES, cookies_from_url, credentials_from_cookies
@@ -92,6 +94,14 @@ P_RELATED = "/x/web-interface/archive/related"
 P_VIEW = "/x/web-interface/view"
 P_TAGS = "/x/web-interface/view/detail/tag"
 P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
+
+
+def _refuse_video(path: str, bvid: str, code: Any) -> None:
+    """A per-video endpoint's refusal as the typed error a sync skips the video on."""
+    if code in UNAVAILABLE_CODES:
+        raise VideoUnavailable(f"{path}: {bvid} unavailable ({code})", code=code, path=path)
+    if code in RESTRICTED_CODES:
+        raise VideoRestricted(f"{path}: {bvid} refused ({code})", code=code, path=path)
 
 
 def _parse(path: str, parse: Callable[[Any], T], data: Any) -> T:
@@ -341,15 +351,14 @@ class BilibiliClient:
 
     async def related(self, bvid: str) -> list[VideoInfo]:
         reply = await self._get(self._api, P_RELATED, params={"bvid": bvid})
-        if reply.payload.get("code") in UNAVAILABLE_CODES:
+        if reply.payload.get("code") in UNAVAILABLE_CODES | RESTRICTED_CODES:
             return []
         return _parse(P_RELATED, parse_archives, envelope_data(reply, P_RELATED, nullable=True))
 
     async def view(self, bvid: str) -> VideoInfo:
         reply = await self._get(self._api, P_VIEW, params={"bvid": bvid})
         code = reply.payload.get("code")
-        if code in UNAVAILABLE_CODES:
-            raise VideoUnavailable(f"{P_VIEW}: {bvid} unavailable ({code})", code=code, path=P_VIEW)
+        _refuse_video(P_VIEW, bvid, code)
         video, state = _parse(P_VIEW, parse_view, envelope_data(reply, P_VIEW))
         if state < 0:
             raise VideoUnavailable(f"{P_VIEW}: {bvid} state {state}", code=state, path=P_VIEW)
@@ -370,8 +379,7 @@ class BilibiliClient:
     async def tags(self, bvid: str) -> tuple[str, ...]:
         reply = await self._get(self._api, P_TAGS, params={"bvid": bvid})
         code = reply.payload.get("code")
-        if code in UNAVAILABLE_CODES:
-            raise VideoUnavailable(f"{P_TAGS}: {bvid} unavailable ({code})", code=code, path=P_TAGS)
+        _refuse_video(P_TAGS, bvid, code)
         return _parse(P_TAGS, parse_tags, envelope_data(reply, P_TAGS, nullable=True))
 
     # -- images ----------------------------------------------------------------------------

@@ -58,9 +58,16 @@ class VideoUnavailable(BilibiliError):
     """-404 / 62002 / 62004 / 62012 or `state < 0`: skip this video."""
 
 
+class VideoRestricted(VideoUnavailable):
+    """-403 / -400 on one video's view, tags or related list (member-only, region-locked, refused):
+    skip this video and look again later; the other videos and the sync go on."""
+
+
 class CoverTooLarge(BilibiliError):
     """Cover image bigger than `cover_max_bytes`."""
 
 
 RISK_CODES = frozenset({-412, -352, -799, -509})
 UNAVAILABLE_CODES = frozenset({-404, 62002, 62004, 62012})
+# Only on the per-video endpoints (view, tags, related): elsewhere -403/-400 keep their own meaning.
+RESTRICTED_CODES = frozenset({-403, -400})

@@ -147,6 +147,99 @@ def _int(v: Any, what: str = "number") -> int:
     return n
 
 
+# -- what the database columns hold (storage/models.py; tests/test_bilibili_columns.py keeps them equal) --
+# Values outside these fail on PostgreSQL (SQLite stores anything), so they are fixed here, at the parser.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Integer columns: durations, partition ids, progress, coins
+BVID_MAX_LEN = 16  # videos.bvid, behaviours.bvid ...: VARCHAR(16)
+OWNER_NAME_MAX_LEN = 128  # videos.owner_name
+TNAME_MAX_LEN = 64  # videos.tname
+UNAME_MAX_LEN = 128  # users.bili_uname
+FAV_FOLDER_ID_MAX = 10**15 - 1  # sync_cursors.source "favorite:<id>" is VARCHAR(24)
+_COUNT_DIGITS = re.compile(r"[0-9]{20,}")  # a count too big for 64 bits still reads (then is clamped)
+
+
+def _small(v: Any, what: str) -> int:
+    """A number stored in an Integer (32-bit) column, clamped into its range."""
+    return min(max(_int(v, what), INT32_MIN), INT32_MAX)
+
+
+def _count(v: Any, what: str) -> int:
+    """A count (views, likes, ...) in a BIGINT column: a larger one is clamped, not refused (it only
+    ranks; the row's other fields are good)."""
+    if isinstance(v, str) and _COUNT_DIGITS.fullmatch(v):
+        return _INT_LIMIT
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _INT_LIMIT:
+        return _INT_LIMIT if v > 0 else -_INT_LIMIT
+    if isinstance(v, float) and math.isfinite(v) and abs(v) > _INT_LIMIT:
+        return _INT_LIMIT if v > 0 else -_INT_LIMIT
+    return _int(v, what)
+
+
+def _short(v: Any, what: str, max_len: int) -> str:
+    """A text field stored in a VARCHAR(max_len) column, cut to fit."""
+    return _str(v, what)[:max_len]
+
+
+# -- video ids: bilibili's public av <-> BV conversion (the 2024 scheme, 51-bit avids) -----------------
+_BV_ALPHABET = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
+_BV_XOR = 23442827791579
+_BV_MASK = 2251799813685247
+MAX_AID = 1 << 51
+_BV_SHAPE = re.compile(f"BV1[{_BV_ALPHABET}]{{9}}")
+
+
+def _bv_swap(chars: list[str]) -> list[str]:
+    chars[3], chars[9] = chars[9], chars[3]
+    chars[4], chars[7] = chars[7], chars[4]
+    return chars
+
+
+def av_to_bv(aid: int) -> str:
+    """The BV id of av `aid` (0 < aid < 2**51), e.g. 170001 -> BV17x411w7KC."""
+    if not 0 < aid < MAX_AID:
+        raise ValueError("aid out of range")
+    n = (aid | MAX_AID) ^ _BV_XOR
+    chars = ["B", "V", "1"] + ["1"] * 9
+    for i in range(11, 2, -1):
+        n, r = divmod(n, 58)
+        chars[i] = _BV_ALPHABET[r]
+    return "".join(_bv_swap(chars))
+
+
+def bv_to_av(bvid: str) -> int:
+    """The av id of a BV id (inverse of `av_to_bv`); ValueError when it is not BV-shaped."""
+    if not is_bvid(bvid):
+        raise ValueError("not a BV id")
+    n = 0
+    for c in _bv_swap(list(bvid))[3:]:
+        n = n * 58 + _BV_ALPHABET.index(c)
+    return (n & _BV_MASK) ^ _BV_XOR
+
+
+def is_bvid(text: str) -> bool:
+    """BV1 + nine base-58 digits: what every bilibili video id looks like (and fits its column)."""
+    return bool(_BV_SHAPE.fullmatch(text))
+
+
+def _with_ids(video: VideoInfo, what: str) -> VideoInfo | None:
+    """A list row's video with both ids, or None (skipped) when it names no video.
+
+    Rows recorded from the real API carry an aid and an empty bvid (archive/related): the BV id is
+    derived from the aid. A bvid that is not BV-shaped (longer than its column, odd characters)
+    is refused with a warning: storing it would fail the whole sync on PostgreSQL.
+    """
+    if not video.bvid:
+        if not 0 < video.aid < MAX_AID:
+            return None  # no id at all (deleted, an ad): skipped quietly, as before
+        return replace(video, bvid=av_to_bv(video.aid))
+    if not is_bvid(video.bvid):
+        log.warning("skipping a %s row whose bvid is not a BV id (%d characters)", what, len(video.bvid))
+        return None
+    if video.aid <= 0:
+        return replace(video, aid=bv_to_av(video.bvid))
+    return video
+
+
 def _clean(text: str) -> str:
     """Storable text: lone surrogates (unencodable) become '?', NULs go (Postgres refuses them)."""
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
@@ -222,18 +315,18 @@ class VideoInfo:
             title=_str(d.get("title"), "title"),
             cover=https(_str(d.get("pic"), "pic")),
             owner_mid=_int(owner.get("mid"), "owner.mid"),
-            owner_name=_str(owner.get("name"), "owner.name"),
-            duration=_int(d.get("duration"), "duration"),
-            tid=_int(d.get("tid"), "tid"),
-            tname=_str(d.get("tname"), "tname"),
+            owner_name=_short(owner.get("name"), "owner.name", OWNER_NAME_MAX_LEN),
+            duration=_small(d.get("duration"), "duration"),
+            tid=_small(d.get("tid"), "tid"),
+            tname=_short(d.get("tname"), "tname", TNAME_MAX_LEN),
             pubdate=_int(d.get("pubdate"), "pubdate"),
-            view=_int(stat.get("view"), "stat.view"),
-            danmaku=_int(stat.get("danmaku"), "stat.danmaku"),
-            reply=_int(stat.get("reply"), "stat.reply"),
-            favorite=_int(stat.get("favorite", stat.get("fav")), "stat.favorite"),
-            coin=_int(stat.get("coin"), "stat.coin"),
-            share=_int(stat.get("share"), "stat.share"),
-            like=_int(stat.get("like"), "stat.like"),
+            view=_count(stat.get("view"), "stat.view"),
+            danmaku=_count(stat.get("danmaku"), "stat.danmaku"),
+            reply=_count(stat.get("reply"), "stat.reply"),
+            favorite=_count(stat.get("favorite", stat.get("fav")), "stat.favorite"),
+            coin=_count(stat.get("coin"), "stat.coin"),
+            share=_count(stat.get("share"), "stat.share"),
+            like=_count(stat.get("like"), "stat.like"),
             tags=tags,
         )
 
@@ -248,10 +341,10 @@ class VideoInfo:
             title=_str(row.get("title"), "title"),
             cover=https(_str(row.get("cover"), "cover")),
             owner_mid=_int(row.get("author_mid"), "author_mid"),
-            owner_name=_str(row.get("author_name"), "author_name"),
-            duration=_int(row.get("duration"), "duration"),
+            owner_name=_short(row.get("author_name"), "author_name", OWNER_NAME_MAX_LEN),
+            duration=_small(row.get("duration"), "duration"),
             tid=0,
-            tname=_str(row.get("tag_name"), "tag_name"),
+            tname=_short(row.get("tag_name"), "tag_name", TNAME_MAX_LEN),
             pubdate=0,
             view=0, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0,
         )  # fmt: skip
@@ -268,15 +361,15 @@ class VideoInfo:
             title=_str(m.get("title"), "title"),
             cover=https(_str(m.get("cover"), "cover")),
             owner_mid=_int(upper.get("mid"), "upper.mid"),
-            owner_name=_str(upper.get("name"), "upper.name"),
-            duration=_int(m.get("duration"), "duration"),
+            owner_name=_short(upper.get("name"), "upper.name", OWNER_NAME_MAX_LEN),
+            duration=_small(m.get("duration"), "duration"),
             tid=0,
             tname="",
             pubdate=_int(m.get("pubtime"), "pubtime"),
-            view=_int(cnt.get("play"), "cnt_info.play"),
-            danmaku=_int(cnt.get("danmaku"), "cnt_info.danmaku"),
+            view=_count(cnt.get("play"), "cnt_info.play"),
+            danmaku=_count(cnt.get("danmaku"), "cnt_info.danmaku"),
             reply=0,
-            favorite=_int(cnt.get("collect"), "cnt_info.collect"),
+            favorite=_count(cnt.get("collect"), "cnt_info.collect"),
             coin=0, share=0, like=0,
         )  # fmt: skip
 
@@ -360,15 +453,15 @@ class PollReply:
 
 
 # -- parsers: one per endpoint; each takes the envelope's `data` and raises only MalformedResponse --------
-def _archive_or_skip(d: Any) -> VideoInfo | None:
-    """Archive rows without a bvid (deleted, ads) are skipped quietly; wrong-typed ones raise."""
-    video = VideoInfo.from_archive(d)
-    return video if video.bvid else None
+def _archive_or_skip(d: Any, what: str = "archives") -> VideoInfo | None:
+    """Archive rows naming no video (deleted, ads) are skipped quietly, a bad bvid with a warning;
+    a row with only its aid gets its BV id; wrong-typed ones raise."""
+    return _with_ids(VideoInfo.from_archive(d), what)
 
 
 def parse_archives(items: Any, what: str = "archives") -> list[VideoInfo]:
     """popular / weekly / ranking / related / like lists."""
-    return _items(items, what, _archive_or_skip)
+    return _items(items, what, lambda d: _archive_or_skip(d, what))
 
 
 def parse_device(data: Any) -> dict[str, str]:
@@ -406,7 +499,7 @@ def parse_nav(data: Any) -> Account | None:
     data = _required_obj(data, "nav data")
     if not _flag(data.get("isLogin"), "isLogin"):
         return None
-    return Account(mid=_int(data.get("mid"), "mid"), uname=_str(data.get("uname"), "uname"))
+    return Account(mid=_int(data.get("mid"), "mid"), uname=_short(data.get("uname"), "uname", UNAME_MAX_LEN))
 
 
 def parse_qr(data: Any) -> QrCode:
@@ -439,9 +532,12 @@ def _history_item(row: Any) -> HistoryItem | None:
     row = _required_obj(row, "history row")
     business = _str(_obj(row.get("history"), "history").get("business"), "business") or "archive"
     video = VideoInfo.from_history_row(row)
-    item = HistoryItem(video=video, progress=_int(row.get("progress"), "progress"),
-                       duration=_int(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"))
-    return item if business == "archive" and video.bvid else None
+    item = HistoryItem(video=video, progress=_small(row.get("progress"), "progress"),
+                       duration=_small(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"))
+    if business != "archive":
+        return None
+    video = _with_ids(video, "history")
+    return replace(item, video=video) if video is not None else None
 
 
 def parse_history_page(data: Any) -> HistoryPage:
@@ -462,6 +558,9 @@ def _fav_folder(f: Any) -> FavFolder | None:
     folder_id = _int(f.get("id"), "id")
     if not folder_id:
         return None
+    if not 0 < folder_id <= FAV_FOLDER_ID_MAX:
+        log.warning("skipping a favourite folder whose id does not fit its cursor (%d digits)", len(str(folder_id)))
+        return None
     return FavFolder(id=folder_id, title=_str(f.get("title"), "title"),
                      media_count=_int(f.get("media_count"), "media_count"))
 
@@ -476,7 +575,8 @@ def _fav_item(m: Any) -> FavItem | None:
     item = FavItem(video=video, fav_time=_int(m.get("fav_time"), "fav_time"))
     if _int(m.get("attr"), "attr") != 0 or _int(m.get("type", 2), "type") != 2:
         return None  # deleted by the uploader, or not a video
-    return item if video.bvid else None
+    video = _with_ids(video, "fav items")
+    return replace(item, video=video) if video is not None else None
 
 
 def parse_fav_items(data: Any) -> tuple[list[FavItem], bool]:
@@ -485,10 +585,10 @@ def parse_fav_items(data: Any) -> tuple[list[FavItem], bool]:
 
 
 def _coin_item(it: Any) -> CoinItem | None:
-    video = _archive_or_skip(it)
+    video = _archive_or_skip(it, "coins")
     if video is None:
         return None
-    return CoinItem(video=video, coins=_int(it.get("coins"), "coins"), time=_int(it.get("time"), "time"))
+    return CoinItem(video=video, coins=_small(it.get("coins"), "coins"), time=_int(it.get("time"), "time"))
 
 
 def parse_coins(data: Any) -> list[CoinItem]:
@@ -524,7 +624,10 @@ def parse_weekly_numbers(data: Any) -> list[int]:
 def parse_view(data: Any) -> tuple[VideoInfo, int]:
     """view -> (the video, its state: < 0 means unavailable)."""
     data = _required_obj(data, "view data")
-    return VideoInfo.from_archive(data), _int(data.get("state"), "state")
+    video = _with_ids(VideoInfo.from_archive(data), "view")
+    if video is None:
+        raise MalformedResponse("view names no valid video id")
+    return video, _int(data.get("state"), "state")
 
 
 _NOT_TAGS = ("bgm", "topic")

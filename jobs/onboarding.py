@@ -42,21 +42,31 @@ async def first_sync_and_train(services: Services, user_id: int, view: Onboardin
     """True when the first personal model is ready; returns once the background sync ended too.
     An account synced before (a new login of the same account) gets one ordinary sync instead."""
     await view.status("sync_started")
-    returning = behaviour.get_cursor(services.db, user_id, HISTORY) is not None
-    report = await (sync_user(services, user_id) if returning else quick_sync(services, user_id))
-    _log("whole" if returning else "first part", user_id, report)
-    if not report.ok or returning:
+    whole = behaviour.get_cursor(services.db, user_id, HISTORY) is not None  # synced before: all at once
+    report = await (sync_user(services, user_id) if whole else quick_sync(services, user_id))
+    _log("whole" if whole else "first part", user_id, report)
+    if report.ok and not whole and not _learnt_anything(report):
+        # The first part read one folder's first page: the rest of the account may still hold something.
+        report = await sync_user(services, user_id)
+        _log("whole", user_id, report)
+        whole = True  # no background sync follows
+    if not report.ok or whole:
         after_sync(services, user_id, report)  # plans the next sync (or the retry, or marks the login dead)
     if not report.ok:
         if report.error != ACCOUNT_CHANGED:
             await view.status("session_dead" if report.error == "session_dead" else "sync_failed")
+        return False
+    if not _learnt_anything(report):
+        # No model can be trained from nothing: say so, rather than "training…" for ever. The
+        # scheduled syncs look again; the first one that stores something asks for a training.
+        await view.status("sync_no_history")
         return False
     await view.status("sync_training", **_counts(report))
     version = await _train(services, user_id)
     if version is None:
         return False
     await view.notify("first_picks_ready")
-    if returning:
+    if whole:
         await _tell_done(services, user_id, view, report, version)
     else:
         await _sync_the_rest(services, user_id, view, version, report.metadata_fetched)
@@ -106,6 +116,10 @@ async def _train(services: Services, user_id: int) -> int | None:
         users.mark_training_due(services.db, user_id, at=services.now())
         return None
     return (trained.versions or {}).get(user_id)
+
+
+def _learnt_anything(report: SyncReport) -> bool:
+    return any(report.counts.values())
 
 
 def _counts(report: SyncReport) -> dict[str, int]:

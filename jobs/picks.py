@@ -11,6 +11,7 @@ from typing import Literal
 import recommender as rec
 from delivery.card import PickCard
 from jobs.convert import to_rec_video
+from jobs.pull import NO_HISTORY
 from services import Services
 from storage import behaviour, catalogue, picks
 from storage.db import Database
@@ -19,7 +20,7 @@ from storage.models import User
 log = logging.getLogger(__name__)
 
 CANDIDATE_WINDOW_S = 7 * 86400
-Mode = Literal["personal", "not_linked", "training"]
+Mode = Literal["personal", "not_linked", "training", "no_history"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,17 @@ def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     return [_rec_video(CandidateRow(*r)) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
 
 
+def _cold_mode(services: Services, user: User) -> Mode:
+    """Why there is no personal model: not linked, a bilibili account with nothing to learn from
+    (its sync stored nothing), or the model is still being trained."""
+    if user.credentials is None:
+        return "not_linked"
+    db = services.db
+    if behaviour.get_cursor(db, user.id, NO_HISTORY) is not None and not behaviour.has_behaviour(db, user.id):
+        return "no_history"
+    return "training"
+
+
 def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     """Synchronous and fast: storage reads + a cached model's ranking (no network)."""
     now = services.now()
@@ -68,6 +80,6 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
         mode: Mode = "personal"
     else:
         chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)
-        mode = "training" if user.credentials is not None else "not_linked"
+        mode = _cold_mode(services, user)
     by_bvid = catalogue.get_videos(services.db, [p.bvid for p in chosen]) if chosen else {}
     return PickBatch(mode, [PickCard.ranked(p, by_bvid[p.bvid]) for p in chosen if p.bvid in by_bvid])

@@ -16,6 +16,9 @@ from storage.behaviour import BehaviourRow
 log = logging.getLogger(__name__)
 
 HISTORY = "history"  # the newest view time stored: later syncs read down to it
+# Set when a sync stored nothing at all (no history, favourites, coins or likes): /recommend tells the
+# user so instead of "training…" (no model can be trained from nothing). Dropped with the cursors.
+NO_HISTORY = "history:none"
 HISTORY_BACKFILL = "history:backfill"  # where the older history still to read starts (absent: all read)
 # A first sync's newest history pages (300 watches, 2.5 s at 4 req/s); the older ones are backfilled.
 # Until then a pick may be a video watched long ago: most users' whole history fits here.

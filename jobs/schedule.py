@@ -26,11 +26,11 @@ def after_sync(services: Services, user_id: int, report) -> bool:
         return users.mark_session_dead(services.db, user_id)  # no syncs until a new /login
     if report.error == ACCOUNT_CHANGED:
         return False  # the new login planned its own first sync
+    if report.new_items:  # stored before any later step failed: those rows are worth a model
+        users.mark_training_due(services.db, user_id, at=now)
     if report.ok:
         users.update_user(services.db, user_id, next_sync_at=now + int(interval) + stagger(user_id, interval))
         behaviour.clear_sync_failures(services.db, user_id)
-        if report.new_items:
-            users.mark_training_due(services.db, user_id, at=now)
     else:
         failures = behaviour.count_sync_failure(services.db, user_id, now)
         users.update_user(services.db, user_id, next_sync_at=now + retry_delay(failures, interval))

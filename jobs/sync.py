@@ -26,10 +26,12 @@ from bilibili import (
     RiskControl,
     SessionExpired,
     VideoInfo,
+    VideoRestricted,
     VideoUnavailable,
 )
 from jobs.pull import (
     HISTORY_BACKFILL,
+    NO_HISTORY,
     Account,
     Progress,
     Pull,
@@ -103,7 +105,8 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
     _commit(services, account, pull, report)
     await _backfill_history(services, account, report, on_progress)
     # Never fetched first (most valuable first), then this pull's videos whose metadata grew old.
-    bvids = behaviour.bvids_missing_metadata(services.db, account.user_id) + [r.bvid for r in pull.rows]
+    owed = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())
+    bvids = owed + [r.bvid for r in pull.rows]
     report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report,
                                                    on_progress=on_progress)
     report.candidates = await refresh_candidates_safely(services)
@@ -113,7 +116,7 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
 async def _quick_sync(services: Services, account: Account, report: SyncReport) -> None:
     pull = await pull_first_part(services, account)
     _commit(services, account, pull, report)
-    wanted = behaviour.bvids_missing_metadata(services.db, account.user_id)[:QUICK_METADATA]
+    wanted = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())[:QUICK_METADATA]
     report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
@@ -127,6 +130,8 @@ def _commit(services: Services, account: Account, pull: Pull, report: SyncReport
         raise AccountChanged
     report.new_items += new_items
     report.counts = behaviour.behaviour_counts(services.db, account.user_id)
+    if not any(report.counts.values()):  # a bilibili account with nothing to learn from (yet)
+        behaviour.set_cursor(services.db, account.user_id, NO_HISTORY, str(services.now()), services.now())
 
 
 async def _guarded(services: Services, user_id: int,
@@ -220,6 +225,12 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     for bvid in stale:
         try:
             video = await _video_with_tags(services, bvid, bvid in need_view)
+        except VideoRestricted as exc:
+            # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
+            # about again until VIDEO_TTL has passed, then looked at anew.
+            log.info("metadata for %s refused (%s): looked at again later", bvid, exc.code)
+            catalogue.mark_unavailable(db, bvid, now, recheck_at=now + int(services.settings.jobs.video_ttl_s))
+            continue
         except VideoUnavailable:
             catalogue.mark_unavailable(db, bvid, now)
             continue
@@ -293,7 +304,9 @@ async def _pull_related(services: Services, user_id: int) -> int:
         reverse=True,
     )
     seeds = list(dict.fromkeys(b.bvid for b in strong))[:COIN_SEED_LIMIT]
-    done = catalogue.related_fetched(db, seeds, since=now - int(services.settings.jobs.video_ttl_s))
+    since = now - int(services.settings.jobs.video_ttl_s)
+    # A seed refused or gone (its related list too) is asked about again once its check is stale.
+    done = catalogue.related_fetched(db, seeds, since=since) | catalogue.unavailable_since(db, seeds, since)
     added = 0
     for bvid in seeds:
         if bvid in done:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, func
+from sqlalchemy import and_, delete, false, func, or_
 from sqlmodel import Session, select
 
 from storage.chunks import chunked
@@ -117,20 +117,28 @@ def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:
 _VALUE_ORDER = {"like": 0, "coin": 1, "favorite": 2, "watch": 3}
 
 
-def bvids_missing_metadata(db: Database, user_id: int) -> list[str]:
+def bvids_missing_metadata(db: Database, user_id: int, now: int | None = None) -> list[str]:
     """The user's videos never fetched (no tags yet), most valuable first: what a crashed or
-    progressive sync still owes, whichever sync pulled their rows."""
+    progressive sync still owes, whichever sync pulled their rows. With `now`, also those bilibili
+    refused (-403/-400) whose time to look again has come."""
+    never_fetched = and_(func.coalesce(Video.fetched_at, 0) == 0, func.coalesce(Video.unavailable, False).is_(False))
+    due_again = and_(Video.unavailable.is_(True), Video.recheck_at <= now) if now is not None else false()
     stmt = (
         select(Behaviour.bvid, Behaviour.kind, Behaviour.at)
         .join(Video, Video.bvid == Behaviour.bvid, isouter=True)
         .where(Behaviour.user_id == user_id)
-        .where(func.coalesce(Video.fetched_at, 0) == 0)
-        .where(func.coalesce(Video.unavailable, False).is_(False))
+        .where(or_(never_fetched, due_again))
     )
     with db.session() as s:
         rows = s.exec(stmt).all()
     ordered = sorted(rows, key=lambda r: (_VALUE_ORDER.get(r[1], 9), -r[2]))
     return list(dict.fromkeys(bvid for bvid, _, _ in ordered))
+
+
+def has_behaviour(db: Database, user_id: int) -> bool:
+    """Whether any sync stored anything this user did."""
+    with db.session() as s:
+        return s.exec(select(Behaviour.id).where(Behaviour.user_id == user_id).limit(1)).first() is not None
 
 
 def watched_bvids(db: Database, user_id: int) -> set[str]:

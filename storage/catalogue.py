@@ -43,7 +43,7 @@ def save_videos(
     extra = {"candidate_at": now} if candidate else {}
     with db.session() as s:
         rows = [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
-                           "unavailable": False} | extra for v in with_tags]  # fmt: skip
+                           "unavailable": False, "recheck_at": None} | extra for v in with_tags]  # fmt: skip
         upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
         rows = [_row(v) | extra for v in without_tags]
         upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
@@ -56,14 +56,27 @@ def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
         upsert(s, Video, rows, ["bvid"], update=None)
 
 
-def mark_unavailable(db: Database, bvid: str, now: int) -> None:
+def mark_unavailable(db: Database, bvid: str, now: int, recheck_at: int | None = None) -> None:
+    """Out of the candidates from now on. `recheck_at`: refused rather than gone, so the syncs of the
+    users who have it ask again from then (bvids_missing_metadata)."""
     with db.session() as s:
         video = s.get(Video, bvid)
         if video is None:
             video = Video(bvid=bvid)
         video.unavailable = True
         video.fetched_at = now
+        video.recheck_at = recheck_at
         s.add(video)
+
+
+def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
+    """Those of these videos found gone or refused at `since` or later: not worth asking about yet."""
+    wanted = list(set(bvids))
+    if not wanted:
+        return set()
+    stmt = select(Video.bvid).where(Video.bvid.in_(wanted), Video.unavailable.is_(True), Video.fetched_at >= since)
+    with db.session() as s:
+        return set(s.exec(stmt).all())
 
 
 def stale_bvids(db: Database, bvids: Iterable[str], now: int, ttl_s: float) -> list[str]:

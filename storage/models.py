@@ -68,6 +68,9 @@ class Video(SQLModel, table=True):
     # /recommend reads this week's few thousand candidates out of a catalogue of millions.
     candidate_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0, index=True))
     unavailable: bool = False
+    # A video bilibili refused (-403 member-only, -400) rather than removed: from this time on the
+    # syncs of the users who have it ask for its metadata again. None: gone for good, or not refused.
+    recheck_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
 
 
 class Behaviour(SQLModel, table=True):

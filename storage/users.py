@@ -6,6 +6,7 @@ import logging
 from typing import NamedTuple
 
 from sqlalchemy import delete
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy import update as sa_update
 from sqlmodel import select
 
@@ -177,13 +178,28 @@ def mark_session_dead(db: Database, user_id: int) -> bool:
 
 
 def forget_user(db: Database, user_id: int) -> None:
-    """/forget: delete every row about the user (model files are the caller's)."""
+    """/forget: delete every row about the user (model files are the caller's); retried once should
+    the database still refuse (a deadlock victim, a lock timeout)."""
+    try:
+        _delete_user_rows(db, user_id)
+    except DBAPIError as exc:
+        log.warning("forget user=%d failed (%s); retrying once", user_id, type(exc.orig).__name__)
+        _delete_user_rows(db, user_id)
+    if not db.scrub_deleted():
+        log.warning("forget: a reader held the WAL; the leaver's old pages go with the next checkpoint")
+
+
+def _delete_user_rows(db: Database, user_id: int) -> None:
+    """The user's row is locked first. An insert for this user (a sync commit, a model save) locks it
+    for its foreign key until it commits: one already running finishes before the deletes below, which
+    then see its rows (on PostgreSQL each statement reads what is committed); one starting later waits
+    for this transaction and finds the user gone. Without the lock the final DELETE of the user failed
+    on such rows with a foreign-key error and kept everything."""
     with db.session() as s:
+        s.exec(select(User.id).where(User.id == user_id).with_for_update())
         for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
-    if not db.scrub_deleted():
-        log.warning("forget: a reader held the WAL; the leaver's old pages go with the next checkpoint")
 
 
 def sync_due(db: Database, user_id: int, now: int) -> bool:

@@ -254,6 +254,9 @@ class BilibiliDouble:
         self._holds: dict[str, tuple[int, asyncio.Event]] = {}  # path -> (calls answered at once, release)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # As recorded from the real API: archive/related rows with their aid and an empty bvid.
+        self.related_without_bvid = False
+        self.restricted: dict[str, int] = {}  # bvid -> -403/-400: view, view/detail, tags, related refuse it
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -373,6 +376,14 @@ class BilibiliDouble:
     def set_unavailable(self, bvid: str, code: int = 62002) -> None:
         """view/tags answer `code` (62002/62004/62012/-404) for this video."""
         self.videos[bvid].unavailable_code = code
+
+    def set_restricted(self, bvid: str, code: int | None = -403) -> None:
+        """view, view/detail, tags and related answer `code` for this video, as bilibili does for a
+        member-only or otherwise restricted one (-403 访问权限不足, -400 请求错误); None lifts it."""
+        if code is None:
+            self.restricted.pop(bvid, None)
+        else:
+            self.restricted[bvid] = code
 
     def set_state(self, bvid: str, state: int) -> None:
         self.videos[bvid].state = state
@@ -965,7 +976,21 @@ class BilibiliDouble:
         v = self._video(request)
         if v is None:
             return self._code(-404, "啥都木有")
-        return self._ok([self.videos[b].archive() for b in self.related_bvids(v.bvid)])
+        if (refused := self._restricted(v)) is not None:
+            return refused
+        return self._ok(self._related_rows(v))
+
+    def _related_rows(self, v: Video) -> list[dict]:
+        rows = [self.videos[b].archive() for b in self.related_bvids(v.bvid)]
+        if self.related_without_bvid:
+            rows = [{**row, "bvid": ""} for row in rows]
+        return rows
+
+    def _restricted(self, v: Video) -> web.Response | None:
+        code = self.restricted.get(v.bvid)
+        if code is None:
+            return None
+        return self._code(code, {-403: "访问权限不足", -400: "请求错误"}.get(code, "error"))
 
     def related_bvids(self, bvid: str) -> list[str]:
         """Deterministic related graph: shared tags, same partition, same uploader (max 40)."""
@@ -985,7 +1010,7 @@ class BilibiliDouble:
             return self._code(-404, "啥都木有")
         if v.unavailable_code:
             return self._code(v.unavailable_code, "稿件不可见")
-        return None
+        return self._restricted(v)
 
     @staticmethod
     def _view_data(v: Video) -> dict:
@@ -1014,7 +1039,7 @@ class BilibiliDouble:
         v = self._video(request)
         if v is None or v.unavailable_code == -404:
             return self._code(-404, "啥都木有")
-        return self._ok(self._tag_list(v))
+        return self._restricted(v) or self._ok(self._tag_list(v))
 
     async def _view_detail(self, request: web.Request) -> web.Response:
         """view + the uploader card + tags + related in one answer (capitalised keys, card mid a string)."""
@@ -1027,7 +1052,7 @@ class BilibiliDouble:
         return self._ok({
             "View": self._view_data(v), "Card": card, "Tags": self._tag_list(v),
             "Reply": {"page": None, "replies": []},
-            "Related": [self.videos[b].archive() for b in self.related_bvids(v.bvid)],
+            "Related": self._related_rows(v),
             "participle": [], "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
         })
 
