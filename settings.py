@@ -134,8 +134,8 @@ class DistributedSettings(BaseSettings):
     model_config = _ENV
 
     # embedded: the JobQueue tick runs syncs, training and digests in-process (models in DATA_DIR).
-    # distributed: bot.py only answers Telegram; `python -m jobs.worker` runs the work, models live
-    # in the database. Needs DATABASE_URL=postgresql+psycopg://...
+    # distributed: bot.py answers Telegram (and runs QR logins); `python -m jobs.worker` runs the
+    # scheduled work, models live in the database. Needs DATABASE_URL=postgresql+psycopg://...
     work_mode: Literal["embedded", "distributed"] = Field(default="embedded", alias="WORK_MODE")
     # /healthz and /metrics (Prometheus); unset: no HTTP server. Loopback unless told otherwise: the
     # page is for a scraper on the same host (or a container's own healthcheck), not the internet.
