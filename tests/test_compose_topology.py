@@ -75,6 +75,7 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
     local_db = make_url(postgres_url)
 
     processes: list[tuple[str, subprocess.Popen, int, Path]] = []
+    host_ports: set[str] = set()  # published on the host: one service (and one replica) each
     try:
         for name, service in compose["services"].items():
             if name == "postgres":  # the local server stands in for it
@@ -89,6 +90,9 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
                              if env.get(key) and (key != "WEBHOOK_PORT" or env.get("WEBHOOK_URL"))]  # fmt: skip
                 assert len(listening) == len(set(listening)), f"{name}: two servers on one port {listening}"
                 for published in service.get("ports", []):
+                    host_side = str(published).rsplit(":", 1)[0]
+                    assert host_side not in host_ports, f"{name}{replica} publishes {host_side} a second time"
+                    host_ports.add(host_side)
                     inside = int(str(published).rsplit(":", 1)[1])
                     assert inside in (int(env["METRICS_PORT"]), int(env.get("WEBHOOK_PORT", 8443))), published
                 url = make_url(env["DATABASE_URL"])
