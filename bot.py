@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
@@ -29,10 +30,9 @@ from delivery import callbacks
 from delivery.i18n import LANGUAGES, t
 from delivery.ratelimit import PacedRateLimiter
 from services import SERVICES_KEY, Services, build_services
-from jobs.startup import prepare_storage
+from jobs.startup import check_stored_logins, require_shared_keys
 from jobs.tick import schedule_ticks
 from settings import Settings, get_settings
-from storage.crypto import KeysDoNotFit
 
 log = logging.getLogger("bilipick")
 
@@ -48,11 +48,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     if token is None:
         raise SystemExit("BOT_TOKEN is not set: get one from @BotFather and export BOT_TOKEN=...")
     _check_webhook(settings)
+    require_shared_keys(settings)
     services = services or build_services(settings)
-    try:
-        prepare_storage(services)
-    except KeysDoNotFit as exc:
-        raise SystemExit(str(exc)) from None
+    check_stored_logins(services)
     rps = settings.telegram.max_messages_per_second
     app = (
         ApplicationBuilder()
@@ -90,6 +88,11 @@ def _check_webhook(settings: Settings) -> None:
         )
     if not _WEBHOOK_SECRET.fullmatch(secret):
         raise SystemExit("WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule).")
+
+
+def webhook_path(webhook_url: str) -> str:
+    """The path Telegram posts to ("/telegram" of https://bot.example.org/telegram); "" for the root."""
+    return urlsplit(webhook_url).path.strip("/")
 
 
 def _rate_limiter(settings: Settings, services: Services, rps: float) -> PacedRateLimiter:
@@ -167,6 +170,8 @@ def main() -> None:
         app.run_webhook(
             listen=tg.webhook_listen,
             port=tg.webhook_port,
+            # Telegram posts to WEBHOOK_URL's path; TLS ends at the proxy, which forwards it unchanged.
+            url_path=webhook_path(tg.webhook_url),
             webhook_url=tg.webhook_url,
             secret_token=tg.webhook_secret.get_secret_value(),  # required: build_application checked it
             allowed_updates=Update.ALL_TYPES,

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# env_ignore_empty: `FERNET_KEYS=` or `METRICS_PORT=` (as .env.example leaves them) means unset.
 _ENV = SettingsConfigDict(
-    env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, env_ignore_empty=True
 )
 
 
@@ -141,12 +142,13 @@ class DistributedSettings(BaseSettings):
     model_config = _ENV
 
     # embedded: the JobQueue tick runs syncs, training and digests in-process (models in DATA_DIR).
-    # distributed: bot.py only answers Telegram; `python -m jobs.worker` runs the work, models live
-    # in the database. Needs DATABASE_URL=postgresql+psycopg://...
+    # distributed: bot.py answers Telegram (and runs QR logins); `python -m jobs.worker` runs the
+    # scheduled work, models live in the database. Needs DATABASE_URL=postgresql+psycopg://...
     work_mode: Literal["embedded", "distributed"] = Field(default="embedded", alias="WORK_MODE")
-    # /healthz and /metrics (Prometheus); unset: no HTTP server.
+    # /healthz and /metrics (Prometheus); unset: no HTTP server. Loopback unless told otherwise: the
+    # page is for a scraper on the same host (or a container's own healthcheck), not the internet.
     metrics_port: int | None = Field(default=None, alias="METRICS_PORT")
-    metrics_listen: str = Field(default="0.0.0.0", alias="METRICS_LISTEN")
+    metrics_listen: str = Field(default="127.0.0.1", alias="METRICS_LISTEN")
     # How often the scheduler looks for due work (cron; a 6th column means seconds).
     scheduler_cron: str = Field(default="* * * * *", alias="SCHEDULER_CRON")
     # A worker silent this long is dead: its running jobs are handed to another worker.

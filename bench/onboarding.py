@@ -87,12 +87,12 @@ async def alone(tg, double, svc, n: int, watches: int, wait_full: bool) -> Onboa
     return user
 
 
-async def run(sizes: list[int], pair: int) -> None:
+async def run(sizes: list[int], pair: int, rps: float = PACE_RPS) -> None:
     async with BilibiliDouble() as double, TelegramDouble(token=TOKEN) as tg:
         with tempfile.TemporaryDirectory() as tmp:
             async with running_bot(Path(tmp), tg, double, tick_seconds=3600) as (_app, svc):
                 await refresh_candidates(svc, force=True)  # warm: what the first tick does
-                svc.bili.throttle.max_rps = PACE_RPS
+                svc.bili.throttle.max_rps = rps
                 calls0, fetched0 = metadata_calls(double), fetched_videos(svc)
                 done: list[tuple[str, Onboarding]] = []
                 for n, watches in enumerate(sizes[:-1]):
@@ -125,8 +125,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--watches", default="100,1000,5000", help="history sizes, comma-separated")
     parser.add_argument("--pair", type=int, default=300, help="watches of each of the two users logging in at once")
+    parser.add_argument("--rps", type=float, default=PACE_RPS,
+                        help="bilibili requests per second (4: bilibili's pace; more only for a smoke run)")
     args = parser.parse_args()
-    asyncio.run(run([int(x) for x in args.watches.split(",")], args.pair))
+    asyncio.run(run([int(x) for x in args.watches.split(",")], args.pair, args.rps))
 
 
 if __name__ == "__main__":

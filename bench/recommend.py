@@ -50,6 +50,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+from cryptography.fernet import Fernet
 from telegram.ext import Application, CommandHandler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -75,7 +76,7 @@ ROUND_TIMEOUT_S = 120.0
 async def prepare(data_dir: Path, n_users: int) -> None:
     """Users linked in storage, synced and trained; everything lands in data_dir (db + model files)."""
     async with BilibiliDouble() as bili:
-        svc = make_services(data_dir, bili)
+        svc = make_services(data_dir, bili, fernet_keys=os.environ["FERNET_KEYS"])
         try:
             ids = link_generated_users(svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE)
             started = time.perf_counter()
@@ -200,7 +201,8 @@ async def bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
     # Each user asks many times a minute here: the per-user /recommend limit would refuse them.
     env = {"RECOMMEND_COOLDOWN": "0", **({"TELEGRAM_MAX_RPS": max_rps} if max_rps else {})}
     with mock.patch.dict(os.environ, env):
-        async with running_bot(data_dir, tg, bili, tick_seconds=3600) as (app, svc):
+        # The key the child stored the logins under: with any other the bot refuses to start.
+        async with running_bot(data_dir, tg, bili, fernet_keys=os.environ["FERNET_KEYS"], tick_seconds=3600) as (app, svc):
             for job in app.job_queue.get_jobs_by_name("tick"):  # its first run is 1 s after start
                 job.schedule_removal()
             yield app, svc
@@ -339,6 +341,8 @@ def main() -> None:
     if args.prepare:
         asyncio.run(prepare(args.prepare, args.users))
         return
+    # One key for the child that stores the logins and for the measuring bot (the child inherits it).
+    os.environ["FERNET_KEYS"] = Fernet.generate_key().decode()
     with tempfile.TemporaryDirectory() as tmp:
         prepare_in_child(Path(tmp), args.users)
         p95, cold = asyncio.run(measure(Path(tmp), args.users, args.rounds, args.capped_rounds, args.profile))

@@ -64,7 +64,7 @@ def queue_depth(services: Services) -> list[tuple[str, str, int]]:
 class MetricsServer:
     """aiohttp on METRICS_LISTEN:METRICS_PORT; /healthz answers 200 while the database does."""
 
-    def __init__(self, services: Services, port: int, listen: str = "0.0.0.0") -> None:
+    def __init__(self, services: Services, port: int, listen: str = "127.0.0.1") -> None:
         self.services, self.port, self.listen = services, port, listen
         self._collector = _ServicesCollector(services)
         self._runner: web.AppRunner | None = None
@@ -76,7 +76,14 @@ class MetricsServer:
         REGISTRY.register(self._collector)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.listen, self.port).start()
+        try:
+            await web.TCPSite(self._runner, self.listen, self.port).start()
+        except OSError as exc:  # the port is taken (two processes on one host with one METRICS_PORT)
+            log.error("METRICS_PORT %d on %s is not free (%s): this process runs without /healthz and "
+                      "/metrics; give each process on a host its own METRICS_PORT",
+                      self.port, self.listen, exc.strerror or type(exc).__name__)  # fmt: skip
+            await self.stop()
+            return
         log.info("metrics on %s:%d (/healthz, /metrics)", self.listen, self.port)
 
     async def stop(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import procrastinate
@@ -87,17 +88,69 @@ def build_app(settings: Settings) -> procrastinate.App:
     return app
 
 
-def ensure_queue_schema(db: Database) -> None:
-    """procrastinate's tables, once per database (its schema script is not re-runnable); the advisory
-    lock keeps two workers starting together from both applying it."""
+MIGRATION_RECORD = "bilipick_procrastinate_migrations"  # procrastinate keeps no record of its own
+
+
+def ensure_queue_schema(db: Database, migrations_dir: Path | None = None) -> list[str]:
+    """procrastinate's tables at the installed procrastinate's schema; the migrations applied now.
+
+    A fresh database gets the full schema, with every migration of the installed release recorded
+    as applied (in MIGRATION_RECORD). Tables that predate the record were made by this release's
+    schema script (the only way BiliPick ever made them) and are recorded the same way. Then each
+    migration file not yet recorded is applied in name (= version) order, each in its own transaction
+    with its record, so a crash leaves no half-applied migration. A session advisory lock keeps two
+    processes starting together from both migrating. procrastinate's "pre" and "post" migrations of
+    a release are applied together: stop the old workers before starting new ones across a release
+    that has "post" migrations (README, "Upgrades").
+    """
     from procrastinate.schema import SchemaManager
 
-    with db.engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('bilipick:procrastinate-schema'))"))
-        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
-            with conn.connection.cursor() as cursor:  # no parameters: the script's % are literal
-                cursor.execute(SchemaManager.get_schema())
-            log.info("procrastinate schema applied")
+    folder = Path(migrations_dir or SchemaManager.get_migrations_path())
+    available = sorted(path.name for path in folder.glob("*.sql"))
+    applied: list[str] = []
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(hashtext('bilipick:procrastinate-schema'))"))
+        conn.commit()
+        try:
+            recorded = _baseline_queue_schema(conn, available)
+            for name in available:
+                if name in recorded:
+                    continue
+                _run_script(conn, (folder / name).read_text(encoding="utf-8"))
+                conn.execute(text(f"INSERT INTO {MIGRATION_RECORD} (name) VALUES (:name)"), {"name": name})
+                conn.commit()
+                applied.append(name)
+                log.info("procrastinate migration %s applied", name)
+        finally:
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext('bilipick:procrastinate-schema'))"))
+            conn.commit()
+    return applied
+
+
+def _baseline_queue_schema(conn: Any, available: list[str]) -> set[str]:
+    """The record table; on a fresh database the full schema. The names recorded as applied."""
+    from procrastinate.schema import SchemaManager
+
+    conn.execute(text(f"CREATE TABLE IF NOT EXISTS {MIGRATION_RECORD} "
+                      "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"))  # fmt: skip
+    fresh = conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None
+    if fresh:
+        _run_script(conn, SchemaManager.get_schema())
+        log.info("procrastinate schema applied")
+    recorded = set(conn.execute(text(f"SELECT name FROM {MIGRATION_RECORD}")).scalars())
+    if fresh or not recorded:  # the schema script of this release: everything up to now is in it
+        conn.execute(text(f"INSERT INTO {MIGRATION_RECORD} (name) SELECT unnest(CAST(:names AS text[])) "
+                          "ON CONFLICT DO NOTHING"), {"names": available})  # fmt: skip
+        recorded |= set(available)
+    conn.commit()
+    return recorded
+
+
+def _run_script(conn: Any, script: str) -> None:
+    """A SQL script as it is: no parameters, so its % signs stay literal."""
+    with conn.connection.cursor() as cursor:
+        cursor.execute(script)
 
 
 async def _defer(task: procrastinate.Task, lock: str | None, queueing_lock: str, **kwargs: Any) -> bool:

@@ -12,11 +12,16 @@ import argparse
 import asyncio
 import logging
 
+from jobs.startup import check_stored_logins, require_shared_keys
 from jobs.queue import QUEUES, SCHEDULE_QUEUE, Runtime, build_app, ensure_queue_schema
 from services import build_services
 from settings import Settings, get_settings
 
 log = logging.getLogger("bilipick.worker")
+
+# On SIGTERM running jobs get this long to finish before they are cancelled (and retried elsewhere);
+# docker-compose.yml's stop_grace_period is longer, so Docker does not SIGKILL the worker first.
+SHUTDOWN_GRACE_S = 30
 
 
 def build_bot(settings: Settings, services):
@@ -40,7 +45,13 @@ async def run_worker(settings: Settings, queues: list[str], concurrency: int) ->
 
     if not settings.work.distributed:
         raise SystemExit("jobs.worker runs in WORK_MODE=distributed (with a PostgreSQL DATABASE_URL)")
+    require_shared_keys(settings)
     services = build_services(settings)  # migrates the schema (under its own advisory lock)
+    try:
+        check_stored_logins(services)  # as the front does: a wrong key set refuses, it marks nobody dead
+    except SystemExit:
+        await services.close()
+        raise
     ensure_queue_schema(services.db)
     bot = build_bot(settings, services)
     await bot.initialize()
@@ -58,7 +69,7 @@ async def run_worker(settings: Settings, queues: list[str], concurrency: int) ->
                 additional_context={"runtime": runtime},
                 update_heartbeat_interval=settings.work.heartbeat_s,
                 stalled_worker_timeout=settings.work.stalled_after_s,
-                shutdown_graceful_timeout=30,
+                shutdown_graceful_timeout=SHUTDOWN_GRACE_S,
             )
     finally:
         if metrics is not None:
