@@ -67,8 +67,9 @@ def bvid(n: int) -> str:
 
 
 def _user_videos(rng: np.random.Generator, world: World) -> np.ndarray:
-    head = np.minimum(rng.zipf(1.2, world.events // 3), HEAD) - 1
-    tail = rng.integers(HEAD, world.catalogue, world.events - len(head))
+    head_size = min(HEAD, world.catalogue // 5)  # a small catalogue keeps a long tail too
+    head = np.minimum(rng.zipf(1.2, world.events // 3), head_size) - 1
+    tail = rng.integers(head_size, world.catalogue, world.events - len(head))
     return np.unique(np.concatenate([head, tail]))
 
 
