@@ -145,6 +145,10 @@ class DistributedSettings(BaseSettings):
     stalled_after_s: float = Field(default=60.0, alias="WORKER_STALLED_AFTER")
     heartbeat_s: float = Field(default=10.0, alias="WORKER_HEARTBEAT")
     train_shards: int = Field(default=8, alias="TRAIN_SHARDS")
+    # Finished jobs: a succeeded one's row goes at once (KEEP_SUCCEEDED_JOBS keeps it, for audits and
+    # the day tests' overlap check); failed, cancelled and kept ones go after this many days.
+    failed_jobs_keep_days: int = Field(default=14, ge=0, alias="FAILED_JOBS_KEEP_DAYS")
+    keep_succeeded_jobs: bool = Field(default=False, alias="KEEP_SUCCEEDED_JOBS")
 
     @property
     def distributed(self) -> bool:

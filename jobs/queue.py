@@ -23,7 +23,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.jobs import Status
+from procrastinate.jobs import DeleteJobCondition, Status
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -33,7 +33,7 @@ from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
 from jobs.schedule import after_sync
 from services import Services
-from jobs.sync import refresh_candidates, sync_user
+from jobs.sync import candidate_refresh_due, refresh_candidates, sync_user
 from jobs.training import rebuild_shared, train_users_now
 from settings import Settings
 from storage import picks, users
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("sync", "train", "digest")
 SCHEDULE_QUEUE = "schedule"  # the scheduler and the stalled-job recovery; every worker listens to it
+PRUNE_CRON = "17 * * * *"  # finished jobs past FAILED_JOBS_KEEP_DAYS go once an hour
 SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
 # A worker takes the highest priority first: the scheduler and recovery never wait behind thousands
 # of syncs; a digest has a time the user expects it; a retrain makes picks better; syncs can wait.
@@ -81,7 +82,11 @@ def libpq_url(database_url: str) -> str:
 def build_app(settings: Settings) -> procrastinate.App:
     """The procrastinate app with BiliPick's tasks; the scheduler's cron comes from SCHEDULER_CRON."""
     connector = procrastinate.PsycopgConnector(conninfo=libpq_url(settings.storage.resolved_database_url))
-    app = procrastinate.App(connector=connector)
+    # A succeeded job's row goes when it finishes (the scheduler alone leaves thousands a day);
+    # failed ones stay FAILED_JOBS_KEEP_DAYS for a look (`prune_finished_jobs`).
+    keep = settings.work.keep_succeeded_jobs
+    delete = DeleteJobCondition.NEVER if keep else DeleteJobCondition.SUCCESSFUL
+    app = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": delete})
     _register(app, settings)
     return app
 
@@ -151,6 +156,12 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         # No `lock` here: a recovery killed mid-run must not block every later one.
         await recover_stalled_jobs(context.app, work.stalled_after_s)
 
+    @app.periodic(cron=PRUNE_CRON, periodic_id="prune")
+    @app.task(name="prune_finished_jobs", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"],
+              queueing_lock="prune", pass_context=True)  # fmt: skip
+    async def prune_task(context: procrastinate.JobContext, timestamp: int) -> None:
+        await prune_finished_jobs(context.app, work.failed_jobs_keep_days)
+
 
 # The bodies: plain functions over the same building blocks the embedded tick uses.
 
@@ -211,7 +222,8 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
     """The distributed tick: defer a job for each due user, training shard and claimed digest."""
     svc, now = rt.services, rt.services.now()
     deferred = {"sync": 0, "train": 0, "digest": 0}
-    await _defer(tasks["refresh"], "candidates", "candidates")
+    if candidate_refresh_due(svc):  # the job itself would find nothing to do (most runs)
+        await _defer(tasks["refresh"], "candidates", "candidates")
     queued = queued_locks(svc.db, "sync:")  # waiting or running: still due until it finishes
     for user in users.users_due_sync(svc.db, now, limit=SYNC_SCHEDULE_LIMIT):
         if f"sync:{user.id}" not in queued:
@@ -254,3 +266,11 @@ async def recover_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -
     if recovered:
         log.warning("job=recover requeued=%d stalled jobs", recovered)
     return recovered
+
+
+async def prune_finished_jobs(app: procrastinate.App, keep_days: int) -> None:
+    """Finished jobs (failed, cancelled, aborted, and succeeded ones KEEP_SUCCEEDED_JOBS kept) whose
+    last event is older than `keep_days` leave the table, their events with them."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=keep_days * 24, include_failed=True, include_cancelled=True, include_aborted=True
+    )

@@ -71,6 +71,7 @@ def worker_env(svc: Services, double: BilibiliDouble, tg: TelegramDouble, databa
         BILIBILI_IMAGE_URL=double.url, BILIBILI_MAX_RPS="0", BILIBILI_TIMEOUT="5", BILIBILI_RETRIES="2",
         BILIBILI_BACKOFF_BASE="0.01", BILIBILI_RISK_PAUSE_BASE="0.3", BILIBILI_RISK_PAUSE_MAX="2",
         SCHEDULER_CRON=FAST_CRON, WORKER_HEARTBEAT="1", WORKER_STALLED_AFTER="4", TRAIN_SHARDS="4",
+        KEEP_SUCCEEDED_JOBS="1",  # overlapping_syncs reads the finished sync jobs' events
         PYTHONPATH=str(ROOT),
     )  # fmt: skip
     env.update(extra)
