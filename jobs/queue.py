@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 from bilibili import BilibiliError
 from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
+from jobs.onboarding import first_sync_and_train, sync_the_rest
 from jobs.schedule import after_sync
 from services import Services
 from jobs.sync import candidate_refresh_due, refresh_candidates, sync_user
@@ -42,13 +43,16 @@ from storage.models import DigestStatus
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("sync", "train", "digest")
+QUEUES = ("onboard", "sync", "train", "digest")
+ONBOARD_QUEUE = "onboard"  # a user who just logged in waits for their first picks: served first
 SCHEDULE_QUEUE = "schedule"  # the scheduler and the stalled-job recovery; every worker listens to it
 PRUNE_CRON = "17 * * * *"  # finished jobs past FAILED_JOBS_KEEP_DAYS go once an hour
 SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
 # A worker takes the highest priority first: the scheduler and recovery never wait behind thousands
-# of syncs; a digest has a time the user expects it; a retrain makes picks better; syncs can wait.
-PRIORITY = {"schedule": 30, "digest": 20, "train": 10, "sync": 0}
+# of syncs; a user who just logged in waits for their first picks; a digest has a time the user
+# expects it; a retrain makes picks better; the rest of a first sync has a user watching its status;
+# syncs can wait.
+PRIORITY = {"schedule": 30, "onboard": 25, "digest": 20, "train": 10, "onboard_rest": 5, "sync": 0}
 
 
 class TransientFailure(Exception):
@@ -139,6 +143,27 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         rt = _runtime(context)
         await send_claimed_digest(rt.services, rt.bot, user_id, local_date)
 
+    # The first part of a new user's first sync (quick sync, first model, "first picks ready"), deferred
+    # by the front after the QR confirm; `user:<id>`: no other sync of the user runs meanwhile.
+    @app.task(name="onboard_user", queue=ONBOARD_QUEUE, priority=PRIORITY["onboard"], retry=RETRY, pass_context=True)
+    async def onboard_task(context: procrastinate.JobContext, user_id: int, message_id: int | None = None) -> None:
+        rt = _runtime(context)
+
+        async def defer_rest(msg_id: int | None, version: int, trained_on: int) -> None:
+            # Queueing lock `sync:<id>`: the scheduler sees the user's sync queued and adds none.
+            await _defer(onboard_rest_task, f"user:{user_id}", f"sync:{user_id}", user_id=user_id,
+                         message_id=msg_id, version=version, trained_on=trained_on)  # fmt: skip
+
+        await onboard_user(rt.services, rt.bot, user_id, message_id, defer_rest)
+
+    # The rest of that first sync (older history, every folder, retrains as it grows): a sync-queue job,
+    # so the urgent slot is free again once the first picks are out.
+    @app.task(name="onboard_rest", queue="sync", priority=PRIORITY["onboard_rest"], retry=RETRY, pass_context=True)
+    async def onboard_rest_task(context: procrastinate.JobContext, user_id: int, message_id: int | None,
+                                version: int, trained_on: int) -> None:
+        rt = _runtime(context)
+        await sync_rest_of_onboarding(rt.services, rt.bot, user_id, message_id, version, trained_on)
+
     tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
              "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
 
@@ -163,7 +188,47 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         await prune_finished_jobs(context.app, work.failed_jobs_keep_days)
 
 
+async def defer_onboarding(app: procrastinate.App, user_id: int, message_id: int | None) -> bool:
+    """The front, after a QR login: a worker runs the first sync (`message_id`: the status message
+    the front sent, which the worker edits). False when one already waits for this user."""
+    task = app.tasks["onboard_user"]
+    return await _defer(task, f"user:{user_id}", f"onboard:{user_id}", user_id=user_id, message_id=message_id)
+
+
 # The bodies: plain functions over the same building blocks the embedded tick uses.
+
+
+def _onboarding_view(svc: Services, bot: Any, user_id: int, message_id: int | None):
+    from delivery.onboarding import BotOnboardingView
+
+    user = users.get_user_by_id(svc.db, user_id)
+    if user is None or user.credentials is None or user.session_dead or bot is None:
+        return None  # logged out or forgotten meanwhile: nothing to onboard
+    return BotOnboardingView(bot, user.chat_id, user.language, message_id)
+
+
+async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | None,
+                       defer_rest: Any) -> None:
+    """The first part of a first sync on a worker, as the front runs it in embedded mode; the rest is
+    handed to `defer_rest(message_id, version, trained_on)`. A retried job (its worker died) edits the
+    same status message; if it never finishes, ONBOARDING_HOLD lets the scheduled sync take over."""
+    if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
+        return
+
+    async def rest(version: int, trained_on: int) -> None:
+        await defer_rest(view.message_id, version, trained_on)
+
+    ready = await first_sync_and_train(svc, user_id, view, rest)
+    JOBS_DONE.labels("onboard_user", "ok" if ready else "failed").inc()
+
+
+async def sync_rest_of_onboarding(svc: Services, bot: Any, user_id: int, message_id: int | None, version: int,
+                                  trained_on: int) -> None:
+    if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
+        return
+    await sync_the_rest(svc, user_id, view, version, trained_on)
+    JOBS_DONE.labels("onboard_rest", "ok").inc()
+
 
 
 async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = False) -> None:

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from bot import build_application
-from jobs.queue import ensure_queue_schema
+from jobs.queue import QUEUES, ensure_queue_schema
 from services import Services, build_model_store
 from jobs.sync import refresh_candidates
 from settings import DistributedSettings
@@ -78,7 +78,7 @@ def worker_env(svc: Services, double: BilibiliDouble, tg: TelegramDouble, databa
     return env
 
 
-def start_worker(env: dict, log_path: Path, queues: str = "sync,train,digest", concurrency: int = 4) -> subprocess.Popen:
+def start_worker(env: dict, log_path: Path, queues: str = ",".join(QUEUES), concurrency: int = 4) -> subprocess.Popen:
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.worker", "--queues", queues, "--concurrency", str(concurrency)],

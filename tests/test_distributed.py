@@ -8,6 +8,7 @@ work; the issue's 1,000 runs with BILIPICK_DAY_USERS=1000 and a longer BILIPICK_
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -18,7 +19,8 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from tests.botenv import pick_messages
+from jobs.pull import FIRST_HISTORY_PAGES
+from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
     distributed_services, outcome, prime_candidates, running_front, seed_day, start_worker, stop_worker,
@@ -141,4 +143,57 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
     # The killed worker's jobs were handed back and finished by the survivor (or voided as a twin).
     assert set((await asyncio.to_thread(statuses)).values()) <= {"succeeded", "failed"}
     assert outcome(svc, tg, user_ids, started).lost == 0
+    await svc.close()
+
+
+async def _worker_registered(svc) -> bool:
+    def read():
+        with svc.db.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar() > 0
+
+    return await asyncio.to_thread(read)
+
+
+async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_telegram(
+    tmp_path, bilibili_double, tg, postgres_url, caplog  # noqa: F811
+):
+    """After the QR confirm the first picks come from a worker (the urgent `onboard` queue), the rest
+    of the history follows as a sync job editing the same status message; the front reads no history
+    and trains nothing. Prints confirm → first picks (a figure, not asserted)."""
+    caplog.set_level(logging.INFO)
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    await prime_candidates(svc)
+    mid, chat = 3701, 5701
+    bilibili_double.add_long_history_user(mid, "heavy", watches=30 * (FIRST_HISTORY_PAGES + 3), seed=43)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    worker_log = tmp_path / "worker.log"
+    worker = start_worker(worker_env(svc, bilibili_double, tg, postgres_url), worker_log)
+    try:
+        deadline = time.monotonic() + 120
+        while not await _worker_registered(svc):  # started (imports, schema): the figure is the onboarding's
+            assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark, before = tg.mark(), last_message_id(tg, alice)
+            bilibili_double.scan(key)
+            front_calls, confirmed = svc.bili.calls, time.monotonic()
+            bilibili_double.confirm(key, mid)
+            await first_picks_ready(tg, alice, mark, timeout=120)
+            took = time.monotonic() - confirmed
+            done = await all_synced(tg, alice, mark, timeout=300)
+            front_calls = svc.bili.calls - front_calls
+        print(f"\nconfirm -> first picks {took:.1f}s (front + 1 worker on PostgreSQL)")
+    finally:
+        stop_worker(worker)
+    logs = worker_log.read_text()
+    assert "first sync (first part)" in logs and "first sync (background)" in logs, logs[-3000:]
+    assert "You lean toward" in done.content
+    status = {m.message_id for m in tg.sent_to(alice) if m.message_id > before and
+              any(w in m.content for w in ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced"))}
+    assert status == {done.message_id}, "one status message: sent by the front, edited by the workers"
+    # The front: the QR polls only (no history page, no metadata), and no sync or training ran in it.
+    assert front_calls <= 2, front_calls
+    ran_here = [r.getMessage() for r in caplog.records if r.name in ("jobs.onboarding", "jobs.sync", "jobs.training")]
+    assert ran_here == []
     await svc.close()
