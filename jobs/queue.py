@@ -17,6 +17,7 @@ Correct with many workers:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,31 @@ def build_app(settings: Settings) -> procrastinate.App:
     app = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": delete})
     _register(app, settings)
     return app
+
+
+ONBOARD_SLOTS = 1  # jobs of the onboard queue a worker runs besides its --concurrency
+
+
+async def run_worker_loops(app: procrastinate.App, queues: list[str], concurrency: int, **options: Any) -> None:
+    """procrastinate's worker on `queues` with `concurrency` slots until a signal stops it; when it
+    serves the onboard queue, also a slot for onboarding alone: priorities order the waiting jobs,
+    but a login must not wait until one of the slots long syncs and training passes hold frees up."""
+    main = asyncio.ensure_future(app.run_worker_async(queues=queues, concurrency=concurrency, **options))
+    if ONBOARD_QUEUE not in queues:
+        await main
+        return
+    reserved = asyncio.ensure_future(app.run_worker_async(
+        queues=[ONBOARD_QUEUE], concurrency=ONBOARD_SLOTS, name="onboard", **{**options, "install_signal_handlers": False}))  # fmt: skip
+    try:
+        await main  # returns on SIGTERM/SIGINT (its signal handlers)
+    finally:
+        reserved.cancel()  # procrastinate stops gracefully: the running onboarding finishes first
+        try:
+            await reserved
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - it died early; the other slots served the onboarding meanwhile
+            log.exception("the onboarding slot's worker failed")
 
 
 def ensure_queue_schema(db: Database) -> None:

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from jobs.pull import FIRST_HISTORY_PAGES
+from tests.doubles.bilibili import RELATED
 from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
@@ -196,4 +197,37 @@ async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_tel
     assert front_calls <= 2, front_calls
     ran_here = [r.getMessage() for r in caplog.records if r.name in ("jobs.onboarding", "jobs.sync", "jobs.training")]
     assert ran_here == []
+    await svc.close()
+
+
+async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    """Priorities order the waiting jobs only: a worker whose slots all run long syncs still has a
+    slot for the onboarding, so the first picks do not wait for those syncs."""
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    (busy,) = seed_day(svc, bilibili_double, tg, 1)
+    await prime_candidates(svc)
+    bilibili_double.hold(RELATED, after=0)  # the busy user's sync (and only a full sync) reads related videos
+    mid, chat = 3702, 5702
+    bilibili_double.add_long_history_user(mid, "newcomer", watches=60, seed=44)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    worker_log = tmp_path / "worker.log"
+    env = worker_env(svc, bilibili_double, tg, postgres_url, BILIBILI_TIMEOUT="300")
+    worker = start_worker(env, worker_log, concurrency=1)
+    try:
+        deadline = time.monotonic() + 120
+        while bilibili_double.calls[RELATED] < 1:  # the one slot is taken by a sync that waits
+            assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark = tg.mark()
+            bilibili_double.scan(key)
+            bilibili_double.confirm(key, mid)
+            await first_picks_ready(tg, alice, mark, timeout=60)
+            assert bilibili_double.calls[RELATED] == 1, "the long sync is still running"
+            bilibili_double.release(RELATED)
+    finally:
+        stop_worker(worker)
     await svc.close()
