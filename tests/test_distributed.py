@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from jobs.pull import FIRST_HISTORY_PAGES
-from tests.doubles.bilibili import RELATED
+from tests.doubles.bilibili import HISTORY, RELATED
 from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
@@ -230,4 +230,48 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
             bilibili_double.release(RELATED)
     finally:
         stop_worker(worker)
+    await svc.close()
+
+
+async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_the_same_status(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    await prime_candidates(svc)
+    mid, chat = 3703, 5703
+    bilibili_double.add_long_history_user(mid, "newcomer", watches=30 * (FIRST_HISTORY_PAGES + 2), seed=45)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    env = worker_env(svc, bilibili_double, tg, postgres_url, BILIBILI_TIMEOUT="300")
+    doomed = start_worker(env, tmp_path / "doomed.log")
+    survivor = None
+    try:
+        deadline = time.monotonic() + 120
+        while not await _worker_registered(svc):
+            assert doomed.poll() is None and time.monotonic() < deadline, (tmp_path / "doomed.log").read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark, before = tg.mark(), last_message_id(tg, alice)
+            bilibili_double.hold(HISTORY, after=2)  # the first part stops on its third history page
+            bilibili_double.scan(key)
+            bilibili_double.confirm(key, mid)
+            while bilibili_double.calls[HISTORY] < 3:
+                assert time.monotonic() < deadline + 60, (tmp_path / "doomed.log").read_text()[-3000:]
+                await asyncio.sleep(0.1)
+            stop_worker(doomed, kill=True)  # mid-onboarding, no goodbye: its job stays 'doing'
+            bilibili_double.release(HISTORY)
+            survivor = start_worker(env, tmp_path / "survivor.log")
+            await first_picks_ready(tg, alice, mark, timeout=180)
+            done = await all_synced(tg, alice, mark, timeout=300)
+    finally:
+        stop_worker(doomed, kill=True)
+        if survivor is not None:
+            stop_worker(survivor)
+    logs = (tmp_path / "survivor.log").read_text()
+    assert "first sync (first part)" in logs and "job=recover requeued=1" in logs, logs[-3000:]
+    status = {m.message_id for m in tg.sent_to(alice) if m.message_id > before and
+              any(w in m.content for w in ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced"))}
+    assert status == {done.message_id}, "the retried job edits the status message the front sent"
+    picks_ready = [m for m in tg.sent_to(alice) if "first personal picks are ready" in m.content]
+    assert len(picks_ready) == 1
     await svc.close()
