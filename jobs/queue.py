@@ -107,8 +107,10 @@ async def run_worker_loops(app: procrastinate.App, queues: list[str], concurrenc
     if ONBOARD_QUEUE not in queues:
         await main
         return
-    reserved = asyncio.ensure_future(app.run_worker_async(
-        queues=[ONBOARD_QUEUE], concurrency=ONBOARD_SLOTS, name="onboard", **{**options, "install_signal_handlers": False}))  # fmt: skip
+    reserved_options = {**options, "install_signal_handlers": False}  # the main loop stops on signals
+    reserved = asyncio.ensure_future(
+        app.run_worker_async(queues=[ONBOARD_QUEUE], concurrency=ONBOARD_SLOTS, name="onboard", **reserved_options)
+    )
     try:
         await main  # returns on SIGTERM/SIGINT (its signal handlers)
     finally:

@@ -147,6 +147,12 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
     await svc.close()
 
 
+def _status_messages(tg, user, after: int) -> set[int]:
+    """Ids of the onboarding status messages sent to `user` after message `after`."""
+    words = ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced")
+    return {m.message_id for m in tg.sent_to(user) if m.message_id > after and any(w in m.content for w in words)}
+
+
 async def _worker_registered(svc) -> bool:
     def read():
         with svc.db.engine.connect() as conn:
@@ -190,8 +196,7 @@ async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_tel
     logs = worker_log.read_text()
     assert "first sync (first part)" in logs and "first sync (background)" in logs, logs[-3000:]
     assert "You lean toward" in done.content
-    status = {m.message_id for m in tg.sent_to(alice) if m.message_id > before and
-              any(w in m.content for w in ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced"))}
+    status = _status_messages(tg, alice, before)
     assert status == {done.message_id}, "one status message: sent by the front, edited by the workers"
     # The front: the QR polls only (no history page, no metadata), and no sync or training ran in it.
     assert front_calls <= 2, front_calls
@@ -269,8 +274,7 @@ async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_th
             stop_worker(survivor)
     logs = (tmp_path / "survivor.log").read_text()
     assert "first sync (first part)" in logs and "job=recover requeued=1" in logs, logs[-3000:]
-    status = {m.message_id for m in tg.sent_to(alice) if m.message_id > before and
-              any(w in m.content for w in ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced"))}
+    status = _status_messages(tg, alice, before)
     assert status == {done.message_id}, "the retried job edits the status message the front sent"
     picks_ready = [m for m in tg.sent_to(alice) if "first personal picks are ready" in m.content]
     assert len(picks_ready) == 1
