@@ -45,12 +45,13 @@ DeferRest = Callable[[int, int], Awaitable[None]]
 
 
 async def first_sync_and_train(services: Services, user_id: int, view: OnboardingView,
-                               defer_rest: DeferRest | None = None) -> bool:
+                               defer_rest: DeferRest | None = None, retried: bool = False) -> bool:
     """True when the first personal model is ready; returns once the background sync ended too, or
     once `defer_rest` handed it on. An account synced before (a new login of the same account) gets
-    one ordinary sync instead."""
+    one ordinary sync instead. `retried`: an earlier attempt (its worker died) may have stored the
+    first part: the quick part again (it reads only what is newer), not a whole sync before the picks."""
     await view.status("sync_started")
-    returning = behaviour.get_cursor(services.db, user_id, HISTORY) is not None
+    returning = behaviour.get_cursor(services.db, user_id, HISTORY) is not None and not retried
     report = await (sync_user(services, user_id) if returning else quick_sync(services, user_id))
     _log("whole" if returning else "first part", user_id, report)
     if not report.ok or returning:

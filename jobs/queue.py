@@ -182,7 +182,7 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
             await _defer(onboard_rest_task, f"user:{user_id}", f"sync:{user_id}", user_id=user_id,
                          message_id=msg_id, version=version, trained_on=trained_on)  # fmt: skip
 
-        await onboard_user(rt.services, rt.bot, user_id, message_id, defer_rest)
+        await onboard_user(rt.services, rt.bot, user_id, message_id, defer_rest, retried=context.job.attempts > 0)
 
     # The rest of that first sync (older history, every folder, retrains as it grows): a sync-queue job,
     # so the urgent slot is free again once the first picks are out.
@@ -236,7 +236,7 @@ def _onboarding_view(svc: Services, bot: Any, user_id: int, message_id: int | No
 
 
 async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | None,
-                       defer_rest: Any) -> None:
+                       defer_rest: Any, retried: bool = False) -> None:
     """The first part of a first sync on a worker, as the front runs it in embedded mode; the rest is
     handed to `defer_rest(message_id, version, trained_on)`. A retried job (its worker died) edits the
     same status message; if it never finishes, ONBOARDING_HOLD lets the scheduled sync take over."""
@@ -246,7 +246,7 @@ async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | 
     async def rest(version: int, trained_on: int) -> None:
         await defer_rest(view.message_id, version, trained_on)
 
-    ready = await first_sync_and_train(svc, user_id, view, rest)
+    ready = await first_sync_and_train(svc, user_id, view, rest, retried=retried)
     JOBS_DONE.labels("onboard_user", "ok" if ready else "failed").inc()
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from jobs.pull import FIRST_HISTORY_PAGES
-from tests.doubles.bilibili import HISTORY, RELATED
+from tests.doubles.bilibili import HISTORY, RELATED, VIEW_DETAIL
 from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
@@ -241,6 +241,9 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
 async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_the_same_status(
     tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
 ):
+    """Killed after the first part's behaviour was stored: another worker's retry does the quick part
+    again (only what is newer), so the first picks do not wait for the whole history; it edits the
+    status message the front sent and says "first picks ready" once."""
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     await prime_candidates(svc)
     mid, chat = 3703, 5703
@@ -257,16 +260,19 @@ async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_th
         async with running_front(svc, tg):
             key = await qr_key_after_login(tg, bilibili_double, alice)
             mark, before = tg.mark(), last_message_id(tg, alice)
-            bilibili_double.hold(HISTORY, after=2)  # the first part stops on its third history page
+            bilibili_double.hold(VIEW_DETAIL, after=0)  # the first part stops at its metadata, rows stored
+            # The newest pages, then the retry's look for newer ones; the older history waits.
+            bilibili_double.hold(HISTORY, after=FIRST_HISTORY_PAGES + 1)
             bilibili_double.scan(key)
             bilibili_double.confirm(key, mid)
-            while bilibili_double.calls[HISTORY] < 3:
+            while bilibili_double.calls[VIEW_DETAIL] < 1:
                 assert time.monotonic() < deadline + 60, (tmp_path / "doomed.log").read_text()[-3000:]
                 await asyncio.sleep(0.1)
             stop_worker(doomed, kill=True)  # mid-onboarding, no goodbye: its job stays 'doing'
-            bilibili_double.release(HISTORY)
+            bilibili_double.release(VIEW_DETAIL)
             survivor = start_worker(env, tmp_path / "survivor.log")
             await first_picks_ready(tg, alice, mark, timeout=180)
+            bilibili_double.release(HISTORY)
             done = await all_synced(tg, alice, mark, timeout=300)
     finally:
         stop_worker(doomed, kill=True)
