@@ -93,8 +93,9 @@ class JobSettings(BaseSettings):
     # if bilibili keeps saying there is more: 500 pages is 15,000 history rows, 10,000 favourites.
     sync_max_pages: int = Field(default=500, ge=1, alias="SYNC_MAX_PAGES")
     retrain_debounce_s: float = Field(default=120.0, alias="RETRAIN_DEBOUNCE")
-    # After a QR login the login task runs the first sync itself; the tick (or a worker, in distributed
-    # mode) syncs the user only if that did not finish within this time (the process died).
+    # After a QR login the login task (distributed mode: an onboard_user job on a worker) runs the first
+    # sync itself; the tick (or the scheduler) syncs the user only if that did not finish within this
+    # time (the process died, or no worker serves the onboard queue).
     onboarding_hold_s: float = Field(default=600.0, alias="ONBOARDING_HOLD")
     digest_grace_s: float = Field(default=3 * 3600, alias="DIGEST_GRACE")
     default_timezone: str = Field(default="Asia/Shanghai", alias="DEFAULT_TIMEZONE")
