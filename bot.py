@@ -29,7 +29,7 @@ from redaction import install_redaction
 from delivery import callbacks
 from delivery.i18n import LANGUAGES, t
 from delivery.ratelimit import PacedRateLimiter
-from services import SERVICES_KEY, Services, build_services
+from services import QUEUE_KEY, SERVICES_KEY, Services, build_services
 from jobs.startup import check_stored_logins, require_shared_keys
 from jobs.tick import schedule_ticks
 from settings import Settings, get_settings
@@ -133,6 +133,11 @@ def register_handlers(app: Application) -> None:
 
 async def _post_init(app: Application) -> None:
     work = app.bot_data[SERVICES_KEY].settings.work
+    if work.distributed:  # the front defers each onboarding to the workers
+        from jobs.queue import build_app, ensure_queue_schema
+
+        ensure_queue_schema(app.bot_data[SERVICES_KEY].db)
+        app.bot_data[QUEUE_KEY] = await build_app(app.bot_data[SERVICES_KEY].settings).open_async()
     if work.metrics_port is not None:
         from jobs.metrics import MetricsServer
 
@@ -152,6 +157,8 @@ async def _post_stop(app: Application) -> None:
 
 
 async def _post_shutdown(app: Application) -> None:
+    if (queue := app.bot_data.pop(QUEUE_KEY, None)) is not None:
+        await queue.close_async()
     await app.bot_data[SERVICES_KEY].close()
 
 

@@ -20,6 +20,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"  # where bot.py puts the Services in application.bot_data
+QUEUE_KEY = "queue"  # distributed mode: where bot.py puts the procrastinate app the front defers to
 
 
 class CoverCache:

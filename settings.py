@@ -97,8 +97,9 @@ class JobSettings(BaseSettings):
     # if bilibili keeps saying there is more: 500 pages is 15,000 history rows, 10,000 favourites.
     sync_max_pages: int = Field(default=500, ge=1, alias="SYNC_MAX_PAGES")
     retrain_debounce_s: float = Field(default=120.0, alias="RETRAIN_DEBOUNCE")
-    # After a QR login the login task runs the first sync itself; the tick (or a worker, in distributed
-    # mode) syncs the user only if that did not finish within this time (the process died).
+    # After a QR login the login task (distributed mode: an onboard_user job on a worker) runs the first
+    # sync itself; the tick (or the scheduler) syncs the user only if that did not finish within this
+    # time (the process died, or no worker serves the onboard queue).
     onboarding_hold_s: float = Field(default=600.0, alias="ONBOARDING_HOLD")
     digest_grace_s: float = Field(default=3 * 3600, alias="DIGEST_GRACE")
     default_timezone: str = Field(default="Asia/Shanghai", alias="DEFAULT_TIMEZONE")
@@ -155,6 +156,10 @@ class DistributedSettings(BaseSettings):
     stalled_after_s: float = Field(default=60.0, alias="WORKER_STALLED_AFTER")
     heartbeat_s: float = Field(default=10.0, alias="WORKER_HEARTBEAT")
     train_shards: int = Field(default=8, alias="TRAIN_SHARDS")
+    # Finished jobs: a succeeded one's row goes at once (KEEP_SUCCEEDED_JOBS keeps it, for audits and
+    # the day tests' overlap check); failed, cancelled and kept ones go after this many days.
+    failed_jobs_keep_days: int = Field(default=14, ge=0, alias="FAILED_JOBS_KEEP_DAYS")
+    keep_succeeded_jobs: bool = Field(default=False, alias="KEEP_SUCCEEDED_JOBS")
 
     @property
     def distributed(self) -> bool:

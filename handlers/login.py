@@ -17,10 +17,11 @@ from bilibili import BilibiliError, QrCode, RiskControl
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of, seconds_text
 from delivery import callbacks
+from delivery.onboarding import BotOnboardingView
 from delivery.outcome import best_effort
 from delivery.i18n import language_for, t
 from jobs.onboarding import first_sync_and_train
-from services import Services
+from services import QUEUE_KEY, Services
 from storage import users
 from storage.models import User
 
@@ -143,29 +144,20 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
 
 
 async def _onboard(app: Application, svc: Services, user: User) -> None:
-    await first_sync_and_train(svc, user.id, ChatOnboardingView(app, user))
+    view = BotOnboardingView(app.bot, user.chat_id, user.language)
+    if not svc.settings.work.distributed:
+        await first_sync_and_train(svc, user.id, view)
+        return
+    # Distributed: the front answers Telegram only. It shows the status message at once and a worker
+    # runs the first sync and training (the `onboard` queue), editing that message; if no worker ever
+    # does, ONBOARDING_HOLD lets the scheduled sync take over.
+    from jobs.queue import defer_onboarding
 
-
-class ChatOnboardingView:
-    """Onboarding in the chat: one status message edited in place, and notes of their own.
-    Telegram hiccups here never stop the first sync and training (best effort)."""
-
-    def __init__(self, app: Application, user: User) -> None:
-        self.app, self.user = app, user
-        self.message: Message | None = None
-
-    async def status(self, key: str, **values: object) -> None:
-        text = t(self.user.language, key, **{k: html.escape(v) if isinstance(v, str) else v for k, v in values.items()})
-        if self.message is None:
-            try:
-                self.message = await self.app.bot.send_message(self.user.chat_id, text)
-            except TelegramError as exc:
-                log.info("onboarding status skipped: %s", exc)  # the next one is sent anew
-            return
-        await _edit_text(self.message, text)
-
-    async def notify(self, key: str, **values: object) -> None:
-        await best_effort(self.app.bot.send_message(self.user.chat_id, t(self.user.language, key, **values)), "note")
+    await view.status("sync_started")
+    try:
+        await defer_onboarding(app.bot_data[QUEUE_KEY], user.id, view.message_id)
+    except Exception as exc:  # noqa: BLE001 - the login is stored; the scheduled sync follows the hold
+        log.warning("onboarding of user %d not deferred: %s", user.id, type(exc).__name__)
 
 
 async def _edit_caption(message: Message, caption: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import recommender as rec
@@ -29,7 +30,7 @@ RETRAIN_GROWTH = 2.0  # retrain during the background sync each time the videos 
 
 
 class OnboardingView(Protocol):
-    """How onboarding talks to the user (handlers/ implements it with Telegram)."""
+    """How onboarding talks to the user (delivery/onboarding.py implements it with a Telegram bot)."""
 
     async def status(self, key: str, **values: object) -> None:
         """The one status message: sent the first time, edited in place afterwards."""
@@ -38,11 +39,19 @@ class OnboardingView(Protocol):
         """A message of its own (the user should notice it)."""
 
 
-async def first_sync_and_train(services: Services, user_id: int, view: OnboardingView) -> bool:
-    """True when the first personal model is ready; returns once the background sync ended too.
-    An account synced before (a new login of the same account) gets one ordinary sync instead."""
+# The background part handed elsewhere (distributed mode: a sync-queue job), given the first model's
+# version and how many videos' metadata it was trained on.
+DeferRest = Callable[[int, int], Awaitable[None]]
+
+
+async def first_sync_and_train(services: Services, user_id: int, view: OnboardingView,
+                               defer_rest: DeferRest | None = None, retried: bool = False) -> bool:
+    """True when the first personal model is ready; returns once the background sync ended too, or
+    once `defer_rest` handed it on. An account synced before (a new login of the same account) gets
+    one ordinary sync instead. `retried`: an earlier attempt (its worker died) may have stored the
+    first part: the quick part again (it reads only what is newer), not a whole sync before the picks."""
     await view.status("sync_started")
-    whole = behaviour.get_cursor(services.db, user_id, HISTORY) is not None  # synced before: all at once
+    whole = behaviour.get_cursor(services.db, user_id, HISTORY) is not None and not retried  # synced before
     report = await (sync_user(services, user_id) if whole else quick_sync(services, user_id))
     _log("whole" if whole else "first part", user_id, report)
     if report.ok and not whole and not _learnt_anything(report):
@@ -68,12 +77,14 @@ async def first_sync_and_train(services: Services, user_id: int, view: Onboardin
     await view.notify("first_picks_ready")
     if whole:
         await _tell_done(services, user_id, view, report, version)
+    elif defer_rest is not None:
+        await defer_rest(version, report.metadata_fetched)
     else:
-        await _sync_the_rest(services, user_id, view, version, report.metadata_fetched)
+        await sync_the_rest(services, user_id, view, version, report.metadata_fetched)
     return True
 
 
-async def _sync_the_rest(services: Services, user_id: int, view: OnboardingView, version: int,
+async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, version: int,
                          trained_on: int) -> None:
     """The full sync behind the first picks; the scheduled syncs keep off while it runs.
     `trained_on`: how many videos' metadata the first model had."""

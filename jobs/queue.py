@@ -17,6 +17,7 @@ Correct with many workers:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.jobs import Status
+from procrastinate.jobs import DeleteJobCondition, Status
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -33,9 +34,10 @@ from sqlalchemy.exc import OperationalError
 from bilibili import BilibiliError, RiskControl
 from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
+from jobs.onboarding import first_sync_and_train, sync_the_rest
 from jobs.schedule import after_sync
 from services import Services
-from jobs.sync import refresh_candidates, sync_user
+from jobs.sync import candidate_refresh_due, refresh_candidates, sync_user
 from jobs.training import rebuild_shared, shared_due, train_users_now
 from settings import Settings
 from storage import picks, users
@@ -44,12 +46,16 @@ from storage.models import DigestStatus
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("sync", "train", "digest")
+QUEUES = ("onboard", "sync", "train", "digest")
+ONBOARD_QUEUE = "onboard"  # a user who just logged in waits for their first picks: served first
 SCHEDULE_QUEUE = "schedule"  # the scheduler and the stalled-job recovery; every worker listens to it
+PRUNE_CRON = "17 * * * *"  # finished jobs past FAILED_JOBS_KEEP_DAYS go once an hour
 SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
 # A worker takes the highest priority first: the scheduler and recovery never wait behind thousands
-# of syncs; a digest has a time the user expects it; a retrain makes picks better; syncs can wait.
-PRIORITY = {"schedule": 30, "digest": 20, "train": 10, "sync": 0}
+# of syncs; a user who just logged in waits for their first picks; a digest has a time the user
+# expects it; a retrain makes picks better; the rest of a first sync has a user watching its status;
+# syncs can wait.
+PRIORITY = {"schedule": 30, "onboard": 25, "digest": 20, "train": 10, "onboard_rest": 5, "sync": 0}
 
 
 class TransientFailure(Exception):
@@ -83,9 +89,40 @@ def libpq_url(database_url: str) -> str:
 def build_app(settings: Settings) -> procrastinate.App:
     """The procrastinate app with BiliPick's tasks; the scheduler's cron comes from SCHEDULER_CRON."""
     connector = procrastinate.PsycopgConnector(conninfo=libpq_url(settings.storage.resolved_database_url))
-    app = procrastinate.App(connector=connector)
+    # A succeeded job's row goes when it finishes (the scheduler alone leaves thousands a day);
+    # failed ones stay FAILED_JOBS_KEEP_DAYS for a look (`prune_finished_jobs`).
+    keep = settings.work.keep_succeeded_jobs
+    delete = DeleteJobCondition.NEVER if keep else DeleteJobCondition.SUCCESSFUL
+    app = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": delete})
     _register(app, settings)
     return app
+
+
+ONBOARD_SLOTS = 1  # jobs of the onboard queue a worker runs besides its --concurrency
+
+
+async def run_worker_loops(app: procrastinate.App, queues: list[str], concurrency: int, **options: Any) -> None:
+    """procrastinate's worker on `queues` with `concurrency` slots until a signal stops it; when it
+    serves the onboard queue, also a slot for onboarding alone: priorities order the waiting jobs,
+    but a login must not wait until one of the slots long syncs and training passes hold frees up."""
+    main = asyncio.ensure_future(app.run_worker_async(queues=queues, concurrency=concurrency, **options))
+    if ONBOARD_QUEUE not in queues:
+        await main
+        return
+    reserved_options = {**options, "install_signal_handlers": False}  # the main loop stops on signals
+    reserved = asyncio.ensure_future(
+        app.run_worker_async(queues=[ONBOARD_QUEUE], concurrency=ONBOARD_SLOTS, name="onboard", **reserved_options)
+    )
+    try:
+        await main  # returns on SIGTERM/SIGINT (its signal handlers)
+    finally:
+        reserved.cancel()  # procrastinate stops gracefully: the running onboarding finishes first
+        try:
+            await reserved
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - it died early; the other slots served the onboarding meanwhile
+            log.exception("the onboarding slot's worker failed")
 
 
 MIGRATION_RECORD = "bilipick_procrastinate_migrations"  # procrastinate keeps no record of its own
@@ -193,6 +230,27 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         rt = _runtime(context)
         await send_claimed_digest(rt.services, rt.bot, user_id, local_date)
 
+    # The first part of a new user's first sync (quick sync, first model, "first picks ready"), deferred
+    # by the front after the QR confirm; `user:<id>`: no other sync of the user runs meanwhile.
+    @app.task(name="onboard_user", queue=ONBOARD_QUEUE, priority=PRIORITY["onboard"], retry=RETRY, pass_context=True)
+    async def onboard_task(context: procrastinate.JobContext, user_id: int, message_id: int | None = None) -> None:
+        rt = _runtime(context)
+
+        async def defer_rest(msg_id: int | None, version: int, trained_on: int) -> None:
+            # Queueing lock `sync:<id>`: the scheduler sees the user's sync queued and adds none.
+            await _defer(onboard_rest_task, f"user:{user_id}", f"sync:{user_id}", user_id=user_id,
+                         message_id=msg_id, version=version, trained_on=trained_on)  # fmt: skip
+
+        await onboard_user(rt.services, rt.bot, user_id, message_id, defer_rest, retried=context.job.attempts > 0)
+
+    # The rest of that first sync (older history, every folder, retrains as it grows): a sync-queue job,
+    # so the urgent slot is free again once the first picks are out.
+    @app.task(name="onboard_rest", queue="sync", priority=PRIORITY["onboard_rest"], retry=RETRY, pass_context=True)
+    async def onboard_rest_task(context: procrastinate.JobContext, user_id: int, message_id: int | None,
+                                version: int, trained_on: int) -> None:
+        rt = _runtime(context)
+        await sync_rest_of_onboarding(rt.services, rt.bot, user_id, message_id, version, trained_on)
+
     tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
              "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
 
@@ -210,8 +268,54 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         # No `lock` here: a recovery killed mid-run must not block every later one.
         await recover_stalled_jobs(context.app, work.stalled_after_s)
 
+    @app.periodic(cron=PRUNE_CRON, periodic_id="prune")
+    @app.task(name="prune_finished_jobs", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"],
+              queueing_lock="prune", pass_context=True)  # fmt: skip
+    async def prune_task(context: procrastinate.JobContext, timestamp: int) -> None:
+        await prune_finished_jobs(context.app, work.failed_jobs_keep_days)
+
+
+async def defer_onboarding(app: procrastinate.App, user_id: int, message_id: int | None) -> bool:
+    """The front, after a QR login: a worker runs the first sync (`message_id`: the status message
+    the front sent, which the worker edits). False when one already waits for this user."""
+    task = app.tasks["onboard_user"]
+    return await _defer(task, f"user:{user_id}", f"onboard:{user_id}", user_id=user_id, message_id=message_id)
+
 
 # The bodies: plain functions over the same building blocks the embedded tick uses.
+
+
+def _onboarding_view(svc: Services, bot: Any, user_id: int, message_id: int | None):
+    from delivery.onboarding import BotOnboardingView
+
+    user = users.get_user_by_id(svc.db, user_id)
+    if user is None or user.credentials is None or user.session_dead or bot is None:
+        return None  # logged out or forgotten meanwhile: nothing to onboard
+    return BotOnboardingView(bot, user.chat_id, user.language, message_id)
+
+
+async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | None,
+                       defer_rest: Any, retried: bool = False) -> None:
+    """The first part of a first sync on a worker, as the front runs it in embedded mode; the rest is
+    handed to `defer_rest(message_id, version, trained_on)`. A retried job (its worker died) edits the
+    same status message; if it never finishes, ONBOARDING_HOLD lets the scheduled sync take over."""
+    if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
+        return
+
+    async def rest(version: int, trained_on: int) -> None:
+        await defer_rest(view.message_id, version, trained_on)
+
+    ready = await first_sync_and_train(svc, user_id, view, rest, retried=retried)
+    JOBS_DONE.labels("onboard_user", "ok" if ready else "failed").inc()
+
+
+async def sync_rest_of_onboarding(svc: Services, bot: Any, user_id: int, message_id: int | None, version: int,
+                                  trained_on: int) -> None:
+    if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
+        return
+    await sync_the_rest(svc, user_id, view, version, trained_on)
+    JOBS_DONE.labels("onboard_rest", "ok").inc()
+
 
 
 async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = False) -> None:
@@ -285,7 +389,8 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
     """The distributed tick: defer a job for each due user, training shard and claimed digest."""
     svc, now = rt.services, rt.services.now()
     deferred = {"sync": 0, "train": 0, "digest": 0}
-    await _defer(tasks["refresh"], "candidates", "candidates")
+    if candidate_refresh_due(svc):  # the job itself would find nothing to do (most runs)
+        await _defer(tasks["refresh"], "candidates", "candidates")
     queued = queued_locks(svc.db, "sync:")  # waiting or running: still due until it finishes
     for user in users.users_due_sync(svc.db, now, limit=SYNC_SCHEDULE_LIMIT):
         if f"sync:{user.id}" not in queued:
@@ -328,3 +433,11 @@ async def recover_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -
     if recovered:
         log.warning("job=recover requeued=%d stalled jobs", recovered)
     return recovered
+
+
+async def prune_finished_jobs(app: procrastinate.App, keep_days: int) -> None:
+    """Finished jobs (failed, cancelled, aborted, and succeeded ones KEEP_SUCCEEDED_JOBS kept) whose
+    last event is older than `keep_days` leave the table, their events with them."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=keep_days * 24, include_failed=True, include_cancelled=True, include_aborted=True
+    )

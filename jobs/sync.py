@@ -281,6 +281,15 @@ async def refresh_candidates(services: Services, force: bool = False, with_metad
     return len({v.bvid for v in found})
 
 
+def candidate_refresh_due(services: Services) -> bool:
+    """Whether `refresh_candidates` has work: the lists are older than CANDIDATE_TTL_S, or some of
+    them still lack their metadata (pulled without it by a first sync on an empty bot)."""
+    db, now = services.db, services.now()
+    if now - catalogue.last_candidate_refresh(db) >= CANDIDATE_TTL_S:
+        return True
+    return bool(catalogue.candidates_never_fetched(db, since=now - CANDIDATE_TTL_S))
+
+
 async def refresh_candidates_safely(services: Services, with_metadata: bool = True) -> int:
     """The shared candidate refresh, failing no user's sync: RiskControl propagates (it pauses
     everything); any other failure (a bad item, a bug) is logged and waits for the next run."""

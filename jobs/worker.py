@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from jobs.startup import check_stored_logins, require_shared_keys
-from jobs.queue import QUEUES, SCHEDULE_QUEUE, Runtime, build_app, ensure_queue_schema
+from jobs.queue import QUEUES, SCHEDULE_QUEUE, Runtime, build_app, ensure_queue_schema, run_worker_loops
 from services import build_services
 from settings import Settings, get_settings
 
@@ -63,7 +63,8 @@ async def run_worker(settings: Settings, queues: list[str], concurrency: int) ->
     runtime = Runtime(services=services, bot=bot, train_shards=settings.work.train_shards)
     try:
         async with app.open_async():
-            await app.run_worker_async(
+            await run_worker_loops(
+                app,
                 queues=[*queues, SCHEDULE_QUEUE],
                 concurrency=concurrency,
                 additional_context={"runtime": runtime},

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from bot import build_application
-from jobs.queue import ensure_queue_schema
+from jobs.queue import QUEUES, ensure_queue_schema
 from services import Services, build_model_store
 from jobs.sync import refresh_candidates
 from settings import DistributedSettings
@@ -71,13 +71,14 @@ def worker_env(svc: Services, double: BilibiliDouble, tg: TelegramDouble, databa
         BILIBILI_IMAGE_URL=double.url, BILIBILI_MAX_RPS="0", BILIBILI_TIMEOUT="5", BILIBILI_RETRIES="2",
         BILIBILI_BACKOFF_BASE="0.01", BILIBILI_RISK_PAUSE_BASE="0.3", BILIBILI_RISK_PAUSE_MAX="2",
         SCHEDULER_CRON=FAST_CRON, WORKER_HEARTBEAT="1", WORKER_STALLED_AFTER="4", TRAIN_SHARDS="4",
+        KEEP_SUCCEEDED_JOBS="1",  # overlapping_syncs reads the finished sync jobs' events
         PYTHONPATH=str(ROOT),
     )  # fmt: skip
     env.update(extra)
     return env
 
 
-def start_worker(env: dict, log_path: Path, queues: str = "sync,train,digest", concurrency: int = 4) -> subprocess.Popen:
+def start_worker(env: dict, log_path: Path, queues: str = ",".join(QUEUES), concurrency: int = 4) -> subprocess.Popen:
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.worker", "--queues", queues, "--concurrency", str(concurrency)],

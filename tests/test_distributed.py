@@ -8,6 +8,7 @@ work; the issue's 1,000 runs with BILIPICK_DAY_USERS=1000 and a longer BILIPICK_
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -18,7 +19,9 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from tests.botenv import pick_messages
+from jobs.pull import FIRST_HISTORY_PAGES
+from tests.doubles.bilibili import HISTORY, RELATED, VIEW_DETAIL
+from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
     distributed_services, outcome, prime_candidates, running_front, seed_day, start_worker, stop_worker,
@@ -141,4 +144,144 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
     # The killed worker's jobs were handed back and finished by the survivor (or voided as a twin).
     assert set((await asyncio.to_thread(statuses)).values()) <= {"succeeded", "failed"}
     assert outcome(svc, tg, user_ids, started).lost == 0
+    await svc.close()
+
+
+def _status_messages(tg, user, after: int) -> set[int]:
+    """Ids of the onboarding status messages sent to `user` after message `after`."""
+    words = ("Syncing your bilibili", "Synced your newest", "Synced so far", "All synced")
+    return {m.message_id for m in tg.sent_to(user) if m.message_id > after and any(w in m.content for w in words)}
+
+
+async def _worker_registered(svc) -> bool:
+    def read():
+        with svc.db.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar() > 0
+
+    return await asyncio.to_thread(read)
+
+
+async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_telegram(
+    tmp_path, bilibili_double, tg, postgres_url, caplog  # noqa: F811
+):
+    """After the QR confirm the first picks come from a worker (the urgent `onboard` queue), the rest
+    of the history follows as a sync job editing the same status message; the front reads no history
+    and trains nothing. Prints confirm → first picks (a figure, not asserted)."""
+    caplog.set_level(logging.INFO)
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    await prime_candidates(svc)
+    mid, chat = 3701, 5701
+    bilibili_double.add_long_history_user(mid, "heavy", watches=30 * (FIRST_HISTORY_PAGES + 3), seed=43)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    worker_log = tmp_path / "worker.log"
+    worker = start_worker(worker_env(svc, bilibili_double, tg, postgres_url), worker_log)
+    try:
+        deadline = time.monotonic() + 120
+        while not await _worker_registered(svc):  # started (imports, schema): the figure is the onboarding's
+            assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark, before = tg.mark(), last_message_id(tg, alice)
+            bilibili_double.scan(key)
+            front_calls, confirmed = svc.bili.calls, time.monotonic()
+            bilibili_double.confirm(key, mid)
+            await first_picks_ready(tg, alice, mark, timeout=120)
+            took = time.monotonic() - confirmed
+            done = await all_synced(tg, alice, mark, timeout=300)
+            front_calls = svc.bili.calls - front_calls
+        print(f"\nconfirm -> first picks {took:.1f}s (front + 1 worker on PostgreSQL)")
+    finally:
+        stop_worker(worker)
+    logs = worker_log.read_text()
+    assert "first sync (first part)" in logs and "first sync (background)" in logs, logs[-3000:]
+    assert "You lean toward" in done.content
+    status = _status_messages(tg, alice, before)
+    assert status == {done.message_id}, "one status message: sent by the front, edited by the workers"
+    # The front: the QR polls only (no history page, no metadata), and no sync or training ran in it.
+    assert front_calls <= 2, front_calls
+    ran_here = [r.getMessage() for r in caplog.records if r.name in ("jobs.onboarding", "jobs.sync", "jobs.training")]
+    assert ran_here == []
+    await svc.close()
+
+
+async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    """Priorities order the waiting jobs only: a worker whose slots all run long syncs still has a
+    slot for the onboarding, so the first picks do not wait for those syncs."""
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    (busy,) = seed_day(svc, bilibili_double, tg, 1)
+    await prime_candidates(svc)
+    bilibili_double.hold(RELATED, after=0)  # the busy user's sync (and only a full sync) reads related videos
+    mid, chat = 3702, 5702
+    bilibili_double.add_long_history_user(mid, "newcomer", watches=60, seed=44)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    worker_log = tmp_path / "worker.log"
+    env = worker_env(svc, bilibili_double, tg, postgres_url, BILIBILI_TIMEOUT="300")
+    worker = start_worker(env, worker_log, concurrency=1)
+    try:
+        deadline = time.monotonic() + 120
+        while bilibili_double.calls[RELATED] < 1:  # the one slot is taken by a sync that waits
+            assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark = tg.mark()
+            bilibili_double.scan(key)
+            bilibili_double.confirm(key, mid)
+            await first_picks_ready(tg, alice, mark, timeout=60)
+            assert bilibili_double.calls[RELATED] == 1, "the long sync is still running"
+            bilibili_double.release(RELATED)
+    finally:
+        stop_worker(worker)
+    await svc.close()
+
+
+async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_the_same_status(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    """Killed after the first part's behaviour was stored: another worker's retry does the quick part
+    again (only what is newer), so the first picks do not wait for the whole history; it edits the
+    status message the front sent and says "first picks ready" once."""
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    await prime_candidates(svc)
+    mid, chat = 3703, 5703
+    bilibili_double.add_long_history_user(mid, "newcomer", watches=30 * (FIRST_HISTORY_PAGES + 2), seed=45)
+    alice = tg.user(chat, first_name="Alice", language_code="en")
+    env = worker_env(svc, bilibili_double, tg, postgres_url, BILIBILI_TIMEOUT="300")
+    doomed = start_worker(env, tmp_path / "doomed.log")
+    survivor = None
+    try:
+        deadline = time.monotonic() + 120
+        while not await _worker_registered(svc):
+            assert doomed.poll() is None and time.monotonic() < deadline, (tmp_path / "doomed.log").read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with running_front(svc, tg):
+            key = await qr_key_after_login(tg, bilibili_double, alice)
+            mark, before = tg.mark(), last_message_id(tg, alice)
+            bilibili_double.hold(VIEW_DETAIL, after=0)  # the first part stops at its metadata, rows stored
+            # The newest pages, then the retry's look for newer ones; the older history waits.
+            bilibili_double.hold(HISTORY, after=FIRST_HISTORY_PAGES + 1)
+            bilibili_double.scan(key)
+            bilibili_double.confirm(key, mid)
+            while bilibili_double.calls[VIEW_DETAIL] < 1:
+                assert time.monotonic() < deadline + 60, (tmp_path / "doomed.log").read_text()[-3000:]
+                await asyncio.sleep(0.1)
+            stop_worker(doomed, kill=True)  # mid-onboarding, no goodbye: its job stays 'doing'
+            bilibili_double.release(VIEW_DETAIL)
+            survivor = start_worker(env, tmp_path / "survivor.log")
+            await first_picks_ready(tg, alice, mark, timeout=180)
+            bilibili_double.release(HISTORY)
+            done = await all_synced(tg, alice, mark, timeout=300)
+    finally:
+        stop_worker(doomed, kill=True)
+        if survivor is not None:
+            stop_worker(survivor)
+    logs = (tmp_path / "survivor.log").read_text()
+    assert "first sync (first part)" in logs and "job=recover requeued=1" in logs, logs[-3000:]
+    status = _status_messages(tg, alice, before)
+    assert status == {done.message_id}, "the retried job edits the status message the front sent"
+    picks_ready = [m for m in tg.sent_to(alice) if "first personal picks are ready" in m.content]
+    assert len(picks_ready) == 1
     await svc.close()

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from jobs.metrics import MetricsServer
-from jobs.queue import Runtime, build_app, schedule_due_work
+from jobs.queue import Runtime, build_app, prune_finished_jobs, schedule_due_work
 from storage.pace import DatabasePace
 from tests.dbfixtures import postgres_url  # noqa: F401
-from tests.distributed import distributed_services, seed_day
+from tests.distributed import distributed_services, prime_candidates, seed_day
 
 pytestmark = pytest.mark.postgres
 
@@ -117,4 +117,66 @@ async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(
     users.update_user(svc.db, uid, train_due_at=None)
     await sync_due_user(svc, None, uid, retried=True)  # the retry finds nothing new...
     assert users.get_user_by_id(svc.db, uid).train_due_at is not None  # ...and still asks for training
+    await svc.close()
+
+
+def _scheduler_tasks(app) -> dict:
+    tasks = {t.name: t for t in app.tasks.values()}
+    return {"sync": tasks["sync_user"], "train": tasks["train_shard"], "shared": tasks["rebuild_shared"],
+            "refresh": tasks["refresh_candidates"], "digest": tasks["send_digest"]}  # fmt: skip
+
+
+def _jobs(db, where: str = "TRUE", **params) -> list[tuple]:
+    with db.engine.connect() as conn:
+        return conn.execute(text(f"SELECT id, task_name, status::text FROM procrastinate_jobs WHERE {where}"),
+                            params).all()  # fmt: skip
+
+
+async def test_the_job_table_keeps_no_succeeded_job_and_failed_ones_only_for_a_while(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    from procrastinate.jobs import Status
+
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    user_ids = seed_day(svc, bilibili_double, tg, 2)
+    app = build_app(svc.settings)
+    async with app.open_async():
+        runtime = Runtime(svc, bot=None, train_shards=4)
+        deferred = await schedule_due_work(runtime, _scheduler_tasks(app))
+        assert deferred["sync"] == 2
+        # The syncs, the candidate refresh and the training they ask for, then the queue is empty.
+        for _ in range(3):
+            await schedule_due_work(runtime, _scheduler_tasks(app))
+            await app.run_worker_async(queues=["sync", "train"], wait=False, install_signal_handlers=False,
+                                       additional_context={"runtime": runtime})  # fmt: skip
+        ran = _jobs(svc.db, "queue_name IN ('sync', 'train')")
+        assert ran == [], f"jobs that finished stay in the table: {ran}"
+        assert svc.models.latest_version(str(user_ids[0])) is not None, "the jobs did run"
+
+        # A failed job 15 days old goes; one failed an hour ago stays for a look.
+        refresh = _scheduler_tasks(app)["refresh"]
+        old, recent = [await refresh.configure(queueing_lock=f"t{i}").defer_async() for i in range(2)]
+        for job_id in (old, recent):
+            await app.job_manager.finish_job_by_id_async(job_id, Status.FAILED, delete_job=False)
+        with svc.db.engine.begin() as conn:
+            conn.execute(text("UPDATE procrastinate_events SET at = now() - interval '15 days' WHERE job_id = :j"),
+                         {"j": old})  # fmt: skip
+            conn.execute(text("UPDATE procrastinate_events SET at = now() - interval '1 hour' WHERE job_id = :j"),
+                         {"j": recent})  # fmt: skip
+        await prune_finished_jobs(app, svc.settings.work.failed_jobs_keep_days)
+        assert [j[0] for j in _jobs(svc.db, "status = 'failed'")] == [recent]
+    await svc.close()
+
+
+async def test_an_idle_scheduler_run_with_fresh_candidates_defers_no_refresh(
+    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+):
+    svc = distributed_services(tmp_path, bilibili_double, postgres_url)
+    await prime_candidates(svc)
+    app = build_app(svc.settings)
+    async with app.open_async():
+        runtime = Runtime(svc, bot=None, train_shards=4)
+        for _ in range(3):
+            await schedule_due_work(runtime, _scheduler_tasks(app))
+    assert _jobs(svc.db) == [], "nothing is due: no job at all"
     await svc.close()
