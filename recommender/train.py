@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -16,54 +16,9 @@ from .metrics import auc
 from .model import WideDeep, stacked_init
 from .shared import SharedSignals
 from .types import Event, TrainConfig, UserData, Video
+from .user_model import UserModel, table_arrays
 
 Batch = dict[str, Tensor]  # features [U, N, ...] + "label", "weight", "cw" ([U, 1])
-
-
-@dataclass
-class UserModel:
-    """One user's trained model: weights + what ranking needs to score, rate and explain."""
-
-    state: dict[str, Tensor]  # WideDeep(E) state dict: E ensemble members, scores are averaged
-    cfg: TrainConfig
-    fusion: float  # weight of the standardised collaborative score
-    cf_mean: float
-    cf_std: float
-    ref_scores: np.ndarray  # 101 quantiles of the final score over the user's reference videos
-    history: list[str]  # bvids the user engaged with (collaborative score + "similar" reasons)
-    profile: dict[str, list[tuple[str, float]]]  # "tags" / "uploaders" / "partitions"
-    trained_at: int
-    _module: WideDeep | None = field(default=None, repr=False, compare=False)
-
-    def module(self) -> WideDeep:
-        if self._module is None:
-            m = WideDeep(self.members, self.cfg)
-            m.load_state_dict(self.state)
-            self._module = m.eval()
-        return self._module
-
-    @property
-    def members(self) -> int:
-        return int(self.state["wide.bias"].shape[0])
-
-    @torch.no_grad()
-    def logits(self, table: ItemTable) -> np.ndarray:
-        e = self.members
-        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape) for k, v in _arrays(table).items()}
-        return self.module()(x).mean(0).numpy()
-
-    def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
-        if cf is None or self.fusion == 0.0:
-            return logits
-        return logits + self.fusion * (cf - self.cf_mean) / self.cf_std
-
-    def rating(self, scores: np.ndarray) -> np.ndarray:
-        """0..100: the share of the user's reference (popular, unclicked) videos scored lower."""
-        return np.clip(np.searchsorted(self.ref_scores, scores, side="right") - 1, 0, 100).astype(int)
-
-
-def _arrays(t: ItemTable) -> dict[str, np.ndarray]:
-    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric}
 
 
 def train_users(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
@@ -180,7 +135,7 @@ def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample
         idx[u, : len(samples)] = [row[s.bvid] for s in samples]
         label[u, : len(samples)] = [s.label for s in samples]
         weight[u, : len(samples)] = [s.weight for s in samples]
-    batch = {k: torch.from_numpy(v[idx]) for k, v in _arrays(table).items()}
+    batch = {k: torch.from_numpy(v[idx]) for k, v in table_arrays(table).items()}
     batch.update(label=torch.from_numpy(label), weight=torch.from_numpy(weight),
                  cw=torch.tensor(cws, dtype=torch.float32).unsqueeze(1))
     return batch
