@@ -12,7 +12,7 @@ from torch.func import functional_call
 
 from .features import ItemTable, encode_videos
 from .labels import Sample, make_samples
-from .metrics import auc
+from .metrics import auc, ndcg_at_k
 from .model import WideDeep, stacked_init
 from .shared import SharedSignals
 from .types import Event, TrainConfig, UserData, Video
@@ -333,10 +333,8 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
 
 
 def _ndcg10(y: np.ndarray, scores: np.ndarray) -> float:
-    top = np.argsort(-scores, kind="stable")[:10]
-    dcg = float((y[top] / np.log2(np.arange(2, len(top) + 2))).sum())
-    idcg = float((1 / np.log2(np.arange(2, min(int(y.sum()), 10) + 2))).sum())
-    return dcg / idcg if idcg else 0.0
+    """NDCG@10 of the positives (y) when the samples are ranked by score, ties in sample order."""
+    return ndcg_at_k(np.argsort(-scores, kind="stable").tolist(), set(np.flatnonzero(y).tolist()), 10)
 
 
 def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
