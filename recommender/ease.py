@@ -12,12 +12,14 @@ import numpy as np
 
 from .metrics import ndcg_at_k
 
-# The ridge strengths tried on the validation split (one place: evaluate and tests read it here).
+# The ridge strengths tried on the validation split (kept here only: choose_l2's default).
 L2_GRID: tuple[float, ...] = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)
 
 
 @dataclass(frozen=True)
 class Ease:
+    """A fitted EASE model: the items it knows and their item-item weights."""
+
     items: list[str]
     weights: np.ndarray  # B [I, I], zero diagonal
     index: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -27,7 +29,7 @@ class Ease:
 
     def scores(self, history: Collection[str], candidates: Sequence[str]) -> np.ndarray:
         """x_u B for the candidates (0 for items the model never saw)."""
-        rows = [self.index[b] for b in set(history) if b in self.index]
+        rows = [self.index[b] for b in dict.fromkeys(history) if b in self.index]  # ordered: same sum every run
         row = self.weights[rows].sum(0) if rows else np.zeros(len(self.items))
         return np.array([row[self.index[c]] if c in self.index else 0.0 for c in candidates])
 
