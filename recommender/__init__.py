@@ -4,7 +4,8 @@ from .profile import render_profile_png, taste_profile
 from .rank import rank, rank_popular
 from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
 from .store import ModelStore
-from .train import UserModel, train_users
+from .train import train_users
+from .user_model import UserModel
 from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, UserData, Video
 
 __all__ = [

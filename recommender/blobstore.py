@@ -18,7 +18,7 @@ from safetensors.torch import load as pt_load, save as pt_save
 
 from .shared import SharedSignals
 from .store import _meta, _model_from
-from .train import UserModel
+from .user_model import UserModel
 
 SHARED_KEY = "shared"  # the collaborative signals the newest models were trained with
 SHARED_DROPS_KEY = "shared-drops"  # one (empty) version per /forget: the signals' generation

@@ -5,7 +5,7 @@ import io
 import warnings
 from typing import Mapping
 
-from .train import UserModel
+from .user_model import UserModel
 from .types import TasteProfile
 
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",

@@ -11,7 +11,7 @@ import torch
 
 from .features import encode_candidates, hash_id, quality_score
 from .shared import SharedSignals
-from .train import UserModel
+from .user_model import UserModel
 from .types import Pick, Reason, Video
 
 

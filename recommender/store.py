@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .shared import SharedSignals
-from .train import UserModel
+from .user_model import UserModel
 from .types import TrainConfig
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -12,58 +12,13 @@ from torch.func import functional_call
 
 from .features import ItemTable, encode_videos
 from .labels import Sample, make_samples
-from .metrics import auc
+from .metrics import auc, ndcg_at_k
 from .model import WideDeep, stacked_init
 from .shared import SharedSignals
 from .types import Event, TrainConfig, UserData, Video
+from .user_model import UserModel, table_arrays
 
 Batch = dict[str, Tensor]  # features [U, N, ...] + "label", "weight", "cw" ([U, 1])
-
-
-@dataclass
-class UserModel:
-    """One user's trained model: weights + what ranking needs to score, rate and explain."""
-
-    state: dict[str, Tensor]  # WideDeep(E) state dict: E ensemble members, scores are averaged
-    cfg: TrainConfig
-    fusion: float  # weight of the standardised collaborative score
-    cf_mean: float
-    cf_std: float
-    ref_scores: np.ndarray  # 101 quantiles of the final score over the user's reference videos
-    history: list[str]  # bvids the user engaged with (collaborative score + "similar" reasons)
-    profile: dict[str, list[tuple[str, float]]]  # "tags" / "uploaders" / "partitions"
-    trained_at: int
-    _module: WideDeep | None = field(default=None, repr=False, compare=False)
-
-    def module(self) -> WideDeep:
-        if self._module is None:
-            m = WideDeep(self.members, self.cfg)
-            m.load_state_dict(self.state)
-            self._module = m.eval()
-        return self._module
-
-    @property
-    def members(self) -> int:
-        return int(self.state["wide.bias"].shape[0])
-
-    @torch.no_grad()
-    def logits(self, table: ItemTable) -> np.ndarray:
-        e = self.members
-        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape) for k, v in _arrays(table).items()}
-        return self.module()(x).mean(0).numpy()
-
-    def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
-        if cf is None or self.fusion == 0.0:
-            return logits
-        return logits + self.fusion * (cf - self.cf_mean) / self.cf_std
-
-    def rating(self, scores: np.ndarray) -> np.ndarray:
-        """0..100: the share of the user's reference (popular, unclicked) videos scored lower."""
-        return np.clip(np.searchsorted(self.ref_scores, scores, side="right") - 1, 0, 100).astype(int)
-
-
-def _arrays(t: ItemTable) -> dict[str, np.ndarray]:
-    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric}
 
 
 def train_users(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
@@ -180,7 +135,7 @@ def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample
         idx[u, : len(samples)] = [row[s.bvid] for s in samples]
         label[u, : len(samples)] = [s.label for s in samples]
         weight[u, : len(samples)] = [s.weight for s in samples]
-    batch = {k: torch.from_numpy(v[idx]) for k, v in _arrays(table).items()}
+    batch = {k: torch.from_numpy(v[idx]) for k, v in table_arrays(table).items()}
     batch.update(label=torch.from_numpy(label), weight=torch.from_numpy(weight),
                  cw=torch.tensor(cws, dtype=torch.float32).unsqueeze(1))
     return batch
@@ -215,6 +170,18 @@ def _rows(x: Tensor, rows: Tensor) -> Tensor:
     return x.index_select(0, rows)
 
 
+@dataclass
+class _Working:
+    """The rows still being trained: their indices into the full-size state, their own state (the
+    working rows of every per-row quantity) and their rows of the batches."""
+
+    rows: Tensor
+    state: dict[str, Tensor]
+    train: Batch
+    val: Batch | None
+    live: Tensor  # working rows not yet written out
+
+
 def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
          cfg: TrainConfig) -> tuple[Tensor, Tensor]:
     """Full-batch Adam (torch's fused kernel) over stacked parameters. Every active row has taken the
@@ -225,59 +192,93 @@ def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_va
     best-on-validation weights. Returns the steps used and the best validation AUC per user (-1
     without validation)."""
     names = [n for n, _ in model.named_parameters()]
+    full = _fit_state(model, steps, has_val, l2)  # every per-row quantity, full size
+    work = _Working(torch.arange(len(steps)), {k: x.clone() for k, x in full.items()}, train, val,
+                    torch.ones(len(steps), dtype=torch.bool))
+    params, opt = _adam(work.state, names, 0, cfg)
+    for step in range(int(steps.max())):
+        active = (step < work.state["steps"]) & ~work.state["stopped"]
+        _write_stopped(full, work, active)
+        if not bool(active.any()):
+            break
+        if int(active.sum()) <= 0.75 * len(work.rows):
+            work = _compact(full, work, active, train, val)
+            active = work.live
+            params, opt = _adam(work.state, names, step, cfg)
+        forward: Forward = lambda b: functional_call(model, params, (b,))  # noqa: E731
+        _adam_step(forward, params, opt, work, names)
+        if work.val is not None:
+            _track_validation(forward, work.val, params, work.state, active, step, names, cfg)
+    _write_rows(full, work.state, work.rows, work.live)
+    _keep_weights(model, full, validated=val is not None)
+    best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
+    return best_step, full["best_auc"]
+
+
+def _fit_state(model: WideDeep, steps: Tensor, has_val: Tensor, l2: Tensor) -> dict[str, Tensor]:
+    """Per row: weights (p), the shared initialisation they are pulled toward (p0), Adam's moments
+    (m, v), the best-on-validation weights (b) and the early-stopping bookkeeping."""
     u = len(steps)
-    full: dict[str, Tensor] = {}  # every per-row quantity, full size; w holds the working rows
+    full: dict[str, Tensor] = {}
     for n, p in model.named_parameters():
         full.update({f"p:{n}": p.detach().clone(), f"p0:{n}": p.detach().clone(), f"m:{n}": torch.zeros_like(p),
                      f"v:{n}": torch.zeros_like(p), f"b:{n}": p.detach().clone()})
     full.update(steps=steps.clone(), has_val=has_val.clone(), l2=l2.clone(), best_auc=torch.full((u,), -1.0),
                 best_step=steps.clone(), bad=torch.zeros(u, dtype=torch.long), stopped=torch.zeros(u, dtype=torch.bool))
-    rows = torch.arange(u)
-    w = {k: x.clone() for k, x in full.items()}
-    live = torch.ones(u, dtype=torch.bool)  # working rows not yet written out
-    tb, vb = train, val
-    params, opt = _adam(w, names, 0, cfg)
-    for step in range(int(steps.max())):
-        active = (step < w["steps"]) & ~w["stopped"]
-        if bool((live & ~active).any()):  # just stopped: keep what they have now
-            _write_rows(full, w, rows, live & ~active)
-            live = active
-        if not bool(active.any()):
-            break
-        if int(active.sum()) <= 0.75 * len(rows):  # compact: keep only the active rows
-            _write_rows(full, w, rows, active)
-            rows = rows[active]
-            w = {k: _rows(x, rows) for k, x in full.items()}
-            tb = {k: _rows(x, rows) for k, x in train.items()}
-            vb = {k: _rows(x, rows) for k, x in val.items()} if val is not None else None
-            active = live = active[active]
-            params, opt = _adam(w, names, step, cfg)
-        forward: Forward = lambda b: functional_call(model, params, (b,))  # noqa: E731
-        grads = torch.autograd.grad(_loss(forward, tb).sum(), list(params.values()))
-        with torch.no_grad():
-            for n, g in zip(names, grads):  # the pull toward the shared initialisation: d(l2 |p - p0|^2)
-                p = params[n]
-                p.grad = g.addcmul_(w["l2"].view((-1,) + (1,) * (p.dim() - 1)), p - w[f"p0:{n}"], value=2.0)
-            opt.step()
-            if vb is not None:
-                va = _val_auc(forward, vb)
-                # the first min_steps always count as improvements: a handful of validation positives is noisy
-                improved = active & w["has_val"] & ((va > w["best_auc"] + 1e-4) | (step < cfg.min_steps))
-                w["best_auc"] = torch.where(improved, va, w["best_auc"])
-                w["best_step"] = torch.where(improved, step + 1, w["best_step"])
-                if bool(improved.any()):
-                    at = improved.nonzero().squeeze(1)
-                    for n in names:
-                        w[f"b:{n}"].index_copy_(0, at, params[n].index_select(0, at))
-                w["bad"] = torch.where(improved, 0, w["bad"] + active.long())
-                w["stopped"] = w["stopped"] | (w["has_val"] & (w["bad"] >= cfg.patience))
-    _write_rows(full, w, rows, live)
+    return full
+
+
+def _write_stopped(full: dict[str, Tensor], work: _Working, active: Tensor) -> None:
+    """Rows that have just stopped are written out with the weights they have now."""
+    if bool((work.live & ~active).any()):
+        _write_rows(full, work.state, work.rows, work.live & ~active)
+        work.live = active
+
+
+def _compact(full: dict[str, Tensor], work: _Working, active: Tensor, train: Batch, val: Batch | None) -> _Working:
+    """A working set of only the active rows (the others are written out first)."""
+    _write_rows(full, work.state, work.rows, active)
+    rows = work.rows[active]
+    return _Working(rows, {k: _rows(x, rows) for k, x in full.items()}, {k: _rows(x, rows) for k, x in train.items()},
+                    {k: _rows(x, rows) for k, x in val.items()} if val is not None else None, active[active])
+
+
+def _adam_step(forward: Forward, params: dict[str, Tensor], opt: torch.optim.Adam, work: _Working,
+               names: Sequence[str]) -> None:
+    """One step on the training loss plus the pull toward the shared initialisation: d(l2 |p - p0|^2)."""
+    grads = torch.autograd.grad(_loss(forward, work.train).sum(), list(params.values()))
+    w = work.state
     with torch.no_grad():
-        for n, p in model.named_parameters():
-            keep_best = full["has_val"].view((-1,) + (1,) * (p.dim() - 1)) & (val is not None)
-            p.copy_(torch.where(keep_best, full[f"b:{n}"], full[f"p:{n}"]))
-    best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
-    return best_step, full["best_auc"]
+        for n, g in zip(names, grads):
+            p = params[n]
+            p.grad = g.addcmul_(w["l2"].view((-1,) + (1,) * (p.dim() - 1)), p - w[f"p0:{n}"], value=2.0)
+        opt.step()
+
+
+@torch.no_grad()
+def _track_validation(forward: Forward, val: Batch, params: dict[str, Tensor], w: dict[str, Tensor], active: Tensor,
+                      step: int, names: Sequence[str], cfg: TrainConfig) -> None:
+    """Keep each row's best-on-validation weights and step; stop a row after `patience` steps without
+    improvement."""
+    va = _val_auc(forward, val)
+    # the first min_steps always count as improvements: a handful of validation positives is noisy
+    improved = active & w["has_val"] & ((va > w["best_auc"] + 1e-4) | (step < cfg.min_steps))
+    w["best_auc"] = torch.where(improved, va, w["best_auc"])
+    w["best_step"] = torch.where(improved, step + 1, w["best_step"])
+    if bool(improved.any()):
+        at = improved.nonzero().squeeze(1)
+        for n in names:
+            w[f"b:{n}"].index_copy_(0, at, params[n].index_select(0, at))
+    w["bad"] = torch.where(improved, 0, w["bad"] + active.long())
+    w["stopped"] = w["stopped"] | (w["has_val"] & (w["bad"] >= cfg.patience))
+
+
+@torch.no_grad()
+def _keep_weights(model: WideDeep, full: dict[str, Tensor], validated: bool) -> None:
+    """Load each row's final weights into the model: its best-on-validation ones where it had validation data."""
+    for n, p in model.named_parameters():
+        keep_best = full["has_val"].view((-1,) + (1,) * (p.dim() - 1)) & validated
+        p.copy_(torch.where(keep_best, full[f"b:{n}"], full[f"p:{n}"]))
 
 
 def _adam(w: dict[str, Tensor], names: Sequence[str], step: int,
@@ -332,10 +333,8 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
 
 
 def _ndcg10(y: np.ndarray, scores: np.ndarray) -> float:
-    top = np.argsort(-scores, kind="stable")[:10]
-    dcg = float((y[top] / np.log2(np.arange(2, len(top) + 2))).sum())
-    idcg = float((1 / np.log2(np.arange(2, min(int(y.sum()), 10) + 2))).sum())
-    return dcg / idcg if idcg else 0.0
+    """NDCG@10 of the positives (y) when the samples are ranked by score, ties in sample order."""
+    return ndcg_at_k(np.argsort(-scores, kind="stable").tolist(), set(np.flatnonzero(y).tolist()), 10)
 
 
 def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
