@@ -124,7 +124,7 @@ def add_users(world: World, first: int, count: int) -> list[int]:
                     if roll < 0.01:
                         copy.write_row((uid, b, "coin", None, None, 1, at))
         with cur.copy(f"COPY videos ({_VIDEO_COLUMNS}) FROM STDIN") as copy:
-            for n in sorted(new_videos | ({n for n in range(CANDIDATES)} - {int(b[3:]) for b in known})):
+            for n in sorted(new_videos | set(range(CANDIDATES))):
                 if bvid(n) not in known:
                     copy.write_row(_video_row(n))
         conn.commit()
