@@ -91,7 +91,7 @@ async def test_related_lists_answered_with_aids_only_still_become_candidates(tmp
         assert (await sync_user(svc, user_id)).ok
 
         expected = bilibili_double.related_bvids(seed)
-        assert expected and set(catalogue.related_graph(svc.db).get(seed, [])) == set(expected)
+        assert expected and set(catalogue.related_graph(svc.db, [seed]).get(seed, [])) == set(expected)
     finally:
         await svc.close()
 
