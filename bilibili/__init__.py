@@ -16,6 +16,7 @@ from .errors import (
     VideoRestricted,
     VideoUnavailable,
 )
+from .partitions import PARTITIONS, Partition
 from .models import (
     Account,
     CoinItem,
@@ -27,6 +28,8 @@ from .models import (
     HistoryPage,
     LoginEvent,
     QrCode,
+    SearchHit,
+    SearchPage,
     VideoDetail,
     VideoInfo,
 )
@@ -34,6 +37,7 @@ from .models import (
 __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
     "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
-    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "SharedPace", "Throttle",
+    "MalformedResponse", "NotLoggedIn", "PARTITIONS", "Partition", "QrCode", "RiskControl", "RiskPaused",
+    "SearchHit", "SearchPage", "SessionExpired", "SharedPace", "Throttle",
     "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
 ]

@@ -43,6 +43,7 @@ from .models import (
     HistoryPage,
     LoginEvent,
     QrCode,
+    SearchPage,
     VideoDetail,
     VideoInfo,
     https,
@@ -59,11 +60,13 @@ from .models import (
     parse_popular,
     parse_qr,
     parse_refresh_token,
+    parse_search_page,
     parse_tags,
     parse_view,
     parse_view_detail,
     parse_weekly_numbers,
 )
+from .partitions import OVERALL, is_ranking_id
 from .refresh import correspond_path, parse_refresh_csrf
 from .transport import P_NAV, P_SPI, REFERER, USER_AGENT, Reply, Throttle, Transport, envelope_data, root
 
@@ -94,6 +97,8 @@ P_RELATED = "/x/web-interface/archive/related"
 P_VIEW = "/x/web-interface/view"
 P_TAGS = "/x/web-interface/view/detail/tag"
 P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
+P_SEARCH = "/x/web-interface/wbi/search/type"
+SEARCH_REFERER = "https://search.bilibili.com/all"
 
 
 def _refuse_video(path: str, bvid: str, code: Any) -> None:
@@ -344,10 +349,31 @@ class BilibiliClient:
                                 params={"number": number, "web_location": WEB_LOCATION_POPULAR})
         return _parse(P_SERIES_ONE, lambda d: parse_archive_page(d, "weekly issue"), envelope_data(reply, P_SERIES_ONE))
 
-    async def ranking(self, rid: int = 0) -> list[VideoInfo]:
+    async def ranking(self, rid: int = OVERALL) -> list[VideoInfo]:
+        """The top 100 of a v2 main partition (`partitions.PARTITIONS`; 0 = the whole site).
+
+        A legacy tid (动画 1 ...) gets a month-old list from bilibili, an unknown id -400 (ApiError):
+        sent anyway (bilibili may add partitions), with a warning naming the id.
+        """
+        if not is_ranking_id(rid):
+            log.warning("ranking: %s is not a v2 partition id of bilibili/partitions.py", rid)
         reply = await self._get(self._api, P_RANKING, signed=True,
                                 params={"rid": rid, "type": "all", "web_location": WEB_LOCATION_POPULAR})
         return _parse(P_RANKING, lambda d: parse_archive_page(d, "ranking"), envelope_data(reply, P_RANKING))
+
+    async def search_videos(self, query: str, page: int = 1, creds: Credentials | None = None, *,
+                            fail_fast: bool = False) -> SearchPage:
+        """One page (20) of bilibili's video search for `query` (WBI-signed; the device cookie buvid3 goes
+        with it, without which bilibili refuses a search with -412). A blank query asks nothing and
+        is an empty page. Raises RiskControl on -412 (the global pause starts), ApiError on -400."""
+        page = max(page, 1)
+        query = query.strip()
+        if not query:
+            return SearchPage(hits=[], page=page, num_pages=0, num_results=0)
+        reply = await self._get(self._api, P_SEARCH, signed=True, creds=creds, referer=SEARCH_REFERER,
+                                params={"search_type": "video", "keyword": query, "page": page},
+                                fail_fast=fail_fast)
+        return _parse(P_SEARCH, parse_search_page, envelope_data(reply, P_SEARCH))
 
     async def related(self, bvid: str) -> list[VideoInfo]:
         reply = await self._get(self._api, P_RELATED, params={"bvid": bvid})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -375,6 +376,37 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """One video of a search answer (wbi/search/type): title without highlight markup, cover https,
+    duration in seconds (0 when unreadable)."""
+
+    bvid: str
+    aid: int
+    title: str
+    owner_mid: int
+    owner_name: str
+    duration: int
+    view: int
+    pubdate: int
+    cover: str
+
+    @property
+    def url(self) -> str:
+        return f"https://www.bilibili.com/video/{self.bvid}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page (20 hits) of a video search; `num_pages`/`num_results` as bilibili counts them
+    (at most 50 pages / 1000 results)."""
+
+    hits: list[SearchHit]
+    page: int
+    num_pages: int
+    num_results: int
+
+
+@dataclass(frozen=True)
 class HistoryItem:
     video: VideoInfo  # partial, from the history row
     progress: int  # seconds; -1 = watched to the end
@@ -650,3 +682,67 @@ def parse_view_detail(data: Any) -> VideoDetail:
     tags = parse_tags(data.get("Tags"))
     related = parse_archives(data.get("Related"), "related") if data.get("Related") is not None else []
     return VideoDetail(video=replace(video, tags=tags), state=state, related=related)
+
+
+# -- search ---------------------------------------------------------------------------------------
+_TAG = re.compile(r"<[^<>]*>")
+_CLOCK = re.compile(r"[0-9]{1,9}(?::[0-9]{1,9}){0,2}")  # "4:18", "58:6", "1:02:03" (ASCII digits only)
+
+
+def strip_highlight(text: str) -> str:
+    """A search title as shown on the site: `<em class="keyword">…</em>` (any tag) removed, then
+    the HTML entities (`&amp;`, `&lt;`) read, so an escaped `<` in a title stays text."""
+    return _clean(html.unescape(_TAG.sub("", text)))
+
+
+def clock_seconds(v: Any, what: str = "duration") -> int:
+    """A display duration ("m:ss", "m:s", "h:mm:ss") in seconds; a plain number is seconds already.
+    Text that is no clock reads as 0 (unknown), a wrong type raises; at most INT32_MAX, never < 0."""
+    if isinstance(v, str):
+        text = v.strip()
+        if not _CLOCK.fullmatch(text):
+            return 0
+        seconds = 0
+        for part in text.split(":"):
+            seconds = seconds * 60 + int(part)
+        return min(seconds, INT32_MAX)
+    return max(_small(v, what), 0)
+
+
+def _search_hit(row: Any) -> SearchHit | None:
+    row = _required_obj(row, "search result")
+    if _str(row.get("type", "video"), "type") != "video":
+        return None  # another kind of result (a course, a live room) mixed into the list
+    bvid, aid = _str(row.get("bvid"), "bvid"), _int(row.get("aid") or row.get("id"), "aid")
+    if not bvid:
+        if not 0 < aid < MAX_AID:
+            return None
+        bvid = av_to_bv(aid)
+    elif not is_bvid(bvid):
+        log.warning("skipping a search row whose bvid is not a BV id (%d characters)", len(bvid))
+        return None
+    elif aid <= 0:
+        aid = bv_to_av(bvid)
+    return SearchHit(
+        bvid=bvid,
+        aid=aid,
+        title=strip_highlight(_str(row.get("title"), "title")),
+        owner_mid=_int(row.get("mid"), "mid"),
+        owner_name=_short(row.get("author"), "author", OWNER_NAME_MAX_LEN),
+        duration=clock_seconds(row.get("duration")),
+        view=_count(row.get("play"), "play"),
+        pubdate=_int(row.get("pubdate"), "pubdate"),
+        cover=https(_str(row.get("pic"), "pic")),
+    )
+
+
+def parse_search_page(data: Any) -> SearchPage:
+    """wbi/search/type?search_type=video: {page, numPages, numResults, result: [...]}; no `result`
+    (or an empty one) is an empty page."""
+    data = _required_obj(data, "search data")
+    return SearchPage(
+        hits=_items(data.get("result"), "search results", _search_hit),
+        page=_int(data.get("page"), "page"),
+        num_pages=_small(data.get("numPages"), "numPages"),
+        num_results=_small(data.get("numResults"), "numResults"),
+    )

@@ -20,6 +20,7 @@ from bilibili.client import (
     P_QR_POLL,
     P_RANKING,
     P_RELATED,
+    P_SEARCH,
     P_SERIES_LIST,
     P_SERIES_ONE,
     P_TAGS,
@@ -36,12 +37,13 @@ MID = 900
 # the client's attempts, so the caller meets it.
 FAULTS = ["slow", "500", "412_html", "-352", "-101", "malformed", "wrong_types", "wrong_data", "null_data"]
 ENDPOINTS = ["login poll", "history", "fav folders", "fav items", "coins", "likes", "related", "view", "tags",
-             "view detail", "popular", "weekly numbers", "weekly issue", "ranking", "cover"]
+             "view detail", "popular", "weekly numbers", "weekly issue", "ranking", "ranking partition",
+             "search", "cover"]
 PATHS = {"login poll": P_QR_POLL, "history": P_HISTORY, "fav folders": P_FAV_FOLDERS, "fav items": P_FAV_ITEMS,
          "coins": P_COIN, "likes": P_LIKE, "related": P_RELATED, "view": P_VIEW, "tags": P_TAGS,
          "view detail": P_VIEW_DETAIL,
          "popular": P_POPULAR, "weekly numbers": P_SERIES_LIST, "weekly issue": P_SERIES_ONE, "ranking": P_RANKING,
-         "cover": IMAGES}  # fmt: skip
+         "ranking partition": P_RANKING, "search": P_SEARCH, "cover": IMAGES}  # fmt: skip
 
 
 async def first_event(client, qr):
@@ -65,6 +67,9 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
     async def popular():
         return (await client.popular())[0]
 
+    async def search():
+        return (await client.search_videos("游戏", 1)).hits
+
     return {
         "login poll": lambda: first_event(client, qr),
         "history": history,
@@ -80,6 +85,8 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
         "weekly numbers": client.weekly_numbers,
         "weekly issue": lambda: client.weekly_issue(300),
         "ranking": client.ranking,
+        "ranking partition": lambda: client.ranking(1008),  # 游戏, a v2 main id
+        "search": search,
         "cover": lambda: client.fetch_cover(cover),
     }
 

@@ -74,6 +74,12 @@ FAV_MEDIA = {
     "upper": {"mid": 1, "name": "u"}, "cnt_info": {"collect": 1, "play": 2, "danmaku": 3},
     "pubtime": 1700000000, "fav_time": 1700000001, "bvid": "BV1xx411c7mD",
 }  # fmt: skip
+SEARCH_ROW = {
+    "type": "video", "id": 97387124, "author": "元气少女", "mid": 324914635, "typeid": "31", "typename": "翻唱",
+    "aid": 97387124, "bvid": "BV1B7411R7a8", "title": '来自<em class="keyword">少年</em>的 &amp; 歌',
+    "pic": "//i1.hdslb.com/bfs/archive/85.jpg", "play": 1953494, "video_review": 5934, "favorites": 50883,
+    "tag": "翻唱,少年", "pubdate": 1584581433, "duration": "4:1",
+}  # fmt: skip
 
 # every parser in bilibili/models.py, with the shape of what it is given
 PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
@@ -101,6 +107,8 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_weekly_numbers": (models.parse_weekly_numbers, {"list": [{"number": 300, "name": "第300期"}]}),
     "parse_view": (models.parse_view, ARCHIVE),
     "parse_tags": (models.parse_tags, [{"tag_name": "游戏", "tag_type": "old_channel"}]),
+    "parse_search_page": (models.parse_search_page, {"page": 1, "numPages": 50, "numResults": 1000,
+                                                     "result": [SEARCH_ROW]}),
     "parse_view_detail": (models.parse_view_detail, {
         "View": ARCHIVE, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
         "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE],
@@ -167,6 +175,21 @@ def test_parser_reads_the_documented_shape(name):
     result = parse(template)
     assert result not in (None, [], ()), name
     assert_storable(result)
+
+
+@FAST
+@given(text=st.text(st.characters(exclude_categories=()), max_size=40) | st.sampled_from(ODD_TEXT),
+       number=json_values)
+def test_search_durations_and_titles_never_raise(text, number):
+    """The search row's display strings: any text is a duration of 0..INT32_MAX seconds and a storable
+    title; a non-text duration is seconds or a MalformedResponse."""
+    assert 0 <= models.clock_seconds(text) <= models.INT32_MAX
+    assert_storable(models.strip_highlight(text))
+    try:
+        seconds = models.clock_seconds(number)
+    except MalformedResponse:
+        return
+    assert 0 <= seconds <= models.INT32_MAX
 
 
 @FAST

@@ -18,6 +18,7 @@ from bilibili.client import (
     P_QR_GENERATE,
     P_RANKING,
     P_RELATED,
+    P_SEARCH,
     P_SERIES_LIST,
     P_SERIES_ONE,
     P_TAGS,
@@ -61,6 +62,9 @@ def list_calls(client, creds):
     async def history():
         return (await client.history_page(creds)).items
 
+    async def search():
+        return (await client.search_videos("游戏", 1)).hits
+
     return {
         P_HISTORY: history,
         P_FAV_FOLDERS: folders,
@@ -73,11 +77,12 @@ def list_calls(client, creds):
         P_RANKING: client.ranking,
         P_RELATED: lambda: client.related(BV),
         P_TAGS: lambda: client.tags(BV),
+        P_SEARCH: search,
     }
 
 
 @pytest.mark.parametrize("path", [P_HISTORY, P_FAV_FOLDERS, P_FAV_ITEMS, P_COIN, P_LIKE, P_POPULAR, P_SERIES_LIST,
-                                  P_SERIES_ONE, P_RANKING, P_RELATED, P_TAGS])
+                                  P_SERIES_ONE, P_RANKING, P_RELATED, P_TAGS, P_SEARCH])
 async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilibili_double, account, path, caplog):
     call = list_calls(bili_client, account)[path]
     good = await call()
@@ -97,6 +102,7 @@ async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilib
     (P_POPULAR, lambda c, creds, folder: c.popular()),
     (P_HISTORY, lambda c, creds, folder: c.history_page(creds)),
     (P_FAV_ITEMS, lambda c, creds, folder: c.fav_items(creds, folder)),
+    (P_SEARCH, lambda c, creds, folder: c.search_videos("游戏", 1)),
 ])  # fmt: skip
 async def test_a_wrong_typed_object_is_malformed_response(bili_client, bilibili_double, account, path, call):
     await bili_client.view(BV)  # device and keys known: the fault meets the endpoint itself

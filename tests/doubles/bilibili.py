@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import io
 import json
 import random
@@ -56,9 +57,29 @@ RELATED = "/x/web-interface/archive/related"
 VIEW = "/x/web-interface/view"
 TAGS = "/x/web-interface/view/detail/tag"
 VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
+SEARCH = "/x/web-interface/wbi/search/type"
 IMAGES = "/bfs"
 
-SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL})
+SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH})
+
+# Ranking partitions (reference §11.5). Since 2025 ranking/v2 takes the v2 main ids; list items still
+# carry the legacy sub-partition tid. Legacy main tid -> v2 main id, for the mains ranking answers:
+V2_MAIN_OF_LEGACY_MAIN = {1: 1005, 3: 1003, 129: 1004, 4: 1008, 36: 1010, 188: 1012, 234: 1018, 223: 1013,
+                          211: 1020, 217: 1024, 119: 1007, 155: 1014, 5: 1002, 181: 1001}
+# Legacy main tid -> its sub-partition tids (the pre-2025 partition tree). 生活 160 and 国创 167 have
+# no v2 ranking: their videos rank only site-wide (rid=0).
+LEGACY_SUBS = {
+    1: (24, 25, 47, 210, 86, 253, 27), 3: (28, 31, 30, 59, 193, 29, 130, 243, 244),
+    129: (20, 154, 156, 198, 199, 200), 4: (17, 171, 172, 65, 173, 121, 136, 19),
+    36: (201, 124, 228, 207, 208, 209, 229, 122), 188: (95, 230, 231, 232, 233),
+    234: (235, 249, 164, 236, 237, 238), 223: (245, 246, 247, 248, 240, 227, 176),
+    160: (138, 250, 251, 239, 161, 162, 21, 254), 211: (76, 212, 213, 214, 215),
+    217: (218, 219, 220, 221, 222, 75), 119: (22, 26, 126, 216, 127), 155: (157, 252, 158, 159),
+    5: (71, 241, 242, 137), 181: (182, 183, 85, 184, 256), 167: (153, 168, 169, 195, 170),
+}  # fmt: skip
+LEGACY_MAIN_OF_SUB = {sub: main for main, subs in LEGACY_SUBS.items() for sub in subs}
+STALE_RANKING_S = 30 * 86400  # a legacy main tid gets the list as it was a month ago (issue #1281)
+SEARCH_PAGE_SIZE = 20
 
 # fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault.
 # "wrong_types": the real answer, but its first item (or the data object itself) has every field of the
@@ -97,7 +118,7 @@ def _first_item(data: Any) -> dict | None:
     if isinstance(data, list):
         return next((d for d in data if isinstance(d, dict)), None)
     if isinstance(data, dict):
-        for key in ("list", "medias"):
+        for key in ("list", "medias", "result"):
             rows = data.get(key)
             if isinstance(rows, list) and rows and isinstance(rows[0], dict):
                 return rows[0]
@@ -268,7 +289,8 @@ class BilibiliDouble:
             (HISTORY, self._history), (FAV_FOLDERS, self._fav_folders), (FAV_ITEMS, self._fav_items),
             (COIN, self._coin), (LIKE, self._like), (POPULAR, self._popular), (SERIES_LIST, self._series_list),
             (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
-            (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail), (IMAGES + "/{tail:.*}", self._image),
+            (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
+            (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -965,12 +987,93 @@ class BilibiliDouble:
             "list": [{**self.videos[b].archive(), "rcmd_reason": "本周必看"} for b in issue],
         })
 
+    @staticmethod
+    def v2_partition(video: Video) -> int:
+        """The v2 main id ranking/v2 lists this video under (0: none, it ranks only site-wide)."""
+        return V2_MAIN_OF_LEGACY_MAIN.get(LEGACY_MAIN_OF_SUB.get(video.tid, video.tid), 0)
+
     async def _ranking(self, request: web.Request) -> web.Response:
-        rid = int(request.query.get("rid") or 0)
-        vids = [self.videos[b] for b in self.popular_order if rid == 0 or self.videos[b].tid == rid]
+        """rid 0: site-wide; a v2 main id: that partition; a legacy main tid: the month-old list (only
+        videos published a month before the newest one: the list stopped updating); else -400."""
+        try:
+            rid = int(request.query.get("rid") or 0)
+        except ValueError:
+            return self._code(-400, "请求错误")
+        pool = [self.videos[b] for b in self.popular_order]
+        if rid in V2_MAIN_OF_LEGACY_MAIN.values():
+            vids = [v for v in pool if self.v2_partition(v) == rid]
+        elif rid in LEGACY_SUBS:
+            newest = max((v.pubdate for v in pool), default=0)
+            vids = [v for v in pool if LEGACY_MAIN_OF_SUB.get(v.tid) == rid and v.pubdate <= newest - STALE_RANKING_S]
+        elif rid == 0:
+            vids = pool
+        else:
+            return self._code(-400, "请求错误")
         vids.sort(key=lambda v: (v.like + 10 * v.coin + 5 * v.favorite, v.aid), reverse=True)
         return self._ok({"note": "根据稿件内容质量、近期的数据综合展示，动态更新",
                          "list": [{**v.archive(), "score": 0} for v in vids[:100]]})
+
+    # -- search ------------------------------------------------------------------------------------
+    @staticmethod
+    def _highlight(text: str, keyword: str) -> str:
+        """The title as search answers it: HTML-escaped, each match wrapped in <em class="keyword">."""
+        if not keyword:
+            return html.escape(text, quote=False)
+        parts = re.split(f"({re.escape(keyword)})", text, flags=re.IGNORECASE)
+        return "".join(f'<em class="keyword">{html.escape(p, quote=False)}</em>' if i % 2 else
+                       html.escape(p, quote=False) for i, p in enumerate(parts))
+
+    @staticmethod
+    def _search_row(v: Video, keyword: str) -> dict:
+        """A video as search/type answers it: `typeid` a string, `pic` without scheme, `duration` "m:s"
+        (seconds not zero-padded, as recorded: "4:1"), `play`/`video_review`/`favorites`, tags joined."""
+        return {
+            "type": "video", "id": v.aid, "author": v.owner_name, "mid": v.owner_mid, "typeid": str(v.tid),
+            "typename": v.tname, "arcurl": f"http://www.bilibili.com/video/av{v.aid}", "aid": v.aid,
+            "bvid": v.bvid, "title": BilibiliDouble._highlight(v.title, keyword),
+            "description": html.escape(v.desc, quote=False), "arcrank": "0",
+            "pic": re.sub(r"^https?:", "", v.pic), "play": v.view, "video_review": v.danmaku,
+            "favorites": v.favorite, "tag": ",".join(v.tags), "review": v.reply, "pubdate": v.pubdate,
+            "senddate": v.pubdate + 1, "duration": f"{v.duration // 60}:{v.duration % 60}", "badgepay": False,
+            "hit_columns": ["title"], "view_type": "", "is_pay": 0, "is_union_video": 0, "rec_tags": None,
+            "new_rec_tags": [], "rank_score": v.view,
+        }  # fmt: skip
+
+    def search_bvids(self, keyword: str) -> list[str]:
+        """What a video search for `keyword` finds in the catalogue (title, tags or uploader, any case),
+        most played first: bilibili's default order ranks by relevance, close enough for a double."""
+        k = keyword.casefold()
+        found = [v for v in self.videos.values()
+                 if k in v.title.casefold() or k in v.owner_name.casefold() or any(k in t.casefold() for t in v.tags)]
+        return [v.bvid for v in sorted(found, key=lambda v: (-v.view, v.aid))]
+
+    async def _search(self, request: web.Request) -> web.Response:
+        """wbi/search/type: refused with -412 without the device cookie buvid3 (since 2022-08);
+        video search only; 20 a page, at most 50 pages / 1000 results; no hits: no `result` key."""
+        if not self._raw_cookies(request).get("buvid3"):
+            return self._code(-412, "搜索被拦截")
+        q = request.query
+        keyword = q.get("keyword", "").strip()
+        try:
+            page = int(q.get("page") or 1)
+        except ValueError:
+            return self._code(-400, "请求错误")
+        if q.get("search_type") != "video" or not keyword or page < 1:
+            return self._code(-400, "请求错误")
+        found = self.search_bvids(keyword)[:1000]
+        num_pages = min(-(-len(found) // SEARCH_PAGE_SIZE), 50)
+        rows = [self._search_row(self.videos[b], keyword)
+                for b in found[(page - 1) * SEARCH_PAGE_SIZE: page * SEARCH_PAGE_SIZE]]
+        data: dict[str, Any] = {
+            "seid": str(stable_id(keyword + str(page), 10**18, 9 * 10**18)), "page": page,
+            "pagesize": SEARCH_PAGE_SIZE, "numResults": len(found), "numPages": num_pages,
+            "suggest_keyword": "", "rqt_type": "search",
+            "cost_time": {"params_check": "0.000300", "as_request": "0.072525", "total": "0.077996"},
+            "exp_list": {"5520": True}, "egg_hit": 0, "show_column": 0,
+        }
+        if rows:
+            data["result"] = rows
+        return self._ok(data)
 
     async def _related(self, request: web.Request) -> web.Response:
         v = self._video(request)

@@ -1,0 +1,53 @@
+"""bilibili's main partitions as the ranking endpoint takes them since the 2025 overhaul (reference §11.5).
+
+`ranking/v2?rid=` takes a **v2** main id (动画 1005 ...); a legacy tid (动画 1) reportedly gets a
+month-old list, so nothing here hands one out. 0 is the whole site. 生活 (legacy 160) has no v2
+ranking: it was split into 生活兴趣 1030 / 生活经验 1031 / vlog 1029, whose ranking is unconfirmed.
+List items still carry the legacy `tid`, kept here as `legacy_tid` to tell which partition a
+stored video's main partition was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OVERALL = 0  # ranking/v2?rid=0: the whole site
+
+
+@dataclass(frozen=True)
+class Partition:
+    id: int  # v2 main id: what ranking/v2 takes as `rid`
+    zh: str
+    en: str
+    legacy_tid: int  # the pre-2025 main tid (what list items' `tid` belongs to)
+
+
+PARTITIONS: tuple[Partition, ...] = (
+    Partition(1005, "动画", "Animation", 1),
+    Partition(1003, "音乐", "Music", 3),
+    Partition(1004, "舞蹈", "Dance", 129),
+    Partition(1008, "游戏", "Gaming", 4),
+    Partition(1010, "知识", "Knowledge", 36),
+    Partition(1012, "科技数码", "Tech & Gadgets", 188),
+    Partition(1018, "体育运动", "Sports", 234),
+    Partition(1013, "汽车", "Cars", 223),
+    Partition(1020, "美食", "Food", 211),
+    Partition(1024, "动物", "Animals", 217),
+    Partition(1007, "鬼畜", "Kichiku (remix)", 119),
+    Partition(1014, "时尚美妆", "Fashion & Beauty", 155),
+    Partition(1002, "娱乐", "Entertainment", 5),
+    Partition(1001, "影视", "Film & TV", 181),
+)
+
+BY_ID: dict[int, Partition] = {p.id: p for p in PARTITIONS}
+BY_LEGACY_TID: dict[int, Partition] = {p.legacy_tid: p for p in PARTITIONS}
+
+
+def partition(rid: int) -> Partition | None:
+    """The v2 main partition with this id; None for 0 (the whole site), a legacy tid or anything else."""
+    return BY_ID.get(rid)
+
+
+def is_ranking_id(rid: int) -> bool:
+    """What ranking/v2 answers with a current list: 0 or a v2 main id of the table."""
+    return rid == OVERALL or rid in BY_ID
