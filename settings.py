@@ -109,7 +109,7 @@ class JobSettings(BaseSettings):
     # The collaborative signals are built on their own schedule from a bounded sample of users
     # (jobs/training.py build_shared): a training pass only loads them.
     shared_rebuild_s: float = Field(default=6 * 3600, alias="SHARED_REBUILD_INTERVAL")
-    shared_sample_users: int = Field(default=5000, ge=1, alias="SHARED_SAMPLE_USERS")
+    shared_sample_users: int = Field(default=2000, ge=1, alias="SHARED_SAMPLE_USERS")
     shared_items_per_user: int = Field(default=300, ge=1, alias="SHARED_ITEMS_PER_USER")
 
     # Checked at start: every new user gets these, and a bad one would break each of their digests.
