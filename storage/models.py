@@ -193,3 +193,12 @@ class TelegramPace(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     next_slot: float  # database-clock epoch seconds
+
+
+class TelegramChatPace(SQLModel, table=True):
+    """Distributed mode: each chat's next free message slot, for every process (storage/pace.py)."""
+
+    __tablename__ = "telegram_chat_pace"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    next_slot: float  # database-clock epoch seconds
