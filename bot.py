@@ -19,10 +19,11 @@ from telegram.ext import (
     CommandHandler,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from handlers import account, feedback, login, membership, preferences, profile, recommend, start
+from handlers import account, feedback, flood, login, membership, preferences, profile, recommend, start
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -105,6 +106,8 @@ def register_handlers(app: Application) -> None:
     # New messages only: editing an old /recommend (or any text) must not run it again.
     new = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE & new
+    # Before every other handler (group -1): a user's updates past their cap go no further.
+    app.add_handler(TypeHandler(Update, flood.cap_updates), group=-1)
     app.add_handler(ChatMemberHandler(membership.chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(CommandHandler("start", start.start, filters=new))
     app.add_handler(CommandHandler("help", start.help_command, filters=new))

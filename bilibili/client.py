@@ -130,6 +130,12 @@ class BilibiliClient:
         """`with client.urgent():` — this task's requests go before the background's (a user waits)."""
         return Throttle.urgent()
 
+    @staticmethod
+    def background():
+        """`with client.background():` — this task's requests wait behind a waiting user's, even
+        `fail_fast` ones (a digest's covers)."""
+        return Throttle.background()
+
     @property
     def calls(self) -> int:
         """bilibili HTTP requests made."""

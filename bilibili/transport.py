@@ -53,15 +53,17 @@ P_SPI = "/x/frontend/finger/spi"
 P_NAV = "/x/web-interface/nav"
 
 
-# Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's.
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_urgent", default=False)
+# Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's;
+# inside `Throttle.background()` they wait behind them even when `fail_fast`. Unset: `fail_fast` decides.
+_URGENT: contextvars.ContextVar[bool | None] = contextvars.ContextVar("bilibili_urgent", default=None)
 
 
 class Throttle:
     """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority.
 
     Slots go one at a time to the waiting requests, first to the urgent ones (made inside
-    `urgent()`, or `fail_fast`: a user is waiting), then to the background, each in arrival order.
+    `urgent()`, or `fail_fast` outside `background()`: a user is waiting), then to the background,
+    each in arrival order.
     A task asks for one slot at a time, so two users onboarding at once share the slots evenly.
     Loop-agnostic (monotonic timestamps and sleeps, no asyncio primitives), so it can be shared.
     """
@@ -95,6 +97,17 @@ class Throttle:
         finally:
             _URGENT.reset(token)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def background() -> Iterator[None]:
+        """Requests made inside (in this task) go after a waiting user's, even `fail_fast` ones (a
+        digest's covers: nobody waits for them, yet during a risk pause they are skipped, not waited for)."""
+        token = _URGENT.set(False)
+        try:
+            yield
+        finally:
+            _URGENT.reset(token)
+
     async def _wait_pause(self, fail_fast: bool) -> None:
         while (delay := self.paused_until - time.monotonic()) > 0:
             if fail_fast:  # a user is waiting: say when to come back instead of sleeping for minutes
@@ -105,7 +118,8 @@ class Throttle:
         """Wait for the pause and a rate slot; with `fail_fast`, raise RiskPaused instead of pausing."""
         await self._wait_pause(fail_fast)
         if self.max_rps > 0:
-            await self._take_slot(urgent=fail_fast or _URGENT.get())
+            lane = _URGENT.get()
+            await self._take_slot(urgent=fail_fast if lane is None else lane)
             await self._wait_pause(fail_fast)
 
     async def _take_slot(self, urgent: bool) -> None:
