@@ -61,8 +61,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .base_url(settings.telegram.base_url)
         .read_timeout(settings.telegram.read_timeout_s)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
-        # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
+        # Strictly spaced sends (a little under rps, and 1/s per chat) keep every one-second window
+        # within the limits; a RetryAfter pauses its chat (every chat when many get one) before a slot. PTB's AIORateLimiter bursts after
         # such a pause and falls into a 429 cycle (bench/digest.py: 18.5 msg/s instead of 27+).
         .rate_limiter(_rate_limiter(settings, services, rps))
         .concurrent_updates(64)

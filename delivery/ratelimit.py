@@ -141,7 +141,6 @@ class PacedRateLimiter(BaseRateLimiter[str]):
                 await self._shared_slot()
                 if new_message:
                     await self._shared_chat_slot(chat_id)
-                    chat.next_message = loop.time() + self._chat_interval
                 try:
                     result = await callback(*args, **kwargs)
                 except RetryAfter as exc:
@@ -159,6 +158,11 @@ class PacedRateLimiter(BaseRateLimiter[str]):
                         chat.paused_until = max(chat.paused_until, now + pause)
                         await self._pause_chat_shared(chat_id, pause)
                     continue
+                finally:
+                    # Counted from the answer, not the request: this message has surely arrived, so
+                    # network jitter can never bring two of a chat's messages closer than the pace.
+                    if new_message:
+                        chat.next_message = loop.time() + self._chat_interval
                 self._done(endpoint)
                 return result
         raise AssertionError("unreachable")
