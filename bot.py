@@ -62,8 +62,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .read_timeout(settings.telegram.read_timeout_s)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         # Strictly spaced sends (a little under rps, and 1/s per chat) keep every one-second window
-        # within the limits; a RetryAfter pauses its chat (every chat when many get one) before a slot. PTB's AIORateLimiter bursts after
-        # such a pause and falls into a 429 cycle (bench/digest.py: 18.5 msg/s instead of 27+).
+        # within the limits; a RetryAfter pauses its chat (every chat when many get one) before a
+        # slot. PTB's AIORateLimiter bursts after such a pause and falls into a 429 cycle
+        # (bench/digest.py: 18.5 msg/s instead of 27+).
         .rate_limiter(_rate_limiter(settings, services, rps))
         .concurrent_updates(64)
         .post_init(_post_init)
