@@ -20,10 +20,11 @@ from telegram.ext import (
     CommandHandler,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from handlers import account, feedback, login, membership, preferences, profile, recommend, start
+from handlers import account, feedback, flood, login, membership, preferences, profile, recommend, start
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -58,9 +59,10 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .base_url(settings.telegram.base_url)
         .read_timeout(settings.telegram.read_timeout_s)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        # Strictly spaced sends (a little under rps) keep every one-second window within the limit;
-        # a RetryAfter pauses every send before it takes a slot. PTB's AIORateLimiter bursts after
-        # such a pause and falls into a 429 cycle (bench/digest.py: 18.5 msg/s instead of 27+).
+        # Strictly spaced sends (a little under rps, and 1/s per chat) keep every one-second window
+        # within the limits; a RetryAfter pauses its chat (every chat when many get one) before a
+        # slot. PTB's AIORateLimiter bursts after such a pause and falls into a 429 cycle
+        # (bench/digest.py: 18.5 msg/s instead of 27+).
         .rate_limiter(_rate_limiter(settings, services, rps))
         .concurrent_updates(64)
         .post_init(_post_init)
@@ -108,6 +110,8 @@ def register_handlers(app: Application) -> None:
     # New messages only: editing an old /recommend (or any text) must not run it again.
     new = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE & new
+    # Before every other handler (group -1): a user's updates past their cap go no further.
+    app.add_handler(TypeHandler(Update, flood.cap_updates), group=-1)
     app.add_handler(ChatMemberHandler(membership.chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(CommandHandler("start", start.start, filters=new))
     app.add_handler(CommandHandler("help", start.help_command, filters=new))

@@ -35,13 +35,20 @@ class TelegramSettings(BaseSettings):
     read_timeout_s: float = Field(default=5.0, alias="TELEGRAM_READ_TIMEOUT")
     # Telegram's global limit; sends are spaced a little under it (delivery/ratelimit.py).
     max_messages_per_second: float = Field(default=30.0, alias="TELEGRAM_MAX_RPS")
-    # Per-user limits (handlers/cooldown.py). A new QR code while the last one is live: once per
-    # LOGIN_COOLDOWN s. /recommend: RECOMMEND_BURST at once, then one per RECOMMEND_COOLDOWN s.
+    # Per-user limits (handlers/cooldown.py), keyed by the Telegram user id, so /forget resets none.
+    # A new QR code while the last one is live: once per LOGIN_COOLDOWN s. /recommend:
+    # RECOMMEND_BURST at once, then one per RECOMMEND_COOLDOWN s.
     login_cooldown_s: float = Field(default=30.0, alias="LOGIN_COOLDOWN")
     recommend_cooldown_s: float = Field(default=10.0, alias="RECOMMEND_COOLDOWN")
     recommend_burst: int = Field(default=5, alias="RECOMMEND_BURST")
     forget_cooldown_s: float = Field(default=10.0, alias="FORGET_COOLDOWN")  # /forget prompts
     forget_confirm_ttl_s: float = Field(default=600.0, alias="FORGET_CONFIRM_TTL")  # its button expires
+    # /profile draws a chart (tens of ms of CPU and an upload): once per PROFILE_COOLDOWN s.
+    profile_cooldown_s: float = Field(default=30.0, alias="PROFILE_COOLDOWN")
+    # Checked before any handler: messages and taps per Telegram user, UPDATES_BURST at once, then
+    # UPDATES_PER_SECOND; the rest are dropped (handlers/flood.py).
+    updates_per_second: float = Field(default=1.0, alias="UPDATES_PER_SECOND")
+    updates_burst: int = Field(default=10, alias="UPDATES_BURST")
 
 
 class BilibiliSettings(BaseSettings):

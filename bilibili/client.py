@@ -152,6 +152,12 @@ class BilibiliClient:
         instead of waiting it out (a queued job gives its worker slot back); no priority."""
         return Throttle.refusing_pauses()
 
+    @staticmethod
+    def background():
+        """`with client.background():` — this task's requests wait behind a waiting user's, even
+        `fail_fast` ones (a digest's covers)."""
+        return Throttle.background()
+
     @property
     def calls(self) -> int:
         """bilibili HTTP requests made."""

@@ -53,8 +53,9 @@ P_SPI = "/x/frontend/finger/spi"
 P_NAV = "/x/web-interface/nav"
 
 
-# Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's.
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_urgent", default=False)
+# Set inside `Throttle.urgent()`: this task's requests take the next free slots before the background's;
+# inside `Throttle.background()` they wait behind them even when `fail_fast`. Unset: `fail_fast` decides.
+_URGENT: contextvars.ContextVar[bool | None] = contextvars.ContextVar("bilibili_urgent", default=None)
 # Set inside `Throttle.refusing_pauses()`: this task's requests raise RiskPaused instead of waiting a pause out.
 _REFUSE_PAUSES: contextvars.ContextVar[bool] = contextvars.ContextVar("bilibili_refuse_pauses", default=False)
 
@@ -84,7 +85,8 @@ class Throttle:
     """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority.
 
     Slots go one at a time to the waiting requests, first to the urgent ones (made inside
-    `urgent()`, or `fail_fast`: a user is waiting), then to the background, each in arrival order.
+    `urgent()`, or `fail_fast` outside `background()`: a user is waiting), then to the background,
+    each in arrival order.
     A task asks for one slot at a time, so two users onboarding at once share the slots evenly.
     With `shared` (distributed mode), the request at the head of this process's line also reserves
     a slot shared with the other processes on the same egress IP, and learns of their risk pause;
@@ -142,6 +144,17 @@ class Throttle:
     def _pause_for(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def background() -> Iterator[None]:
+        """Requests made inside (in this task) go after a waiting user's, even `fail_fast` ones (a
+        digest's covers: nobody waits for them, yet during a risk pause they are skipped, not waited for)."""
+        token = _URGENT.set(False)
+        try:
+            yield
+        finally:
+            _URGENT.reset(token)
+
     async def _wait_pause(self, fail_fast: bool) -> None:
         while (delay := self.paused_until - time.monotonic()) > 0:
             if fail_fast:  # a user is waiting: say when to come back instead of sleeping for minutes
@@ -153,7 +166,8 @@ class Throttle:
         RiskPaused instead of pausing. A pause that starts while waiting for a slot is waited out
         (or refused) and the slot taken again, so the waiters do not all go at once when it ends."""
         refuse = fail_fast or _REFUSE_PAUSES.get()
-        urgent = fail_fast or _URGENT.get()
+        lane = _URGENT.get()
+        urgent = fail_fast if lane is None else lane
         while True:
             await self._wait_pause(refuse)
             if self.max_rps <= 0 and self.shared is None:

@@ -21,8 +21,12 @@ from storage.models import User
 log = logging.getLogger(__name__)
 
 
-async def cover_for(services: Services, card: PickCard) -> bytes | str | None:
-    """Cover bytes (or a known Telegram file_id); None when bilibili won't give it."""
+async def cover_for(services: Services, card: PickCard, someone_waits: bool) -> bytes | str | None:
+    """Cover bytes (or a known Telegram file_id); None when bilibili won't give it.
+
+    `someone_waits` (a /recommend): its fetch takes bilibili's next free slots; otherwise (a digest)
+    it waits behind those, so a person asking during the digest minute is not behind 300 covers.
+    """
     cached = services.covers.get(card.bvid)
     if cached is not None:
         return cached
@@ -30,7 +34,8 @@ async def cover_for(services: Services, card: PickCard) -> bytes | str | None:
         return None
     try:
         # fail_fast: during bilibili's risk pause the pick goes out as text instead of waiting minutes
-        data = await services.bili.fetch_cover(card.cover, fail_fast=True)
+        with services.bili.urgent() if someone_waits else services.bili.background():
+            data = await services.bili.fetch_cover(card.cover, fail_fast=True)
     except BilibiliError as exc:
         log.info("cover unavailable for %s: %s", card.bvid, type(exc).__name__)
         return None
@@ -91,10 +96,11 @@ async def send_recorded(
     resent; a refusal (blocked, rate limit, Telegram down) stops the page and is raised.
 
     `pace_s` spaces messages to one chat (Telegram allows about one per second per chat).
-    `bulk` (the digest): lower priority than replies, and resumable after a crash, so each send
-    records that it started (a resumed digest never repeats a send that may have arrived).
+    `bulk` (the digest): lower priority than replies (Telegram sends and bilibili cover fetches), and
+    resumable after a crash, so each send records that it started (a resumed digest never repeats a
+    send that may have arrived).
     """
-    covers = await asyncio.gather(*(cover_for(services, card) for card, _ in items))
+    covers = await asyncio.gather(*(cover_for(services, card, someone_waits=not bulk) for card, _ in items))
     message_ids: dict[int, int] = {}  # written once for the page (a crash loses ids, never a send)
     try:
         for index, ((card, shown_id), cover) in enumerate(zip(items, covers, strict=True)):

@@ -35,8 +35,8 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc, user = services_of(context), current_user(update, context)
     limits = cooldowns_of(context.application)
-    if limits.take(user.id, "forget", svc.settings.telegram.forget_cooldown_s):
-        if limits.tell_once(user.id, "forget"):
+    if limits.take(user.telegram_id, "forget", svc.settings.telegram.forget_cooldown_s):
+        if limits.tell_once(user.telegram_id, "forget"):
             await update.effective_message.reply_text(t(user.language, "cooldown_forget"))
         return
     # The button carries when it was offered: an old confirmation found later in the chat expires.
@@ -55,8 +55,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     svc = services_of(context)
     user = users.get_user(svc.db, update.effective_user.id)
     lang = user.language if user else language_for(update.effective_user.language_code)
-    if user is not None:
-        cooldowns_of(context.application).reset(user.id, "forget")  # answered: no prompt is waiting
+    cooldowns_of(context.application).reset(update.effective_user.id, "forget")  # answered: no prompt waits
     if user is None or not query.data.startswith(callbacks.FORGET_YES_PREFIX):
         await _edit(query, t(lang, "forget_cancelled" if user else "forget_done"))
         return

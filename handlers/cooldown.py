@@ -1,4 +1,5 @@
-"""Per-user limits on expensive commands: a token bucket per user and action, in this process.
+"""Per-user limits on expensive commands: a token bucket per Telegram user id and action, in this
+process (keyed by the Telegram id, which /forget does not change, so forgetting resets no limit).
 
 /login costs bilibili calls (a QR code, then a poll every 2 s) from the budget every user shares;
 /recommend costs Telegram sends that digests wait for. A refused user is told once per wait, so

@@ -89,7 +89,7 @@ async def start_login(app: Application, svc: Services, user: User) -> None:
         svc.spawn(_follow_login(app, svc, user, qr, message), name=f"login:{user.id}", user_id=user.id)
     finally:
         if not _code_live(svc, user.id):  # no code came of it: the next /login may ask at once
-            cooldowns_of(app).reset(user.id, "login")
+            cooldowns_of(app).reset(user.telegram_id, "login")
 
 
 def _code_live(svc: Services, user_id: int) -> bool:
@@ -101,9 +101,9 @@ async def _may_issue_code(app: Application, svc: Services, user: User) -> bool:
     """A new QR code at most once per LOGIN_COOLDOWN while the last one is live: each one costs
     bilibili calls from the budget every user shares (an expired or finished code frees it)."""
     limits = cooldowns_of(app)
-    if not (wait_s := limits.take(user.id, "login", svc.settings.telegram.login_cooldown_s)):
+    if not (wait_s := limits.take(user.telegram_id, "login", svc.settings.telegram.login_cooldown_s)):
         return True
-    if limits.tell_once(user.id, "login"):
+    if limits.tell_once(user.telegram_id, "login"):
         await app.bot.send_message(user.chat_id, t(user.language, "cooldown_login", seconds=seconds_text(wait_s)))
     return False
 
@@ -113,7 +113,7 @@ async def _follow_login(app: Application, svc: Services, user: User, qr: QrCode,
         await _follow_code(app, svc, user, qr, message)
     finally:
         if svc.user_tasks.get(user.id) is asyncio.current_task():  # not replaced by a newer code
-            cooldowns_of(app).reset(user.id, "login")
+            cooldowns_of(app).reset(user.telegram_id, "login")
 
 
 async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, message: Message) -> None:
@@ -135,7 +135,7 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
                 users.link_bilibili(svc.db, svc.vault, user.id, event.credentials.to_dict(),
                                     account.mid, account.uname, svc.now(), first_sync_at=hold_until)  # fmt: skip
                 await _edit_caption(message, t(lang, "login_success", uname=html.escape(account.uname)))
-                cooldowns_of(app).reset(user.id, "login")  # the code is used: the onboarding may run long
+                cooldowns_of(app).reset(user.telegram_id, "login")  # the code is used: the onboarding may run long
                 await _onboard(app, svc, user)
                 return
     except BilibiliError as exc:

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 import recommender as rec
 from handlers.common import current_user, is_private, services_of
+from handlers.cooldown import cooldowns_of, seconds_text
 from delivery.outcome import best_effort
 from delivery.i18n import t
 
@@ -22,6 +23,12 @@ async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     model = svc.models.load(str(user.id))
     if model is None:
         await update.effective_message.reply_text(t(user.language, "profile_none"))
+        return
+    limits = cooldowns_of(context.application)  # a chart is CPU and an upload: not on every tap
+    if wait_s := limits.take(user.telegram_id, "profile", svc.settings.telegram.profile_cooldown_s):
+        if limits.tell_once(user.telegram_id, "profile"):
+            text = t(user.language, "cooldown_profile", seconds=seconds_text(wait_s))
+            await update.effective_message.reply_text(text)
         return
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.UPLOAD_PHOTO), "upload action")
     taste = rec.taste_profile(model)

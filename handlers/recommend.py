@@ -30,8 +30,8 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services_of(context)
     user = current_user(update, context)
     limits, tg = cooldowns_of(context.application), svc.settings.telegram
-    if wait_s := limits.take(user.id, "recommend", tg.recommend_cooldown_s, tg.recommend_burst):
-        if limits.tell_once(user.id, "recommend"):
+    if wait_s := limits.take(user.telegram_id, "recommend", tg.recommend_cooldown_s, tg.recommend_burst):
+        if limits.tell_once(user.telegram_id, "recommend"):
             text = t(user.language, "cooldown_recommend", seconds=seconds_text(wait_s))
             await update.effective_message.reply_text(text)
         return

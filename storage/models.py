@@ -209,3 +209,12 @@ class BilibiliPace(SQLModel, table=True):
     next_slot: float = 0.0  # database-clock epoch seconds
     paused_until: float = 0.0  # database-clock epoch seconds
     strikes: int = 0  # risk-control pauses in a row (a successful call clears them)
+
+
+class TelegramChatPace(SQLModel, table=True):
+    """Distributed mode: each chat's next free message slot, for every process (storage/pace.py)."""
+
+    __tablename__ = "telegram_chat_pace"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    next_slot: float  # database-clock epoch seconds

@@ -40,7 +40,8 @@ async def settled(tg, user: dict) -> None:
 
 async def test_recommend_spam_is_capped_with_one_clear_reply(world):
     tg, bili, svc = world
-    burst = svc.settings.telegram.recommend_burst
+    # Two pages at once: each chat gets one message a second, so the default 5 pages take ~30 s.
+    burst = svc.settings.telegram.recommend_burst = 2
     alice = await started(tg, 12001)
     before = last_message_id(tg, alice)
     for _ in range(burst + 4):

@@ -44,6 +44,18 @@ def test_processes_share_one_send_pace_and_a_429_pauses_them_all(tmp_path, bilib
     assert a.reserve(0.1) > 55.0  # ...so the front waits too
 
 
+def test_processes_share_each_chats_pace_and_a_chats_429_pauses_only_that_chat(tmp_path, bilibili_double, postgres_url):  # noqa: F811
+    front = distributed_services(tmp_path / "f", bilibili_double, postgres_url)
+    worker = distributed_services(tmp_path / "w", bilibili_double, postgres_url)
+    a, b = DatabasePace(front.db), DatabasePace(worker.db)
+    assert a.reserve_chat(501, 1.0) == 0.0, "a chat's first message goes at once"
+    assert b.reserve_chat(501, 1.0) > 0.9, "the worker's digest waits for the front's reply to that chat"
+    assert b.reserve_chat(502, 1.0) == 0.0, "another chat does not"
+    a.pause_chat(503, 60.0)  # Telegram answered 429 retry_after=60 to the front, in chat 503
+    assert b.reserve_chat(503, 1.0) > 55.0
+    assert b.reserve_chat(504, 1.0) == 0.0 and a.reserve(0.001) < 1.0, "nobody else waits"
+
+
 async def test_healthz_and_metrics_show_queue_depth_and_bilibili_calls(tmp_path, bilibili_double, tg, postgres_url):  # noqa: F811
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     seed_day(svc, bilibili_double, tg, 3)

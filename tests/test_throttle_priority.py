@@ -46,3 +46,23 @@ async def test_a_user_facing_request_goes_first_too():
     await cover_for_a_waiting_user()
     assert taken.index("user") <= at + 1, "one background slot at most was already promised"
     await asyncio.gather(*background)
+
+
+async def test_a_fail_fast_request_made_in_background_waits_behind_a_waiting_user():
+    """A digest's covers are fail_fast (skipped during a risk pause) yet nobody waits for them."""
+    throttle = Throttle(max_rps=100, pause_base_s=1, pause_max_s=1)
+    taken: list[str] = []
+
+    async def digest_cover(i: int) -> None:
+        with Throttle.background():
+            await throttle.acquire(fail_fast=True)
+        taken.append(f"digest{i}")
+
+    digest = [asyncio.create_task(digest_cover(i)) for i in range(10)]
+    await asyncio.sleep(0.03)
+    at = len(taken)
+    with Throttle.urgent():
+        await throttle.acquire(fail_fast=True)
+    taken.append("user")
+    assert taken.index("user") <= at + 1, "one background slot at most was already promised"
+    await asyncio.gather(*digest)

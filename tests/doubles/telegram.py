@@ -290,6 +290,7 @@ class TelegramDouble:
         strict_chats: bool = False,
         strict_images: bool = False,
         flood_limits: tuple[int, int] | None = None,
+        chat_retry_after: int = 1,
         keep_photo_bytes: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -304,7 +305,8 @@ class TelegramDouble:
         strict_images: if True, uploaded bytes PIL can't decode → 400 IMAGE_PROCESS_FAILED;
             otherwise they are accepted with a nominal 320x320 size.
         flood_limits: ``(global_per_second, per_chat_per_second)``; when set, sends beyond these
-            counts within the last second get 429 "Too Many Requests: retry after 1".
+            counts within the last second get 429 "Too Many Requests: retry after N": N = 1 over the
+            global limit, ``chat_retry_after`` over one chat's (Telegram's per-chat waits run longer).
         keep_photo_bytes: set False in big benchmarks so uploads are not held in memory
             (records then keep only ``photo_sha256``/``photo_size``).
         """
@@ -323,6 +325,7 @@ class TelegramDouble:
         self.strict_chats = strict_chats
         self.strict_images = strict_images
         self.flood_limits = flood_limits
+        self.chat_retry_after = chat_retry_after
         self.keep_photo_bytes = keep_photo_bytes
         self._host = host
         self._port = port
@@ -331,7 +334,7 @@ class TelegramDouble:
 
         # public records
         self.calls: list[Call] = []
-        self.errors: list[dict] = []  # {"method","params","error_code","description","time"}
+        self.errors: list[dict] = []  # {"method","params","error_code","description","time","retry_after"}
         self.lost_answers: list[Call] = []  # calls carried out whose answer was reset or delayed
         self.sent: list[SentMessage] = []
         self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id)
@@ -467,6 +470,7 @@ class TelegramDouble:
                     "error_code": err.code,
                     "description": err.description,
                     "time": now,
+                    "retry_after": (err.parameters or {}).get("retry_after"),
                 }
             )
             return self._error_response(err)
@@ -980,7 +984,15 @@ class TelegramDouble:
             raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         ctimes = self._chat_send_times.get(chat_id, [])
         if len(ctimes) - bisect.bisect_right(ctimes, now - 1.0) >= chat_limit:
-            raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+            wait = self.chat_retry_after
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+
+    @property
+    def retry_afters(self) -> list[tuple[float, int, int]]:
+        """(monotonic time, chat_id, retry_after s) of every 429 answered to a send, in order: the
+        pauses Telegram asked for."""
+        return [(e["time"], e["params"].get("chat_id"), e["retry_after"])
+                for e in self.errors if e["retry_after"] is not None and e["method"].startswith("send")]
 
     @staticmethod
     def _parse_text(
