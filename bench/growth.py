@@ -26,13 +26,11 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import resource
 import sys
 import tempfile
 import time
 import traceback
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = 1_800_000_000
 HEAD = 20_000  # the popular head of the catalogue
 CANDIDATES = 3_000  # videos in this week's candidate lists
@@ -294,29 +291,13 @@ def in_fresh_process(fn, *args):
 
 
 def _fresh_database() -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
+    from tests.dbfixtures import NoPostgres, create_throwaway_database
 
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"bilipick_growth_{uuid.uuid4().hex[:8]}"
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        print(f"skipped: the growth bench needs PostgreSQL at {ADMIN_URL} (TEST_POSTGRES_URL): {exc.orig}")
+        return create_throwaway_database("bilipick_growth")
+    except NoPostgres as exc:
+        print(f"skipped: the growth bench needs PostgreSQL (TEST_POSTGRES_URL): {exc}")
         return None
-    finally:
-        admin.dispose()
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 class Errors:
@@ -347,6 +328,7 @@ def size_figures(world: World, label: str, users: int, shard: list[int], errors:
 
 def run(args: argparse.Namespace) -> int:
     from storage.db import Database
+    from tests.dbfixtures import drop_database
 
     url = args.database_url or _fresh_database()
     if url is None:
@@ -373,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
               f"newcomer ({args.newcomer_watches} watches): first picks {first_s:.1f}s, bot peak RSS {rss:.0f} MB")
     finally:
         if not args.database_url:
-            _drop_database(url)
+            drop_database(url)
     print(f"users_small={args.small} users_large={args.large} "
           f"pass_ms_per_user_ratio={large['pass_ms'] / small['pass_ms']:.2f} "
           f"pass_peak_rss_ratio={large['pass_rss'] / small['pass_rss']:.2f} shared_build_s={large['build_s']:.2f} "

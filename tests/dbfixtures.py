@@ -25,27 +25,47 @@ def sqlite_db(tmp_path) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh Postgres database for one test, dropped afterwards."""
+class NoPostgres(Exception):
+    """No PostgreSQL server answers at POSTGRES_ADMIN_URL (the message says why)."""
+
+
+def create_throwaway_database(prefix: str = "bilipick") -> str:
+    """A fresh, empty Postgres database; its URL. Raises NoPostgres where no server answers."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"bilipick_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
+        raise NoPostgres(f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc.orig}") from None
+    finally:
         admin.dispose()
-        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database for one test, dropped afterwards."""
+    try:
+        url = create_throwaway_database()
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
