@@ -22,6 +22,10 @@ from .models import (
     Credentials,
     FavFolder,
     FavItem,
+    FeedItem,
+    FeedPage,
+    Following,
+    FollowingsPage,
     HistoryCursor,
     HistoryItem,
     HistoryPage,
@@ -33,7 +37,8 @@ from .models import (
 
 __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
-    "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
-    "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl", "RiskPaused", "SessionExpired", "SharedPace", "Throttle",
-    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
+    "EmptyData", "FavFolder", "FavItem", "FeedItem", "FeedPage", "Following", "FollowingsPage", "HistoryCursor",
+    "HistoryItem", "HistoryPage", "LoginEvent", "MalformedResponse", "NotLoggedIn", "QrCode", "RiskControl",
+    "RiskPaused", "SessionExpired", "SharedPace", "Throttle", "TransportError", "VideoDetail", "VideoInfo",
+    "VideoRestricted", "VideoUnavailable",
 ]
