@@ -23,6 +23,10 @@ from .models import (
     Credentials,
     FavFolder,
     FavItem,
+    FeedItem,
+    FeedPage,
+    Following,
+    FollowingsPage,
     HistoryCursor,
     HistoryItem,
     HistoryPage,
@@ -36,8 +40,8 @@ from .models import (
 
 __all__ = [
     "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
-    "EmptyData", "FavFolder", "FavItem", "HistoryCursor", "HistoryItem", "HistoryPage", "LoginEvent",
-    "MalformedResponse", "NotLoggedIn", "PARTITIONS", "Partition", "QrCode", "RiskControl", "RiskPaused",
-    "SearchHit", "SearchPage", "SessionExpired", "SharedPace", "Throttle",
+    "EmptyData", "FavFolder", "FavItem", "FeedItem", "FeedPage", "Following", "FollowingsPage", "HistoryCursor",
+    "HistoryItem", "HistoryPage", "LoginEvent", "MalformedResponse", "NotLoggedIn", "PARTITIONS", "Partition",
+    "QrCode", "RiskControl", "RiskPaused", "SearchHit", "SearchPage", "SessionExpired", "SharedPace", "Throttle",
     "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
 ]

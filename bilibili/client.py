@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,6 +40,8 @@ from .models import (
     Credentials,
     FavFolder,
     FavItem,
+    FeedPage,
+    FollowingsPage,
     HistoryCursor,
     HistoryPage,
     LoginEvent,
@@ -53,7 +56,10 @@ from .models import (
     parse_cookie_info,
     parse_fav_folders,
     parse_fav_items,
+    parse_feed_update,
+    parse_followings,
     parse_history_page,
+    parse_home_feed,
     parse_likes,
     parse_nav,
     parse_poll,
@@ -63,6 +69,7 @@ from .models import (
     parse_search_page,
     parse_tags,
     parse_view,
+    parse_video_feed,
     parse_view_detail,
     parse_weekly_numbers,
 )
@@ -76,6 +83,12 @@ T = TypeVar("T")
 __all__ = ["P_NAV", "P_SPI", "REFERER", "USER_AGENT", "BilibiliClient", "Throttle"]  # and the P_* paths
 
 WEB_LOCATION_POPULAR = "333.934"
+WEB_LOCATION_DYNAMIC = "333.1365"  # t.bilibili.com, the followed creators' feed
+WEB_LOCATION_HOME = "1430650"  # www.bilibili.com's home page
+REFERER_DYNAMIC = "https://t.bilibili.com/"
+FOLLOWINGS_PS = 50  # relation/followings' page size (its default)
+HOME_FEED_PS = 30  # the home feed's largest page
+HOME_FEED_ROW = 4  # cards per home-page row (its `fetch_row` counts rows)
 
 # endpoint paths (relative to the configured base URLs)
 P_QR_GENERATE = "/x/passport-login/web/qrcode/generate"
@@ -99,6 +112,10 @@ P_TAGS = "/x/web-interface/view/detail/tag"
 P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 P_SEARCH = "/x/web-interface/wbi/search/type"
 SEARCH_REFERER = "https://search.bilibili.com/all"
+P_FOLLOWINGS = "/x/relation/followings"
+P_FEED = "/x/polymer/web-dynamic/v1/feed/all"
+P_FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
+P_HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
 
 
 def _refuse_video(path: str, bvid: str, code: Any) -> None:
@@ -339,6 +356,64 @@ class BilibiliClient:
         if reply.payload.get("code") == 53013:
             return []
         return _parse(P_LIKE, parse_likes, envelope_data(reply, P_LIKE, nullable=True))
+
+    # -- per-user candidate sources: followed creators, their uploads, bilibili's home feed ----
+    async def followings(self, creds: Credentials, mid: int, pn: int = 1, ps: int = FOLLOWINGS_PS) -> FollowingsPage:
+        """Page `pn` of the uploaders `mid` follows, newest follow first; page while `has_more`.
+
+        One's own list reads in full; of another user's only the first 100 (later pages come back
+        empty); a list its owner hid (22115) reads as empty.
+        """
+        pn, ps = max(pn, 1), min(max(ps, 1), FOLLOWINGS_PS)
+        reply = await self._get(self._api, P_FOLLOWINGS, creds=creds,
+                                params={"vmid": mid, "pn": pn, "ps": ps, "order_type": ""},
+                                referer=f"https://space.bilibili.com/{mid}/fans/follow")
+        if reply.payload.get("code") == 22115:  # hidden by its owner
+            return FollowingsPage(items=[], total=0, has_more=False)
+        return _parse(P_FOLLOWINGS, lambda d: parse_followings(d, pn, ps), envelope_data(reply, P_FOLLOWINGS))
+
+    async def feed_update(self, creds: Credentials, baseline: str = "") -> int:
+        """How many uploads of followed creators came after `baseline` (a page's `update_baseline`):
+        one cheap call to poll before paging `video_feed`."""
+        reply = await self._get(self._api, P_FEED_UPDATE, creds=creds, referer=REFERER_DYNAMIC,
+                                params={"type": "video", "update_baseline": baseline or "0",
+                                        "web_location": WEB_LOCATION_DYNAMIC})
+        return _parse(P_FEED_UPDATE, parse_feed_update, envelope_data(reply, P_FEED_UPDATE))
+
+    async def video_feed(self, creds: Credentials, offset: str = "", baseline: str = "") -> FeedPage:
+        """A page of the followed creators' new uploads, newest first. The next page: `offset=page.offset`
+        while `page.has_more`. With `baseline`, `page.update_num` counts the uploads after it."""
+        params: dict[str, Any] = {"type": "video", "timezone_offset": -480, "platform": "web",
+                                  "features": "itemOpusStyle", "web_location": WEB_LOCATION_DYNAMIC}
+        if offset:
+            params["offset"] = offset
+        if baseline:
+            params["update_baseline"] = baseline
+        reply = await self._get(self._api, P_FEED, params=params, creds=creds, referer=REFERER_DYNAMIC)
+        page = _parse(P_FEED, parse_video_feed, envelope_data(reply, P_FEED))
+        if page.has_more and offset.isdigit() and int(page.offset) >= int(offset):
+            # the ids only go down as the feed goes back in time: an offset that does not can only loop
+            log.info("%s: next offset does not move on; the feed ends here", P_FEED)
+            page = replace(page, has_more=False)
+        return page
+
+    async def home_feed(self, creds: Credentials, fresh_idx: int = 1, ps: int = 12) -> list[VideoInfo]:
+        """bilibili's own home-page recommendations for this user (WBI-signed): videos only, no ads,
+        live rooms or bangumi. `fresh_idx` 1, 2, ... asks for the next refresh of the page.
+
+        bilibili answers a dead session with a visitor's feed (code 0, `mid` 0): that is NotLoggedIn
+        here, never someone else's taste taken for the user's.
+        """
+        fresh_idx, ps = max(fresh_idx, 1), min(max(ps, 1), HOME_FEED_PS)
+        rows = -(-ps // HOME_FEED_ROW)
+        params = {"web_location": WEB_LOCATION_HOME, "y_num": HOME_FEED_ROW, "fresh_type": 4, "feed_version": "V8",
+                  "fresh_idx_1h": fresh_idx, "fetch_row": 1 + (fresh_idx - 1) * rows, "fresh_idx": fresh_idx,
+                  "brush": fresh_idx, "homepage_ver": 1, "ps": ps}
+        reply = await self._get(self._api, P_HOME_FEED, params=params, creds=creds, signed=True)
+        videos, viewer = _parse(P_HOME_FEED, parse_home_feed, envelope_data(reply, P_HOME_FEED))
+        if viewer == 0:
+            raise NotLoggedIn(f"{P_HOME_FEED}: answered as to a visitor", code=-101, path=P_HOME_FEED)
+        return videos
 
     # -- candidates ------------------------------------------------------------------------
     async def popular(self, pn: int = 1, ps: int = 20) -> tuple[list[VideoInfo], bool]:

@@ -457,6 +457,40 @@ class CoinItem:
 
 
 @dataclass(frozen=True)
+class Following:
+    """One uploader the user follows (relation/followings)."""
+
+    mid: int
+    uname: str
+    mtime: int  # when the user followed them (unix s; refreshed when the follow turns mutual)
+    special: bool  # a special follow (特别关注)
+
+
+@dataclass(frozen=True)
+class FollowingsPage:
+    items: list[Following]  # newest follow first
+    total: int  # how many the user follows (of another user's list only the first 100 are readable)
+    has_more: bool  # ask for the next pn
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One new upload in the followed creators' video feed."""
+
+    dynamic_id: str  # the feed's own id (digits; newer is larger): stop paging at one already seen
+    video: VideoInfo  # partial: no tid/tname; view and danmaku read from display text ("1.4万")
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[FeedItem]  # newest first
+    offset: str  # give it to the next `video_feed` call; "" when there is nothing more
+    has_more: bool
+    update_baseline: str  # the newest row's id: `feed_update(baseline)` counts what came after it
+    update_num: int  # rows newer than the `update_baseline` asked with (0 when none was given)
+
+
+@dataclass(frozen=True)
 class Account:
     mid: int
     uname: str
@@ -746,3 +780,117 @@ def parse_search_page(data: Any) -> SearchPage:
         num_pages=_small(data.get("numPages"), "numPages"),
         num_results=_small(data.get("numResults"), "numResults"),
     )
+
+
+# -- per-user candidate sources: followings, the followed creators' video feed, the home feed ----------
+def _following(row: Any) -> Following | None:
+    row = _required_obj(row, "following")
+    mid = _int(row.get("mid"), "mid")
+    following = Following(mid=mid, uname=_short(row.get("uname"), "uname", OWNER_NAME_MAX_LEN),
+                          mtime=_int(row.get("mtime"), "mtime"), special=_int(row.get("special"), "special") == 1)
+    return following if mid > 0 else None
+
+
+def parse_followings(data: Any, pn: int = 1, ps: int = 50) -> FollowingsPage:
+    """relation/followings page `pn` of `ps`: more while the pages so far fall short of `total` (a
+    page bilibili trimmed does not end the list), or, without a total, while pages come full.
+
+    Another user's list past its first 100 answers an empty page (code 0): an empty page ends it.
+    """
+    data = _required_obj(data, "followings data")
+    rows = _list(data.get("list"), "followings list")
+    total = _int(data.get("total"), "total")
+    more = bool(rows) and (pn * ps < total if total > 0 else len(rows) >= ps)
+    return FollowingsPage(items=_items(rows, "followings", _following), total=max(total, 0), has_more=more)
+
+
+_FEED_ID = re.compile(r"[0-9]{1,32}")
+_DISPLAY_COUNT = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,4}))?(万|亿)?")
+_DISPLAY_UNITS = {None: 1, "万": 10**4, "亿": 10**8}
+
+
+def _feed_id(v: Any, what: str) -> str:
+    """A dynamic id / offset / baseline: digits (sent as text or a number); anything else reads as ""."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v) if 0 <= v <= _INT_LIMIT else ""  # str() of a 5000-digit number raises
+    text = _str(v, what)
+    return text if _FEED_ID.fullmatch(text) else ""
+
+
+def _display_count(v: Any, what: str) -> int:
+    """A count shown as text: "3364", "1.4万" (x 10^4), "2.1亿" (x 10^8); other text ("-") is unknown (0)."""
+    if not isinstance(v, str) or v.isascii() and v.isdigit():
+        return _count(v, what)
+    m = _DISPLAY_COUNT.fullmatch(v.strip())
+    if m is None:
+        return 0
+    whole, fraction, unit = m.groups()
+    scale = _DISPLAY_UNITS[unit]
+    fraction = fraction or ""
+    return min(int(whole) * scale + int(fraction or 0) * scale // 10 ** len(fraction), _INT_LIMIT)
+
+
+def _feed_item(row: Any) -> FeedItem | None:
+    """A feed row: only a video upload (DYNAMIC_TYPE_AV carrying MAJOR_TYPE_ARCHIVE) is kept; reposts,
+    image posts, articles and live notices are skipped quietly."""
+    row = _required_obj(row, "feed item")
+    if _str(row.get("type"), "type") != "DYNAMIC_TYPE_AV":
+        return None
+    modules = _obj(row.get("modules"), "modules")
+    author = _obj(modules.get("module_author"), "module_author")
+    major = _obj(_obj(modules.get("module_dynamic"), "module_dynamic").get("major"), "major")
+    if _str(major.get("type"), "major.type") != "MAJOR_TYPE_ARCHIVE":
+        return None
+    archive = _required_obj(major.get("archive"), "archive")
+    stat = _obj(archive.get("stat"), "archive.stat")
+    video = VideoInfo(
+        bvid=_str(archive.get("bvid"), "bvid"),
+        aid=_int(archive.get("aid"), "aid"),  # a string in the real answer
+        title=_str(archive.get("title"), "title"),
+        cover=https(_str(archive.get("cover"), "cover")),
+        owner_mid=_int(author.get("mid"), "module_author.mid"),
+        owner_name=_short(author.get("name"), "module_author.name", OWNER_NAME_MAX_LEN),
+        duration=clock_seconds(archive.get("duration_text"), "duration_text"),
+        tid=0,
+        tname="",
+        pubdate=_int(author.get("pub_ts"), "pub_ts"),
+        view=_display_count(stat.get("play"), "stat.play"),
+        danmaku=_display_count(stat.get("danmaku"), "stat.danmaku"),
+        reply=0, favorite=0, coin=0, share=0, like=0,
+    )  # fmt: skip
+    item = FeedItem(dynamic_id=_feed_id(row.get("id_str"), "id_str"), video=video)
+    video = _with_ids(video, "video feed")
+    return replace(item, video=video) if video is not None else None
+
+
+def parse_video_feed(data: Any) -> FeedPage:
+    """web-dynamic feed/all?type=video: the uploads, and where the next page starts.
+
+    An offset that is not an id ends the paging (asking with it again could only loop)."""
+    data = _required_obj(data, "feed data")
+    items = _items(data.get("items"), "video feed", _feed_item)
+    offset = _feed_id(data.get("offset"), "offset")
+    return FeedPage(items=items, offset=offset, has_more=_flag(data.get("has_more"), "has_more") and bool(offset),
+                    update_baseline=_feed_id(data.get("update_baseline"), "update_baseline"),
+                    update_num=max(_int(data.get("update_num"), "update_num"), 0))
+
+
+def parse_feed_update(data: Any) -> int:
+    """feed/all/update: how many rows came after the baseline."""
+    return max(_int(_required_obj(data, "feed update data").get("update_num"), "update_num"), 0)
+
+
+def _home_item(d: Any) -> VideoInfo | None:
+    """A home-feed card: videos only (`goto` "av"); ads (a `business_info`), live rooms, and bangumi skipped."""
+    d = _required_obj(d, "home feed item")
+    if _str(d.get("goto"), "goto") != "av" or d.get("business_info") is not None:
+        return None
+    return _with_ids(VideoInfo.from_archive({**d, "aid": d.get("id")}), "home feed")  # `id` is the aid
+
+
+def parse_home_feed(data: Any) -> tuple[list[VideoInfo], int | None]:
+    """index/top/feed/rcmd -> (the videos, whom bilibili recommended them to: `data.mid`, 0 when it
+    took the caller for a visitor, None when the answer does not say)."""
+    data = _required_obj(data, "home feed data")
+    viewer = _int(data.get("mid"), "mid") if "mid" in data else None
+    return _items(data.get("item"), "home feed", _home_item), viewer

@@ -14,7 +14,11 @@ from bilibili.client import (
     P_COIN,
     P_FAV_FOLDERS,
     P_FAV_ITEMS,
+    P_FEED,
+    P_FEED_UPDATE,
+    P_FOLLOWINGS,
     P_HISTORY,
+    P_HOME_FEED,
     P_LIKE,
     P_POPULAR,
     P_QR_POLL,
@@ -38,12 +42,13 @@ MID = 900
 FAULTS = ["slow", "500", "412_html", "-352", "-101", "malformed", "wrong_types", "wrong_data", "null_data"]
 ENDPOINTS = ["login poll", "history", "fav folders", "fav items", "coins", "likes", "related", "view", "tags",
              "view detail", "popular", "weekly numbers", "weekly issue", "ranking", "ranking partition",
-             "search", "cover"]
+             "search", "cover", "followings", "feed update", "video feed", "home feed"]
 PATHS = {"login poll": P_QR_POLL, "history": P_HISTORY, "fav folders": P_FAV_FOLDERS, "fav items": P_FAV_ITEMS,
          "coins": P_COIN, "likes": P_LIKE, "related": P_RELATED, "view": P_VIEW, "tags": P_TAGS,
          "view detail": P_VIEW_DETAIL,
          "popular": P_POPULAR, "weekly numbers": P_SERIES_LIST, "weekly issue": P_SERIES_ONE, "ranking": P_RANKING,
-         "ranking partition": P_RANKING, "search": P_SEARCH, "cover": IMAGES}  # fmt: skip
+         "ranking partition": P_RANKING, "search": P_SEARCH, "cover": IMAGES, "followings": P_FOLLOWINGS,
+         "feed update": P_FEED_UPDATE, "video feed": P_FEED, "home feed": P_HOME_FEED}  # fmt: skip
 
 
 async def first_event(client, qr):
@@ -70,6 +75,12 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
     async def search():
         return (await client.search_videos("游戏", 1)).hits
 
+    async def followings():
+        return (await client.followings(creds, MID)).items
+
+    async def video_feed():
+        return (await client.video_feed(creds)).items
+
     return {
         "login poll": lambda: first_event(client, qr),
         "history": history,
@@ -88,6 +99,10 @@ def make_calls(client, double, creds: Credentials, qr) -> dict[str, Callable[[],
         "ranking partition": lambda: client.ranking(1008),  # 游戏, a v2 main id
         "search": search,
         "cover": lambda: client.fetch_cover(cover),
+        "followings": followings,
+        "feed update": lambda: client.feed_update(creds, "0"),
+        "video feed": video_feed,
+        "home feed": lambda: client.home_feed(creds),
     }
 
 
@@ -105,6 +120,9 @@ async def test_fault_ends_typed_and_the_client_recovers(bili_client, bilibili_do
     bilibili_double.add_user(MID, "matrix", history=[(b, 1_700_000_000 - i * 60) for i, b in enumerate(bvids)],
                              favs=bvids[:4], coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
                              likes=bvids[:5])  # fmt: skip
+    for bvid in bvids[:3]:  # followed creators, with an upload each
+        bilibili_double.follow(MID, bilibili_double.videos[bvid].owner_mid)
+        bilibili_double.upload(bilibili_double.videos[bvid].owner_mid, bilibili_double.videos[bvid])
     creds = Credentials.from_dict(bilibili_double.login(MID))
     qr = await bili_client.generate_qr()
     bilibili_double.scan(qr.key)

@@ -61,6 +61,12 @@ LIST_PARSERS = {
     "view/detail related": lambda: models.parse_view_detail({"View": {**ARCHIVE_AID_ONLY, "aid": 2},
                                                              "Related": [ARCHIVE_AID_ONLY]}).related,
     "view": lambda: [models.parse_view(ARCHIVE_AID_ONLY)[0]],
+    "video feed": lambda: [i.video for i in models.parse_video_feed({"items": [{
+        "id_str": "9", "type": "DYNAMIC_TYPE_AV", "modules": {"module_author": {"mid": 1, "name": "up"},
+        "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {"aid": "170001", "bvid": ""}}}},
+    }]}).items],
+    "home feed": lambda: models.parse_home_feed({"item": [{"id": 170001, "bvid": "", "goto": "av", "title": "t",
+                                                           "owner": {"mid": 1, "name": "up"}}]})[0],
 }
 
 

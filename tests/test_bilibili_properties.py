@@ -81,6 +81,24 @@ SEARCH_ROW = {
     "tag": "翻唱,少年", "pubdate": 1584581433, "duration": "4:1",
 }  # fmt: skip
 
+FOLLOWING = {"mid": 420831218, "attribute": 2, "mtime": 1584208169, "tag": [207542], "special": 0,
+             "uname": "up", "face": "https://i2.hdslb.com/bfs/face/a.jpg", "sign": "s",
+             "official_verify": {"type": 1, "desc": "d"}}  # fmt: skip
+FEED_ROW = {
+    "id_str": "966873782060843027", "type": "DYNAMIC_TYPE_AV", "visible": True,
+    "modules": {
+        "module_author": {"mid": 266765166, "name": "up", "pub_ts": 1723956245},
+        "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {
+            "aid": "1756441068", "bvid": "BV1d4421Z7nW", "title": "t", "cover": "http://i1.hdslb.com/bfs/a.jpg",
+            "duration_text": "14:25", "stat": {"play": "1.4万", "danmaku": "217"}}}},
+    },
+}  # fmt: skip
+HOME_CARD = {
+    "id": 1354614895, "bvid": "BV1Dz42117GZ", "goto": "av", "pic": "http://i1.hdslb.com/bfs/a.jpg", "title": "t",
+    "duration": 882, "pubdate": 1715946937, "owner": {"mid": 374484802, "name": "up"},
+    "stat": {"view": 48250, "like": 2959, "danmaku": 433}, "business_info": None,
+}  # fmt: skip
+
 # every parser in bilibili/models.py, with the shape of what it is given
 PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "VideoInfo.from_archive": (models.VideoInfo.from_archive, ARCHIVE),
@@ -113,6 +131,13 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
         "View": ARCHIVE, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
         "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE],
     }),
+    "parse_followings": (models.parse_followings, {"list": [FOLLOWING], "re_version": 0, "total": 1028}),
+    "parse_video_feed": (models.parse_video_feed, {
+        "has_more": True, "offset": "966281785469042740", "update_baseline": "966888011247648768",
+        "update_num": 5, "items": [FEED_ROW],
+    }),
+    "parse_feed_update": (models.parse_feed_update, {"update_num": 9}),
+    "parse_home_feed": (models.parse_home_feed, {"item": [HOME_CARD], "mid": 645769214}),
 }
 
 

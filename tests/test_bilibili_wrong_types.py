@@ -12,7 +12,11 @@ from bilibili.client import (
     P_COIN,
     P_FAV_FOLDERS,
     P_FAV_ITEMS,
+    P_FEED,
+    P_FEED_UPDATE,
+    P_FOLLOWINGS,
     P_HISTORY,
+    P_HOME_FEED,
     P_LIKE,
     P_POPULAR,
     P_QR_GENERATE,
@@ -39,6 +43,9 @@ async def account(bilibili_double):
         favs={"默认收藏夹": bvids[:4], "其他": bvids[:2]}, coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
         likes=bvids[:5],
     )  # fmt: skip
+    for bvid in bvids[:3]:  # followed creators, with an upload each
+        bilibili_double.follow(MID, bilibili_double.videos[bvid].owner_mid)
+        bilibili_double.upload(bilibili_double.videos[bvid].owner_mid, bilibili_double.videos[bvid])
     return Credentials.from_dict(bilibili_double.login(MID))
 
 
@@ -65,6 +72,12 @@ def list_calls(client, creds):
     async def search():
         return (await client.search_videos("游戏", 1)).hits
 
+    async def followings():
+        return (await client.followings(creds, MID)).items
+
+    async def video_feed():
+        return (await client.video_feed(creds)).items
+
     return {
         P_HISTORY: history,
         P_FAV_FOLDERS: folders,
@@ -78,11 +91,15 @@ def list_calls(client, creds):
         P_RELATED: lambda: client.related(BV),
         P_TAGS: lambda: client.tags(BV),
         P_SEARCH: search,
+        P_FOLLOWINGS: followings,
+        P_FEED: video_feed,
+        P_HOME_FEED: lambda: client.home_feed(creds),
     }
 
 
 @pytest.mark.parametrize("path", [P_HISTORY, P_FAV_FOLDERS, P_FAV_ITEMS, P_COIN, P_LIKE, P_POPULAR, P_SERIES_LIST,
-                                  P_SERIES_ONE, P_RANKING, P_RELATED, P_TAGS, P_SEARCH])
+                                  P_SERIES_ONE, P_RANKING, P_RELATED, P_TAGS, P_SEARCH, P_FOLLOWINGS, P_FEED,
+                                  P_HOME_FEED])
 async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilibili_double, account, path, caplog):
     call = list_calls(bili_client, account)[path]
     good = await call()
@@ -103,11 +120,15 @@ async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilib
     (P_HISTORY, lambda c, creds, folder: c.history_page(creds)),
     (P_FAV_ITEMS, lambda c, creds, folder: c.fav_items(creds, folder)),
     (P_SEARCH, lambda c, creds, folder: c.search_videos("游戏", 1)),
+    (P_FOLLOWINGS, lambda c, creds, folder: c.followings(creds, MID)),
+    (P_FEED_UPDATE, lambda c, creds, folder: c.feed_update(creds, "0")),
+    (P_FEED, lambda c, creds, folder: c.video_feed(creds)),
+    (P_HOME_FEED, lambda c, creds, folder: c.home_feed(creds)),
 ])  # fmt: skip
 async def test_a_wrong_typed_object_is_malformed_response(bili_client, bilibili_double, account, path, call):
     await bili_client.view(BV)  # device and keys known: the fault meets the endpoint itself
     await bili_client.popular()
-    fault = "wrong_types" if path in (P_VIEW, P_VIEW_DETAIL, P_QR_GENERATE) else "wrong_data"
+    fault = "wrong_types" if path in (P_VIEW, P_VIEW_DETAIL, P_QR_GENERATE, P_FEED_UPDATE) else "wrong_data"
     bilibili_double.inject(path, fault)
     with pytest.raises(MalformedResponse) as ei:
         await call(bili_client, account, bilibili_double.users[MID].folders[0].id)

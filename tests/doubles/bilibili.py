@@ -10,6 +10,8 @@ One server serves api / passport / www / image paths; `api_url`, `passport_url`,
 endpoints (-101), WBI signatures on signed endpoints (-352), csrf on POSTs (-111), refresh_token
 and refresh_csrf on cookie/refresh (86095), and confirm/refresh kills the old session.
 Catalogue: the 708 real popular videos (public metadata bundled in tests/fixtures).
+Per user, besides the behaviour lists: whom they follow (`follow`), what those uploaders publish
+(`upload`: the followed creators' video feed) and bilibili's home feed for them (`set_home_feed`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .bilibili_catalogue import Video, history_spec, load_popular, stable_id, synthesise_long_history, tag_id
+from .bilibili_catalogue import (
+    Video, av2bv, history_spec, load_popular, stable_id, synthesise_long_history, tag_id,
+)
 
 # -- paths -----------------------------------------------------------------------------------
 QR_GENERATE = "/x/passport-login/web/qrcode/generate"
@@ -58,9 +62,13 @@ VIEW = "/x/web-interface/view"
 TAGS = "/x/web-interface/view/detail/tag"
 VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 SEARCH = "/x/web-interface/wbi/search/type"
+FOLLOWINGS = "/x/relation/followings"
+FEED = "/x/polymer/web-dynamic/v1/feed/all"
+FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
+HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
 IMAGES = "/bfs"
 
-SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH})
+SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH, HOME_FEED})
 
 # Ranking partitions (reference §11.5). Since 2025 ranking/v2 takes the v2 main ids; list items still
 # carry the legacy sub-partition tid. Legacy main tid -> v2 main id, for the mains ranking answers:
@@ -118,7 +126,7 @@ def _first_item(data: Any) -> dict | None:
     if isinstance(data, list):
         return next((d for d in data if isinstance(d, dict)), None)
     if isinstance(data, dict):
-        for key in ("list", "medias", "result"):
+        for key in ("list", "medias", "result", "items", "item"):
             rows = data.get(key)
             if isinstance(rows, list) and rows and isinstance(rows[0], dict):
                 return rows[0]
@@ -194,6 +202,22 @@ class Folder:
 
 
 @dataclass
+class Follow:
+    mtime: int  # when the follow was made (unix s)
+    special: bool = False  # 特别关注
+
+
+@dataclass
+class Dynamic:
+    """One row of the followed creators' feed: an upload (the only kind this double posts)."""
+
+    id: int  # id_str; newer rows have larger ids
+    uploader_mid: int
+    bvid: str
+    pub_ts: int
+
+
+@dataclass
 class User:
     mid: int
     uname: str
@@ -204,6 +228,9 @@ class User:
     hide_coins: bool = False
     hide_likes: bool = False
     hide_favs: bool = False
+    hide_follows: bool = False  # relation/followings answers 22115 to others
+    follows: dict[int, Follow] = field(default_factory=dict)  # uploader mid -> the follow
+    home: list[str] = field(default_factory=list)  # the home feed's videos (bvids); empty: a default
     refresh_needed: bool = False
     taste: dict[str, Any] = field(default_factory=dict)  # generated users: the planted taste
 
@@ -278,6 +305,12 @@ class BilibiliDouble:
         # As recorded from the real API: archive/related rows with their aid and an empty bvid.
         self.related_without_bvid = False
         self.restricted: dict[str, int] = {}  # bvid -> -403/-400: view, view/detail, tags, related refuse it
+        self.uploaders: dict[int, str] = {}  # uploader mid -> name (uploaders that are not users)
+        self.dynamics: list[Dynamic] = []  # the uploads of every uploader, oldest first
+        self._dynamic_id = 966_280_000_000_000_000  # where the feed's ids are in 2024, counting up
+        self.feed_page_size = 20  # rows per feed/all page, as the web feed pages
+        self.home_ads = True  # the home feed carries an ad card (slot 3) and a live room (slot 6)
+        self.rows_without_bvid: set[str] = set()  # FEED / HOME_FEED: rows carry their aid, an empty bvid
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -291,6 +324,8 @@ class BilibiliDouble:
             (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
             (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
             (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
+            (FOLLOWINGS, self._followings), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
+            (HOME_FEED, self._home_feed),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -541,6 +576,62 @@ class BilibiliDouble:
             likes=[r.bvid for r in rows_new_first if r.u_like],
         )
 
+    # -- controls: followed creators, their uploads, the home feed -----------------------------------
+    def uploader_name(self, mid: int) -> str:
+        if mid in self.users:
+            return self.users[mid].uname
+        if mid in self.uploaders:
+            return self.uploaders[mid]
+        return next((v.owner_name for v in self.videos.values() if v.owner_mid == mid), f"UP主{mid}")
+
+    def follow(self, mid: int, uploader_mid: int, at: int | None = None, *, special: bool = False) -> None:
+        """User `mid` follows `uploader_mid` (at unix time `at`, default now): the uploader joins the
+        user's followings and their uploads, past and future, the user's video feed."""
+        if mid not in self.users:
+            self.add_user(mid)
+        self.users[mid].follows[uploader_mid] = Follow(int(time.time()) if at is None else int(at), special)
+
+    def unfollow(self, mid: int, uploader_mid: int) -> None:
+        self.users[mid].follows.pop(uploader_mid, None)
+
+    def upload(self, uploader_mid: int, video: Video | None = None, at: int | None = None, *,
+               name: str | None = None) -> Video:
+        """`uploader_mid` publishes `video` (one of theirs; None: a new one made up for them) at unix
+        time `at` (default: the video's pubdate, or now): one new row on top of their followers' feeds."""
+        if name:
+            self.uploaders[uploader_mid] = name
+        if video is None:
+            video = self._new_upload(uploader_mid, int(time.time()) if at is None else int(at))
+        elif video.owner_mid != uploader_mid:
+            raise ValueError(f"{video.bvid} is {video.owner_mid}'s, not {uploader_mid}'s")
+        if video.bvid not in self.videos:
+            self.add_video(video)
+        self._dynamic_id += 1 + stable_id(video.bvid, 4096, 65536)  # increasing, not evenly spaced
+        pub_ts = int(at) if at is not None else video.pubdate
+        self.dynamics.append(Dynamic(self._dynamic_id, uploader_mid, video.bvid, pub_ts))
+        return video
+
+    def _new_upload(self, uploader_mid: int, pub_ts: int) -> Video:
+        n = len(self.dynamics)
+        aid = 115_000_000_000_000 + stable_id(f"upload-{uploader_mid}-{n}", 0, 10**12)
+        while aid in self._by_aid:
+            aid += 1
+        like = self.videos[self.popular_order[n % len(self.popular_order)]] if self.popular_order else None
+        bvid = av2bv(aid)
+        view = 500 + stable_id(bvid, 0, 200_000)
+        return Video(aid=aid, bvid=bvid, title=f"{self.uploader_name(uploader_mid)}的新视频 第{n + 1}期",
+                     pic=f"http://i0.hdslb.com/bfs/archive/{hashlib.sha1(bvid.encode()).hexdigest()}.jpg",
+                     tid=like.tid if like else 17, tname=like.tname if like else "单机游戏", pubdate=pub_ts,
+                     duration=30 + aid % 1800, owner_mid=uploader_mid, owner_name=self.uploader_name(uploader_mid),
+                     view=view, danmaku=view // 50, reply=view // 80, favorite=view // 30, coin=view // 40,
+                     share=view // 200, like=view // 12, tags=list(like.tags) if like else [], in_popular=False)
+
+    def set_home_feed(self, mid: int, bvids: list[str]) -> None:
+        """The videos bilibili's home page recommends to `mid`, in order (the pages cycle through them)."""
+        for bvid in bvids:
+            self._need(bvid)
+        self.users[mid].home = list(bvids)
+
     def set_refresh_needed(self, mid: int, needed: bool = True) -> None:
         self.users[mid].refresh_needed = needed
 
@@ -683,7 +774,7 @@ class BilibiliDouble:
         return out
 
     async def _paginate_badly(self, request: web.Request, handler: Any, fault: str) -> web.StreamResponse:
-        first_page = {k: v for k, v in request.query.items() if k not in ("pn", "max", "view_at", "business")}
+        first_page = {k: v for k, v in request.query.items() if k not in ("pn", "max", "view_at", "business", "offset")}
         resp = await handler(request.clone(rel_url=request.rel_url.with_query(first_page)))
         body = json.loads(resp.body)
         data = body.get("data")
@@ -693,6 +784,13 @@ class BilibiliDouble:
             data["has_more"] = True
             if fault == "endless":
                 data["medias"] = None
+        elif "items" in data:  # the followed creators' feed: its first page, or nothing, never the last
+            data["has_more"] = True
+            if fault == "endless":
+                data["items"] = []
+                data["offset"] = request.query.get("offset") or data["offset"] or "1"
+        elif "total" in data:  # followings: the first page again (a full one says there is more)
+            pass
         elif fault == "endless":  # history: only non-video rows (live), and the cursor asked for
             data["list"] = [dict(row, history=dict(row["history"], business="live")) for row in data["list"][:1]]
             data["cursor"] = {"max": int(request.query.get("max") or 1), "ps": data["cursor"].get("ps", 20),
@@ -715,7 +813,7 @@ class BilibiliDouble:
             return web.json_response({"code": 0, "message": "0", "ttl": 1, "data": None})
         code = int(fault)
         messages = {-352: "风控校验失败", -101: "账号未登录", -799: "请求过于频繁，请稍后再试", -509: "超出限制",
-                    -403: "访问权限不足", -404: "啥都木有", 53013: "用户隐私设置未公开"}
+                    -403: "访问权限不足", -404: "啥都木有", 53013: "用户隐私设置未公开", 22115: "用户已设置隐私，无法查看"}
         data = {"v_voucher": f"voucher_{uuid.uuid4()}"} if code == -352 else None
         return self._code(code, messages.get(code, "error"), data)
 
@@ -1158,6 +1256,216 @@ class BilibiliDouble:
             "Related": self._related_rows(v),
             "participle": [], "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
         })
+
+    # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
+    async def _followings(self, request: web.Request) -> web.Response:
+        """relation/followings: newest follow first; one's own list in full, of others the first 100."""
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        q = request.query
+        try:
+            vmid, pn, ps = int(q["vmid"]), int(q.get("pn") or 1), int(q.get("ps") or 50)
+        except (KeyError, ValueError):
+            return self._code(-400, "请求错误")
+        if pn < 1 or ps < 1:
+            return self._code(-400, "请求错误")
+        ps = min(ps, 50)
+        user = self.users.get(vmid)
+        if user is not None and user.hide_follows and s.mid != vmid:
+            return self._code(22115, "用户已设置隐私，无法查看")
+        follows = sorted((user.follows if user else {}).items(), key=lambda kv: (-kv[1].mtime, kv[0]))
+        start = (pn - 1) * ps
+        end = start + ps if s.mid == vmid else min(start + ps, 100)
+        page = follows[start:end]
+        referer = urllib.parse.urlsplit(request.headers.get("Referer", "")).hostname or ""
+        if not (referer == "bilibili.com" or referer.endswith(".bilibili.com")) or \
+                "python" in request.headers.get("User-Agent", "").lower():
+            page = []  # what bilibili shows a script: nobody
+        rows = []
+        for up_mid, f in page:
+            up = self.users.get(up_mid)
+            mutual = up is not None and vmid in up.follows
+            rows.append({
+                "mid": up_mid, "attribute": 6 if mutual else 2, "mtime": f.mtime, "tag": None,
+                "special": int(f.special), "contract_info": {}, "uname": self.uploader_name(up_mid),
+                "face": f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(up_mid).encode()).hexdigest()}.jpg",
+                "sign": "", "face_nft": 0, "official_verify": {"type": -1, "desc": ""},
+                "vip": {"vipType": 0, "vipDueDate": 0, "dueRemark": "", "accessStatus": 0, "vipStatus": 0,
+                        "vipStatusWarn": "", "themeType": 0, "label": {"path": ""}, "avatar_subscript": 0,
+                        "nickname_color": "", "avatar_subscript_url": ""},
+                "name_render": {}, "nft_icon": "", "rec_reason": "", "track_id": "", "follow_time": "",
+            })
+        return self._ok({"list": rows, "re_version": 0, "total": len(follows)})
+
+    def _feed_rows(self, mid: int, kind: str) -> list[Dynamic]:
+        """The rows of `mid`'s feed, newest first: their followed uploaders' uploads (videos are all
+        this double posts, so `type` video and all read the same; other types read nothing)."""
+        follows = self.users[mid].follows
+        if kind not in ("all", "video"):
+            return []
+        return sorted((d for d in self.dynamics if d.uploader_mid in follows), key=lambda d: d.id, reverse=True)
+
+    @staticmethod
+    def _display_count(n: int) -> str:
+        """A count as the feed shows it: 3364, 1.4万, 2.1亿."""
+        if n < 10_000:
+            return str(n)
+        if n < 100_000_000:
+            return f"{n / 10_000:.1f}万"
+        return f"{n / 100_000_000:.1f}亿"
+
+    def _dynamic_item(self, d: Dynamic) -> dict:
+        """One feed row shaped as recorded from the real feed (an upload: DYNAMIC_TYPE_AV)."""
+        v = self.videos[d.bvid]
+        minutes, seconds = divmod(v.duration, 60)
+        duration = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes:02d}:{seconds:02d}"
+        bvid = "" if FEED in self.rows_without_bvid else v.bvid
+        face = f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(d.uploader_mid).encode()).hexdigest()}.jpg"
+        return {
+            "basic": {"comment_id_str": str(v.aid), "comment_type": 1,
+                      "like_icon": {"action_url": "", "end_url": "", "id": 0, "start_url": ""}, "rid_str": str(v.aid)},
+            "id_str": str(d.id),
+            "modules": {
+                "module_author": {
+                    "face": face, "face_nft": False, "following": True,
+                    "jump_url": f"//space.bilibili.com/{d.uploader_mid}/dynamic", "label": "",
+                    "mid": d.uploader_mid, "name": self.uploader_name(d.uploader_mid),
+                    "official_verify": {"desc": "", "type": -1}, "pub_action": "投稿了视频",
+                    "pub_location_text": "", "pub_time": time.strftime("%m-%d", time.gmtime(d.pub_ts)),
+                    "pub_ts": d.pub_ts, "type": "AUTHOR_TYPE_NORMAL",
+                },
+                "module_dynamic": {
+                    "additional": None, "desc": None, "topic": None,
+                    "major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {
+                        "aid": str(v.aid),  # a string, as the real feed sends it
+                        "badge": {"bg_color": "#FB7299", "color": "#FFFFFF", "icon_url": None, "text": "投稿视频"},
+                        "bvid": bvid, "cover": v.pic, "desc": v.desc, "disable_preview": 0,
+                        "duration_text": duration, "jump_url": f"//www.bilibili.com/video/{v.bvid}/",
+                        "stat": {"danmaku": self._display_count(v.danmaku), "play": self._display_count(v.view)},
+                        "title": v.title, "type": 1,
+                    }},
+                },
+                "module_more": {"three_point_items": [{"label": "取消关注", "type": "THREE_POINT_FOLLOWING"},
+                                                      {"label": "举报", "type": "THREE_POINT_REPORT"}]},
+                "module_stat": {"comment": {"count": v.reply, "forbidden": False},
+                                "forward": {"count": v.share, "forbidden": False},
+                                "like": {"count": v.like, "forbidden": False, "status": False}},
+            },
+            "type": "DYNAMIC_TYPE_AV",
+            "visible": True,
+        }
+
+    async def _feed(self, request: web.Request) -> web.Response:
+        """web-dynamic feed/all: `offset` (the last row's id) pages on; `update_baseline` counts newer rows."""
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        q = request.query
+        offset, baseline = q.get("offset", ""), q.get("update_baseline", "")
+        if offset and not offset.isdigit():
+            return self._code(-400, "请求错误")
+        rows = self._feed_rows(s.mid, q.get("type") or "all")
+        update_num = sum(d.id > int(baseline) for d in rows) if baseline.isdigit() else 0
+        if offset:
+            rows = [d for d in rows if d.id < int(offset)]
+        page = rows[:self.feed_page_size]
+        return self._ok({"has_more": len(rows) > len(page), "items": [self._dynamic_item(d) for d in page],
+                         "offset": str(page[-1].id) if page else "",
+                         "update_baseline": str(page[0].id) if page else "", "update_num": update_num})
+
+    async def _feed_update(self, request: web.Request) -> web.Response:
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        baseline = request.query.get("update_baseline", "")
+        if not baseline.isdigit():
+            return self._code(-400, "请求错误")
+        rows = self._feed_rows(s.mid, request.query.get("type") or "all")
+        return self._ok({"update_num": sum(d.id > int(baseline) for d in rows)})
+
+    def _home_card(self, v: Video, viewer: User | None, ad: bool = False) -> dict:
+        """One home-feed card shaped as recorded (an ad: a video card with its `business_info`)."""
+        followed = viewer is not None and v.owner_mid in viewer.follows
+        card = {
+            "id": v.aid, "bvid": "" if HOME_FEED in self.rows_without_bvid else v.bvid, "cid": v.cid, "goto": "av",
+            "uri": f"https://www.bilibili.com/video/{v.bvid}", "pic": v.pic, "pic_4_3": v.pic, "title": v.title,
+            "duration": v.duration, "pubdate": v.pubdate,
+            "owner": {"mid": v.owner_mid, "name": v.owner_name, "face": v.owner_face},
+            "stat": {"view": v.view, "like": v.like, "danmaku": v.danmaku, "vt": 0}, "av_feature": None,
+            "is_followed": int(followed), "rcmd_reason": {"content": "已关注", "reason_type": 1} if followed
+            else {"reason_type": 0}, "show_info": 1, "track_id": "web_pegasus_4.router-web-pegasus.1", "pos": 0,
+            "room_info": None, "ogv_info": None, "business_info": None, "is_stock": 0, "enable_vt": 0,
+            "vt_display": "", "dislike_switch": 1, "dislike_switch_pc": 0,
+        }
+        if ad:
+            card["is_stock"] = 1
+            card["business_info"] = {
+                "id": 0, "contract_id": "", "res_id": v.aid, "asg_id": 0, "pos_num": 0, "name": "", "pic": "",
+                "litpic": "", "url": "", "style": 0, "agency": "", "label": "", "intro": "", "creative_type": 0,
+                "request_id": uuid.uuid4().hex, "src_id": 5637, "area": 0, "is_ad_loc": True, "ad_cb": "",
+                "title": "", "server_type": 0, "cm_mark": 0, "stime": 0, "mid": "", "activity_type": 0, "epid": 0,
+                "sub_title": "", "ad_desc": "", "adver_name": "", "null_frame": False, "pic_main_color": "",
+                "card_type": 0, "business_mark": None, "operater": "", "jump_target": 0, "show_urls": None,
+                "click_urls": None,
+            }
+        return card
+
+    @staticmethod
+    def _live_card(room_id: int, owner_mid: int, owner_name: str) -> dict:
+        return {
+            "id": room_id, "bvid": "", "cid": 0, "goto": "live", "uri": f"https://live.bilibili.com/{room_id}",
+            "pic": "http://i0.hdslb.com/bfs/live/new_room_cover/f1787ef2ce4a2a031fb4a6a63b62d15493268d71.jpg",
+            "pic_4_3": "", "title": "【直播】今天也在", "duration": 0, "pubdate": 0,
+            "owner": {"mid": owner_mid, "name": owner_name, "face": ""}, "stat": None, "av_feature": None,
+            "is_followed": 0, "rcmd_reason": None, "show_info": 0, "track_id": "", "pos": 0,
+            "room_info": {"room_id": room_id, "uid": owner_mid, "live_status": 1,
+                          "show": {"short_id": 0, "title": "【直播】今天也在", "popularity_count": 8539}},
+            "ogv_info": None, "business_info": None, "is_stock": 0, "enable_vt": 0, "vt_display": "",
+            "dislike_switch": 1, "dislike_switch_pc": 0,
+        }
+
+    async def _home_feed(self, request: web.Request) -> web.Response:
+        """index/top/feed/rcmd: `ps` cards for page `fresh_idx` of the viewer's home feed. A visitor (no
+        or a dead session) gets the generic feed and `mid` 0, with code 0, as bilibili does."""
+        s = self._session(request)
+        q = request.query
+        try:
+            ps, fresh_idx = int(q.get("ps") or 12), int(q.get("fresh_idx") or 1)
+        except ValueError:
+            return self._code(-400, "请求错误")
+        if not 1 <= ps <= 30 or fresh_idx < 1:
+            return self._code(-400, "请求错误")
+        viewer = self.users[s.mid] if s is not None else None
+        pool = (viewer.home if viewer is not None else []) or self._default_home(s.mid if s else 0)
+        slots = {2: "ad", 5: "live"} if self.home_ads else {}
+        n_videos = ps - sum(1 for i in slots if i < ps)
+        start = (fresh_idx - 1) * n_videos
+        picks = [pool[(start + i) % len(pool)] for i in range(min(n_videos, len(pool)))] if pool else []
+        cards, videos = [], iter(picks)
+        for i in range(ps):
+            kind = slots.get(i)
+            if kind == "ad":
+                ad = next((b for b in reversed(self.popular_order) if b not in picks), None)
+                if ad is not None:
+                    cards.append(self._home_card(self.videos[ad], viewer, ad=True))
+            elif kind == "live":
+                cards.append(self._live_card(1_763_571_437 + fresh_idx, 3_546_712_666_802_274, "伊柒璇儿_鹤熙冠"))
+            else:
+                bvid = next(videos, None)
+                if bvid is not None:
+                    cards.append(self._home_card(self.videos[bvid], viewer))
+        return self._ok({"item": cards, "side_bar_column": [], "business_card": None, "floor_info": None,
+                         "user_feature": None, "preload_expose_pct": 0.5, "preload_floor_expose_pct": 0.5,
+                         "mid": s.mid if s is not None else 0})
+
+    def _default_home(self, mid: int) -> list[str]:
+        """A home feed nobody set: the popular list, turned by the viewer's mid (a visitor: as it is)."""
+        order = self.popular_order
+        if not order:
+            return []
+        k = mid % len(order)
+        return order[k:] + order[:k]
 
     # -- images ------------------------------------------------------------------------------------
     async def _image(self, request: web.Request) -> web.StreamResponse:
