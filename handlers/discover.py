@@ -6,7 +6,7 @@ import html
 import logging
 import math
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -22,6 +22,7 @@ from storage import users
 from storage.models import User
 
 log = logging.getLogger(__name__)
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # ten links: a preview of the first would drown the list
 
 
 def _heading(listing: Listing, lang: str) -> str:
@@ -63,7 +64,7 @@ async def _send_first_page(update: Update, context: ContextTypes.DEFAULT_TYPE, u
         await update.effective_message.reply_text(rendered)
         return
     text, keyboard = rendered
-    await update.effective_message.reply_text(text, reply_markup=keyboard, disable_web_page_preview=True)
+    await update.effective_message.reply_text(text, reply_markup=keyboard, link_preview_options=_NO_PREVIEW)
 
 
 async def search(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -94,7 +95,7 @@ async def popular(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _edit(update: Update, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
     try:
-        await update.callback_query.edit_message_text(text, reply_markup=keyboard, disable_web_page_preview=True)
+        await update.callback_query.edit_message_text(text, reply_markup=keyboard, link_preview_options=_NO_PREVIEW)
     except BadRequest as exc:
         if "not modified" not in exc.message:
             log.warning("page edit refused: %s", exc.message)
