@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import account, feedback, flood, login, membership, preferences, profile, recommend, start
+from handlers import account, discover, feedback, flood, login, membership, preferences, profile, recommend, start
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -39,7 +39,7 @@ log = logging.getLogger("bilipick")
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-COMMANDS = ("recommend", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
+COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 
 
@@ -118,6 +118,8 @@ def register_handlers(app: Application) -> None:
     # /login answers in groups too, to refuse there; it never sends a QR outside a private chat.
     app.add_handler(CommandHandler("login", login.login, filters=new))
     app.add_handler(CommandHandler("recommend", recommend.recommend, filters=private))
+    app.add_handler(CommandHandler("search", discover.search, filters=private))
+    app.add_handler(CommandHandler("popular", discover.popular, filters=private))
     app.add_handler(CommandHandler("digest", preferences.digest, filters=private))
     app.add_handler(CommandHandler("timezone", preferences.timezone, filters=private))
     app.add_handler(CommandHandler("settings", preferences.settings, filters=private))
@@ -129,6 +131,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
     app.add_handler(CallbackQueryHandler(account.forget_button, pattern=callbacks.FORGET_PATTERN))
+    app.add_handler(CallbackQueryHandler(discover.page_button, pattern=callbacks.DISCOVER_PATTERN))
+    app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, Generic, Hashable, TypeVar
 
 from bilibili import BilibiliClient, Throttle
 from recommender import ModelStore
@@ -43,6 +43,49 @@ class CoverCache:
             self._items.popitem(last=False)
 
 
+V = TypeVar("V")
+
+
+class TtlCache(Generic[V]):
+    """A small in-process cache: entries live `ttl_s` seconds (on the caller's clock), at most
+    `capacity` of them (the least recently used goes first)."""
+
+    def __init__(self, ttl_s: float, capacity: int) -> None:
+        self.ttl_s, self._capacity = ttl_s, capacity
+        self._items: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: Hashable, now: float) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= now:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    def put(self, key: Hashable, value: V, now: float) -> None:
+        self._items[key] = (now + self.ttl_s, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, key: Hashable) -> None:
+        self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class DiscoverCaches:
+    """/search and /popular (jobs/discover.py): ten users asking for the same list cost one bilibili call."""
+
+    rankings: TtlCache = field(default_factory=lambda: TtlCache(600, 64))  # rid -> its top 100
+    searches: TtlCache = field(default_factory=lambda: TtlCache(300, 256))  # (words, page) -> SearchPage
+    listings: TtlCache = field(default_factory=lambda: TtlCache(86400, 10_000))  # token -> what a message lists
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -51,6 +94,7 @@ class Services:
     bili: BilibiliClient
     models: ModelStore
     covers: CoverCache = field(default_factory=CoverCache)
+    discover: DiscoverCaches = field(default_factory=DiscoverCaches)
     # One training pass at a time, off the event loop.
     trainer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "train"))
     # Background work per user (QR login polling, onboarding), so a new /login cancels the old one.

@@ -39,3 +39,31 @@ def parse_forget_yes(data: str | None) -> int | None:
     """When a well-formed confirmation was offered, else None."""
     match = _FORGET_YES.match(data or "")
     return int(match.group(1)) if match else None
+
+
+# /search and /popular: "dv:<token>:<page>" turns a page of the list kept behind `token`
+# (jobs/discover.py); "dvp:<telegram id>:<rid>" picks a partition on /popular's keyboard.
+DISCOVER_PATTERN = r"^dv:"
+PARTITION_PATTERN = r"^dvp:"
+_DISCOVER = re.compile(r"^dv:([A-Za-z0-9_-]{8}):(\d{1,4})$")
+_PARTITION = re.compile(r"^dvp:(\d{1,15}):(\d{1,5})$")
+
+
+def discover_page(token: str, page: int) -> str:
+    return f"dv:{token}:{page}"
+
+
+def parse_discover_page(data: str | None) -> tuple[str, int] | None:
+    """(token, page) of a well-formed page button, else None."""
+    match = _DISCOVER.match(data or "")
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def partition_choice(telegram_id: int, rid: int) -> str:
+    return f"dvp:{telegram_id}:{rid}"
+
+
+def parse_partition_choice(data: str | None) -> tuple[int, int] | None:
+    """(telegram id the keyboard was made for, partition id), else None."""
+    match = _PARTITION.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None

@@ -155,7 +155,8 @@ def callback_data(world: World) -> st.SearchStrategy[str]:
         st.builds(lambda sid, sign: f"fb:{sid}:{sign}", st.integers(-5, 10**19), st.sampled_from(["+1", "-1", "+7", "0", ""])),
         st.sampled_from(bobs),  # another user's picks
         st.sampled_from(["fb:999999:+1", "fb:0:-1", "login:x", "login:", "set:picks:+99", "set:zzz", "set:pause",
-                         "forget:yes", "forget:yes:0", "forget:yes:99999999999", "forget:no", "forget:", "fb:"]),
+                         "forget:yes", "forget:yes:0", "forget:yes:99999999999", "forget:no", "forget:", "fb:",
+                         "dv:", "dv:AAAAAAAA:1", "dv:AAAAAAAA:0", "dvp:1:1008", "dvp:0:9999", "dvp:"]),
     )  # fmt: skip
 
 
@@ -190,7 +191,8 @@ def test_any_callback_data_is_answered_and_changes_nothing_it_should_not(tmp_pat
         tap()
 
 
-COMMANDS = ["/digest", "/timezone", "/start", "/help", "/settings", "/privacy", "/profile", "/logout", "/nosuch", ""]
+COMMANDS = ["/digest", "/timezone", "/start", "/help", "/settings", "/privacy", "/profile", "/logout", "/nosuch", "/search",
+            "/popular", ""]
 ARGS = st.one_of(
     st.sampled_from(["25:99", "24:00", "9:5", "-1:00", "08:30", "off", "on", "OFF", "Mars/Base", "Europe/Berlin",
                      "../../etc/passwd", "UTC\x00", "<b>x</b>", "&amp;", "x" * 10_000, "\u200f\u202e12:30",
