@@ -124,7 +124,8 @@ def build_from_choices(
         support = Counter(b for u in users for b in u)
         vocab = sorted({b for b, n in support.items() if n >= 2} | linked)
         index = {b: i for i, b in enumerate(vocab)}
-        nbr_idx, nbr_sim = _sparse_topk(users, index, _edges(related, index, related_weight), k)
+        nbr_idx, nbr_sim = _sparse_topk(users, index, _edges(related, index, related_weight),
+                                        min(k, SPARSE_NEIGHBOURS))
     return SharedSignals(vocab, nbr_idx, nbr_sim, members, built_at)
 
 
@@ -137,6 +138,9 @@ def linkable_items(choices: Mapping[str, Collection[str]]) -> set[str]:
 
 
 DENSE_MAX_ITEMS = 5000  # a dense item x item matrix of this size is 100 MB and exact
+# Neighbours kept per video past DENSE_MAX_ITEMS: every process that ranks holds the signals, and
+# co-watch evidence past the 50th neighbour of a long-tailed video is thin.
+SPARSE_NEIGHBOURS = 50
 _BLOCK_ROWS = 2048  # items per sparse block: bounds the memory of one co-occurrence block
 
 
