@@ -82,10 +82,11 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):
         return
     svc, user = services_of(context), current_user(update, context)
-    await update.effective_message.reply_text(status_text(svc, user))
+    pause_left_s = await svc.bili.throttle.any_pause_left_s()
+    await update.effective_message.reply_text(status_text(svc, user, pause_left_s))
 
 
-def status_text(svc: Services, user: User) -> str:
+def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
     lang, now = user.language, svc.now()
     if user.credentials is None:
         return t(lang, "status_unlinked")
@@ -105,7 +106,8 @@ def status_text(svc: Services, user: User) -> str:
         labels=picks.feedback_count(svc.db, user.id),
         digest=(t(lang, "status_digest_paused") if user.digest_paused
                 else t(lang, "status_digest_at", at=_local(user, next_digest_at(user, now)), tz=user.timezone)),  # fmt: skip
-        bili=_bili_line(svc, lang),
+        bili=(t(lang, "status_bili_limited", minutes=max(1, math.ceil(bilibili_pause_left_s / 60)))
+              if bilibili_pause_left_s > 0 else t(lang, "status_bili_ok")),  # fmt: skip
     )
 
 
@@ -119,13 +121,6 @@ def _sync_line(svc: Services, user: User) -> str:
     if state.last_stored_at is None:
         return t(lang, "status_sync_never")
     return t(lang, "status_sync_ok", at=_local(user, state.last_stored_at))
-
-
-def _bili_line(svc: Services, lang: str) -> str:
-    throttle = svc.bili.throttle
-    if throttle.paused:
-        return t(lang, "status_bili_limited", minutes=max(1, math.ceil(throttle.pause_left_s / 60)))
-    return t(lang, "status_bili_ok")
 
 
 def next_digest_at(user: User, now: int) -> int:
