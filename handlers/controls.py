@@ -29,8 +29,9 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc, user = services_of(context), current_user(update, context)
     if not context.args:
+        owner = user.telegram_id
         keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton(t(user.language, f"btn_lang_{lang}"), callback_data=callbacks.language(lang, user.telegram_id))
+            InlineKeyboardButton(t(user.language, f"btn_lang_{lang}"), callback_data=callbacks.language(lang, owner))
             for lang in ("zh", "en")
         ]])  # fmt: skip
         await update.effective_message.reply_text(t(user.language, "language_choose"), reply_markup=keyboard)
@@ -94,6 +95,9 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
         return t(lang, "session_dead")
     counts = behaviour.behaviour_counts(svc.db, user.id)
     model = picks.latest_model_version(svc.db, user.id)
+    trained = (t(lang, "status_model", version=model.version, at=_local(user, model.created_at),
+                 samples=model.n_samples) if model else t(lang, "status_model_none"))  # fmt: skip
+    digest_at = _local(user, next_digest_at(user, now))
     return t(
         lang,
         "status",
@@ -101,11 +105,10 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
         sync=_sync_line(svc, user),
         next_sync=_local(user, user.next_sync_at) if user.next_sync_at else "—",
         **{kind: counts.get(kind, 0) for kind in ("watch", "favorite", "coin", "like")},
-        model=(t(lang, "status_model", version=model.version, at=_local(user, model.created_at), samples=model.n_samples)
-               if model else t(lang, "status_model_none")),  # fmt: skip
+        model=trained,
         labels=picks.feedback_count(svc.db, user.id),
         digest=(t(lang, "status_digest_paused") if user.digest_paused
-                else t(lang, "status_digest_at", at=_local(user, next_digest_at(user, now)), tz=user.timezone)),  # fmt: skip
+                else t(lang, "status_digest_at", at=digest_at, tz=user.timezone)),  # fmt: skip
         bili=(t(lang, "status_bili_limited", minutes=max(1, math.ceil(bilibili_pause_left_s / 60)))
               if bilibili_pause_left_s > 0 else t(lang, "status_bili_ok")),  # fmt: skip
     )
