@@ -10,7 +10,7 @@ import logging
 import re
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram import BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -24,11 +24,12 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import account, discover, feedback, flood, login, membership, preferences, profile, recommend, start
+from handlers import account, controls, discover, feedback, flood, login, membership, preferences, profile, recommend, start
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
-from delivery.i18n import LANGUAGES, t
+from delivery.i18n import LANGUAGES
+from delivery.menu import MENU_KEY, command_menu
 from delivery.ratelimit import PacedRateLimiter
 from services import QUEUE_KEY, SERVICES_KEY, Services, build_services
 from jobs.startup import check_stored_logins, require_shared_keys
@@ -41,6 +42,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
+COMMANDS += ("status", "language")
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -127,16 +129,20 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("logout", account.logout, filters=private))
     app.add_handler(CommandHandler("forget", account.forget, filters=private))
     app.add_handler(CommandHandler("privacy", account.privacy, filters=new))
+    app.add_handler(CommandHandler("language", controls.language, filters=private))
+    app.add_handler(CommandHandler("status", controls.status, filters=private))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=callbacks.FEEDBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
     app.add_handler(CallbackQueryHandler(account.forget_button, pattern=callbacks.FORGET_PATTERN))
     app.add_handler(CallbackQueryHandler(discover.page_button, pattern=callbacks.DISCOVER_PATTERN))
     app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
+    app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))
     app.add_error_handler(on_error)
+    app.bot_data[MENU_KEY] = COMMANDS  # /language sets a chat's menu from the same list
 
 
 async def _post_init(app: Application) -> None:
@@ -152,7 +158,7 @@ async def _post_init(app: Application) -> None:
         app.bot_data["metrics"] = MetricsServer(app.bot_data[SERVICES_KEY], work.metrics_port, work.metrics_listen)
         await app.bot_data["metrics"].start()
     for lang in LANGUAGES:
-        commands = [BotCommand(c, t(lang, f"cmd_{c}")) for c in COMMANDS]
+        commands = command_menu(lang, COMMANDS)
         await app.bot.set_my_commands(
             commands, scope=BotCommandScopeAllPrivateChats(), language_code=None if lang == "en" else lang
         )

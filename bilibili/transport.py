@@ -80,6 +80,10 @@ class SharedPace(Protocol):
         """A call succeeded: the next pause starts again from `base_s`."""
         ...
 
+    def pause_left_s(self) -> float:
+        """Seconds of risk pause left for the egress IP (0 when none runs); a read, no slot taken."""
+        ...
+
 
 class Throttle:
     """Process-wide traffic gate: a rate limiter (time slots), a risk-control pause, and a priority.
@@ -115,6 +119,14 @@ class Throttle:
     @property
     def pause_left_s(self) -> float:
         return max(0.0, self.paused_until - time.monotonic())
+
+    async def any_pause_left_s(self) -> float:
+        """The risk pause left for this process or, with `shared`, for any process on its egress IP
+        (this one learns of theirs only at its next request): for /status, no slot taken."""
+        left = self.pause_left_s
+        if self.shared is not None:
+            left = max(left, await asyncio.to_thread(self.shared.pause_left_s))
+        return left
 
     @property
     def interval_s(self) -> float:

@@ -8,6 +8,7 @@ FEEDBACK_PATTERN = r"^fb:"
 LOGIN_PATTERN = r"^login:"
 SETTINGS_PATTERN = r"^set:"
 FORGET_PATTERN = r"^forget:"
+LANGUAGE_PATTERN = r"^lang:"
 
 _FEEDBACK = re.compile(r"^fb:(\d{1,18}):([+-]1)$")
 
@@ -67,3 +68,18 @@ def parse_partition_choice(data: str | None) -> tuple[int, int] | None:
     """(telegram id the keyboard was made for, partition id), else None."""
     match = _PARTITION.match(data or "")
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+# The chooser names its owner: a forwarded chooser tapped by someone else changes nothing.
+_LANGUAGE = re.compile(r"^lang:(en|zh):(\d{1,18})$")
+
+
+def language(lang: str, telegram_id: int) -> str:
+    """/language's button for `lang`, offered to `telegram_id`."""
+    return f"lang:{lang}:{telegram_id}"
+
+
+def parse_language(data: str | None) -> tuple[str, int] | None:
+    """(language, owner's telegram id) of a well-formed chooser tap, else None."""
+    match = _LANGUAGE.match(data or "")
+    return (match.group(1), int(match.group(2))) if match else None

@@ -24,7 +24,8 @@ def is_private(update: Update) -> bool:
 
 
 def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
-    """The sender's row (created on first contact); language follows Telegram's language_code."""
+    """The sender's row (created on first contact); language follows Telegram's language_code unless
+    the user chose one with /language."""
     svc = services_of(context)
     tg_user, chat = update.effective_user, update.effective_chat
     jobs = svc.settings.jobs
@@ -38,7 +39,7 @@ def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
         digest_time=jobs.default_digest_time,
         picks_per_page=jobs.default_picks,
     )
-    lang = language_for(tg_user.language_code)
+    lang = user.language_chosen or language_for(tg_user.language_code)
     if user.language != lang:
         user = users.update_user(svc.db, user.id, language=lang)
     return user

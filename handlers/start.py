@@ -23,7 +23,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not is_private(update):
         await update.effective_message.reply_text(t(lang, "group_only_private"))
         return
-    await update.effective_message.reply_text(t(lang, "help"))
+    await update.effective_message.reply_text(t(current_user(update, context).language, "help"))
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -176,3 +176,25 @@ def count_sync_failure(db: Database, user_id: int, now: int) -> int:
 def clear_sync_failures(db: Database, user_id: int) -> None:
     with db.session() as s:
         s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id, SyncCursor.source == SYNC_FAILURES))
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the stored sync state says, for /status: when a sync last stored its progress, and how many
+    syncs in a row failed since (with when the last of them failed)."""
+
+    last_stored_at: int | None
+    failures: int
+    last_failed_at: int | None
+
+
+def sync_state(db: Database, user_id: int) -> SyncState:
+    with db.session() as s:
+        rows = s.exec(select(SyncCursor).where(SyncCursor.user_id == user_id)).all()
+    streak = next((r for r in rows if r.source == SYNC_FAILURES), None)
+    stored = [r.updated_at for r in rows if r.source != SYNC_FAILURES]
+    return SyncState(
+        last_stored_at=max(stored, default=None),
+        failures=int(streak.cursor) if streak and streak.cursor.isdigit() else 0,
+        last_failed_at=streak.updated_at if streak else None,
+    )

@@ -23,6 +23,8 @@ class User(SQLModel, table=True):
     telegram_id: int = Field(sa_column=_bigint(nullable=False, unique=True))
     chat_id: int = Field(sa_column=_bigint(nullable=False))
     language: str = Field(default="en", max_length=8)
+    # Chosen with /language: wins over Telegram's language_code, which `language` follows otherwise.
+    language_chosen: str | None = Field(default=None, max_length=8)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     digest_time: str = Field(default="09:00", max_length=5)
     digest_paused: bool = False

@@ -140,3 +140,12 @@ class BilibiliEgressPace:
         with self.db.engine.begin() as conn:
             conn.execute(text("UPDATE bilibili_pace SET strikes = 0 WHERE egress = :egress AND strikes > 0"),
                          {"egress": self.egress})
+
+    def pause_left_s(self) -> float:
+        with self.db.engine.begin() as conn:
+            row = conn.execute(
+                text(_CLOCK + "SELECT GREATEST(paused_until - clock.now, 0) FROM bilibili_pace, clock "
+                     "WHERE egress = :egress"),
+                {"egress": self.egress},
+            ).first()  # fmt: skip
+        return float(row[0]) if row else 0.0

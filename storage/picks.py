@@ -224,3 +224,16 @@ def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_sa
         version = save()
         s.add(ModelVersion(user_id=user_id, version=version, n_samples=n_samples, created_at=now))
         return version
+
+
+def latest_model_version(db: Database, user_id: int) -> ModelVersion | None:
+    """The user's newest trained model (version, when, on how many samples), for /status."""
+    with db.session() as s:
+        stmt = select(ModelVersion).where(ModelVersion.user_id == user_id).order_by(ModelVersion.version.desc())
+        return s.exec(stmt.limit(1)).first()
+
+
+def feedback_count(db: Database, user_id: int) -> int:
+    """How many 👍/👎 labels the user has standing."""
+    with db.session() as s:
+        return s.exec(select(func.count()).select_from(Feedback).where(Feedback.user_id == user_id)).one()

@@ -69,6 +69,11 @@ def update_user(db: Database, user_id: int, **fields) -> User | None:
         return user
 
 
+def choose_language(db: Database, user_id: int, language: str) -> User | None:
+    """/language: the choice is kept over Telegram's language_code (and through /logout)."""
+    return update_user(db, user_id, language=language, language_chosen=language)
+
+
 def link_bilibili(
     db: Database,
     vault: CredentialVault,

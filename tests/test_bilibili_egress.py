@@ -100,3 +100,34 @@ async def test_another_egress_name_is_paced_on_its_own(tmp_path, bilibili_double
         assert here.reserve(0.5)[1] > 55.0 and there.reserve(0.5)[1] == 0.0
     finally:
         svc.db.dispose()
+
+
+async def test_status_on_another_process_says_bilibili_is_limiting_during_a_pause_it_has_not_met(
+    tmp_path, bilibili_double, postgres_url  # noqa: F811
+):
+    """/status on the front while a worker hit the risk pause: the front has made no request since,
+    so its own throttle knows nothing; the shared pace does."""
+    from handlers.controls import status_text
+    from storage import users
+    from tests.harness import link_user
+
+    pause = dict(risk_pause_base_s=600.0, risk_pause_max_s=600.0)
+    worker = await _process(tmp_path / "a", bilibili_double, postgres_url, **pause)
+    front = await _process(tmp_path / "b", bilibili_double, postgres_url, **pause)
+    try:
+        bilibili_double.add_generated_user(7401, seed=1, n_history=5)
+        link_user(front, bilibili_double, 41001, 7401)
+        user = users.get_user(front.db, 41001)
+        assert "not limiting" in status_text(front, user, await front.bili.throttle.any_pause_left_s())
+        await worker.bili.view(BV)
+        bilibili_double.inject(P_VIEW, "412_json")
+        with pytest.raises(RiskControl):
+            await worker.bili.view(BV)
+        calls = bilibili_double.total_calls
+        left = await front.bili.throttle.any_pause_left_s()
+        assert not front.bili.throttle.paused and left > 500
+        assert "bilibili is limiting the bot right now; syncs wait about 10 min" in status_text(front, user, left)
+        assert bilibili_double.total_calls == calls, "asking costs bilibili nothing"
+    finally:
+        for svc in (worker, front):
+            await svc.close()

@@ -192,7 +192,7 @@ def test_any_callback_data_is_answered_and_changes_nothing_it_should_not(tmp_pat
 
 
 COMMANDS = ["/digest", "/timezone", "/start", "/help", "/settings", "/privacy", "/profile", "/logout", "/nosuch", "/search",
-            "/popular", ""]
+            "/popular", "", "/language", "/status"]  # fmt: skip
 ARGS = st.one_of(
     st.sampled_from(["25:99", "24:00", "9:5", "-1:00", "08:30", "off", "on", "OFF", "Mars/Base", "Europe/Berlin",
                      "../../etc/passwd", "UTC\x00", "<b>x</b>", "&amp;", "x" * 10_000, "\u200f\u202e12:30",
