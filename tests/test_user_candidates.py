@@ -5,6 +5,8 @@ the followed creators' feed is polled with one cheap call and paged only when it
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from delivery.render import reason_text
 from jobs.sync import sync_user
@@ -25,6 +27,11 @@ def excellent(video) -> None:
     video.like = video.coin = video.favorite = video.share = video.view
 
 
+def metadata_fetched(svc, bvid: str) -> bool:
+    row = catalogue.get_videos(svc.db, [bvid]).get(bvid)
+    return row is not None and row.fetched_at > 0
+
+
 async def recommend(tg, chat: int) -> list:
     await tg.send_text(tg.user(chat, language_code="en"), "/recommend")
     await eventually(lambda: len(pick_messages(tg, chat)) >= 5, 60, f"picks in chat {chat}")
@@ -42,9 +49,7 @@ async def test_a_followed_creators_new_upload_reaches_that_users_recommend_with_
     async with running_bot(tmp_path, tg, bili, tick_seconds=0.2) as (_app, svc):
         alice = link_user(svc, bili, ALICE_CHAT, ALICE)
         bob = link_user(svc, bili, BOB_CHAT, BOB)
-        await eventually(lambda: catalogue.get_videos(svc.db, [upload.bvid]).get(upload.bvid) is not None
-                         and catalogue.get_videos(svc.db, [upload.bvid])[upload.bvid].fetched_at > 0, 60,
-                         "the upload's metadata")
+        await eventually(lambda: metadata_fetched(svc, upload.bvid), 60, "the upload's metadata")
         await eventually(lambda: behaviour.get_cursor(svc.db, bob, "home:at") is not None, 60, "bob's sync")
         assert (upload.bvid, "followed") in candidates.user_candidates(svc.db, alice)
         assert candidates.followed_uploaders(svc.db, alice) == {CREATOR}
@@ -57,6 +62,44 @@ async def test_a_followed_creators_new_upload_reaches_that_users_recommend_with_
     assert "New from 某UP主, whom you follow" in mine[0].content
     assert upload.bvid not in {pick_bvid(m) for m in bob_picks}
     assert not {b for b, _ in candidates.user_candidates(svc.db, bob)} & {upload.bvid}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_followed_creators_new_upload_reaches_that_users_next_digest_and_not_anothers(
+        tmp_path, tg, bilibili_double):
+    bili = bilibili_double
+    bili.add_user(ALICE, "alice")
+    bili.add_user(BOB, "bob")
+    bili.follow(ALICE, CREATOR)
+    upload = bili.upload(CREATOR, at=int(time.time()) - 600, name="某UP主")
+    excellent(upload)
+    async with running_bot(tmp_path, tg, bili, tick_seconds=0.2) as (_app, svc):
+        clock = Clock()
+        svc.clock = clock
+        tz = "Asia/Shanghai"
+        soon = (datetime.fromtimestamp(clock.now, ZoneInfo(tz)) + timedelta(minutes=1)).strftime("%H:%M")
+        link_user(svc, bili, ALICE_CHAT, ALICE, timezone=tz, digest_time=soon)
+        bob = link_user(svc, bili, BOB_CHAT, BOB, timezone=tz, digest_time=soon)
+        await eventually(lambda: metadata_fetched(svc, upload.bvid), 60, "the upload's metadata")
+        await eventually(lambda: behaviour.get_cursor(svc.db, bob, "home:at") is not None, 60, "bob's sync")
+        assert pick_messages(tg, ALICE_CHAT) == []
+
+        clock.now += 61
+        await eventually(lambda: len(pick_messages(tg, ALICE_CHAT)) >= 5 and len(pick_messages(tg, BOB_CHAT)) >= 5,
+                         60, "both digests")
+        alice_digest, bob_digest = pick_messages(tg, ALICE_CHAT), pick_messages(tg, BOB_CHAT)
+
+    mine = [m for m in alice_digest if pick_bvid(m) == upload.bvid]
+    assert mine and "New from 某UP主, whom you follow" in mine[0].content
+    assert mine[0].is_photo and [b["text"][:1] for b in mine[0].buttons] == ["👍", "👎"]
+    assert upload.bvid not in {pick_bvid(m) for m in bob_digest}
 
 
 async def test_the_home_feeds_picks_are_that_users_alone(tmp_path, tg, bilibili_double):
