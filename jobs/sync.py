@@ -59,6 +59,7 @@ FEED_MAX_PAGES = 5  # feed pages read when the poll says there is something new 
 FEED_FIRST_PAGES = 1  # a user's first read of the feed: the newest uploads only
 HOME_FEED_AT = "home:at"  # cursor: when the home feed was last read
 HOME_FEED_MIN_S = 3600  # a sync right after another (/sync, a retry) does not ask the home feed again
+OWN_CANDIDATES_KEPT_S = 14 * 86400  # twice the ranking window (jobs/picks.CANDIDATE_WINDOW_S), then dropped
 
 
 @dataclass
@@ -356,6 +357,7 @@ async def _pull_own_candidates(services: Services, account: Account) -> int:
             log.warning("%s for user=%d failed: %s", step.__name__, account.user_id, type(exc).__name__)
         except Exception:  # noqa: BLE001 - a parser or storage bug in one source: the others go on
             log.exception("%s for user=%d failed unexpectedly", step.__name__, account.user_id)
+    candidates.prune_user_candidates(services.db, account.user_id, before=services.now() - OWN_CANDIDATES_KEPT_S)
     return added
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import delete
 from sqlmodel import select
 
 from storage import behaviour
@@ -36,6 +37,12 @@ def save_user_candidates(db: Database, user_id: int, mid: int | None, source: st
             rows = [{"user_id": user_id, "bvid": b, "source": source, "seen_at": now} for b in chunk]
             upsert(s, UserCandidate, rows, ["user_id", "bvid", "source"], update=["seen_at"])
     return True
+
+
+def prune_user_candidates(db: Database, user_id: int, before: int) -> None:
+    """Drop the user's candidates last seen before `before` (out of every ranking window by then)."""
+    with db.session() as s:
+        s.exec(delete(UserCandidate).where(UserCandidate.user_id == user_id, UserCandidate.seen_at < before))
 
 
 def user_candidate_rows(db: Database, user_id: int, since: int, columns: Sequence[str]) -> list[tuple]:

@@ -145,6 +145,10 @@ async def test_the_followed_feed_is_polled_once_per_sync_and_paged_only_when_it_
         assert (bili.calls[FEED_UPDATE], bili.calls[FEED], bili.calls[FOLLOWINGS]) == (3, 2, 1)
         assert (second.bvid, "followed") in candidates.user_candidates(svc.db, uid)
         assert bili.last_request(FEED).query.get("offset") is None  # from the top, down to the baseline
+
+        svc.clock = lambda: time.time() + 15 * 86400  # two weeks on, nothing new: the old rows go
+        assert (await sync_user(svc, uid)).ok
+        assert not {b for b, _ in candidates.user_candidates(svc.db, uid)} & {first.bvid, second.bvid}
     finally:
         await svc.close()
 
