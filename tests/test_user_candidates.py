@@ -8,12 +8,16 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from delivery.render import reason_text
+from jobs.picks import choose_picks
 from jobs.sync import sync_user
 from recommender import Reason
-from storage import behaviour, candidates, catalogue
+from storage import behaviour, candidates, catalogue, users
 from tests.botenv import eventually, forget_in_chat, pick_bvid, pick_messages, running_bot
 from tests.doubles.bilibili import FEED, FEED_UPDATE, FOLLOWINGS, HOME_FEED
+from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.harness import link_user, make_services
 
 ALICE, BOB = 4801, 4802  # bilibili mids
@@ -124,13 +128,15 @@ async def test_the_home_feeds_picks_are_that_users_alone(tmp_path, tg, bilibili_
     assert stranger.bvid not in {b for b, _ in candidates.user_candidates(svc.db, bob)}
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_the_followed_feed_is_polled_once_per_sync_and_paged_only_when_it_counts_new_uploads(
-        tmp_path, bilibili_double):
+        tmp_path, bilibili_double, request, database):
     bili = bilibili_double
     bili.add_user(ALICE, "alice")
     bili.follow(ALICE, CREATOR)
     first = bili.upload(CREATOR, at=int(time.time()) - 3600)
-    svc = make_services(tmp_path, bili)
+    url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+    svc = make_services(tmp_path, bili, database_url=url)
     try:
         uid = link_user(svc, bili, ALICE_CHAT, ALICE)
         assert (await sync_user(svc, uid)).ok
@@ -145,6 +151,8 @@ async def test_the_followed_feed_is_polled_once_per_sync_and_paged_only_when_it_
         assert (bili.calls[FEED_UPDATE], bili.calls[FEED], bili.calls[FOLLOWINGS]) == (3, 2, 1)
         assert (second.bvid, "followed") in candidates.user_candidates(svc.db, uid)
         assert bili.last_request(FEED).query.get("offset") is None  # from the top, down to the baseline
+        reasons = {c.bvid: c.reason for c in choose_picks(svc, users.get_user_by_id(svc.db, uid), 10_000).items}
+        assert reasons[second.bvid] == Reason("followed", second.owner_name)
 
         svc.clock = lambda: time.time() + 15 * 86400  # two weeks on, nothing new: the old rows go
         assert (await sync_user(svc, uid)).ok
