@@ -8,7 +8,7 @@ from typing import Protocol
 from recommender import Pick, Reason
 from storage.picks import ShownPick
 
-REASON_KINDS = ("tag", "uploader", "similar", "popular", "explore")
+REASON_KINDS = ("tag", "uploader", "similar", "popular", "explore", "followed")
 
 
 class CardVideo(Protocol):

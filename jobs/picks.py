@@ -13,7 +13,7 @@ from delivery.card import PickCard
 from jobs.convert import to_rec_video
 from jobs.pull import NO_HISTORY
 from services import Services
-from storage import behaviour, catalogue, picks
+from storage import behaviour, candidates, catalogue, picks
 from storage.db import Database
 from storage.models import User
 
@@ -55,6 +55,12 @@ def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     return [_rec_video(CandidateRow(*r)) for r in catalogue.candidate_rows(db, since, CandidateRow._fields)]
 
 
+def user_candidate_rec_videos(db: Database, user_id: int, since: int) -> list[rec.Video]:
+    """The user's own candidates (followed creators' uploads, home feed, related) as recommender Videos."""
+    return [_rec_video(CandidateRow(*r))
+            for r in candidates.user_candidate_rows(db, user_id, since, CandidateRow._fields)]
+
+
 def _cold_mode(services: Services, user: User) -> Mode:
     """Why there is no personal model: not linked, a bilibili account with nothing to learn from
     (its sync stored nothing), or the model is still being trained."""
@@ -69,17 +75,21 @@ def _cold_mode(services: Services, user: User) -> Mode:
 def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     """Synchronous and fast: storage reads + a cached model's ranking (no network)."""
     now = services.now()
-    candidates = candidate_rec_videos(services.db, since=now - CANDIDATE_WINDOW_S)
+    since = now - CANDIDATE_WINDOW_S
+    # The shared lists plus this user's own candidates (never another user's); rank drops repeats.
+    pool = candidate_rec_videos(services.db, since=since) + user_candidate_rec_videos(services.db, user.id, since)
+    followed = candidates.followed_uploaders(services.db, user.id)
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
     if model is not None:
         shared = services.models.load_shared()
         # "Similar to <title>" reasons: rank names the liked video that drove a pick by its title.
         liked_titles = catalogue.titles(services.db, model.history) if shared is not None else None
-        chosen = rec.rank(model, candidates, k=k, exclude=exclude, now=now, shared=shared, liked_titles=liked_titles)
+        chosen = rec.rank(model, pool, k=k, exclude=exclude, now=now, shared=shared, liked_titles=liked_titles,
+                          followed=followed)
         mode: Mode = "personal"
     else:
-        chosen = rec.rank_popular(candidates, k=k, exclude=exclude, now=now)
+        chosen = rec.rank_popular(pool, k=k, exclude=exclude, now=now, followed=followed)
         mode = _cold_mode(services, user)
     by_bvid = catalogue.get_videos(services.db, [p.bvid for p in chosen]) if chosen else {}
     return PickBatch(mode, [PickCard.ranked(p, by_bvid[p.bvid]) for p in chosen if p.bvid in by_bvid])

@@ -23,6 +23,7 @@ from bilibili import (
     Credentials,
     EmptyData,
     MalformedResponse,
+    NotLoggedIn,
     RiskControl,
     SessionExpired,
     VideoInfo,
@@ -41,7 +42,7 @@ from jobs.pull import (
     pull_older_history,
 )
 from services import Services
-from storage import behaviour, catalogue, users
+from storage import behaviour, candidates, catalogue, users
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
 CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
+FOLLOWINGS_TTL_S = 86400  # whom the user follows is read at most once a day
+FOLLOWINGS_MAX_PAGES = 40  # 50 a page: 2,000 follows, above bilibili's own cap of 2,000
+FEED_BASELINE = "feed:baseline"  # cursor: the newest feed row stored (the update poll counts after it)
+FEED_MAX_PAGES = 5  # feed pages read when the poll says there is something new (20 rows a page)
+FEED_FIRST_PAGES = 1  # a user's first read of the feed: the newest uploads only
+HOME_FEED_AT = "home:at"  # cursor: when the home feed was last read
+HOME_FEED_MIN_S = 3600  # a sync right after another (/sync, a retry) does not ask the home feed again
+OWN_CANDIDATES_KEPT_S = 14 * 86400  # twice the ranking window (jobs/picks.CANDIDATE_WINDOW_S), then dropped
 
 
 @dataclass
@@ -110,7 +119,8 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
     report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report,
                                                    on_progress=on_progress)
     report.candidates = await refresh_candidates_safely(services)
-    report.candidates += await _pull_related(services, account.user_id)
+    report.candidates += await _pull_related(services, account)
+    report.candidates += await _pull_own_candidates(services, account)
 
 
 async def _quick_sync(services: Services, account: Account, report: SyncReport) -> None:
@@ -304,9 +314,10 @@ async def refresh_candidates_safely(services: Services, with_metadata: bool = Tr
     return 0
 
 
-async def _pull_related(services: Services, user_id: int) -> int:
-    """Related videos of the user's newest liked/faved/coined videos become candidates too."""
-    db, bili, now = services.db, services.bili, services.now()
+async def _pull_related(services: Services, account: Account) -> int:
+    """Related videos of the user's newest liked/faved/coined videos become candidates too, and the
+    user's own "related" candidates."""
+    db, bili, now, user_id = services.db, services.bili, services.now(), account.user_id
     strong = sorted(
         (b for b in behaviour.user_behaviours(db, user_id) if b.kind != "watch"),
         key=lambda b: b.at,
@@ -326,8 +337,100 @@ async def _pull_related(services: Services, user_id: int) -> int:
             continue
         catalogue.save_videos(db, related, now, candidate=True)
         catalogue.save_related(db, bvid, [v.bvid for v in related], now)
+        _save_own(services, account, "related", [v.bvid for v in related])
         added += await fetch_metadata(services, {v.bvid for v in related}, [])
     return added
+
+
+# -- the user's own candidates: followed creators' uploads, the home feed --------------------------
+async def _pull_own_candidates(services: Services, account: Account) -> int:
+    """Whom the user follows (daily), their new uploads (one update poll, paged only when something
+    is new) and bilibili's home feed for the user. A failure here fails no sync: logged, and the
+    next sync tries again. A dead login, risk control or an account change end the sync as elsewhere."""
+    added = 0
+    for step in (_sync_followings, _pull_followed_uploads, _pull_home_feed):
+        try:
+            added += await step(services, account)
+        except (NotLoggedIn, SessionExpired, RiskControl, AccountChanged):
+            raise
+        except BilibiliError as exc:
+            log.warning("%s for user=%d failed: %s", step.__name__, account.user_id, type(exc).__name__)
+        except Exception:  # noqa: BLE001 - a parser or storage bug in one source: the others go on
+            log.exception("%s for user=%d failed unexpectedly", step.__name__, account.user_id)
+    candidates.prune_user_candidates(services.db, account.user_id, before=services.now() - OWN_CANDIDATES_KEPT_S)
+    return added
+
+
+def _save_own(services: Services, account: Account, source: str, bvids: list[str]) -> None:
+    if not candidates.save_user_candidates(services.db, account.user_id, account.linked_mid, source, bvids,
+                                           services.now()):
+        raise AccountChanged
+
+
+def _save_cursors(services: Services, account: Account, cursors: dict[str, str | None]) -> None:
+    if behaviour.save_pull(services.db, account.user_id, account.linked_mid, [], cursors, services.now()) is None:
+        raise AccountChanged
+
+
+def _cursor_int(services: Services, account: Account, source: str) -> int | None:
+    raw = behaviour.get_cursor(services.db, account.user_id, source)
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
+async def _sync_followings(services: Services, account: Account) -> int:
+    """The uploaders the user follows, read in full at most once a day."""
+    now = services.now()
+    read_at = _cursor_int(services, account, candidates.FOLLOWINGS_AT)
+    if read_at is not None and now - read_at < FOLLOWINGS_TTL_S:
+        return 0
+    mids: list[int] = []
+    for pn in range(1, FOLLOWINGS_MAX_PAGES + 1):
+        page = await services.bili.followings(account.creds, account.mid, pn)
+        mids += [f.mid for f in page.items]
+        if not page.has_more or not page.items:
+            break
+    _save_cursors(services, account, {candidates.FOLLOWINGS: candidates.encode_followed(mids),
+                                      candidates.FOLLOWINGS_AT: str(now)})
+    return 0
+
+
+async def _pull_followed_uploads(services: Services, account: Account) -> int:
+    """New uploads of the followed creators: one `feed_update` poll against the stored baseline, and
+    the feed paged (newest first, down to the baseline) only when it counts something new."""
+    bili = services.bili
+    baseline = _cursor_int(services, account, FEED_BASELINE)
+    if await bili.feed_update(account.creds, str(baseline or 0)) == 0:
+        return 0
+    seen: list[VideoInfo] = []
+    newest, offset = "", ""
+    for _ in range(FEED_MAX_PAGES if baseline is not None else FEED_FIRST_PAGES):
+        page = await bili.video_feed(account.creds, offset)
+        newest = newest or page.update_baseline
+        fresh = [i for i in page.items if baseline is None or int(i.dynamic_id) > baseline]
+        seen += [i.video for i in fresh]
+        if len(fresh) < len(page.items) or not page.has_more or not page.offset:
+            break
+        offset = page.offset
+    if seen:
+        _keep_list_rows(services, seen)
+        _save_own(services, account, "followed", [v.bvid for v in seen])
+    if newest.isdigit() and (baseline is None or int(newest) > baseline):
+        _save_cursors(services, account, {FEED_BASELINE: newest})
+    return await fetch_metadata(services, [v.bvid for v in seen], [])
+
+
+async def _pull_home_feed(services: Services, account: Account) -> int:
+    """bilibili's own home feed for the user (one signed call): list rows only, no metadata calls
+    (it answers anew on every call; its videos are ranked on what the list tells)."""
+    now = services.now()
+    read_at = _cursor_int(services, account, HOME_FEED_AT)
+    if read_at is not None and now - read_at < HOME_FEED_MIN_S:
+        return 0
+    videos = await services.bili.home_feed(account.creds)
+    _keep_list_rows(services, videos)
+    _save_own(services, account, "home", [v.bvid for v in videos])
+    _save_cursors(services, account, {HOME_FEED_AT: str(now)})
+    return len(videos)
 
 
 def _replace_tags(video: VideoInfo, tags: tuple[str, ...]) -> VideoInfo:

@@ -50,12 +50,20 @@ def _candidates(candidates: Sequence[Video], exclude: Collection[str]) -> list[V
     return out
 
 
-def rank_popular(candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int) -> list[Pick]:
+def rank_popular(candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int,
+                 followed: Collection[int] = ()) -> list[Pick]:
     """Cold start: by quality, same diversity rule; the rating is the quality in percent."""
     vids = _candidates(candidates, exclude)
     q = np.array([quality_score(v) for v in vids])
     page = diversify(list(np.argsort(-q, kind="stable")), vids, k)
-    return [Pick(vids[i].bvid, float(q[i]), int(round(100 * q[i])), Reason("popular", vids[i].tname)) for i in page]
+    return [Pick(vids[i].bvid, float(q[i]), int(round(100 * q[i])),
+                 _followed_or(vids[i], followed, Reason("popular", vids[i].tname))) for i in page]
+
+
+def _followed_or(v: Video, followed: Collection[int], reason: Reason) -> Reason:
+    """A video of an uploader the user follows says so ("new from X, whom you follow"): the one
+    reason the user can check at a glance; otherwise `reason`."""
+    return Reason("followed", v.owner_name) if v.owner_mid in followed else reason
 
 
 @contextmanager
@@ -77,7 +85,9 @@ def _one_thread() -> Iterator[None]:
 
 
 def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int,
-         shared: SharedSignals | None = None, liked_titles: Mapping[str, str] | None = None) -> list[Pick]:
+         shared: SharedSignals | None = None, liked_titles: Mapping[str, str] | None = None,
+         followed: Collection[int] = ()) -> list[Pick]:
+    """`followed`: the mids of the uploaders the user follows (their picks get the `followed` reason)."""
     vids = _candidates(candidates, exclude)
     if not vids or k <= 0:
         return []
@@ -91,9 +101,11 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
     explore_slot = len(vids) > k and k >= 3  # one slot for something outside the user's usual taste
     page = diversify(order, vids, k - 1 if explore_slot else k)
     picks = [Pick(vids[i].bvid, float(scores[i]), int(ratings[i]),
-                  _reason(model, vids[i], shared, history, liked_titles or {})) for i in page]
+                  _followed_or(vids[i], followed, _reason(model, vids[i], shared, history, liked_titles or {})))
+             for i in page]
     if explore_slot and (j := _explore(order, vids, page)) is not None:
-        picks.append(Pick(vids[j].bvid, float(scores[j]), int(ratings[j]), Reason("explore", _top_tag(vids[j])), True))
+        reason = _followed_or(vids[j], followed, Reason("explore", _top_tag(vids[j])))
+        picks.append(Pick(vids[j].bvid, float(scores[j]), int(ratings[j]), reason, True))
     return picks
 
 

@@ -43,8 +43,8 @@ class Event:
 class Reason:
     """Structured so the bot can word it in zh or en."""
 
-    kind: Literal["tag", "uploader", "similar", "popular", "explore"]
-    detail: str  # the tag name, uploader name, or liked video's title
+    kind: Literal["tag", "uploader", "similar", "popular", "explore", "followed"]
+    detail: str  # the tag name, uploader name (also of a followed one), or liked video's title
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from storage.chunks import chunked
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor, User, Video
+from storage.models import Behaviour, SyncCursor, User, UserCandidate, Video
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -55,11 +55,12 @@ def save_pull(
 
 
 def forget_synced(s: Session, user_id: int) -> None:
-    """Everything syncs brought (behaviour, cursors, the failure streak), in the caller's transaction.
+    """Everything syncs brought (behaviour, cursors, the failure streak, the user's own candidates),
+    in the caller's transaction.
 
     The user's 👍/👎 taps and the picks they were shown are not synced data and stay.
     """
-    for model in (Behaviour, SyncCursor):
+    for model in (Behaviour, SyncCursor, UserCandidate):
         s.exec(delete(model).where(model.user_id == user_id))
 
 

@@ -220,3 +220,18 @@ class TelegramChatPace(SQLModel, table=True):
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     next_slot: float  # database-clock epoch seconds
+
+
+class UserCandidate(SQLModel, table=True):
+    """A candidate for one user only, and where it came from: "followed" (a followed creator's new
+    upload), "home" (bilibili's own home feed for the user), "related" (the related list of one of
+    the user's videos). Ranked with the shared lists for this user, never for another."""
+
+    __tablename__ = "user_candidates"
+    __table_args__ = (UniqueConstraint("user_id", "bvid", "source", name="uq_user_candidate"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    bvid: str = Field(max_length=16)
+    source: str = Field(max_length=12)  # followed | home | related
+    seen_at: int = Field(sa_column=_bigint(nullable=False))

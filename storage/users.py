@@ -22,6 +22,7 @@ from storage.models import (
     Shown,
     SyncCursor,
     User,
+    UserCandidate,
 )
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ def _delete_user_rows(db: Database, user_id: int) -> None:
     on such rows with a foreign-key error and kept everything."""
     with db.session() as s:
         s.exec(select(User.id).where(User.id == user_id).with_for_update())
-        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, ModelVersion):
+        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, UserCandidate, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
 

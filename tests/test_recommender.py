@@ -169,6 +169,26 @@ def test_rank_is_diverse_excludes_and_explains(world):
     assert max(pups.count(u) for u in pups) <= 2
 
 
+def test_picks_of_a_followed_uploader_say_so_and_the_ranking_does_not_move(world):
+    """`followed` changes the words only: the same picks in the same order, with the reason `followed`
+    (and the uploader's name) on exactly the picks of the uploaders followed."""
+    s, data, _, shared, models = world
+    cands = list(s.videos.values())
+    by = {v.bvid: v for v in cands}
+    exclude = {e.bvid for e in data["u0"].events}
+    plain = rank(models["u0"], cands, k=10, exclude=exclude, now=s.now, shared=shared)
+    followed = {by[plain[0].bvid].owner_mid, by[plain[-1].bvid].owner_mid}
+    said = rank(models["u0"], cands, k=10, exclude=exclude, now=s.now, shared=shared, followed=followed)
+    assert [p.bvid for p in said] == [p.bvid for p in plain]
+    for p in said:
+        video = by[p.bvid]
+        assert (p.reason.kind == "followed") == (video.owner_mid in followed)
+        if video.owner_mid in followed:
+            assert p.reason.detail == video.owner_name
+    cold = rank_popular(cands, k=10, exclude=exclude, now=s.now, followed=followed)
+    assert {p.reason.kind for p in cold if by[p.bvid].owner_mid in followed} <= {"followed"}
+
+
 def test_rank_without_shared_signals_and_small_candidate_sets(world):
     s, _, _, _, models = world
     cands = list(s.videos.values())[:3]
