@@ -1,7 +1,7 @@
 """user_candidates: each user's own candidates (followed creators' uploads, home feed, related) and their source
 
 Revision ID: 0006c
-Revises: 0005t
+Revises: 0006l
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "0006c"
-down_revision = "0005t"
+down_revision = "0006l"
 branch_labels = None
 depends_on = None
 
