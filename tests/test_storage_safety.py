@@ -157,9 +157,17 @@ picks.record_digest_picks(db, {digest.id}, {user.id}, [picks.ShownPick("BV1", 80
 def test_a_kill_during_a_migration_leaves_a_database_the_next_start_migrates(tmp_path):
     url = f"sqlite:///{tmp_path / 'bilipick.db'}"
     old = Database(url)
-    old.migrate("0002")  # yesterday's schema, with people in it
-    kept = [users.ensure_user(old, 10 + i, 10 + i, "en", now=1).id for i in range(3)]
-    picks.record_shown(old, kept[0], [picks.ShownPick("BV1", 80, "r")], "recommend", 1, 10)
+    old.migrate("0002")  # yesterday's schema, with people in it (written as that release wrote them:
+    # today's models carry columns 0002 lacks)
+    with old.engine.begin() as conn:
+        for i in range(3):
+            conn.execute(text(
+                "INSERT INTO users (telegram_id, chat_id, language, timezone, digest_time, digest_paused, "
+                "picks_per_page, blocked, session_dead, created_at) "
+                "VALUES (:t, :t, 'en', 'Asia/Shanghai', '09:00', 0, 5, 0, 0, 1)"), {"t": 10 + i})  # fmt: skip
+        kept = list(conn.execute(text("SELECT id FROM users ORDER BY id")).scalars())
+        conn.execute(text("INSERT INTO shown (user_id, bvid, shown_at, rating, reason, source) "
+                          "VALUES (:u, 'BV1', 1, 80, 'r', 'recommend')"), {"u": kept[0]})  # fmt: skip
     old.dispose()
     # 0003 rebuilds the users table: killed after copying the rows, before dropping the old table.
     killed_at("DROP TABLE users", f"Database({url!r}).migrate()")
