@@ -71,12 +71,12 @@ def mark_unavailable(db: Database, bvid: str, now: int, recheck_at: int | None =
 
 def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
     """Those of these videos found gone or refused at `since` or later: not worth asking about yet."""
-    wanted = list(set(bvids))
-    if not wanted:
-        return set()
-    stmt = select(Video.bvid).where(Video.bvid.in_(wanted), Video.unavailable.is_(True), Video.fetched_at >= since)
+    found: set[str] = set()
     with db.session() as s:
-        return set(s.exec(stmt).all())
+        for chunk in chunked(bvids):
+            stmt = select(Video.bvid).where(Video.bvid.in_(chunk), Video.unavailable.is_(True), Video.fetched_at >= since)
+            found.update(s.exec(stmt).all())
+    return found
 
 
 def stale_bvids(db: Database, bvids: Iterable[str], now: int, ttl_s: float) -> list[str]:

@@ -169,7 +169,9 @@ def get_digest(db: Database, user_id: int, local_date: str) -> Digest | None:
 
 
 def claimed_days(db: Database, local_dates: Collection[str]) -> set[tuple[int, str]]:
-    """(user id, local date) of every digest claimed on these dates: one query for the whole claim."""
+    """(user id, local date) of every digest claimed on these dates: one query for the whole claim.
+    `local_dates` is bounded whatever the user count: a slot is today or yesterday in some time zone,
+    so at most three dates."""
     if not local_dates:
         return set()
     with db.engine.connect() as conn:
