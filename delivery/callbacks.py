@@ -83,3 +83,84 @@ def parse_language(data: str | None) -> tuple[str, int] | None:
     """(language, owner's telegram id) of a well-formed chooser tap, else None."""
     match = _LANGUAGE.match(data or "")
     return (match.group(1), int(match.group(2))) if match else None
+
+
+# A pick's further buttons (issues 18 and 19). Each names the pick's shown row; the handler checks
+# that row belongs to the tapping user (a forwarded keyboard changes nothing). All stay ≤ 64 bytes.
+#   "pk:<shown>:open" / "pk:<shown>:fold"  unfold the "⋯" row / fold it back (edits the keyboard only)
+#   "wl:<shown>"                          save to bilibili's watch later (稍后再看)
+#   "bu:<shown>"                          never show this pick's uploader again
+#   "bt:<shown>:<index>"                  never show this tag again (an index into the pick's tags:
+#                                         Chinese tag text overflows 64 bytes)
+#   "sim:<shown>"                         /similar for this pick
+#   "more:<telegram id>"                  the next /recommend page (under /recommend's cooldown)
+PICK_MENU_PATTERN = r"^pk:"
+WATCH_LATER_PATTERN = r"^wl:"
+BLOCK_UPLOADER_PATTERN = r"^bu:"
+BLOCK_TAG_PATTERN = r"^bt:"
+SIMILAR_PATTERN = r"^sim:"
+MORE_PATTERN = r"^more:"
+
+_PICK_MENU = re.compile(r"^pk:(\d{1,18}):(open|fold)$")
+_WATCH_LATER = re.compile(r"^wl:(\d{1,18})$")
+_BLOCK_UPLOADER = re.compile(r"^bu:(\d{1,18})$")
+_BLOCK_TAG = re.compile(r"^bt:(\d{1,18}):(\d{1,2})$")
+_SIMILAR = re.compile(r"^sim:(\d{1,18})$")
+_MORE = re.compile(r"^more:(\d{1,18})$")
+
+
+def pick_menu(shown_id: int, unfold: bool) -> str:
+    return f"pk:{shown_id}:{'open' if unfold else 'fold'}"
+
+
+def parse_pick_menu(data: str | None) -> tuple[int, bool] | None:
+    """(shown_id, unfold?) of a well-formed ⋯ / fold tap, else None."""
+    match = _PICK_MENU.match(data or "")
+    return (int(match.group(1)), match.group(2) == "open") if match else None
+
+
+def watch_later(shown_id: int) -> str:
+    return f"wl:{shown_id}"
+
+
+def parse_watch_later(data: str | None) -> int | None:
+    match = _WATCH_LATER.match(data or "")
+    return int(match.group(1)) if match else None
+
+
+def block_uploader(shown_id: int) -> str:
+    return f"bu:{shown_id}"
+
+
+def parse_block_uploader(data: str | None) -> int | None:
+    match = _BLOCK_UPLOADER.match(data or "")
+    return int(match.group(1)) if match else None
+
+
+def block_tag(shown_id: int, index: int) -> str:
+    return f"bt:{shown_id}:{index}"
+
+
+def parse_block_tag(data: str | None) -> tuple[int, int] | None:
+    """(shown_id, index into the pick's tags) of a well-formed tap, else None."""
+    match = _BLOCK_TAG.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def similar(shown_id: int) -> str:
+    return f"sim:{shown_id}"
+
+
+def parse_similar(data: str | None) -> int | None:
+    match = _SIMILAR.match(data or "")
+    return int(match.group(1)) if match else None
+
+
+def more(telegram_id: int) -> str:
+    return f"more:{telegram_id}"
+
+
+def parse_more(data: str | None) -> int | None:
+    """The telegram id the "More ▸" button was made for, else None."""
+    match = _MORE.match(data or "")
+    return int(match.group(1)) if match else None
