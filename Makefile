@@ -7,16 +7,21 @@ BIN := $(VENV)/bin
 # venv). torch comes from PyTorch's CPU index as 2.13.0+cpu: from the default index the same version
 # is the CUDA build, with more than 1.6 GiB of nvidia wheels.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-PIP_INSTALL = $(BIN)/pip install -q -c requirements.lock --extra-index-url $(TORCH_INDEX)
+PIP_INSTALL = $(BIN)/pip install -q -c requirements.lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
+# torch alone from the CPU index, without its dependencies (that index lags PyPI's versions), then
+# everything else from the default index: the torch already installed satisfies the lock.
+torch: $(BIN)/python
+	$(PIP_INSTALL) --index-url $(TORCH_INDEX) --retries 1 --no-deps torch
+
+install: torch
 	$(PIP_INSTALL) -e .
 
-install-test: $(BIN)/python
+install-test: torch
 	$(PIP_INSTALL) -e '.[test]'
 
 # BOT_TOKEN is checked before anything is installed: without it, how to get one (and `make demo`).
@@ -34,6 +39,10 @@ check-token:
 		exit 2; \
 	fi
 
+# The real bot against the bundled doubles, and a chat page on http://127.0.0.1:8080 (tests/demo/).
+demo: install
+	$(BIN)/python -m tests.demo --port $${DEMO_PORT:-8080}
+
 test: install-test
 	$(BIN)/python -m pytest -q
 
@@ -41,4 +50,4 @@ test: install-test
 lock:
 	$(BIN)/pip list --format=freeze --exclude-editable | grep -vE '^(bilipick|pip|setuptools|wheel)==' > requirements.lock
 
-.PHONY: install install-test run check-token test lock
+.PHONY: torch install install-test run check-token demo test lock
