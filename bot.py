@@ -5,13 +5,15 @@ Usage: BOT_TOKEN=... python bot.py   (long polling; webhook mode when WEBHOOK_UR
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
 from urllib.parse import urlsplit
 
-from telegram import BotCommandScopeAllPrivateChats, Update
+from telegram import Bot, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -177,12 +179,53 @@ async def _post_shutdown(app: Application) -> None:
 
 
 def main() -> None:
+    """`bilipick` / `python bot.py`: a wrong token or no network ends in one clear line, not a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     token = settings.telegram.bot_token
     install_redaction(token.get_secret_value() if token else "")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app = build_application(settings)
+    _log_where_state_lives(settings)
+    try:
+        # Asked once before PTB's start-up, whose own failure is a logged traceback, not a reason.
+        asyncio.run(_check_telegram(settings))
+    except InvalidToken:
+        raise SystemExit("Telegram refused BOT_TOKEN: check it with @BotFather (/mybots → API Token).") from None
+    except NetworkError as exc:
+        raise SystemExit(
+            f"Cannot reach Telegram at {urlsplit(settings.telegram.base_url).netloc}: {exc.message}. "
+            "Check the network (or TELEGRAM_BASE_URL); `make demo` runs without one."
+        ) from None
+    _run(app, settings)
+
+
+async def _check_telegram(settings: Settings) -> None:
+    """getMe with the token: InvalidToken when Telegram refuses it, NetworkError when unreachable."""
+    tg = settings.telegram
+    async with Bot(tg.bot_token.get_secret_value(), base_url=tg.base_url):  # entering calls getMe
+        pass
+
+
+def _log_where_state_lives(settings: Settings) -> None:
+    """A first start says where the database, the key and the models are (what to back up)."""
+    storage = settings.storage
+    key = "FERNET_KEYS" if storage.fernet_keys else str(storage.data_dir.resolve() / "secret.key")
+    log.info("database: %s", redacted_url(storage.resolved_database_url))
+    log.info("encryption key: %s (back it up: without it the stored logins are lost)", key)
+    log.info("models: %s", storage.models_dir.resolve())
+
+
+def redacted_url(url: str) -> str:
+    """A database URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _run(app: Application, settings: Settings) -> None:
     # The ~300k objects left by imports live as long as the process, yet every full garbage collection
     # walked them: ~120 ms with the GIL held, a stall for every chat (bench/stall.py). Not any more.
     gc.freeze()
