@@ -20,6 +20,14 @@ _STAT_COLUMNS = (
 )  # fmt: skip
 
 
+# Columns only some answers carry (view, view/detail, some lists): a value of None (or no attribute)
+# means "not said", and the stored value stays. Sequences are stored as JSON lists.
+_OPTIONAL_COLUMNS = (
+    "tid_v2", "tname_v2", "copyright", "vertical", "paid", "upower_exclusive", "honors", "top_rank", "staff",
+    "participle", "rcmd_reason",
+)  # fmt: skip
+
+
 class VideoLike(Protocol):
     """Anything with the catalogue's fields (bilibili.VideoInfo fits); tags None = unknown."""
 
@@ -27,8 +35,22 @@ class VideoLike(Protocol):
     tags: Sequence[str] | None
 
 
+def _stored(value: Any) -> Any:
+    return json.dumps(list(value), ensure_ascii=False) if isinstance(value, tuple | list) else value
+
+
 def _row(video: VideoLike) -> dict[str, Any]:
-    return {c: getattr(video, c) for c in _STAT_COLUMNS} | {"bvid": video.bvid}
+    said = {c: _stored(v) for c in _OPTIONAL_COLUMNS if (v := getattr(video, c, None)) is not None}
+    return {c: getattr(video, c) for c in _STAT_COLUMNS} | said | {"bvid": video.bvid}
+
+
+def _upsert_by_shape(s, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows grouped by the columns they carry: one statement updates only what its rows say."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in shapes.items():
+        upsert(s, Video, group, ["bvid"], update=[c for c in columns if c != "bvid"])
 
 
 def save_videos(
@@ -42,11 +64,9 @@ def save_videos(
     without_tags = [v for v in videos if v.tags is None]
     extra = {"candidate_at": now} if candidate else {}
     with db.session() as s:
-        rows = [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
-                           "unavailable": False, "recheck_at": None} | extra for v in with_tags]  # fmt: skip
-        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
-        rows = [_row(v) | extra for v in without_tags]
-        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
+        _upsert_by_shape(s, [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
+                                        "unavailable": False, "recheck_at": None} | extra for v in with_tags])
+        _upsert_by_shape(s, [_row(v) | extra for v in without_tags])
 
 
 def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
@@ -110,8 +130,16 @@ def titles(db: Database, bvids: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def playable(stmt):
+    """Videos anyone can play: not gone or refused, not paid, not for the uploader's paying supporters
+    only. Picks come from these alone: nothing tells whether this user bought or supports one (a
+    video they watched they could play, but a watched video is never picked again anyway)."""
+    return (stmt.where(Video.unavailable.is_(False)).where(Video.paid.is_(False))
+            .where(Video.upower_exclusive.is_(False)))
+
+
 def _is_candidate(stmt, since: int):
-    return stmt.where(Video.candidate_at >= since).where(Video.unavailable.is_(False))
+    return playable(stmt.where(Video.candidate_at >= since))
 
 
 def candidate_videos(db: Database, since: int) -> list[Video]:
@@ -137,16 +165,6 @@ def last_candidate_refresh(db: Database) -> int:
     """When any candidate list was last pulled (0 = never)."""
     with db.session() as s:
         return s.exec(select(func.max(Video.candidate_at))).one() or 0
-
-
-def needs_view(db: Database, bvids: Iterable[str]) -> set[str]:
-    """Videos whose stored row lacks the partition and stats that only `view` gives."""
-    wanted = set(bvids)
-    complete: set[str] = set()
-    with db.session() as s:
-        for chunk in chunked(wanted):
-            complete.update(s.exec(select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.tid > 0)).all())
-    return wanted - complete
 
 
 def video_tags(video: Video) -> tuple[str, ...]:
