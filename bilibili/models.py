@@ -506,6 +506,8 @@ class SearchHit:
     view: int
     pubdate: int
     cover: str
+    paid: bool = False  # is_pay: bought, not free to play
+    upower_exclusive: bool = False  # is_charging_arc: the uploader's paying supporters only
 
     @property
     def url(self) -> str:
@@ -887,6 +889,8 @@ def _search_hit(row: Any) -> SearchHit | None:
         view=_count(row.get("play"), "play"),
         pubdate=_int(row.get("pubdate"), "pubdate"),
         cover=https(_str(row.get("pic"), "pic")),
+        paid=bool(_opt_flag(row.get("is_pay"))),
+        upower_exclusive=bool(_opt_flag(row.get("is_charging_arc"))),
     )
 
 

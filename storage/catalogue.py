@@ -138,6 +138,17 @@ def playable(stmt):
             .where(Video.upower_exclusive.is_(False)))
 
 
+def paywalled(db: Database, bvids: Iterable[str]) -> set[str]:
+    """Those of these videos known to be paid or members-only."""
+    found: set[str] = set()
+    with db.engine.connect() as conn:
+        for chunk in chunked(bvids):
+            stmt = select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.paid.is_(True) |
+                                                                        Video.upower_exclusive.is_(True))
+            found.update(b for (b,) in conn.execute(stmt).all())
+    return found
+
+
 def _is_candidate(stmt, since: int):
     return playable(stmt.where(Video.candidate_at >= since))
 

@@ -288,3 +288,30 @@ async def test_a_members_only_upload_of_a_followed_creator_is_not_picked(tmp_pat
     finally:
         await svc.close()
     assert free.bvid in picked and members.bvid not in picked
+
+
+# -- /popular and /search list them as bilibili does, marked -----------------------------------------------
+def line_of(content: str, title: str) -> str:
+    return next(line for line in content.splitlines() if title[:20] in line)
+
+
+async def test_popular_and_search_mark_a_paid_or_members_only_video(tmp_path, tg, bilibili_double):
+    """A list the user asked for keeps bilibili's rows (hiding them would make a search look broken),
+    with the paid and members-only ones marked in the user's language: they are never a pick."""
+    bili = bilibili_double
+    site_wide = [v for v in sorted(bili.videos.values(), key=lambda v: -(v.like + 10 * v.coin + 5 * v.favorite))]
+    paid, free = site_wide[0], site_wide[1]
+    bili.set_paywall(paid.bvid, "ugc_pay")
+    async with running_bot(tmp_path, tg, bili, tick_seconds=3600) as (_app, _svc):
+        alice = tg.user(ALICE_CHAT, first_name="A", language_code="en")
+        mark = tg.mark()
+        await tg.send_text(alice, "/popular all")
+        popular = await tg.wait_for(lambda m: paid.title[:20] in m.content, chat=alice, since=mark, timeout=20)
+        bob = tg.user(ALICE_CHAT + 1, first_name="B", language_code="zh")
+        mark = tg.mark()
+        await tg.send_text(bob, f"/search {paid.title[:8]}")
+        found = await tg.wait_for(lambda m: paid.title[:20] in m.content, chat=bob, since=mark, timeout=20)
+
+    assert "💰 paid or members-only" in line_of(popular.content, paid.title)
+    assert "💰" not in line_of(popular.content, free.title)
+    assert "💰 付费或充电专属" in line_of(found.content, paid.title)
