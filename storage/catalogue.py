@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from itertools import groupby
 from typing import Any, Protocol
 
 from sqlalchemy import func
@@ -44,13 +45,13 @@ def _row(video: VideoLike) -> dict[str, Any]:
     return {c: getattr(video, c) for c in _STAT_COLUMNS} | said | {"bvid": video.bvid}
 
 
-def _upsert_by_shape(s, rows: list[dict[str, Any]]) -> None:
-    """Upsert rows grouped by the columns they carry: one statement updates only what its rows say."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        shapes.setdefault(tuple(sorted(row)), []).append(row)
-    for columns, group in shapes.items():
-        upsert(s, Video, group, ["bvid"], update=[c for c in columns if c != "bvid"])
+def _upsert_saying(s, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows updating only the columns each row carries: one statement per run of rows of the
+    same columns, the runs in key order, so two processes saving overlapping videos still lock them
+    in the same order (storage/upsert.py)."""
+    rows = sorted(rows, key=lambda r: r["bvid"])
+    for columns, run in groupby(rows, key=lambda r: tuple(sorted(r))):
+        upsert(s, Video, list(run), ["bvid"], update=[c for c in columns if c != "bvid"])
 
 
 def save_videos(
@@ -60,13 +61,14 @@ def save_videos(
     videos = list({v.bvid: v for v in videos}.values())
     if not videos:
         return
-    with_tags = [v for v in videos if v.tags is not None]
-    without_tags = [v for v in videos if v.tags is None]
     extra = {"candidate_at": now} if candidate else {}
+
+    def fetched(v: VideoLike) -> dict[str, Any]:
+        return {} if v.tags is None else {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
+                                          "unavailable": False, "recheck_at": None}
+
     with db.session() as s:
-        _upsert_by_shape(s, [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
-                                        "unavailable": False, "recheck_at": None} | extra for v in with_tags])
-        _upsert_by_shape(s, [_row(v) | extra for v in without_tags])
+        _upsert_saying(s, [_row(v) | fetched(v) | extra for v in videos])
 
 
 def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
