@@ -312,9 +312,12 @@ _RANK_PLACE = re.compile(r"第([0-9]{1,9})名")  # honor 3: "全站排行榜最�
 def _paid(rights: Any) -> bool | None:
     """rights.pay (a paid PGC title), ugc_pay (a paid upload), arc_pay (a paid archive): any set means
     the video must be bought; None when the answer carries no rights."""
-    if not isinstance(rights, dict) or not any(k in rights for k in _PAY_RIGHTS):
+    if not isinstance(rights, dict):
         return None
-    return any(_opt_flag(rights.get(k)) for k in _PAY_RIGHTS)
+    flags = [_opt_flag(rights.get(k)) for k in _PAY_RIGHTS]
+    if any(flags):
+        return True
+    return None if all(f is None for f in flags) else False  # unreadable flags say nothing
 
 
 def _vertical(dimension: Any) -> bool | None:
