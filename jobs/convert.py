@@ -14,9 +14,11 @@ _FEEDBACK_KIND = {1: "thumb_up", -1: "thumb_down"}
 
 
 def to_rec_video(row: Video) -> rec.Video:
+    """The partition is the finer 2025 one (tid_v2) where bilibili gave it, else the legacy tid."""
     return rec.Video(
         bvid=row.bvid, title=row.title, owner_mid=row.owner_mid, owner_name=row.owner_name,
-        tags=catalogue.video_tags(row), tid=row.tid, tname=row.tname, duration=row.duration,
+        tags=catalogue.video_tags(row), tid=row.tid_v2 or row.tid, tname=row.tname_v2 or row.tname,
+        duration=row.duration,
         pubdate=row.pubdate, view=row.view, like=row.like, favorite=row.favorite, coin=row.coin,
         share=row.share, danmaku=row.danmaku, reply=row.reply,
     )  # fmt: skip

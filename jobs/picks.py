@@ -39,8 +39,9 @@ def excluded_bvids(services: Services, user: User) -> set[str]:
     )
 
 
-# The catalogue columns ranking reads: the recommender Video's fields (to_rec_video reads these).
-CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)])
+# The catalogue columns ranking reads: the recommender Video's fields and the 2025 partition (to_rec_video
+# reads these).
+CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)] + ["tid_v2", "tname_v2"])
 
 
 @lru_cache(maxsize=20_000)

@@ -135,7 +135,7 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
 
 def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
     new_items = behaviour.save_pull(services.db, account.user_id, account.linked_mid, pull.rows, pull.cursors,
-                                    services.now())
+                                    services.now(), implied=pull.implied)
     if new_items is None:
         raise AccountChanged
     report.new_items += new_items
@@ -223,18 +223,18 @@ METADATA_PROGRESS_EVERY = 50  # videos between two progress reports
 async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
                          report: SyncReport | None = None, on_progress: OnProgress | None = None) -> int:
     """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
-    in the order given (most valuable first). One call per video: view/detail where the stats are
-    missing too (falling back to view + tags), tags alone where a list already gave the stats."""
+    in the order given (most valuable first). One call per video: view/detail (falling back to view +
+    tags), also where a list already gave the stats: only view tells a members-only video (never
+    picked), the 2025 partition, the honours, the co-creators and bilibili's title segmentation."""
     db, now = services.db, services.now()
     order = list(dict.fromkeys(bvids))
     _keep_list_rows(services, seen)
     rank = {b: i for i, b in enumerate(order)}
     stale = sorted(catalogue.stale_bvids(db, order, now, services.settings.jobs.video_ttl_s), key=rank.__getitem__)
-    need_view = catalogue.needs_view(db, stale)
     fetched = 0
     for bvid in stale:
         try:
-            video = await _video_with_tags(services, bvid, bvid in need_view)
+            video = await _video_with_tags(services, bvid)
         except VideoRestricted as exc:
             # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
             # about again until VIDEO_TTL has passed, then looked at anew.
@@ -255,11 +255,8 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     return fetched
 
 
-async def _video_with_tags(services: Services, bvid: str, need_view: bool) -> VideoInfo:
+async def _video_with_tags(services: Services, bvid: str) -> VideoInfo:
     bili = services.bili
-    if not need_view:
-        row = catalogue.get_videos(services.db, [bvid])[bvid]
-        return _with_tags_from_row(row, await bili.tags(bvid))
     try:
         return (await bili.view_detail(bvid)).video
     except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
@@ -435,13 +432,3 @@ async def _pull_home_feed(services: Services, account: Account) -> int:
 
 def _replace_tags(video: VideoInfo, tags: tuple[str, ...]) -> VideoInfo:
     return replace(video, tags=tuple(tags))
-
-
-def _with_tags_from_row(row, tags: tuple[str, ...]) -> VideoInfo:
-    return VideoInfo(
-        bvid=row.bvid, aid=row.aid, title=row.title, cover=row.cover, owner_mid=row.owner_mid,
-        owner_name=row.owner_name, duration=row.duration, tid=row.tid, tname=row.tname,
-        pubdate=row.pubdate, view=row.view, danmaku=row.danmaku, reply=row.reply,
-        favorite=row.favorite, coin=row.coin, share=row.share, like=row.like, tags=tuple(tags),
-    )  # fmt: skip
-

@@ -34,9 +34,11 @@ def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) ->
 
 def save_pull(
     db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str | None],
-    now: int,
+    now: int, implied: Iterable[BehaviourRow] = (),
 ) -> int | None:
     """A sync's rows and the cursors that say they are stored, in one transaction (a None cursor is dropped).
+    `implied` rows (a favourite a history row tells) are stored only where no row of their kind is
+    stored or among `rows`: the source that says it first-hand keeps its time.
 
     A cursor committed without its rows would make the next sync skip them for good; rows
     without their cursor are only fetched again (the upsert makes that harmless).
@@ -47,7 +49,10 @@ def save_pull(
         linked = s.exec(select(User.id, User.bili_mid).where(User.id == user_id).with_for_update()).first()
         if linked is None or linked[1] != mid:
             return None
+        rows = list(rows)
         changed = _upsert_behaviours(s, user_id, rows)
+        given = {(r.bvid, r.kind) for r in rows}
+        changed += _insert_missing(s, user_id, [r for r in implied if (r.bvid, r.kind) not in given])
         _upsert_cursors(s, user_id, {k: v for k, v in cursors.items() if v is not None}, now)
         if dropped := [k for k, v in cursors.items() if v is None]:
             s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id).where(SyncCursor.source.in_(dropped)))
@@ -87,6 +92,22 @@ def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -
         update=["at", "progress", "duration", "coins"],
     )
     return len(changed)
+
+
+def _insert_missing(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:
+    """Insert the rows whose (video, kind) the user has no row of yet; returns how many were new."""
+    rows = list({(r.bvid, r.kind): r for r in rows}.values())
+    if not rows:
+        return 0
+    existing = {
+        (bvid, kind)
+        for chunk in chunked(r.bvid for r in rows)
+        for bvid, kind in s.exec(select(Behaviour.bvid, Behaviour.kind).where(Behaviour.user_id == user_id)
+                                 .where(Behaviour.bvid.in_(chunk))).all()
+    }
+    new = [asdict(r) | {"user_id": user_id} for r in rows if (r.bvid, r.kind) not in existing]
+    upsert(s, Behaviour, new, ["user_id", "bvid", "kind"], update=None)
+    return len(new)
 
 
 def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: int) -> None:

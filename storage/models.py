@@ -73,6 +73,20 @@ class Video(SQLModel, table=True):
     # A video bilibili refused (-403 member-only, -400) rather than removed: from this time on the
     # syncs of the users who have it ask for its metadata again. None: gone for good, or not refused.
     recheck_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    # What view / view/detail / the lists say beyond the basics (migration 0007f). Each is written only
+    # by an answer that carries it, so a list row never erases what view said.
+    tid_v2: int = 0  # the finer 2025 partition; 0 unknown
+    tname_v2: str = Field(default="", max_length=64)
+    copyright: int = 0  # 1 original, 2 repost, 0 unknown
+    vertical: bool = False  # portrait: short-form
+    # Paid (rights.pay / ugc_pay / arc_pay) or for the uploader's paying supporters only: never picked.
+    paid: bool = False
+    upower_exclusive: bool = False
+    honors: int = 0  # honor_reply types as bits: 1 入站必刷, 2 每周必看, 4 ranking peak, 8 热门
+    top_rank: int = 0  # best site-wide ranking place reached (0: none)
+    staff: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # co-creators' mids, JSON
+    participle: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # title words, JSON
+    rcmd_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Behaviour(SQLModel, table=True):
