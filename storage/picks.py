@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, update
+from sqlalchemy import bindparam, case, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -40,10 +40,14 @@ def record_shown(
 
 
 def set_shown_messages(db: Database, message_ids: Mapping[int, int]) -> None:
-    """Shown row id -> the Telegram message that carried it, for a whole page in one transaction."""
+    """Shown row id -> the Telegram message that carried it, for a whole page in one transaction.
+    Rows a /reset or /forget deleted while the page went out are skipped (a Core executemany: the
+    ORM's bulk update by primary key raised StaleDataError on them and lost the whole page's ids)."""
     if message_ids:
+        table = Shown.__table__
+        stmt = update(table).where(table.c.id == bindparam("shown_id")).values(message_id=bindparam("message"))
         with db.session() as s:
-            s.execute(update(Shown), [{"id": shown_id, "message_id": m} for shown_id, m in message_ids.items()])
+            s.connection().execute(stmt, [{"shown_id": i, "message": m} for i, m in message_ids.items()])
 
 
 def mark_send_started(db: Database, shown_id: int, now: int | None) -> bool:
