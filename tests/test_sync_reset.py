@@ -4,6 +4,7 @@ as a user would: the real Application against the Telegram and bilibili doubles.
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 
@@ -250,3 +251,31 @@ async def test_a_training_pass_that_read_the_taps_before_a_reset_saves_no_model(
     monkeypatch.setattr(jobs.training.rec, "train_users", real_train)
     assert (await train_users_now(svc, [uid])).versions == {uid: 1}
     assert model_rows(svc, uid)[0].n_samples == behaviour_rows(svc, uid)
+
+
+# /profile's trend (issue 17 item 8)
+
+
+async def test_profile_draws_the_taste_and_below_it_the_tags_share_of_watches_by_month(world):
+    tg, bili, svc = world
+    uid = linked(svc, bili, 32011, 7409, seed=19, n_history=40)
+    month = 31 * 86400
+    older = [b for b in bili.popular_order if bili.videos[b].tags][:12]
+    for n, bvid in enumerate(older):  # watches two and three months back: the trend spans months
+        bili.add_watch(7409, bvid, view_at=time.time() - (2 + n % 2) * month)
+    assert (await sync_user(svc, uid)).ok
+    await train_users_now(svc, [uid])
+    months = {time.strftime("%Y-%m", time.gmtime(at)) for at, _ in behaviour.watched_tags(svc.db, uid)}
+    assert len(months) >= 3
+
+    jack = tg.user(32011, language_code="en")
+    mark = tg.mark()
+    await tg.send_text(jack, "/profile")
+    chart = await tg.wait_for(lambda m: m.is_photo, chat=jack, since=mark, timeout=60)
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(chart.photo)).convert("RGB")
+    assert image.size == (1200, 900), "two panels: the taste bars over the monthly trend"
+    lower = image.crop((0, 470, 1200, 900))
+    line_blue = (0x1F, 0x77, 0xB4)  # the first trend line (matplotlib's first colour)
+    assert line_blue in {color for _, color in lower.getcolors(maxcolors=1 << 20)}, "the trend panel has its lines"
