@@ -10,7 +10,7 @@ import logging
 import math
 import time
 
-from jobs.onboarding import STATUS_EVERY_S, OnboardingView, _counts, _train
+from jobs.onboarding import STATUS_EVERY_S, OnboardingView, report_counts, train_now
 from jobs.schedule import after_sync
 from jobs.sync import ACCOUNT_CHANGED, SyncReport, sync_user
 from services import Services
@@ -29,7 +29,7 @@ async def sync_now(services: Services, user_id: int, view: OnboardingView) -> Sy
         nonlocal told_at
         if time.monotonic() - told_at >= STATUS_EVERY_S:
             told_at = time.monotonic()
-            await view.status("syncnow_progress", **_counts(report))
+            await view.status("syncnow_progress", **report_counts(report))
 
     report = await sync_user(services, user_id, on_progress)
     log.info("sync now user=%d new=%d calls=%d seconds=%.2f error=%s",
@@ -48,8 +48,8 @@ async def sync_now(services: Services, user_id: int, view: OnboardingView) -> Sy
             await view.status("sync_failed")
         return report
     if report.new_items:  # the picks should know it now, not at the next training pass
-        await _train(services, user_id)
+        await train_now(services, user_id)
     model = picks.latest_model_version(services.db, user_id)
-    await view.status("syncnow_done", new=report.new_items, **_counts(report),
+    await view.status("syncnow_done", new=report.new_items, **report_counts(report),
                       version=model.version if model else 0)  # fmt: skip
     return report
