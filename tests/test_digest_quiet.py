@@ -155,6 +155,10 @@ async def test_settings_switch_the_compact_form_and_logout_keeps_them_forget_del
         await tg.wait_answer(await tg.tap(ivy, menu, "set:snooze:1"))
         await eventually(lambda: (r := users.get_user(svc.db, 9707)).digest_compact and r.digest_paused_until, 10,
                          "both set")  # fmt: skip
+        status = await ask(tg, ivy, "/status", "Status")
+        until = users.get_user(svc.db, 9707).digest_paused_until
+        day_after = datetime.fromtimestamp(until, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
+        assert "paused until" in status.content and day_after in status.content, status.content
         await ask(tg, ivy, "/logout", "login is forgotten")
         row = users.get_user(svc.db, 9707)
         assert row.credentials is None and row.digest_compact and row.digest_paused_until is not None
