@@ -19,11 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("digest_paused_until", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("digest_compact", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("sync_requested_at", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("taste_epoch", sa.Integer(), nullable=False, server_default="0"))
+    # Plain ADD COLUMN (no batch): on SQLite a batch rebuild would drop the table's AUTOINCREMENT and
+    # let a newcomer take a leaver's id (and model files); constant defaults keep ADD COLUMN native.
+    op.add_column("users", sa.Column("digest_paused_until", sa.BigInteger(), nullable=True))
+    op.add_column("users", sa.Column("digest_compact", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("users", sa.Column("sync_requested_at", sa.BigInteger(), nullable=True))
+    op.add_column("users", sa.Column("taste_epoch", sa.Integer(), nullable=False, server_default=sa.text("0")))
 
 
 def downgrade() -> None:
