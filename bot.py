@@ -45,6 +45,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 COMMANDS += ("status", "language")
+COMMANDS += ("sync", "reset")
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -133,6 +134,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("privacy", account.privacy, filters=new))
     app.add_handler(CommandHandler("language", controls.language, filters=private))
     app.add_handler(CommandHandler("status", controls.status, filters=private))
+    app.add_handler(CommandHandler("sync", controls.sync, filters=private))
+    app.add_handler(CommandHandler("reset", account.reset, filters=private))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=callbacks.FEEDBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
@@ -140,6 +143,7 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(discover.page_button, pattern=callbacks.DISCOVER_PATTERN))
     app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
     app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
+    app.add_handler(CallbackQueryHandler(account.reset_button, pattern=callbacks.RESET_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))

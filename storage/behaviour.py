@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -123,6 +124,23 @@ def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: i
 def user_behaviours(db: Database, user_id: int) -> list[Behaviour]:
     with db.session() as s:
         return list(s.exec(select(Behaviour).where(Behaviour.user_id == user_id)).all())
+
+
+def watched_tags(db: Database, user_id: int) -> list[tuple[int, tuple[str, ...]]]:
+    """(when watched, the video's tags) of each watch whose video's tags are known: /profile's trend.
+    Watches, not likes: a like row carries when it was first seen, not when it was given."""
+    stmt = (select(Behaviour.at, Video.tags).join(Video, Video.bvid == Behaviour.bvid)
+            .where(Behaviour.user_id == user_id, Behaviour.kind == "watch"))  # fmt: skip
+    with db.engine.connect() as conn:
+        return [(at, tags) for at, raw in conn.execute(stmt) if (tags := _tags(raw))]
+
+
+def _tags(raw: str | None) -> tuple[str, ...]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
 
 
 def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:

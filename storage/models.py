@@ -28,6 +28,9 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     digest_time: str = Field(default="09:00", max_length=5)
     digest_paused: bool = False
+    # /settings "pause 1/7 days": a digest whose slot comes before this time is not sent.
+    digest_paused_until: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    digest_compact: bool = False  # the digest as one text message of N lines instead of N photos
     picks_per_page: int = 5
     blocked: bool = False  # the user blocked the bot (403 / my_chat_member kicked)
     bili_mid: int | None = Field(default=None, sa_column=_bigint(nullable=True))
@@ -38,6 +41,9 @@ class User(SQLModel, table=True):
     linked_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     next_sync_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     train_due_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    sync_requested_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))  # the last /sync
+    # Bumped by /reset: a training pass that read the user's taps before it saves no model.
+    taste_epoch: int = 0
     created_at: int = Field(sa_column=_bigint(nullable=False))
 
 

@@ -180,6 +180,7 @@ class SentMessage:
     seq: int = 0  # change sequence number of the latest send/edit (see TelegramDouble.mark)
     photo_sha256: str | None = None  # of the uploaded bytes (kept even if bytes are not)
     photo_size: int | None = None  # uploaded byte count
+    silent: bool = False  # sent with disable_notification: the phone does not ring
 
     @property
     def content(self) -> str:
@@ -1246,6 +1247,7 @@ class TelegramDouble:
             date=date,
             time=now,
             message=message,
+            silent=bool(params.get("disable_notification")),
         )
         self._record_send(record)
         return message
@@ -1375,6 +1377,7 @@ class TelegramDouble:
             date=date,
             time=now,
             message=message,
+            silent=bool(params.get("disable_notification")),
             photo_sha256=digest,
             photo_size=size,
         )
