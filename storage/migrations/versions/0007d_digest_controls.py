@@ -6,14 +6,14 @@
 - taste_epoch: bumped by /reset; a training pass that read the user before it saves nothing
 
 Revision ID: 0007d
-Revises: 0006c
+Revises: 0007f
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0007d"
-down_revision = "0006c"
+down_revision = "0007f"
 branch_labels = None
 depends_on = None
 
