@@ -15,6 +15,7 @@ from bilibili.models import SearchHit, SearchPage, VideoInfo
 from bilibili.partitions import BY_ID, OVERALL, PARTITIONS, Partition
 from delivery.discover import PAGE_SIZE, Line, Page
 from jobs.convert import to_rec_video
+from jobs.filters import allowed, rules_of
 from services import Services, TtlCache
 from storage import catalogue
 from storage.models import User
@@ -111,6 +112,17 @@ def _as_video(hit: SearchHit) -> VideoInfo:
                      view=hit.view, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0)  # fmt: skip
 
 
+def unblocked(svc: Services, user: User, lines: Sequence[Line]) -> list[Line]:
+    """The lines none of the user's block rules hides (read from the catalogue rows the lists stored;
+    a line without one is left out, as it cannot be checked)."""
+    rules = rules_of(svc.db, user.id)
+    if not rules or not lines:
+        return list(lines)
+    rows = catalogue.get_videos(svc.db, [line.bvid for line in lines])
+    keep = {v.bvid for v in allowed(rules, [to_rec_video(rows[ln.bvid]) for ln in lines if ln.bvid in rows])}
+    return [ln for ln in lines if ln.bvid in keep]
+
+
 def rated_order(svc: Services, user: User, lines: Sequence[Line]) -> tuple[list[Line], bool]:
     """The lines by the user's rating (highest first), or as given when they have no model."""
     model = svc.models.load(str(user.id)) if user.credentials is not None else None
@@ -134,7 +146,7 @@ async def search_page(svc: Services, user: User, query: str, page: int) -> Page:
     if bili_page > SEARCH_MAX_PAGES:  # a forged or stale button: nothing there, and no call to find out
         return Page([], page, 0, False)
     result = await search(svc, query, bili_page)
-    lines = [Line(h.bvid, h.title, h.owner_name, h.duration, None) for h in result.hits]
+    lines = unblocked(svc, user, [Line(h.bvid, h.title, h.owner_name, h.duration, None) for h in result.hits])
     ordered, personal = rated_order(svc, user, lines)
     num_pages = min(math.ceil(result.num_results / PAGE_SIZE), max(result.num_pages, 0) * per)
     return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal)
@@ -143,7 +155,7 @@ async def search_page(svc: Services, user: User, query: str, page: int) -> Page:
 async def popular_page(svc: Services, user: User, rid: int, page: int) -> Page:
     """Message page `page` of a partition's ranking, by the user's rating (bilibili's order without a model)."""
     videos = await ranking(svc, rid)
-    lines = [Line(v.bvid, v.title, v.owner_name, v.duration, None) for v in videos]
+    lines = unblocked(svc, user, [Line(v.bvid, v.title, v.owner_name, v.duration, None) for v in videos])
     ordered, personal = rated_order(svc, user, lines)
     start = (page - 1) * PAGE_SIZE
     return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal)
