@@ -149,7 +149,8 @@ async def search_page(svc: Services, user: User, query: str, page: int) -> Page:
     lines = unblocked(svc, user, [Line(h.bvid, h.title, h.owner_name, h.duration, None) for h in result.hits])
     ordered, personal = rated_order(svc, user, lines)
     num_pages = min(math.ceil(result.num_results / PAGE_SIZE), max(result.num_pages, 0) * per)
-    return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal)
+    return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal,
+                hidden=len(result.hits) - len(lines))
 
 
 async def popular_page(svc: Services, user: User, rid: int, page: int) -> Page:
@@ -158,7 +159,8 @@ async def popular_page(svc: Services, user: User, rid: int, page: int) -> Page:
     lines = unblocked(svc, user, [Line(v.bvid, v.title, v.owner_name, v.duration, None) for v in videos])
     ordered, personal = rated_order(svc, user, lines)
     start = (page - 1) * PAGE_SIZE
-    return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal)
+    return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal,
+                hidden=len(videos) - len(lines))
 
 
 async def listing_page(svc: Services, user: User, listing: Listing, page: int) -> Page:
