@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bilibili.partitions import BY_ID, legacy_tids
+from jobs.convert import user_events
 from jobs.digest import DigestRunner
 from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos
 from jobs.sync import refresh_candidates, sync_user
@@ -20,6 +22,7 @@ from jobs.training import train_users_now
 from storage import blocks, catalogue, users
 from tests.botenv import eventually, forget_in_chat, pick_bvid, pick_messages, running_bot
 from tests.doubles.telegram import SentMessage
+from tests.dbfixtures import any_db, postgres_url  # noqa: F401
 from tests.harness import link_user
 
 
@@ -80,6 +83,8 @@ async def test_not_this_uploader_and_not_this_tag_from_a_pick_hide_them_from_the
     assert {(r.kind, r.value) for r in blocks.rules(svc.db, uid)} == {("uploader", str(uploader.owner_mid)),
                                                                        ("tag", tag)}
     assert users.get_user(svc.db, 19001).train_due_at is not None, "a block asks for a retrain"
+    negatives = {e.bvid for e in user_events(svc.db, uid) if e.kind == "blocked"}
+    assert {pick_bvid(first[0]), pick_bvid(tagged)} <= negatives, "the trainer sees both picks as blocked"
 
     svc.settings.jobs.recent_shown_days = 0  # the first page may come again: only the rules keep it out
     for _ in range(2):
@@ -343,3 +348,87 @@ async def test_a_blocked_uploader_tag_keyword_partition_or_duration_never_appear
             assert breaks_a_rule(svc, rows[pick_bvid(m)], rules[uid]) is None, (person["id"], pick_bvid(m))
             seen += 1
     assert seen == 500
+
+
+# ------------------------------------------------------------------------- bilibili's own blacklist
+
+async def test_the_users_bilibili_blacklist_is_read_once_a_day_and_hides_those_uploaders(world):
+    from tests.doubles.bilibili import BLACKS
+
+    app, tg, bili, svc = world
+    bili.add_generated_user(7950, seed=11, n_history=40)
+    pool = candidate_rec_videos(svc.db, since=svc.now() - CANDIDATE_WINDOW_S)
+    banned = [mid for mid, _ in Counter(v.owner_mid for v in pool).most_common(2)]
+    for mid in banned:
+        bili.blacklist(7950, mid)
+    uid = link_user(svc, bili, 19200, 7950)
+    assert (await sync_user(svc, uid)).ok
+    assert bili.calls[BLACKS] == 1
+    assert {(r.value, r.source) for r in blocks.rules(svc.db, uid)} == {(str(m), "bilibili") for m in banned}
+    assert (await sync_user(svc, uid)).ok
+    assert bili.calls[BLACKS] == 1, "a repeat sync within the day reads no blacklist"
+
+    hana = tg.user(19200, language_code="en")
+    listing = await ask(tg, hana, "/blocked", "bilibili blacklist")
+    assert "+ 2 uploaders from your bilibili blacklist" in listing.content and not listing.callback_data
+    svc.settings.jobs.recent_shown_days = 0
+    for pick in await picks_page(tg, hana):
+        assert video(svc, pick_bvid(pick)).owner_mid not in banned
+
+    # A day later it is read again, whole: an uploader taken off the blacklist on bilibili comes back.
+    bili.users[7950].blacks.pop(banned[0])
+    svc.clock = lambda: time.time() + 86400 + 60
+    assert (await sync_user(svc, uid)).ok
+    assert bili.calls[BLACKS] == 2
+    assert {r.value for r in blocks.rules(svc.db, uid)} == {str(banned[1])}
+
+
+# ------------------------------------------------------------------------------ storage, both DBs
+
+def test_block_rules_storage_is_bounded_owner_checked_and_forgotten(any_db):
+    db, now = any_db, 1_700_000_000
+    alice = users.ensure_user(db, 1, 1, "en", now)
+    bob = users.ensure_user(db, 2, 2, "en", now)
+    users.update_user(db, alice.id, bili_mid=77)
+    assert blocks.add_rule(db, alice.id, "tag", "原神", "", now) == "added"
+    assert blocks.add_rule(db, alice.id, "tag", "原神", "", now) == "exists"
+    assert blocks.add_rule(db, 999, "tag", "x", "", now) == "gone"
+    for i in range(blocks.MAX_RULES - 1):
+        assert blocks.add_rule(db, alice.id, "keyword", f"w{i}", "", now) == "added"
+    assert blocks.add_rule(db, alice.id, "keyword", "one more", "", now) == "full"
+    assert blocks.set_duration(db, alice.id, 60, 600, now) == "full"
+    assert blocks.set_duration(db, bob.id, 60, 600, now) == "added"
+    assert blocks.set_duration(db, bob.id, 120, 1200, now) == "added"
+    assert [(r.kind, r.value) for r in blocks.rules(db, bob.id)] == [("duration", "120-1200")]
+
+    # The bilibili blacklist: beside the user's own rules, not counted in the limit, replaced whole,
+    # never written over another account's link.
+    assert blocks.replace_bilibili_blacklist(db, alice.id, 77, [(5, "五"), (6, "六"), (5, "五")], now)
+    assert blocks.replace_bilibili_blacklist(db, alice.id, 77, [(6, "六"), (8, "八")], now)
+    assert not blocks.replace_bilibili_blacklist(db, alice.id, 78, [(9, "九")], now)
+    theirs = [(r.value, r.label) for r in blocks.rules(db, alice.id) if r.source == "bilibili"]
+    assert theirs == [("6", "六"), ("8", "八")]
+    assert blocks.user_rule_count(db, alice.id) == blocks.MAX_RULES
+
+    rule = blocks.rules(db, alice.id)[0]
+    assert blocks.remove_rule(db, bob.id, rule.id) is None
+    assert blocks.remove_rule(db, alice.id, rule.id).value == "原神"
+    users.unlink_bilibili(db, alice.id)  # /logout keeps every rule
+    assert len(blocks.rules(db, alice.id)) == blocks.MAX_RULES - 1 + 2
+    users.forget_user(db, alice.id)
+    assert blocks.rules(db, alice.id) == [] and len(blocks.rules(db, bob.id)) == 1
+
+
+def test_a_blocked_uploader_or_tag_is_a_strong_negative_label_for_the_trainer():
+    from recommender import Event, TrainConfig, Video
+    from recommender.labels import make_samples
+
+    def vid(bvid: str) -> Video:
+        return Video(bvid, "t", 1, "u", ("tag",), 17, "单机游戏", 300, 0, 1, 1, 1, 1, 1, 1, 1)
+
+    cfg = TrainConfig()
+    events = [Event("BV1", "watch", 100, progress=-1, duration=300), Event("BV1", "like", 100),
+              Event("BV1", "blocked", 200), Event("BV2", "shown", 100), Event("BV2", "blocked", 200)]
+    samples, _ = make_samples(events, [], {"BV1": vid("BV1"), "BV2": vid("BV2")}, 200, cfg)
+    assert {s.bvid: (s.label, s.kind) for s in samples} == {"BV1": (0.0, "blocked"), "BV2": (0.0, "blocked")}
+    assert all(s.weight == pytest.approx(cfg.w_blocked) for s in samples)
