@@ -16,6 +16,7 @@ import pytest
 from bilibili.partitions import BY_ID, legacy_tids
 from jobs.convert import user_events
 from jobs.digest import DigestRunner
+from jobs.filters import check_pattern
 from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos
 from jobs.sync import refresh_candidates, sync_user
 from jobs.training import train_users_now
@@ -435,3 +436,21 @@ def test_a_blocked_uploader_or_tag_is_a_strong_negative_label_for_the_trainer():
     samples, _ = make_samples(events, [], {"BV1": vid("BV1"), "BV2": vid("BV2")}, 200, cfg)
     assert {s.bvid: (s.label, s.kind) for s in samples} == {"BV1": (0.0, "blocked"), "BV2": (0.0, "blocked")}
     assert all(s.weight == pytest.approx(cfg.w_blocked) for s in samples)
+
+
+def test_a_pattern_that_slips_past_the_check_is_cut_off_at_ranking_and_hides_rather_than_leaks():
+    """The stored-pattern check is best effort; the time bound at ranking is what holds. A match that
+    runs out of time, and every match once the filter's budget is spent, leaves its video out."""
+    import regex
+
+    from jobs.filters import Rules, allowed
+    from recommender import Video
+
+    def vid(bvid: str, title: str) -> Video:
+        return Video(bvid, title, 1, "u", (), 17, "单机游戏", 300, 0, 1, 1, 1, 1, 1, 1, 1)
+
+    hostile = regex.compile(r"(a|aa)+$", regex.IGNORECASE)  # as if stored before a stricter check
+    assert check_pattern(hostile.pattern) == "block_regex_slow"
+    rules = Rules(patterns=(hostile,))
+    assert allowed(rules, [vid("BV1", "hello")]) == [vid("BV1", "hello")]
+    assert allowed(rules, [vid(f"BV{i}", "a" * 60 + "!") for i in range(100)]) == []
