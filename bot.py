@@ -26,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import account, controls, discover, feedback, flood, login, membership, preferences, profile, recommend, start
+from handlers import account, blocks, controls, discover, feedback, flood, login, membership, preferences, profile, recommend, start
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -45,7 +45,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 COMMANDS += ("status", "language")
-COMMANDS += ("sync", "reset")
+COMMANDS += ("sync", "reset", "block", "blocked", "duration")
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -136,6 +136,9 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("status", controls.status, filters=private))
     app.add_handler(CommandHandler("sync", controls.sync, filters=private))
     app.add_handler(CommandHandler("reset", account.reset, filters=private))
+    app.add_handler(CommandHandler("block", blocks.block, filters=private))
+    app.add_handler(CommandHandler("blocked", blocks.blocked, filters=private))
+    app.add_handler(CommandHandler("duration", blocks.duration, filters=private))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=callbacks.FEEDBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
@@ -144,6 +147,10 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
     app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(account.reset_button, pattern=callbacks.RESET_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.block_uploader_tap, pattern=callbacks.BLOCK_UPLOADER_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.block_tag_tap, pattern=callbacks.BLOCK_TAG_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.unblock_button, pattern=callbacks.UNBLOCK_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.blocked_page_button, pattern=callbacks.BLOCKED_PAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))

@@ -183,3 +183,32 @@ def parse_more(data: str | None) -> int | None:
     """The telegram id the "More ▸" button was made for, else None."""
     match = _MORE.match(data or "")
     return int(match.group(1)) if match else None
+
+
+# /blocked: "ub:<telegram id>:<rule id>:<page>" removes one rule and shows that page again;
+# "blp:<telegram id>:<page>" turns the list's page. Both name the list's owner: a forwarded list
+# tapped by someone else changes nothing (and storage removes only the owner's rules anyway).
+UNBLOCK_PATTERN = r"^ub:"
+BLOCKED_PAGE_PATTERN = r"^blp:"
+_UNBLOCK = re.compile(r"^ub:(\d{1,18}):(\d{1,12}):(\d{1,3})$")
+_BLOCKED_PAGE = re.compile(r"^blp:(\d{1,18}):(\d{1,3})$")
+
+
+def unblock(telegram_id: int, rule_id: int, page: int) -> str:
+    return f"ub:{telegram_id}:{rule_id}:{page}"
+
+
+def parse_unblock(data: str | None) -> tuple[int, int, int] | None:
+    """(owner's telegram id, rule id, page) of a well-formed undo tap, else None."""
+    match = _UNBLOCK.match(data or "")
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def blocked_page(telegram_id: int, page: int) -> str:
+    return f"blp:{telegram_id}:{page}"
+
+
+def parse_blocked_page(data: str | None) -> tuple[int, int] | None:
+    """(owner's telegram id, page) of a well-formed page tap, else None."""
+    match = _BLOCKED_PAGE.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None

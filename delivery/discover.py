@@ -38,6 +38,7 @@ class Page:
     page: int  # 1-based
     num_pages: int
     personal: bool  # ordered (and rated) by the user's model
+    hidden: int = 0  # lines of bilibili's list the user's block rules left out
 
 
 def duration_text(seconds: int) -> str:

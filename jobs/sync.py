@@ -42,7 +42,7 @@ from jobs.pull import (
     pull_older_history,
 )
 from services import Services
-from storage import behaviour, candidates, catalogue, users
+from storage import behaviour, blocks, candidates, catalogue, users
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
 FOLLOWINGS_TTL_S = 86400  # whom the user follows is read at most once a day
 FOLLOWINGS_MAX_PAGES = 40  # 50 a page: 2,000 follows, above bilibili's own cap of 2,000
+BLACKLIST_AT = "blacklist:at"  # cursor: when the user's bilibili blacklist was last read (unix s)
+BLACKLIST_MAX_PAGES = 40  # 50 a page: storage keeps at most 2,000 (blocks.MAX_BILIBILI_BLACKLIST)
 FEED_BASELINE = "feed:baseline"  # cursor: the newest feed row stored (the update poll counts after it)
 FEED_MAX_PAGES = 5  # feed pages read when the poll says there is something new (20 rows a page)
 FEED_FIRST_PAGES = 1  # a user's first read of the feed: the newest uploads only
@@ -345,7 +347,7 @@ async def _pull_own_candidates(services: Services, account: Account) -> int:
     is new) and bilibili's home feed for the user. A failure here fails no sync: logged, and the
     next sync tries again. A dead login, risk control or an account change end the sync as elsewhere."""
     added = 0
-    for step in (_sync_followings, _pull_followed_uploads, _pull_home_feed):
+    for step in (_sync_followings, _sync_blacklist, _pull_followed_uploads, _pull_home_feed):
         try:
             added += await step(services, account)
         except (NotLoggedIn, SessionExpired, RiskControl, AccountChanged):
@@ -388,6 +390,25 @@ async def _sync_followings(services: Services, account: Account) -> int:
             break
     _save_cursors(services, account, {candidates.FOLLOWINGS: candidates.encode_followed(mids),
                                       candidates.FOLLOWINGS_AT: str(now)})
+    return 0
+
+
+async def _sync_blacklist(services: Services, account: Account) -> int:
+    """The user's bilibili blacklist (黑名单) as blocked uploaders, read with the followings: at most
+    once a day (a repeat sync within the day asks nothing), one call for a list of up to 50."""
+    now = services.now()
+    read_at = _cursor_int(services, account, BLACKLIST_AT)
+    if read_at is not None and now - read_at < FOLLOWINGS_TTL_S:
+        return 0
+    entries: list[tuple[int, str]] = []
+    for pn in range(1, BLACKLIST_MAX_PAGES + 1):
+        page = await services.bili.blacklist(account.creds, pn)
+        entries += [(f.mid, f.uname) for f in page.items]
+        if not page.has_more or not page.items:
+            break
+    if not blocks.replace_bilibili_blacklist(services.db, account.user_id, account.linked_mid, entries, now):
+        raise AccountChanged
+    _save_cursors(services, account, {BLACKLIST_AT: str(now)})
     return 0
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from storage.chunks import chunked
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor, User, UserCandidate, Video
+from storage.models import Behaviour, BlockRule, SyncCursor, User, UserCandidate, Video
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -64,10 +64,12 @@ def forget_synced(s: Session, user_id: int) -> None:
     """Everything syncs brought (behaviour, cursors, the failure streak, the user's own candidates),
     in the caller's transaction.
 
-    The user's 👍/👎 taps and the picks they were shown are not synced data and stay.
+    The user's 👍/👎 taps and the picks they were shown are not synced data and stay, and so do the
+    block rules they made here; the old account's bilibili blacklist goes.
     """
     for model in (Behaviour, SyncCursor, UserCandidate):
         s.exec(delete(model).where(model.user_id == user_id))
+    s.exec(delete(BlockRule).where(BlockRule.user_id == user_id, BlockRule.source == "bilibili"))
 
 
 def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:

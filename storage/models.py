@@ -255,3 +255,23 @@ class UserCandidate(SQLModel, table=True):
     bvid: str = Field(max_length=16)
     source: str = Field(max_length=12)  # followed | home | related
     seen_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class BlockRule(SQLModel, table=True):
+    """One "never show me this" rule of a user: kept on /logout, deleted on /forget.
+
+    kind / value: "uploader" <mid> | "tag" <tag as shown> | "keyword" <word> | "regex" <pattern> |
+    "partition" <v2 main id> | "duration" "<min s>-<max s>" (one per user: the videos allowed).
+    `label` is what /blocked shows (an uploader's name); `source` "user" or "bilibili" (the user's
+    own bilibili blacklist, read at sync and replaced whole each time)."""
+
+    __tablename__ = "block_rules"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "value", name="uq_block_rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    kind: str = Field(max_length=12)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    label: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = Field(default="user", max_length=12)
+    created_at: int = Field(sa_column=_bigint(nullable=False))

@@ -17,6 +17,7 @@ from storage.chunks import chunked
 from storage.db import Database
 from storage.models import (
     Behaviour,
+    BlockRule,
     Digest,
     Feedback,
     ModelVersion,
@@ -204,7 +205,7 @@ def _delete_user_rows(db: Database, user_id: int) -> None:
     on such rows with a foreign-key error and kept everything."""
     with db.session() as s:
         s.exec(select(User.id).where(User.id == user_id).with_for_update())
-        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, UserCandidate, ModelVersion):
+        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, UserCandidate, BlockRule, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
 

@@ -63,6 +63,7 @@ TAGS = "/x/web-interface/view/detail/tag"
 VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 SEARCH = "/x/web-interface/wbi/search/type"
 FOLLOWINGS = "/x/relation/followings"
+BLACKS = "/x/relation/blacks"  # the logged-in user's own blacklist (黑名单)
 FEED = "/x/polymer/web-dynamic/v1/feed/all"
 FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
@@ -230,6 +231,7 @@ class User:
     hide_favs: bool = False
     hide_follows: bool = False  # relation/followings answers 22115 to others
     follows: dict[int, Follow] = field(default_factory=dict)  # uploader mid -> the follow
+    blacks: dict[int, int] = field(default_factory=dict)  # blacklisted mid -> when (unix s)
     home: list[str] = field(default_factory=list)  # the home feed's videos (bvids); empty: a default
     refresh_needed: bool = False
     taste: dict[str, Any] = field(default_factory=dict)  # generated users: the planted taste
@@ -326,7 +328,7 @@ class BilibiliDouble:
             (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
             (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
             (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
-            (FOLLOWINGS, self._followings), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
+            (FOLLOWINGS, self._followings), (BLACKS, self._blacks), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
             (HOME_FEED, self._home_feed),
         ]:
             r.add_get(path, handler)
@@ -599,6 +601,12 @@ class BilibiliDouble:
         if mid not in self.users:
             self.add_user(mid)
         self.users[mid].follows[uploader_mid] = Follow(int(time.time()) if at is None else int(at), special)
+
+    def blacklist(self, mid: int, uploader_mid: int, at: int | None = None) -> None:
+        """User `mid` puts `uploader_mid` on their bilibili blacklist (拉黑)."""
+        if mid not in self.users:
+            self.add_user(mid)
+        self.users[mid].blacks[uploader_mid] = int(time.time()) if at is None else int(at)
 
     def unfollow(self, mid: int, uploader_mid: int) -> None:
         self.users[mid].follows.pop(uploader_mid, None)
@@ -1312,6 +1320,27 @@ class BilibiliDouble:
         })
 
     # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
+    async def _blacks(self, request: web.Request) -> web.Response:
+        """relation/blacks (bilibili-API-collect docs/user/relation.md): the logged-in user's own
+        blacklist, newest first, `ps` (default 50) a page; relation objects with attribute 128."""
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        try:
+            pn, ps = int(request.query.get("pn") or 1), int(request.query.get("ps") or 50)
+        except ValueError:
+            return self._code(-400, "请求错误")
+        if pn < 1 or ps < 1:
+            return self._code(-400, "请求错误")
+        ps = min(ps, 50)
+        blacks = sorted(self.users[s.mid].blacks.items(), key=lambda kv: (-kv[1], kv[0])) if s.mid in self.users else []
+        rows = [{"mid": mid, "attribute": 128, "mtime": at, "tag": None, "special": 0, "contract_info": {},
+                 "uname": self.uploader_name(mid), "face": "", "sign": "", "face_nft": 0,
+                 "official_verify": {"type": -1, "desc": ""}, "vip": {"vipType": 0, "vipStatus": 0},
+                 "nft_icon": "", "rec_reason": "", "track_id": ""}
+                for mid, at in blacks[(pn - 1) * ps:pn * ps]]  # fmt: skip
+        return self._ok({"list": rows, "re_version": 0, "total": len(blacks)})
+
     async def _followings(self, request: web.Request) -> web.Response:
         """relation/followings: newest follow first; one's own list in full, of others the first 100."""
         s = self._session(request)
