@@ -51,6 +51,15 @@ LEGACY_SUBS: dict[int, tuple[int, ...]] = {
     155: (157, 252, 158, 159, 192), 5: (71, 241, 242, 137, 131), 181: (182, 183, 85, 184, 256),
 }  # fmt: skip
 
+# The 2025 sub-partitions (a video's `tid_v2`) under each v2 main id of the table, first one first.
+# Source: SocialSisterYi/bilibili-API-collect docs/video/video_zone_v2.md.
+V2_SUBS: dict[int, range] = {
+    1005: range(2037, 2055), 1003: range(2016, 2028), 1004: range(2028, 2037), 1008: range(2064, 2080),
+    1010: range(2084, 2096), 1012: range(2099, 2106), 1018: range(2133, 2143), 1013: range(2106, 2111),
+    1020: range(2149, 2154), 1024: range(2167, 2172), 1007: range(2059, 2064), 1014: range(2111, 2120),
+    1002: range(2009, 2016), 1001: range(2001, 2009),
+}  # fmt: skip
+
 BY_ID: dict[int, Partition] = {p.id: p for p in PARTITIONS}
 BY_LEGACY_TID: dict[int, Partition] = {p.legacy_tid: p for p in PARTITIONS}
 
@@ -63,6 +72,22 @@ def partition(rid: int) -> Partition | None:
 def is_ranking_id(rid: int) -> bool:
     """What ranking/v2 answers with a current list: 0 or a v2 main id of the table."""
     return rid == OVERALL or rid in BY_ID
+
+
+def partition_tids(rid: int) -> frozenset[int]:
+    """Every partition id a stored video of v2 main partition `rid` may carry: its legacy main and sub
+    tids (`tid`), the v2 main id and its v2 subs (`tid_v2`); empty for an id not in the table."""
+    if rid not in BY_ID:
+        return frozenset()
+    return legacy_tids(rid) | {rid} | frozenset(V2_SUBS.get(rid, ()))
+
+
+def v2_sub_of_legacy(tid: int) -> int:
+    """A v2 sub-partition for a legacy tid (the first sub of its main's v2 twin); 0 when unknown."""
+    for part in PARTITIONS:
+        if tid == part.legacy_tid or tid in LEGACY_SUBS.get(part.legacy_tid, ()):
+            return V2_SUBS[part.id][0]
+    return 0
 
 
 def legacy_tids(rid: int) -> frozenset[int]:

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 import regex
 
-from bilibili.partitions import legacy_tids
+from bilibili.partitions import partition_tids
 from storage import blocks
 from storage.db import Database
 from storage.models import BlockRule
@@ -53,7 +53,7 @@ class Rules:
     tags: frozenset[str] = frozenset()  # casefolded
     keywords: tuple[str, ...] = ()  # casefolded
     patterns: tuple[regex.Pattern, ...] = ()
-    tids: frozenset[int] = frozenset()  # every legacy tid of the blocked partitions
+    tids: frozenset[int] = frozenset()  # every tid (legacy and 2025) of the blocked partitions
     duration: tuple[int, int] | None = None  # allowed seconds, inclusive
 
     def __bool__(self) -> bool:
@@ -76,7 +76,7 @@ def rules_from(rows: Sequence[BlockRule]) -> Rules:
         tags=frozenset(v.casefold() for v in by_kind.get("tag", ())),
         keywords=tuple(v.casefold() for v in by_kind.get("keyword", ())),
         patterns=tuple(p for v in by_kind.get("regex", ()) if (p := _compiled(v)) is not None),
-        tids=frozenset(t for v in by_kind.get("partition", ()) if v.isdigit() for t in legacy_tids(int(v))),
+        tids=frozenset(t for v in by_kind.get("partition", ()) if v.isdigit() for t in partition_tids(int(v))),
         duration=duration,
     )
 

@@ -7,6 +7,8 @@ No person's watch history is read or copied here: the long-history user is gener
 
 from __future__ import annotations
 
+from bilibili.partitions import v2_sub_of_legacy
+
 import gzip
 import hashlib
 import json
@@ -82,8 +84,8 @@ class Video:
 
     @property
     def tid_v2(self) -> int:
-        """The finer 2025 partition: this double numbers each legacy sub-partition's v2 twin 2000 + tid."""
-        return 2000 + self.tid if self.tid else 0
+        """The finer 2025 partition: the first v2 sub of the legacy tid's main partition (0: unknown)."""
+        return v2_sub_of_legacy(self.tid) if self.tid else 0
 
     @property
     def tname_v2(self) -> str:
