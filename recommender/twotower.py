@@ -254,11 +254,16 @@ def train_two_tower(
     with torch.no_grad():
         vectors = np.concatenate([towers.item(_take(feats, np.arange(s, min(s + 8192, len(vocab)))) ).numpy()
                                   for s in range(0, len(vocab), 8192)]) if vocab else np.zeros((0, cfg.dim), np.float32)
+    # Kept: the catalogue (recall's answers) and each member's newest `history` videos (what the user
+    # tower reads); a long-tailed history past those is not held by every ranking process.
     wanted = set(catalogue)
+    newest = {b for items in choices.values() for b in items[: cfg.history]}
+    keep = [i for i, b in enumerate(vocab) if b in wanted or b in newest]
     members = frozenset(u for u, items in choices.items() if items)
     state = {k: v.detach().clone() for k, v in towers.state_dict().items()}
-    return TwoTower(cfg, state, vocab, vectors.astype(np.float32), np.array([b in wanted for b in vocab], dtype=bool),
-                    members, built_at, time.perf_counter() - started)
+    return TwoTower(cfg, state, [vocab[i] for i in keep], vectors[keep].astype(np.float32),
+                    np.array([vocab[i] in wanted for i in keep], dtype=bool), members, built_at,
+                    time.perf_counter() - started)
 
 
 def _examples(users: list[list[int]], cfg: TowerConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
