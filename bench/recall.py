@@ -6,6 +6,8 @@ out. See recommender/recall_eval.py for the columns. Also prints the two-tower b
 
     python bench/recall.py [--users 40] [--history 200]
 
+Then a sweep of the MMR λ over the page of 10 (recommender/diversity.py).
+
 Last line: recall@100_today=<x> recall@100_with_twotower=<y> twotower_build_s=<s>
 """
 
@@ -13,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import recommender as rec  # noqa: E402
-from recommender.evaluate import fusion_signals, model_scores, newest_first, print_recall  # noqa: E402
-from recommender.recall_eval import todays_sources  # noqa: E402
+from recommender.evaluate import fusion_signals, model_scores, newest_first, print_recall, print_table  # noqa: E402
+from recommender.recall_eval import mmr_sweep, todays_sources  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 
 POPULAR_PAGES, PAGE_SIZE = 5, 20  # jobs/sync.POPULAR_PAGES, bilibili/client.popular's ps
@@ -83,13 +84,16 @@ def main() -> None:
                for u, d in data.items()}
     print(f"double's catalogue: {len(videos)} videos, shared lists {len(lists)}, {len(data)} users, "
           f"{sum(map(len, tests.values())) / len(tests):.1f} held-out watches each")
-    started = time.perf_counter()
-    table = print_recall("bilibili double: recall of the held-out watches by the candidate set", train_choices, tests,
-                         sources, videos, lambda u, c: model_scores(models[u], [videos[b] for b in c], now, shared))
-    seconds = time.perf_counter() - started
+    def score(u: str, c: list[str]):
+        return model_scores(models[u], [videos[b] for b in c], now, shared)
+
+    table, tower = print_recall("bilibili double: recall of the held-out watches by the candidate set", train_choices, tests,
+                         sources, videos, score)
+    print_table("MMR λ on the double (page of 10 from today's sources + two-tower recall)",
+                mmr_sweep(train_choices, tests, sources, tower, score, videos))
     today = table["today's sources"]["Recall@100"]
     both = table["today's sources + two-tower recall"]["Recall@100"]
-    print(f"recall@100_today={today:.4f} recall@100_with_twotower={both:.4f} twotower_build_s={seconds:.1f}")
+    print(f"recall@100_today={today:.4f} recall@100_with_twotower={both:.4f} twotower_build_s={tower.seconds:.1f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
 from .recall_eval import candidate_recall_table, related_stand_in, todays_sources, train_tower
 from .shared import INTERACTION_KINDS, SharedSignals, build_shared_signals
 from .train import train_users, validation_holdout
+from .twotower import TwoTower
 from .types import Event, TrainConfig, UserData, Video
 from .user_model import UserModel
 
@@ -134,7 +135,7 @@ def newest_first(events: Sequence[Event], kinds: Collection[str] = INTERACTION_K
 
 def print_recall(title: str, train_choices: Mapping[str, list[str]], tests: Mapping[str, set[str]],
                  sources: Mapping[str, list[str]], videos: Mapping[str, Video],
-                 score: Callable[[str, list[str]], np.ndarray]) -> dict[str, dict[str, float]]:
+                 score: Callable[[str, list[str]], np.ndarray]) -> tuple[Table, TwoTower]:
     """The two-tower model trained on everyone's train part, then recall@100 of each candidate set."""
     t0 = time.perf_counter()
     tower = train_tower(train_choices, videos)
@@ -142,7 +143,7 @@ def print_recall(title: str, train_choices: Mapping[str, list[str]], tests: Mapp
     popular = sorted(videos, key=lambda b: -videos[b].view)
     table = candidate_recall_table(train_choices, tests, sources, tower, score, popular)
     print_table(title, table)
-    return table
+    return table, tower
 
 
 def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> None:

@@ -78,3 +78,39 @@ def candidate_recall_table(
 def train_tower(train_choices: Mapping[str, Sequence[str]], videos: Mapping[str, Video]) -> TwoTower:
     """The two-tower model as the bot builds it: every user's choices, the whole catalogue recallable."""
     return train_two_tower(train_choices, videos, list(videos))
+
+
+def mmr_sweep(
+    train_choices: Mapping[str, Sequence[str]],
+    tests: Mapping[str, set[str]],
+    sources: Mapping[str, Sequence[str]],
+    tower: TwoTower,
+    score: Callable[[str, list[str]], np.ndarray],
+    videos: Mapping[str, Video],
+    lams: Sequence[float] = (1.0, 0.9, 0.75, 0.5, 0.25),
+    k: int = 10,
+) -> dict[str, dict[str, float]]:
+    """The page of k from today's sources + two-tower recall, ordered by MMR at each λ (within the
+    caps rank applies): the share of the page the user chose later (precision@k), the mean pairwise
+    cosine of its item vectors (intra-list similarity), and how many distinct tags it shows."""
+    from .diversity import mmr_page
+
+    caps = (max(1, k // 5), max(2, (k + 1) // 2))  # rank._caps: per uploader, per tag
+    rows: dict[str, list[tuple[float, float, float]]] = {f"λ = {lam:g}": [] for lam in lams}
+    for u, test in tests.items():
+        seen = set(train_choices.get(u, ()))
+        cands = list(dict.fromkeys([b for b in sources[u] if b not in seen]
+                                   + tower.recall(list(train_choices.get(u, ())), RECALL_N, exclude=seen)))
+        if len(cands) < k:
+            continue
+        vids = [videos[b] for b in cands]
+        s = score(u, cands)
+        order = list(np.argsort(-s, kind="stable"))
+        for lam in lams:
+            page = mmr_page(order, s, vids, tower.item_vectors, k, caps, lam=lam)
+            vec = tower.item_vectors([vids[i] for i in page])
+            sim = vec @ vec.T
+            ils = float((sim.sum() - np.trace(sim)) / (len(page) * (len(page) - 1)))
+            tags = len({t for i in page for t in vids[i].tags})
+            rows[f"λ = {lam:g}"].append((sum(cands[i] in test for i in page) / k, ils, tags))
+    return {name: dict(zip((f"precision@{k}", "similarity", "tags"), np.mean(r, axis=0))) for name, r in rows.items()}

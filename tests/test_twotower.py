@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from recommender import ModelStore, TwoTower, UserData, Video, rank, train_two_tower, train_users
+from recommender import Event, ModelStore, TwoTower, UserData, Video, rank, train_two_tower, train_users
 from recommender.blobstore import BlobModelStore
 from recommender.diversity import mmr_page
 from storage.db import Database
@@ -155,8 +155,7 @@ def test_mmr_lets_a_different_video_of_near_equal_score_in_before_a_near_duplica
 
 def test_the_mmr_page_keeps_the_uploader_cap_and_the_explore_slot(world):
     """A model that loves one uploader: the page still holds at most k/5 of theirs, and one explore pick."""
-    videos, choices, _, tower = world
-    from recommender import Event
+    videos, _, _, tower = world
 
     loved = [b for b in videos if videos[b].owner_mid == 0]  # one cooking uploader
     events = [Event(b, "like", NOW - 3600 * i) for i, b in enumerate(loved[:8])]
