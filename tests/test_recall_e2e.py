@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from jobs.picks import candidate_rec_videos, choose_picks
+from jobs.sync import sync_user
 from storage import behaviour, candidates, users
 from tests.botenv import eventually, forget_in_chat, pick_bvid, pick_messages, running_bot
-from tests.harness import link_user
+from tests.dbfixtures import postgres_url  # noqa: F401
+from tests.doubles.bilibili import RELATED
+from tests.harness import link_user, make_services
 
-ALICE, BOB = 4901, 4902  # bilibili mids
+ALICE, BOB, CAROL = 4901, 4902, 4903  # bilibili mids
 ALICE_CHAT, BOB_CHAT = 9901, 9902
 STRANGER = 778_001  # an uploader nobody follows: their upload is in no list
 
@@ -72,3 +77,31 @@ async def test_a_related_list_is_a_candidate_of_the_user_whose_like_brought_it_a
     assert related.bvid not in shared_pool, "a related list joins no shared list (nor anyone's negatives)"
     assert related.bvid not in {pick_bvid(m) for m in pick_messages(tg, BOB_CHAT)}
     assert related.bvid not in {b for b, _ in candidates.user_candidates(svc.db, bob)}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_a_related_list_stored_for_one_user_reaches_the_next_user_who_likes_the_same_video(
+        tmp_path, bilibili_double, request, database):
+    """Stored once: a second user's like of the same video makes the stored list theirs too, with no
+    second related call; a third user who never liked it gets none of it."""
+    bili = bilibili_double
+    seed = bili.popular_order[3]
+    now = int(time.time())
+    bili.add_user(ALICE, "alice", likes=[seed], history=[(seed, now - 3600)])
+    bili.add_user(BOB, "bob", likes=[seed], history=[(seed, now - 1800)])
+    bili.add_user(CAROL, "carol")
+    url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+    svc = make_services(tmp_path, bili, database_url=url)
+    try:
+        alice, bob, carol = (link_user(svc, bili, chat, mid) for chat, mid in
+                             ((ALICE_CHAT, ALICE), (BOB_CHAT, BOB), (9903, CAROL)))  # fmt: skip
+        listed = set(bili.related_bvids(seed))
+        assert (await sync_user(svc, alice)).ok
+        calls = bili.calls[RELATED]
+        assert (await sync_user(svc, bob)).ok and (await sync_user(svc, carol)).ok
+        assert bili.calls[RELATED] == calls, "the list is fetched once"
+        for uid in (alice, bob):
+            assert listed <= {b for b, src in candidates.user_candidates(svc.db, uid) if src == "related"}
+        assert not {b for b, src in candidates.user_candidates(svc.db, carol) if src == "related"}
+    finally:
+        await svc.close()
