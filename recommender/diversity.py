@@ -4,11 +4,13 @@ within the caps ranking guarantees (at most k/5 videos of one uploader, half the
 Each next pick maximises  λ·relevance − (1 − λ)·(highest cosine similarity to a pick already on the page),
 relevance being the ranking score min-max scaled to [0, 1] over the candidates.
 
-λ = MMR_LAMBDA = 0.75: relevance leads and similarity breaks near-ties. The scores of the top of a
-page sit close together (after scaling, the top 10 of a few hundred candidates span about 0.1–0.2),
-while two videos from the same niche have cosine ≈ 0.8–0.95 in the two-tower space and unrelated ones
-≈ 0–0.3: at 0.75 a near-duplicate costs 0.25 × ~0.6 ≈ 0.15, enough to let the next different video of
-similar score in, not enough to lift a clearly worse one over a clearly better one.
+λ = MMR_LAMBDA = 0.75: relevance leads and similarity breaks near-ties. Measured on the bilibili
+double's catalogue (`bench/recall.py`, 40 users with planted tastes, page of 10 from today's sources +
+two-tower recall, held-out watches): precision@10 / mean pairwise cosine of the page / distinct tags
+λ=1 (score order) 0.420 / 0.404 / 67.7; 0.9: 0.418 / 0.398 / 68.5; 0.75: 0.408 / 0.384 / 68.4;
+0.5: 0.380 / 0.338 / 70.2; 0.25: 0.310 / 0.276 / 71.9. Below 0.75 precision falls faster than the
+page diversifies; at 0.75 the loss (0.012, 5 of 400 picks) is inside the noise of that sample
+(standard error ≈ 0.024) while the page's similarity drops 5%.
 At λ = 1 the order is the score order (what `rank.diversify` gives).
 """
 from __future__ import annotations
