@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,11 +60,42 @@ def user_events(double: BilibiliDouble, user) -> list[rec.Event]:
     return events
 
 
+def build_cost(n_users: int, per_user: int, n_catalogue: int) -> None:
+    """The two-tower build at the bot's bounds (SHARED_SAMPLE_USERS x SHARED_ITEMS_PER_USER choices,
+    a recall catalogue), on synthetic long-tailed videos: seconds, file bytes, one recall's ms."""
+    import random
+    import tempfile
+
+    rnd = random.Random(0)
+    videos = {}
+    for i in range(n_catalogue):
+        b = f"BV{i:08d}"
+        videos[b] = rec.Video(b, b, rnd.randrange(n_catalogue // 20), "up", tuple(f"t{rnd.randrange(5000)}" for _ in range(4)),
+                              rnd.randrange(120), "p", 300, 0, rnd.randrange(10**6), 1000, 100, 50, 10, 10, 10)  # fmt: skip
+    ids = list(videos)
+    choices = {str(u): rnd.sample(ids, per_user) for u in range(n_users)}
+    tower = rec.train_two_tower(choices, videos, ids)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = rec.ModelStore(Path(tmp))
+        store.save_twotower(tower)
+        size = (Path(tmp) / "twotower.safetensors").stat().st_size
+    t0 = time.perf_counter()
+    for u in list(choices)[:50]:
+        tower.recall(choices[u], 300, exclude=set(choices[u]))
+    recall_ms = (time.perf_counter() - t0) * 1000 / 50
+    print(f"two-tower build: {n_users} users x {per_user} choices, {n_catalogue} catalogue videos: "
+          f"{tower.seconds:.1f} s, file {size / 1e6:.1f} MB, recall of 300 {recall_ms:.2f} ms")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--users", type=int, default=40)
     p.add_argument("--history", type=int, default=200)
+    p.add_argument("--build", type=int, nargs=3, metavar=("USERS", "PER_USER", "CATALOGUE"), default=None,
+                   help="also time a build at this size (e.g. 2000 300 100000: the bot's bounds)")
     args = p.parse_args()
+    if args.build:
+        build_cost(*args.build)
     double = BilibiliDouble()
     videos = {b: rec_video(v) for b, v in double.videos.items()}
     lists = shared_lists(double)

@@ -117,7 +117,8 @@ def _page(order: Sequence[int], scores: np.ndarray, vids: Sequence[Video], k: in
     """MMR (recommender/diversity.py) when item vectors exist, else the score order; both within the caps."""
     if tower is None:
         return diversify(order, vids, k)
-    return mmr_page(order, scores, vids, tower.item_vectors, k, _caps(k))
+    with _one_thread():  # the item tower encodes the videos newer than its build
+        return mmr_page(order, scores, vids, tower.item_vectors, k, _caps(k))
 
 
 def _explore(order: Sequence[int], vids: Sequence[Video], page: Sequence[int]) -> int | None:
