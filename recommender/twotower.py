@@ -81,18 +81,13 @@ def _take(feats: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, Tensor
 
 # ---------------------------------------------------------------- towers
 
-def _bag_mean(emb: nn.Embedding, ids: Tensor) -> Tensor:
-    """Mean of the non-padding rows (zero when all are padding)."""
-    mask = (ids > 0).unsqueeze(-1).float()
-    return (emb(ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-
 class ItemTower(nn.Module):
     def __init__(self, cfg: TowerConfig) -> None:
         super().__init__()
         d = cfg.dim
-        self.tag = nn.Embedding(cfg.tag_buckets, d, padding_idx=0)
-        self.token = nn.Embedding(cfg.token_buckets, d, padding_idx=0)
+        # Bags: the mean of the non-padding ids (zero when all are padding).
+        self.tag = nn.EmbeddingBag(cfg.tag_buckets, d, mode="mean", padding_idx=0)
+        self.token = nn.EmbeddingBag(cfg.token_buckets, d, mode="mean", padding_idx=0)
         self.uploader = nn.Embedding(cfg.uploader_buckets, d, padding_idx=0)
         self.partition = nn.Embedding(cfg.partition_buckets, d, padding_idx=0)
         self.quality = nn.Embedding(cfg.quality_bins + 1, d, padding_idx=0)
@@ -103,7 +98,7 @@ class ItemTower(nn.Module):
                 e.weight[0].zero_()
 
     def forward(self, f: Mapping[str, Tensor]) -> Tensor:
-        e = (_bag_mean(self.tag, f["tags"]) + _bag_mean(self.token, f["tokens"]) + self.uploader(f["uploader"])
+        e = (self.tag(f["tags"]) + self.token(f["tokens"]) + self.uploader(f["uploader"])
              + self.partition(f["partition"]) + self.quality(f["quality"]))
         return nn.functional.normalize(e + torch.tanh(self.mix(e)), dim=-1)
 
