@@ -150,6 +150,7 @@ class TwoTower:
         self._position = self.state["user.position"].numpy()
         self._proj_w = self.state["user.proj.weight"].numpy()
         self._proj_b = self.state["user.proj.bias"].numpy()
+        self._not_recallable = np.where(self.recallable, 0.0, -np.inf).astype(np.float32)
 
     def towers(self) -> Towers:
         if self._towers is None:
@@ -173,10 +174,11 @@ class TwoTower:
         u = self.user_vector(history)
         if u is None or n <= 0:
             return []
-        scores = self.vectors @ u
+        # einsum, not `@`: BLAS splits a 100,000-row product across threads, and on 2 busy cores that
+        # took 24 ms where one thread takes under 1 ms.
+        scores = np.einsum("ij,j->i", self.vectors, u) + self._not_recallable
         skip = [self.index[b] for b in (*exclude, *history) if b in self.index]
         scores[skip] = -np.inf
-        scores[~self.recallable] = -np.inf
         m = min(n, int(np.isfinite(scores).sum()))
         if m == 0:
             return []
