@@ -13,7 +13,7 @@ from handlers.cooldown import cooldowns_of
 from delivery import callbacks
 from delivery.outcome import best_effort
 from delivery.i18n import language_for, t
-from jobs.training import forget_from_shared
+from jobs.training import forget_from_shared, forget_from_twotower
 from storage import users
 
 
@@ -70,6 +70,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         svc.bili.forget_account(user.bili_mid)
     svc.models.delete(str(user.id))
     forget_from_shared(svc, user.id)  # after the rows went: a build reading them now sees them gone
+    forget_from_twotower(svc, user.id)
     await _edit(query, t(lang, "forget_done"))
 
 

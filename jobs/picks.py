@@ -14,13 +14,16 @@ from jobs.convert import to_rec_video
 from jobs.filters import allowed, rules_of
 from jobs.pull import NO_HISTORY
 from services import Services
-from storage import behaviour, candidates, catalogue, picks
+from storage import behaviour, candidates, catalogue, contributions, picks
 from storage.db import Database
 from storage.models import User
 
 log = logging.getLogger(__name__)
 
 CANDIDATE_WINDOW_S = 7 * 86400
+# Videos the two-tower model recalls per ranking, from the whole catalogue (the W&D model ranks them
+# with the rest: 300 more candidates cost well under a millisecond).
+RECALL_CANDIDATES = 300
 Mode = Literal["personal", "not_linked", "training", "no_history"]
 
 
@@ -51,6 +54,11 @@ def _rec_video(row: CandidateRow) -> rec.Video:
     return to_rec_video(row)  # type: ignore[arg-type]  # same attributes
 
 
+def rows_to_rec_videos(rows: list[tuple]) -> list[rec.Video]:
+    """Catalogue tuples of CandidateRow's columns as recommender Videos (conversion cached)."""
+    return [_rec_video(CandidateRow(*r)) for r in rows]
+
+
 def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
     """catalogue.candidate_videos(db, since) as recommender Videos: the same rows in the same order,
     read afresh on every call; only the row -> Video conversion is cached."""
@@ -61,6 +69,21 @@ def user_candidate_rec_videos(db: Database, user_id: int, since: int) -> list[re
     """The user's own candidates (followed creators' uploads, home feed, related) as recommender Videos."""
     return [_rec_video(CandidateRow(*r))
             for r in candidates.user_candidate_rows(db, user_id, since, CandidateRow._fields)]
+
+
+def recalled_rec_videos(services: Services, tower: rec.TwoTower | None, user: User,
+                        exclude: set[str]) -> list[rec.Video]:
+    """The two-tower model's recall for the user from the whole catalogue: the videos nearest the
+    user's newest chosen videos, none excluded, none unavailable since the model was built."""
+    if tower is None:
+        return []
+    history = contributions.recent_choices(services.db, [user.id], tower.cfg.history).get(user.id, [])
+    recalled = tower.recall(history, RECALL_CANDIDATES, exclude)
+    if not recalled:
+        return []
+    order = {b: i for i, b in enumerate(recalled)}
+    rows = catalogue.available_rows(services.db, recalled, CandidateRow._fields)
+    return sorted(rows_to_rec_videos(rows), key=lambda v: order[v.bvid])
 
 
 def _cold_mode(services: Services, user: User) -> Mode:
@@ -86,11 +109,13 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
     if model is not None:
+        tower = services.models.load_twotower()
+        pool += recalled_rec_videos(services, tower, user, exclude)
         shared = services.models.load_shared()
         # "Similar to <title>" reasons: rank names the liked video that drove a pick by its title.
         liked_titles = catalogue.titles(services.db, model.history) if shared is not None else None
         chosen = rec.rank(model, pool, k=k, exclude=exclude, now=now, shared=shared, liked_titles=liked_titles,
-                          followed=followed)
+                          followed=followed, tower=tower)
         mode: Mode = "personal"
     else:
         chosen = rec.rank_popular(pool, k=k, exclude=exclude, now=now, followed=followed)

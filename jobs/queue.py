@@ -38,7 +38,7 @@ from jobs.onboarding import first_sync_and_train, sync_the_rest
 from jobs.schedule import after_sync
 from services import Services
 from jobs.sync import candidate_refresh_due, refresh_candidates, sync_user
-from jobs.training import rebuild_shared, shared_due, train_users_now
+from jobs.training import rebuild_shared, rebuild_twotower, shared_due, train_users_now, twotower_due
 from settings import Settings
 from storage import picks, users
 from storage.db import Database
@@ -216,6 +216,11 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
     async def rebuild_shared_task(context: procrastinate.JobContext) -> None:
         await rebuild_shared(_runtime(context).services)
 
+    # The two-tower recall model: one build for all shards, as the shared signals.
+    @app.task(name="rebuild_twotower", queue="train", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
+    async def rebuild_twotower_task(context: procrastinate.JobContext) -> None:
+        await rebuild_twotower(_runtime(context).services)
+
     @app.task(name="refresh_candidates", queue="sync", priority=PRIORITY["train"], retry=RETRY, pass_context=True)
     async def refresh_candidates_task(context: procrastinate.JobContext) -> None:
         svc = _runtime(context).services
@@ -259,6 +264,7 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         await sync_user_now(rt.services, rt.bot, user_id, message_id)
 
     tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
+             "twotower": rebuild_twotower_task,
              "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
 
     @app.periodic(cron=work.scheduler_cron, periodic_id="scheduler")
@@ -431,6 +437,8 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
         deferred["train"] += await _defer(tasks["train"], f"train:{shard}", f"train:{shard}", shard=shard)
     if shared_due(svc):  # on their own schedule (one build for all shards), or dropped by a /forget
         await _defer(tasks["shared"], "train:shared", "train:shared")
+    if twotower_due(svc):
+        await _defer(tasks["twotower"], "train:twotower", "train:twotower")
     for digest in await claim_due_digests(svc, DigestReport()):
         lock = f"digest:{digest.user_id}:{digest.local_date}"
         deferred["digest"] += await _defer(tasks["digest"], lock, lock,

@@ -314,8 +314,9 @@ async def refresh_candidates_safely(services: Services, with_metadata: bool = Tr
 
 
 async def _pull_related(services: Services, account: Account) -> int:
-    """Related videos of the user's newest liked/faved/coined videos become candidates too, and the
-    user's own "related" candidates."""
+    """bilibili's related lists of the user's newest liked/faved/coined videos become the user's own
+    "related" candidates, not everyone's: each list is fetched and stored once (catalogue.related),
+    and a list another user's sync already stored is read from there."""
     db, bili, now, user_id = services.db, services.bili, services.now(), account.user_id
     strong = sorted(
         (b for b in behaviour.user_behaviours(db, user_id) if b.kind != "watch"),
@@ -325,16 +326,20 @@ async def _pull_related(services: Services, account: Account) -> int:
     seeds = list(dict.fromkeys(b.bvid for b in strong))[:COIN_SEED_LIMIT]
     since = now - int(services.settings.jobs.video_ttl_s)
     # A seed refused or gone (its related list too) is asked about again once its check is stale.
-    done = catalogue.related_fetched(db, seeds, since=since) | catalogue.unavailable_since(db, seeds, since)
+    gone = catalogue.unavailable_since(db, seeds, since)
+    stored = catalogue.related_fetched(db, seeds, since=since) - gone
+    if stored:  # fetched for someone (maybe this user) within the TTL: this user's candidates too
+        _save_own(services, account, "related",
+                  [b for seed, related in catalogue.related_graph(db, stored).items() for b in related])
     added = 0
     for bvid in seeds:
-        if bvid in done:
+        if bvid in stored or bvid in gone:
             continue
         try:
             related = await bili.related(bvid)
         except (VideoUnavailable, MalformedResponse, EmptyData):
             continue
-        catalogue.save_videos(db, related, now, candidate=True)
+        catalogue.save_videos(db, related, now)  # in the catalogue (recall reads it), in no shared list
         catalogue.save_related(db, bvid, [v.bvid for v in related], now)
         _save_own(services, account, "related", [v.bvid for v in related])
         added += await fetch_metadata(services, {v.bvid for v in related}, [])

@@ -14,7 +14,7 @@ from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
 from services import SERVICES_KEY, Services
 from jobs.sync import refresh_candidates_safely, sync_user
-from jobs.training import rebuild_shared, shared_due, train_users_now
+from jobs.training import rebuild_shared, rebuild_twotower, shared_due, train_users_now, twotower_due
 from storage import users
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,11 @@ class Ticker:
                 log.exception("job=train failed users=%d", len(due))
         if shared_due(svc):  # on their own schedule, or dropped by a /forget
             await rebuild_shared(svc)
+        if twotower_due(svc):  # the two-tower recall model: the same schedule, its own task
+            try:
+                await rebuild_twotower(svc)
+            except Exception:  # noqa: BLE001 - ranking goes on without recall until the next try
+                log.exception("job=twotower failed")
 
 
 async def _refresh_candidates_safely(svc: Services) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import recommender as rec
 from jobs.convert import to_rec_videos, user_events
+from jobs.picks import CandidateRow, rows_to_rec_videos
 from services import Services
 from storage import catalogue, contributions, picks, users
 
@@ -144,4 +145,63 @@ def forget_from_shared(services: Services, user_id: int) -> bool:
     if shared is None or str(user_id) not in shared.members:
         return False
     services.models.drop_shared()
+    return True
+
+
+# -- the shared two-tower recall model: its own task, on the shared signals' schedule and sample ----
+# The catalogue it may recall from: the newest this many videos with metadata (its item vectors are
+# held by every ranking process: 100,000 x 32 floats = 12.8 MB).
+RECALL_CATALOGUE_MAX = 100_000
+
+
+def build_twotower(services: Services) -> rec.TwoTower:
+    """The two-tower model from a bounded sample (SHARED_SAMPLE_USERS users drawn uniformly, each
+    with their newest SHARED_ITEMS_PER_USER chosen videos) and at most RECALL_CATALOGUE_MAX catalogue
+    videos; its training steps are bounded too (TowerConfig.max_steps)."""
+    db, jobs = services.db, services.settings.jobs
+    sample = contributions.sample_user_ids(db, jobs.shared_sample_users)
+    choices = {str(u): b for u, b in contributions.recent_choices(db, sample, jobs.shared_items_per_user).items()}
+    rows = catalogue.recall_catalogue_rows(db, CandidateRow._fields, RECALL_CATALOGUE_MAX)
+    videos = {v.bvid: v for v in rows_to_rec_videos(rows)}
+    recallable = list(videos)
+    chosen = {b for items in choices.values() for b in items} - videos.keys()
+    videos |= {v.bvid: v for v in rows_to_rec_videos(catalogue.available_rows(db, chosen, CandidateRow._fields))}
+    return rec.train_two_tower(choices, videos, recallable, built_at=services.now())
+
+
+def twotower_due(services: Services) -> bool:
+    """As shared_due, for the two-tower model."""
+    tower, jobs = services.models.load_twotower(), services.settings.jobs
+    if tower is None:
+        return picks.any_model_version(services.db)
+    if services.now() - tower.built_at >= jobs.shared_rebuild_s:
+        return True
+    if len(tower.members) >= jobs.shared_sample_users:
+        return False
+    return picks.users_with_models(services.db) > len(tower.members) * SHARED_GROWTH
+
+
+async def rebuild_twotower(services: Services) -> bool:
+    """Train the two-tower model again off the event loop. False when a /forget voided it meanwhile."""
+    generation = services.models.twotower_generation
+    started = time.monotonic()
+    tower = await asyncio.get_running_loop().run_in_executor(services.trainer, build_twotower, services)
+    saved = services.models.save_twotower(tower, generation)
+    members = [int(key) for key in tower.members]
+    if saved and (gone := len(members) - len(users.existing_ids(services.db, members))):
+        services.models.drop_twotower()  # someone in the sample left while it was trained
+        log.info("job=twotower dropped: %d of its users left during the build", gone)
+        return False
+    log.info("job=twotower users=%d items=%d recallable=%d train_seconds=%.2f seconds=%.2f saved=%s",
+             len(tower.members), len(tower.bvids), int(tower.recallable.sum()), tower.seconds,
+             time.monotonic() - started, saved)  # fmt: skip
+    return saved
+
+
+def forget_from_twotower(services: Services, user_id: int) -> bool:
+    """As forget_from_shared: drop the two-tower model if the user's behaviour trained it."""
+    tower = services.models.load_twotower()
+    if tower is None or str(user_id) not in tower.members:
+        return False
+    services.models.drop_twotower()
     return True

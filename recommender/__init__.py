@@ -5,11 +5,13 @@ from .rank import rank, rank_popular
 from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
 from .store import ModelStore
 from .train import train_users
+from .twotower import TowerConfig, TwoTower, train_two_tower
 from .user_model import UserModel
 from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, UserData, Video
 
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
-    "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals", "linkable_items", "quality_score", "rank", "rank_popular",
-    "TagTrend", "render_profile_png", "tag_trend", "taste_profile", "train_users",
+    "TagTrend", "TowerConfig", "TwoTower", "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals",
+    "linkable_items", "quality_score", "rank", "rank_popular", "render_profile_png", "tag_trend", "taste_profile",
+    "train_two_tower", "train_users",
 ]

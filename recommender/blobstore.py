@@ -18,10 +18,13 @@ from safetensors.torch import load as pt_load, save as pt_save
 
 from .shared import SharedSignals
 from .store import _meta, _model_from
+from .twotower import TwoTower
 from .user_model import UserModel
 
 SHARED_KEY = "shared"  # the collaborative signals the newest models were trained with
 SHARED_DROPS_KEY = "shared-drops"  # one (empty) version per /forget: the signals' generation
+TWOTOWER_KEY = "twotower"  # the shared two-tower recall model
+TWOTOWER_DROPS_KEY = "twotower-drops"  # its generation, as SHARED_DROPS_KEY
 
 
 class BlobBackend(Protocol):
@@ -38,6 +41,7 @@ class ModelRepository(Protocol):
     """What jobs and handlers use: recommender.ModelStore (files) and BlobModelStore (bytes) both are one."""
 
     shared_generation: int
+    twotower_generation: int
 
     def user_keys(self) -> list[str]: ...
     def latest_version(self, user_key: str) -> int | None: ...
@@ -47,6 +51,9 @@ class ModelRepository(Protocol):
     def save_shared(self, shared: SharedSignals, generation: int | None = None) -> bool: ...
     def drop_shared(self) -> None: ...
     def load_shared(self) -> SharedSignals | None: ...
+    def save_twotower(self, tower: TwoTower, generation: int | None = None) -> bool: ...
+    def drop_twotower(self) -> None: ...
+    def load_twotower(self) -> TwoTower | None: ...
 
 
 def model_to_bytes(model: UserModel) -> bytes:
@@ -65,6 +72,14 @@ def shared_to_bytes(shared: SharedSignals) -> bytes:
 
 def shared_from_bytes(data: bytes) -> SharedSignals:
     return SharedSignals.from_tensors(np_load(data), _metadata(data))
+
+
+def twotower_to_bytes(tower: TwoTower) -> bytes:
+    return pt_save(tower.tensors(), metadata=tower.metadata())
+
+
+def twotower_from_bytes(data: bytes) -> TwoTower:
+    return TwoTower.from_tensors(pt_load(data), _metadata(data))
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -126,6 +141,26 @@ class BlobModelStore:
 
     def load_shared(self) -> SharedSignals | None:
         return self._cached(SHARED_KEY, shared_from_bytes)
+
+    @property
+    def twotower_generation(self) -> int:
+        latest = self.backend.latest(TWOTOWER_DROPS_KEY)
+        return latest[0] if latest else 0
+
+    def save_twotower(self, tower: TwoTower, generation: int | None = None) -> bool:
+        if generation is not None and generation != self.twotower_generation:
+            return False  # dropped meanwhile: trained on the behaviour of someone who left
+        self.backend.write(TWOTOWER_KEY, twotower_to_bytes(tower), self.keep)
+        return True
+
+    def drop_twotower(self) -> None:
+        self.backend.write(TWOTOWER_DROPS_KEY, b"", 1)
+        self.backend.delete(TWOTOWER_KEY)
+        with self._lock:
+            self._cache.pop(TWOTOWER_KEY, None)
+
+    def load_twotower(self) -> TwoTower | None:
+        return self._cached(TWOTOWER_KEY, twotower_from_bytes)
 
     def _cached(self, key: str, decode):
         latest = self.backend.latest(key)

@@ -12,7 +12,7 @@ import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -20,8 +20,10 @@ from .data import HISTORY_CSV, POPULAR_CSV, load_history, load_popular, syntheti
 from .ease import Ease, choose_l2, fit_ease
 from .features import ItemTable, encode_videos
 from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
+from .recall_eval import candidate_recall_table, related_stand_in, todays_sources, train_tower
 from .shared import INTERACTION_KINDS, SharedSignals, build_shared_signals
 from .train import train_users, validation_holdout
+from .twotower import TwoTower
 from .types import Event, TrainConfig, UserData, Video
 from .user_model import UserModel
 
@@ -127,7 +129,24 @@ def _ml_videos(items: "object", train: "object") -> dict[str, Video]:
     return out
 
 
-def evaluate_ml100k(cfg: TrainConfig, plot_path: Path) -> None:
+def newest_first(events: Sequence[Event], kinds: Collection[str] = INTERACTION_KINDS) -> list[str]:
+    return list(dict.fromkeys(e.bvid for e in sorted(events, key=lambda e: e.at, reverse=True) if e.kind in kinds))
+
+
+def print_recall(title: str, train_choices: Mapping[str, list[str]], tests: Mapping[str, set[str]],
+                 sources: Mapping[str, list[str]], videos: Mapping[str, Video],
+                 score: Callable[[str, list[str]], np.ndarray]) -> tuple[Table, TwoTower]:
+    """The two-tower model trained on everyone's train part, then recall@100 of each candidate set."""
+    t0 = time.perf_counter()
+    tower = train_tower(train_choices, videos)
+    print(f"two-tower: {time.perf_counter() - t0:.1f} s for {len(train_choices)} users, {len(tower.bvids)} videos")
+    popular = sorted(videos, key=lambda b: -videos[b].view)
+    table = candidate_recall_table(train_choices, tests, sources, tower, score, popular)
+    print_table(title, table)
+    return table, tower
+
+
+def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> None:
     ratings, items = _ml100k_frames()
     ratings = ratings.sort_values(["user_id", "timestamp"], kind="stable")
     parts = []
@@ -181,6 +200,15 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path) -> None:
         table[name] = dict(zip(("NDCG@10", "Recall@10", "HR@10"), np.mean(rows, axis=0)))
     print_table("MovieLens-100k (last 20% of each user's ratings held out; all unseen items ranked)", table)
     plot(table, "MovieLens-100k", plot_path)
+    if recall:  # lists: the 200 most rated movies; related lists: 20 item-kNN neighbours
+        lists = sorted(videos, key=lambda b: -videos[b].view)[:200]
+        train_choices = {u: newest_first(d.events) for u, d in data.items()}
+        related = related_stand_in(shared)
+        print_recall("MovieLens-100k: recall of the candidate set (lists = 200 most rated, related = 20 kNN "
+                     "neighbours of the 5 newest)", train_choices, tests,
+                     {u: todays_sources(lists, train_choices[u], related) for u in data}, videos,
+                     lambda u, c: model_scores(models[u], [videos[b] for b in c], now, shared,
+                                               table=tab([videos[b] for b in c])))
     print(f"ndcg@10={table['per-user W&D + kNN fusion']['NDCG@10']:.4f}")
 
 
@@ -223,7 +251,7 @@ def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot
 
 # ---------------------------------------------------------------- planted-preference synthetic users
 
-def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int = 0) -> None:
+def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int = 0, recall: bool = False) -> None:
     s = synthetic(n_users=users, seed=seed)
     data, tests = {}, {}
     for u, evs in s.events.items():
@@ -248,6 +276,15 @@ def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int 
     }
     print_table(f"synthetic: {users} users with planted tastes, AUC of held-out likes", table)
     plot(table, "synthetic", plot_path)
+    if recall:  # lists: the user's 100 most viewed unseen videos (its pool); related: 20 kNN neighbours
+        train_choices = {u: newest_first(d.events) for u, d in data.items()}
+        liked_later = {u: {v.bvid for v, liked in t if liked} for u, t in tests.items()}
+        related = related_stand_in(shared)
+        print_recall("synthetic: recall of the held-out likes by the candidate set (lists = the 100 most viewed, "
+                     "related = 20 kNN neighbours of the 5 newest likes)", train_choices, liked_later,
+                     {u: todays_sources(s.pools[u], newest_first(d.events, ("like",)), related)
+                      for u, d in data.items()}, s.videos,
+                     lambda u, c: model_scores(models[u], [s.videos[b] for b in c], s.now, shared))
     print(f"auc={table['per-user W&D + kNN fusion']['AUC']:.4f}")
 
 
@@ -257,20 +294,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--history", type=Path, default=HISTORY_CSV)
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--users", type=int, default=32, help="synthetic users")
+    p.add_argument("--recall", action="store_true",
+                   help="ml-100k, synthetic: also recall@100 of the candidate set with and without two-tower recall")
     p.add_argument("--plot", type=Path, default=None, help=f"default {CACHE}/evaluate-<dataset>.png")
     args = p.parse_args(argv)
     plot_path = args.plot or CACHE / f"evaluate-{args.dataset}.png"
     cfg = TrainConfig()
     if args.dataset == "ml-100k":
         # top-10 ranking task: fusion weights chosen for validation NDCG@10 (not AUC)
-        evaluate_ml100k(replace(cfg, max_tags=6, chunk_users=128, fusion_metric="ndcg"), plot_path)
+        evaluate_ml100k(replace(cfg, max_tags=6, chunk_users=128, fusion_metric="ndcg"), plot_path, args.recall)
     elif args.dataset == "bilibili-history":
         if not args.history.exists():
             sys.exit(f"bilibili-history: no watch history at {args.history}; put bilibili_watch_history.csv "
                      f"there (or pass --history PATH)")
         evaluate_history(cfg, args.history, args.test_fraction, plot_path)
     else:
-        evaluate_synthetic(cfg, args.users, plot_path)
+        evaluate_synthetic(cfg, args.users, plot_path, recall=args.recall)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from typing import Collection, Mapping, Sequence
 import numpy as np
 import torch
 
+from .diversity import mmr_page
 from .features import encode_candidates, hash_id, quality_score
 from .shared import SharedSignals
+from .twotower import TwoTower
 from .user_model import UserModel
 from .types import Pick, Reason, Video
 
@@ -86,8 +88,9 @@ def _one_thread() -> Iterator[None]:
 
 def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int,
          shared: SharedSignals | None = None, liked_titles: Mapping[str, str] | None = None,
-         followed: Collection[int] = ()) -> list[Pick]:
-    """`followed`: the mids of the uploaders the user follows (their picks get the `followed` reason)."""
+         followed: Collection[int] = (), tower: TwoTower | None = None) -> list[Pick]:
+    """`followed`: the mids of the uploaders the user follows (their picks get the `followed` reason).
+    `tower`: the shared two-tower model; when given, the page is ordered by MMR over its item vectors."""
     vids = _candidates(candidates, exclude)
     if not vids or k <= 0:
         return []
@@ -99,7 +102,7 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
     ratings = model.rating(scores)
     order = list(np.argsort(-scores, kind="stable"))
     explore_slot = len(vids) > k and k >= 3  # one slot for something outside the user's usual taste
-    page = diversify(order, vids, k - 1 if explore_slot else k)
+    page = _page(order, scores, vids, k - 1 if explore_slot else k, tower)
     picks = [Pick(vids[i].bvid, float(scores[i]), int(ratings[i]),
                   _followed_or(vids[i], followed, _reason(model, vids[i], shared, history, liked_titles or {})))
              for i in page]
@@ -107,6 +110,15 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
         reason = _followed_or(vids[j], followed, Reason("explore", _top_tag(vids[j])))
         picks.append(Pick(vids[j].bvid, float(scores[j]), int(ratings[j]), reason, True))
     return picks
+
+
+def _page(order: Sequence[int], scores: np.ndarray, vids: Sequence[Video], k: int,
+          tower: TwoTower | None) -> list[int]:
+    """MMR (recommender/diversity.py) when item vectors exist, else the score order; both within the caps."""
+    if tower is None:
+        return diversify(order, vids, k)
+    with _one_thread():  # the item tower encodes the videos newer than its build
+        return mmr_page(order, scores, vids, tower.item_vectors, k, _caps(k))
 
 
 def _explore(order: Sequence[int], vids: Sequence[Video], page: Sequence[int]) -> int | None:

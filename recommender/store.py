@@ -17,15 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file as pt_load_file, save_file
 
 from .shared import SharedSignals
+from .twotower import TwoTower
 from .user_model import UserModel
 from .types import TrainConfig
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION = re.compile(r"^v(\d{8})\.safetensors$")
 _SHARED = "shared.safetensors"  # the collaborative signals the newest models were trained with
+_TWOTOWER = "twotower.safetensors"  # the shared two-tower recall model
 _STALE_TEMP_S = 3600  # a temp file this old was left by a process killed mid-save
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class ModelStore:
         self._cache: OrderedDict[str, tuple[int, UserModel]] = OrderedDict()
         self._shared: tuple[int, SharedSignals] | None = None
         self.shared_generation = 0  # +1 each time the signals are dropped
+        self._twotower: tuple[int, TwoTower] | None = None
+        self.twotower_generation = 0  # +1 each time the two-tower model is dropped
         self._lock = threading.Lock()  # file writes (held for a whole save)
         self._cache_lock = threading.Lock()  # the in-memory cache only: loads never wait for a save
 
@@ -157,6 +161,44 @@ class ModelStore:
         if self._shared is None or self._shared[0] != stamp:
             self._shared = (stamp, SharedSignals.load(self.root / _SHARED))
         return self._shared[1]
+
+    def save_twotower(self, tower: TwoTower, generation: int | None = None) -> bool:
+        """Atomically replace the two-tower model; refused (False) when it was dropped after
+        `generation` (as save_shared)."""
+        with self._lock:
+            if generation is not None and generation != self.twotower_generation:
+                return False
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+            os.close(fd)
+            try:
+                save_file(tower.tensors(), tmp, metadata=tower.metadata())
+                _fsync(tmp)
+                os.replace(tmp, self.root / _TWOTOWER)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            self._twotower = (os.stat(self.root / _TWOTOWER).st_mtime_ns, tower)
+            return True
+
+    def drop_twotower(self) -> None:
+        """Delete the two-tower model (/forget of a user whose behaviour trained it)."""
+        with self._lock:
+            self.twotower_generation += 1
+            self._twotower = None
+            (self.root / _TWOTOWER).unlink(missing_ok=True)
+
+    def load_twotower(self) -> TwoTower | None:
+        try:
+            stamp = os.stat(self.root / _TWOTOWER).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if self._twotower is None or self._twotower[0] != stamp:
+            path = str(self.root / _TWOTOWER)
+            with safe_open(path, framework="pt") as f:
+                metadata = f.metadata()
+            self._twotower = (stamp, TwoTower.from_tensors(pt_load_file(path), metadata))
+        return self._twotower[1]
 
     def delete(self, user_key: str) -> None:
         with self._lock:

@@ -167,6 +167,26 @@ def candidate_rows(db: Database, since: int, columns: Sequence[str]) -> list[tup
         return [tuple(row) for row in conn.execute(stmt).all()]
 
 
+def recall_catalogue_rows(db: Database, columns: Sequence[str], limit: int) -> list[tuple]:
+    """The videos recall may offer, as tuples of `columns`: every video any sync or list brought,
+    except unavailable ones and ones without metadata (never fetched); the newest `limit` fetched."""
+    stmt = (select(*(getattr(Video, name) for name in columns)).where(Video.unavailable.is_(False))
+            .where(Video.fetched_at > 0).order_by(Video.fetched_at.desc(), Video.bvid).limit(limit))
+    with db.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(stmt).all()]
+
+
+def available_rows(db: Database, bvids: Iterable[str], columns: Sequence[str]) -> list[tuple]:
+    """Tuples of `columns` of these videos, those unavailable left out (in no particular order)."""
+    found: list[tuple] = []
+    with db.engine.connect() as conn:
+        for chunk in chunked(bvids):
+            stmt = (select(*(getattr(Video, name) for name in columns)).where(Video.bvid.in_(chunk))
+                    .where(Video.unavailable.is_(False)))
+            found.extend(tuple(row) for row in conn.execute(stmt).all())
+    return found
+
+
 def candidates_never_fetched(db: Database, since: int) -> list[str]:
     """Candidates whose metadata and tags were never fetched (their list rows only)."""
     stmt = _is_candidate(select(Video.bvid), since).where(Video.fetched_at == 0)

@@ -72,7 +72,7 @@ class Video(SQLModel, table=True):
     tags: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
     # 0 until metadata + tags were fetched from view/tag; list rows alone do not count.
     fetched_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
-    # Last time the video appeared in a candidate list (popular, weekly, ranking, related). Indexed:
+    # Last time the video appeared in a shared candidate list (popular, weekly, ranking). Indexed:
     # /recommend reads this week's few thousand candidates out of a catalogue of millions.
     candidate_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0, index=True))
     unavailable: bool = False

@@ -68,6 +68,7 @@ async def test_healthz_and_metrics_show_queue_depth_and_bilibili_calls(tmp_path,
             runtime = Runtime(svc, bot=None, train_shards=4)
             tasks = {t.name: t for t in app.tasks.values()}
             named = {"sync": tasks["sync_user"], "train": tasks["train_shard"], "shared": tasks["rebuild_shared"],
+                     "twotower": tasks["rebuild_twotower"],
                      "refresh": tasks["refresh_candidates"], "digest": tasks["send_digest"]}  # fmt: skip
             first = await schedule_due_work(runtime, named)
             again = await schedule_due_work(runtime, named)  # the same work still waits: nothing new
@@ -135,6 +136,7 @@ async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(
 def _scheduler_tasks(app) -> dict:
     tasks = {t.name: t for t in app.tasks.values()}
     return {"sync": tasks["sync_user"], "train": tasks["train_shard"], "shared": tasks["rebuild_shared"],
+            "twotower": tasks["rebuild_twotower"],
             "refresh": tasks["refresh_candidates"], "digest": tasks["send_digest"]}  # fmt: skip
 
 
