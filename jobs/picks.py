@@ -82,7 +82,7 @@ def recalled_rec_videos(services: Services, tower: rec.TwoTower | None, user: Us
     if not recalled:
         return []
     order = {b: i for i, b in enumerate(recalled)}
-    rows = catalogue.available_rows(services.db, recalled, CandidateRow._fields)
+    rows = catalogue.available_rows(services.db, recalled, CandidateRow._fields, playable_only=True)
     return sorted(rows_to_rec_videos(rows), key=lambda v: order[v.bvid])
 
 
@@ -103,14 +103,17 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     since = now - CANDIDATE_WINDOW_S
     # The shared lists plus this user's own candidates (never another user's); rank drops repeats.
     pool = candidate_rec_videos(services.db, since=since) + user_candidate_rec_videos(services.db, user.id, since)
-    # The user's block rules before ranking: a blocked video never takes a slot (nor the explore one).
-    pool = allowed(rules_of(services.db, user.id), pool)
+    rules = rules_of(services.db, user.id)
     followed = candidates.followed_uploaders(services.db, user.id)
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))
+    tower = services.models.load_twotower() if model is not None else None
     if model is not None:
-        tower = services.models.load_twotower()
         pool += recalled_rec_videos(services, tower, user, exclude)
+    # The user's block rules before ranking, over every source (the recalled videos included): a
+    # blocked video never takes a slot, nor the explore one.
+    pool = allowed(rules, pool)
+    if model is not None:
         shared = services.models.load_shared()
         # "Similar to <title>" reasons: rank names the liked video that drove a pick by its title.
         liked_titles = catalogue.titles(services.db, model.history) if shared is not None else None

@@ -176,13 +176,17 @@ def recall_catalogue_rows(db: Database, columns: Sequence[str], limit: int) -> l
         return [tuple(row) for row in conn.execute(stmt).all()]
 
 
-def available_rows(db: Database, bvids: Iterable[str], columns: Sequence[str]) -> list[tuple]:
-    """Tuples of `columns` of these videos, those unavailable left out (in no particular order)."""
+def available_rows(db: Database, bvids: Iterable[str], columns: Sequence[str], *,
+                   playable_only: bool = False) -> list[tuple]:
+    """Tuples of `columns` of these videos, those unavailable left out (in no particular order);
+    `playable_only`: paid and members-only ones too (what may be picked)."""
     found: list[tuple] = []
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
             stmt = (select(*(getattr(Video, name) for name in columns)).where(Video.bvid.in_(chunk))
                     .where(Video.unavailable.is_(False)))
+            if playable_only:
+                stmt = playable(stmt)
             found.extend(tuple(row) for row in conn.execute(stmt).all())
     return found
 
