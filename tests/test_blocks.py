@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bilibili.partitions import BY_ID, legacy_tids
+from bilibili.partitions import BY_ID, partition_tids
 from jobs.convert import user_events
 from jobs.digest import DigestRunner
 from jobs.filters import check_pattern
@@ -285,7 +285,7 @@ def breaks_a_rule(row, rules: list) -> str | None:
                 "tag": rule.value.casefold() in tags,
                 "keyword": rule.value.casefold() in text.casefold(),
                 "regex": re.search(rule.value, text, re.IGNORECASE) is not None,
-                "partition": rule.value.isdigit() and row.tid in legacy_tids(int(rule.value)),
+                "partition": rule.value.isdigit() and bool({row.tid, row.tid_v2} & partition_tids(int(rule.value))),
             }[rule.kind]
         if broken:
             return f"{rule.kind} {rule.value}"
@@ -297,7 +297,7 @@ async def test_a_blocked_uploader_tag_keyword_partition_or_duration_never_appear
     svc.settings.telegram.recommend_cooldown_s = 0
     pool = candidate_rec_videos(svc.db, since=svc.now() - CANDIDATE_WINDOW_S)
     # The rules that bite hardest: the pool's most common partition, title character and tag.
-    partition = Counter(next((rid for rid in BY_ID if v.tid in legacy_tids(rid)), None) for v in pool)
+    partition = Counter(next((rid for rid in BY_ID if v.tid in partition_tids(rid)), None) for v in pool)
     partition.pop(None, None)
     rid = partition.most_common(1)[0][0]
     chars = Counter(c for v in pool for c in set(v.title) if "\u4e00" <= c <= "\u9fff")
