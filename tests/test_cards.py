@@ -323,3 +323,42 @@ async def test_what_nn_100_means_is_told_once(world):
     await recommend(tg, carol)
     assert not any("我预计你对这个视频" in m.content for m in tg.sent_to(carol))
     assert users.get_user(svc.db, 7113).rating_explained
+
+
+async def test_the_client_types_every_watch_later_answer(bili_client, bilibili_double):
+    """toview/add over real HTTP to the double: each documented code, and every fault, ends typed."""
+    from dataclasses import replace
+
+    from bilibili import ApiError, BilibiliError, Credentials, NotLoggedIn, VideoUnavailable, WatchLaterFull
+
+    bvid, other = list(bilibili_double.videos)[:2]
+    bilibili_double.add_user(MID, "client")
+    creds = Credentials.from_dict(bilibili_double.login(MID))
+    await bili_client.add_to_watch_later(creds, bvid)
+    await bili_client.add_to_watch_later(creds, bvid)  # already listed: fine, listed once
+    assert list(bilibili_double.users[MID].toview) == [bvid]
+    request = bilibili_double.last_request("/x/v2/history/toview/add")
+    assert request.method == "POST" and request.cookies["SESSDATA"] == creds.sessdata
+
+    bilibili_double.toview_cap = 1
+    with pytest.raises(WatchLaterFull) as full:
+        await bili_client.add_to_watch_later(creds, other)
+    assert full.value.code == 90001
+    bilibili_double.toview_cap = 100
+    bilibili_double.set_unavailable(other)
+    with pytest.raises(VideoUnavailable) as gone:
+        await bili_client.add_to_watch_later(creds, other)
+    assert gone.value.code == 90003
+    with pytest.raises(ApiError) as csrf:
+        await bili_client.add_to_watch_later(replace(creds, bili_jct="0" * 32), bvid)
+    assert csrf.value.code == -111
+    bilibili_double.sessions[creds.sessdata].alive = False
+    with pytest.raises(NotLoggedIn):
+        await bili_client.add_to_watch_later(creds, bvid)
+
+    live = Credentials.from_dict(bilibili_double.login(MID))
+    for fault in ("500", "412_json", "malformed", "-352"):
+        bilibili_double.inject("/x/v2/history/toview/add", fault, times=bili_client.settings.retries + 1)
+        with pytest.raises(BilibiliError):
+            await bili_client.add_to_watch_later(live, list(bilibili_double.videos)[2])
+        bilibili_double.clear_faults()
