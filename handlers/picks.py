@@ -95,13 +95,11 @@ async def watch_later_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     user, shown = owned
     async with user_lock(context, "later", user.id):  # two fast taps: one bilibili call
         result = await save_for_later(svc, user, shown.bvid)
-    lang = user.language
-    toast = t(lang, f"later_{result.outcome}", minutes=result.minutes) if result.outcome == "paused" else \
-        t(lang, f"later_{result.outcome}")  # fmt: skip
+    toast = t(user.language, f"later_{result.outcome}", minutes=result.minutes)  # only "paused" says when
+    done = result.outcome in ("saved", "already")
     # A failure is worth a dialog the user must close; success is a toast.
-    alert = result.outcome not in ("saved", "already")
-    await best_effort(query.answer(toast, show_alert=alert), "tap answer")
-    if result.outcome in ("saved", "already"):
+    await best_effort(query.answer(toast, show_alert=not done), "tap answer")
+    if done:
         async with user_lock(context, "tap", user.id):
             await redraw_keyboard(query, svc, user, shown)
 
