@@ -1,14 +1,14 @@
 """users.rating_explained: the user was told what NN/100 means (once)
 
 Revision ID: 0007c
-Revises: 0006c
+Revises: 0007d
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0007c"
-down_revision = "0006c"
+down_revision = "0007d"
 branch_labels = None
 depends_on = None
 
