@@ -1,14 +1,14 @@
 """users.rating_explained: the user was told what NN/100 means (once)
 
 Revision ID: 0007c
-Revises: 0007d
+Revises: 0007b
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0007c"
-down_revision = "0007d"
+down_revision = "0007b"
 branch_labels = None
 depends_on = None
 
