@@ -362,3 +362,12 @@ async def test_the_client_types_every_watch_later_answer(bili_client, bilibili_d
         with pytest.raises(BilibiliError):
             await bili_client.add_to_watch_later(live, list(bilibili_double.videos)[2])
         bilibili_double.clear_faults()
+
+
+async def test_the_unfolded_block_buttons_reach_the_block_rules(world):
+    tg, bili, svc = world
+    alice = tg.user(7114, language_code="en")
+    linked(svc, bili, 7114, MID)
+    pick, shown_id = await _unfolded_pick(tg, alice)
+    answer = await tap(tg, alice, pick, f"bu:{shown_id}")
+    assert "No more videos by" in answer["text"], "🚫 <uploader> is the blocks handler's, not 'stale'"
