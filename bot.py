@@ -26,7 +26,8 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import account, blocks, controls, discover, feedback, flood, login, membership, preferences, profile, recommend, start
+from handlers import (account, blocks, controls, discover, feedback, flood, login, membership, picks, preferences,
+                      profile, recommend, start)
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -151,6 +152,9 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(blocks.block_tag_tap, pattern=callbacks.BLOCK_TAG_PATTERN))
     app.add_handler(CallbackQueryHandler(blocks.unblock_button, pattern=callbacks.UNBLOCK_PATTERN))
     app.add_handler(CallbackQueryHandler(blocks.blocked_page_button, pattern=callbacks.BLOCKED_PAGE_PATTERN))
+    app.add_handler(CallbackQueryHandler(picks.pick_menu_tap, pattern=callbacks.PICK_MENU_PATTERN))
+    app.add_handler(CallbackQueryHandler(picks.watch_later_tap, pattern=callbacks.WATCH_LATER_PATTERN))
+    app.add_handler(CallbackQueryHandler(picks.more_tap, pattern=callbacks.MORE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))

@@ -15,6 +15,7 @@ from .errors import (
     TransportError,
     VideoRestricted,
     VideoUnavailable,
+    WatchLaterFull,
 )
 from .partitions import PARTITIONS, Partition
 from .models import (
@@ -43,5 +44,5 @@ __all__ = [
     "EmptyData", "FavFolder", "FavItem", "FeedItem", "FeedPage", "Following", "FollowingsPage", "HistoryCursor",
     "HistoryItem", "HistoryPage", "LoginEvent", "MalformedResponse", "NotLoggedIn", "PARTITIONS", "Partition",
     "QrCode", "RiskControl", "RiskPaused", "SearchHit", "SearchPage", "SessionExpired", "SharedPace", "Throttle",
-    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable",
+    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable", "WatchLaterFull",
 ]

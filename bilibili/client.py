@@ -30,8 +30,11 @@ from .errors import (
     MalformedResponse,
     NotLoggedIn,
     SessionExpired,
+    WATCH_LATER_DELETED,
+    WATCH_LATER_FULL,
     VideoRestricted,
     VideoUnavailable,
+    WatchLaterFull,
 )
 from .login import POLL_STATES, cookies_from_url, credentials_from_cookies
 from .models import (
@@ -117,6 +120,7 @@ P_BLACKS = "/x/relation/blacks"
 P_FEED = "/x/polymer/web-dynamic/v1/feed/all"
 P_FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 P_HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
+P_TOVIEW_ADD = "/x/v2/history/toview/add"
 
 
 def _refuse_video(path: str, bvid: str, code: Any) -> None:
@@ -498,6 +502,22 @@ class BilibiliClient:
         code = reply.payload.get("code")
         _refuse_video(P_TAGS, bvid, code)
         return _parse(P_TAGS, parse_tags, envelope_data(reply, P_TAGS, nullable=True))
+
+    # -- actions on the user's account -----------------------------------------------------
+    async def add_to_watch_later(self, creds: Credentials, bvid: str, *, fail_fast: bool = False) -> None:
+        """Add `bvid` to the user's watch later list (稍后再看; reference §11.1, csrf = bili_jct).
+
+        Raises NotLoggedIn (-101), WatchLaterFull (90001), VideoUnavailable (90003: deleted, or a
+        code of UNAVAILABLE_CODES), ApiError for any other code (-111 csrf, -400).
+        """
+        reply = await self.transport.request("POST", self._api, P_TOVIEW_ADD, creds=creds, fail_fast=fail_fast,
+                                             data={"bvid": bvid, "csrf": creds.bili_jct})  # fmt: skip
+        code = reply.payload.get("code")
+        if code == WATCH_LATER_FULL:
+            raise WatchLaterFull(f"{P_TOVIEW_ADD}: list full ({code})", code=code, path=P_TOVIEW_ADD)
+        if code == WATCH_LATER_DELETED or code in UNAVAILABLE_CODES:
+            raise VideoUnavailable(f"{P_TOVIEW_ADD}: {bvid} deleted ({code})", code=code, path=P_TOVIEW_ADD)
+        envelope_data(reply, P_TOVIEW_ADD, nullable=True)  # -101 NotLoggedIn, any other code ApiError
 
     # -- images ----------------------------------------------------------------------------
     def cover_fetch_url(self, url: str) -> str:

@@ -63,6 +63,10 @@ class VideoRestricted(VideoUnavailable):
     skip this video and look again later; the other videos and the sync go on."""
 
 
+class WatchLaterFull(ApiError):
+    """90001: the user's watch later (稍后再看) list is full (bilibili's cap, whatever the count)."""
+
+
 class CoverTooLarge(BilibiliError):
     """Cover image bigger than `cover_max_bytes`."""
 
@@ -71,3 +75,5 @@ RISK_CODES = frozenset({-412, -352, -799, -509})
 UNAVAILABLE_CODES = frozenset({-404, 62002, 62004, 62012})
 # Only on the per-video endpoints (view, tags, related): elsewhere -403/-400 keep their own meaning.
 RESTRICTED_CODES = frozenset({-403, -400})
+WATCH_LATER_FULL = 90001
+WATCH_LATER_DELETED = 90003  # toview/add: the video was deleted

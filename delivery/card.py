@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from recommender import Pick, Reason
+from storage.catalogue import video_tags
 from storage.picks import ShownPick
 
 REASON_KINDS = ("tag", "uploader", "similar", "popular", "explore", "followed")
@@ -16,6 +17,7 @@ class CardVideo(Protocol):
     title: str
     owner_name: str
     cover: str
+    # Also read when present (catalogue rows have them): duration, view, pubdate, tags.
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,16 @@ class PickCard:
     cover: str
     rating: int
     reason: Reason
+    duration: int = 0  # seconds; 0 unknown
+    views: int = 0  # 0 unknown
+    pubdate: int = 0  # unix s; 0 unknown
+    tags: tuple[str, ...] = ()  # in the catalogue's order: "bt:<shown>:<index>" indexes this
 
     @classmethod
     def of(cls, video: CardVideo, rating: int, reason: Reason) -> PickCard:
-        return cls(video.bvid, video.title, video.owner_name, video.cover or "", rating, reason)
+        return cls(video.bvid, video.title, video.owner_name, video.cover or "", rating, reason,
+                   duration=int(getattr(video, "duration", 0) or 0), views=int(getattr(video, "view", 0) or 0),
+                   pubdate=int(getattr(video, "pubdate", 0) or 0), tags=_tags_of(video))  # fmt: skip
 
     @classmethod
     def ranked(cls, pick: Pick, video: CardVideo) -> PickCard:
@@ -49,3 +57,9 @@ def encode_reason(reason: Reason) -> str:
 def decode_reason(stored: str) -> Reason:
     kind, _, detail = stored.partition("\t")
     return Reason(kind=kind if kind in REASON_KINDS else "popular", detail=detail)
+
+
+def _tags_of(video: CardVideo) -> tuple[str, ...]:
+    """A catalogue row keeps its tags as JSON text; a recommender Video as a tuple."""
+    tags = getattr(video, "tags", ())
+    return video_tags(video) if isinstance(tags, str) else tuple(tags or ())  # type: ignore[arg-type]

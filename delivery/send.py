@@ -16,7 +16,7 @@ from delivery.ratelimit import BULK
 from delivery.render import feedback_keyboard, pick_caption
 from services import Services
 from storage import catalogue, picks
-from storage.models import User
+from storage.models import Shown, User
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,16 @@ async def cover_for(services: Services, card: PickCard, someone_waits: bool) -> 
 
 async def send_pick(
     bot: ExtBot, services: Services, chat_id: int, card: PickCard, shown_id: int,
-    lang: str, cover: bytes | str | None, bulk: bool = False, silent: bool = False,
+    lang: str, cover: bytes | str | None, bulk: bool = False, silent: bool = False, more_for: int | None = None,
 ) -> Message:  # fmt: skip
     """One message per pick: the cover photo with the caption, or plain text if the photo is refused.
 
     `bulk` sends (the digest) yield to replies users are waiting for (see delivery/ratelimit.py).
     `silent`: sent with disable_notification (a digest's picks; its header rang already).
+    `more_for` (a Telegram id): the pick carries "More ▸", the next /recommend page.
     """
-    caption = pick_caption(card, lang)
-    keyboard = feedback_keyboard(shown_id, 0, lang)
+    caption = pick_caption(card, lang, services.now())
+    keyboard = feedback_keyboard(shown_id, 0, lang, card=card, more_for=more_for)
     priority = BULK if bulk else None
     if cover is not None:
         try:
@@ -88,11 +89,18 @@ def unsent_cards(services: Services, shown_ids: list[int]) -> list[tuple[PickCar
     return [(PickCard.of(videos[r.bvid], r.rating, decode_reason(r.reason)), r.id) for r in rows if r.bvid in videos]
 
 
+def shown_card(services: Services, shown: Shown) -> PickCard | None:
+    """The card a recorded pick showed, rebuilt to redraw its keyboard (None: the video is gone)."""
+    video = catalogue.get_videos(services.db, [shown.bvid]).get(shown.bvid)
+    return PickCard.of(video, shown.rating, decode_reason(shown.reason)) if video is not None else None
+
+
 async def send_recorded(
     bot: ExtBot, services: Services, user: User, items: list[tuple[PickCard, int]],
-    pace_s: float = 0.0, bulk: bool = False, silent: bool = False,
+    pace_s: float = 0.0, bulk: bool = False, silent: bool = False, more_for: int | None = None,
 ) -> int:  # fmt: skip
     """Send recorded picks in order (`silent`: without a sound); returns how many Telegram confirmed.
+    The last carries "More ▸" for `more_for` (a Telegram id) when given.
 
     A pick that may have arrived (the connection broke after the request left) is skipped, not
     resent; a refusal (blocked, rate limit, Telegram down) stops the page and is raised.
@@ -113,8 +121,9 @@ async def send_recorded(
             if bulk and not picks.mark_send_started(services.db, shown_id, services.now()):
                 continue  # another process (a rolling deploy) is sending this one
             try:
+                last = index == len(items) - 1
                 message = await send_pick(bot, services, user.chat_id, card, shown_id, user.language, cover, bulk,
-                                          silent)
+                                          silent, more_for=more_for if last else None)  # fmt: skip
             except TelegramError as exc:
                 if maybe_delivered(exc):
                     # It may be in the chat already: never resent (a digest keeps its send mark).
@@ -131,8 +140,9 @@ async def send_recorded(
 
 async def deliver_picks(
     bot: ExtBot, services: Services, user: User, cards: list[PickCard], source: str,
-    pace_s: float = 0.0,
+    pace_s: float = 0.0, more_for: int | None = None,
 ) -> int:  # fmt: skip
-    """/recommend's page: recorded, then sent in order."""
+    """/recommend's page: recorded, then sent in order (the last with "More ▸" for `more_for`)."""
     shown_ids = record_picks(services, user, cards, source)
-    return await send_recorded(bot, services, user, list(zip(cards, shown_ids, strict=True)), pace_s)
+    return await send_recorded(bot, services, user, list(zip(cards, shown_ids, strict=True)), pace_s,
+                               more_for=more_for)

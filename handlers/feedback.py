@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.common import services_of, user_lock
 from delivery.outcome import best_effort
 from delivery.i18n import language_for, t
 from delivery import callbacks
-from delivery.render import feedback_keyboard
+from handlers.picks import redraw_keyboard
 from jobs.schedule import after_feedback
 from storage import picks, users
 
@@ -36,11 +35,5 @@ async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         after_feedback(svc, user.id)
         toast = t(user.language, {1: "fb_liked", -1: "fb_disliked", 0: "fb_cleared"}[label])
         await best_effort(query.answer(toast), "tap answer")  # too late or refused: the label stays
-        try:
-            await query.edit_message_reply_markup(feedback_keyboard(shown.id, label, user.language))
-        except BadRequest as exc:
-            if "not modified" not in exc.message:
-                log.warning("keyboard edit refused: %s", exc.message)
-        except TelegramError as exc:
-            log.info("keyboard edit skipped: %s", exc)
-
+        # The same variant the message shows (unfolded, More ▸), only the check mark moves.
+        await redraw_keyboard(query, svc, user, shown, label=label)

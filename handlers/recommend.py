@@ -1,4 +1,4 @@
-"""/recommend: the next picks, one message each, with 👍/👎."""
+"""/recommend and "More ▸": the next picks, one message each, with 👍/👎."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from delivery.i18n import t
 from delivery.send import deliver_picks
 from jobs.picks import choose_picks
 from jobs.sync import refresh_candidates
-from storage import catalogue
+from storage import catalogue, users
 from storage.models import User
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,12 @@ async def recommend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_message.reply_text(text)
         return
     async with user_lock(context, "recommend", user.id):  # a second page waits: no pick sent twice
-        await _recommend(update, context, user)
+        await send_page(update, context, user)
 
 
-async def _recommend(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+async def send_page(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+    """One page of picks for `user`, answering `update` (/recommend, or a tap on "More ▸"); the caller
+    holds the user's "recommend" lock and took a cooldown token."""
     svc = services_of(context)
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.TYPING), "typing action")
     batch = choose_picks(svc, user, user.picks_per_page)
@@ -58,11 +60,16 @@ async def _recommend(update: Update, context: ContextTypes.DEFAULT_TYPE, user: U
         return
     if batch.mode != "personal":
         await best_effort(update.effective_message.reply_text(t(user.language, f"cold_{batch.mode}")), "cold note")
+    # A full page may have a next one: its last pick offers it (a short page emptied the pool).
+    more_for = user.telegram_id if len(batch.items) >= user.picks_per_page else None
     try:
-        await deliver_picks(context.bot, svc, user, batch.items, source="recommend")
+        sent = await deliver_picks(context.bot, svc, user, batch.items, source="recommend", more_for=more_for)
     except Forbidden:
         raise  # blocked: the error handler marks the user; nothing can be said
     except TelegramError as exc:
         # Refused even after retries (Telegram down, a long flood wait): one clear line, not silence.
         log.warning("picks for user %d not sent: %s", user.id, exc)
         await best_effort(update.effective_message.reply_text(t(user.language, "picks_failed")), "failure note")
+        return
+    if sent and users.mark_rating_explained(svc.db, user.id):  # the first page: what NN/100 means, once
+        await best_effort(context.bot.send_message(user.chat_id, t(user.language, "rating_explained")), "rating note")

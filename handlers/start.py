@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import current_user, is_private
+from handlers.common import current_user, is_private, services_of
+from storage import users
 from delivery.i18n import language_for, t
 
 
@@ -23,7 +24,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not is_private(update):
         await update.effective_message.reply_text(t(lang, "group_only_private"))
         return
-    await update.effective_message.reply_text(t(current_user(update, context).language, "help"))
+    user = current_user(update, context)
+    await update.effective_message.reply_text(t(user.language, "help"))
+    users.mark_rating_explained(services_of(context).db, user.id)  # /help says what NN/100 means
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -9,7 +9,8 @@ from storage import behaviour, blocks, catalogue, picks
 from storage.db import Database
 from storage.models import Video
 
-# Behaviour kinds are stored with the recommender's names already.
+# Behaviour kinds are stored with the recommender's names already (watch, like, favorite, coin, and
+# later: saved to bilibili's watch later from a pick's button, a strong positive label).
 _FEEDBACK_KIND = {1: "thumb_up", -1: "thumb_down"}
 
 

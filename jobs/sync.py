@@ -156,7 +156,7 @@ async def _guarded(services: Services, user_id: int,
         if user is None:
             report.error = ACCOUNT_CHANGED  # gone with /forget
             return report
-        creds = await _fresh_credentials(services, user_id)
+        creds = await fresh_credentials(services, user_id)
         if creds is None:
             report.error = "session_dead"
             return report
@@ -178,7 +178,8 @@ async def _guarded(services: Services, user_id: int,
     return report
 
 
-async def _fresh_credentials(services: Services, user_id: int) -> Credentials | None:
+async def fresh_credentials(services: Services, user_id: int) -> Credentials | None:
+    """The user's stored login, refreshed when bilibili says it is due (None: no login stored)."""
     stored = users.stored_credentials(services.db, user_id)
     secrets = services.vault.decrypt(stored) if stored is not None else None
     if secrets is None:

@@ -15,6 +15,9 @@ from storage.models import Behaviour, BlockRule, SyncCursor, User, UserCandidate
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
+# Saved to bilibili's watch later (稍后再看) from a pick's button: done on bilibili by the bot, for the
+# user, so a behaviour like the synced ones (a strong positive label; deleted with the account's rows).
+LATER = "later"
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,22 @@ def bvids_missing_metadata(db: Database, user_id: int, now: int | None = None) -
         rows = s.exec(stmt).all()
     ordered = sorted(rows, key=lambda r: (_VALUE_ORDER.get(r[1], 9), -r[2]))
     return list(dict.fromkeys(bvid for bvid, _, _ in ordered))
+
+
+def save_later(db: Database, user_id: int, bvid: str, now: int) -> bool:
+    """The user saved `bvid` to watch later; False when the user is gone (a /forget meanwhile)."""
+    with db.session() as s:
+        if s.get(User, user_id) is None:
+            return False
+        _upsert_behaviours(s, user_id, [BehaviourRow(bvid, LATER, now)])
+        return True
+
+
+def has_kind(db: Database, user_id: int, bvid: str, kind: str) -> bool:
+    """Whether the user has a `kind` row for this video (e.g. already saved for later)."""
+    with db.session() as s:
+        stmt = select(Behaviour.id).where(Behaviour.user_id == user_id, Behaviour.bvid == bvid, Behaviour.kind == kind)
+        return s.exec(stmt.limit(1)).first() is not None
 
 
 def has_behaviour(db: Database, user_id: int) -> bool:

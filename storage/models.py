@@ -32,6 +32,8 @@ class User(SQLModel, table=True):
     digest_paused_until: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     digest_compact: bool = False  # the digest as one text message of N lines instead of N photos
     picks_per_page: int = 5
+    # Told what NN/100 means (under the first /recommend page, or by /help): never told twice.
+    rating_explained: bool = False
     blocked: bool = False  # the user blocked the bot (403 / my_chat_member kicked)
     bili_mid: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     bili_uname: str | None = Field(default=None, max_length=128)
@@ -104,7 +106,7 @@ class Behaviour(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     bvid: str = Field(max_length=16)
-    kind: str = Field(max_length=12)  # watch | favorite | coin | like
+    kind: str = Field(max_length=12)  # watch | favorite | coin | like | later (saved from a pick)
     progress: int | None = None
     duration: int | None = None
     coins: int | None = None

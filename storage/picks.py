@@ -149,6 +149,13 @@ def toggle_feedback(db: Database, user_id: int, bvid: str, tapped: int, now: int
         return label
 
 
+def feedback_label(db: Database, user_id: int, bvid: str) -> int:
+    """The user's standing 👍 (+1) / 👎 (-1) on one video, 0 for none."""
+    with db.session() as s:
+        stmt = select(Feedback.label).where(Feedback.user_id == user_id, Feedback.bvid == bvid)
+        return s.exec(stmt).first() or 0
+
+
 def get_feedback(db: Database, user_id: int) -> dict[str, tuple[int, int]]:
     """bvid → (label, at)."""
     with db.session() as s:

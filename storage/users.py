@@ -173,6 +173,15 @@ def set_blocked(db: Database, telegram_id: int, blocked: bool) -> None:
             s.add(user)
 
 
+def mark_rating_explained(db: Database, user_id: int) -> bool:
+    """True for the one caller that marks the user as told what NN/100 means (then tell them)."""
+    with db.session() as s:
+        done = s.exec(
+            sa_update(User).where(User.id == user_id, User.rating_explained.is_(False)).values(rating_explained=True)
+        )  # fmt: skip
+        return done.rowcount == 1
+
+
 def mark_session_dead(db: Database, user_id: int) -> bool:
     """Mark the login dead; True only the first time (so the user is told once)."""
     with db.session() as s:

@@ -85,7 +85,7 @@ async def test_the_whole_journey(world, tmp_path):
     assert len(first) == 5
     for bvid, message in first.items():
         assert message.is_photo, "covers are uploaded as photos"
-        assert [b["text"][:1] for b in message.buttons] == ["👍", "👎"]
+        assert [b["text"][:1] for b in message.reply_markup["inline_keyboard"][0]] == ["👍", "👎"]
         assert all(len(d.encode()) <= 64 for d in message.callback_data)
         assert 0 <= pick_rating(message) <= 100
         assert "Similar to “BV" not in message.content, "a liked video is named by its title"

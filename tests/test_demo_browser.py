@@ -53,6 +53,8 @@ async def test_a_person_logs_in_gets_picks_likes_one_and_sees_their_profile(tmp_
         caption = await card.locator(".caption").inner_text()
         assert "https://www.bilibili.com/video/BV" in await card.locator(".caption a").last.get_attribute("href")
         assert re.search(r"\b\d{1,3}/100\b", caption)
+        # The first page ends with what NN/100 means (told once): the chat is still until a later command.
+        await page.locator(".row.bot .bubble", has_text="NN/100 is how much").wait_for(timeout=30_000)
         await page.wait_for_function(
             "[...document.querySelectorAll('.bubble.photo img')].every(i => i.complete && i.naturalWidth > 0)")
         await card.scroll_into_view_if_needed()

@@ -72,7 +72,7 @@ async def test_a_digest_arrives_exactly_once_a_day(bot):
     await asyncio.sleep(1.5)  # more ticks: nothing more today
     first_day = pick_messages(tg, 9101)
     assert len(first_day) == 5
-    assert all(m.is_photo and [b["text"][:1] for b in m.buttons] == ["👍", "👎"] for m in first_day)
+    assert all(m.is_photo and [b["text"][:1] for b in m.reply_markup["inline_keyboard"][0]] == ["👍", "👎"] for m in first_day)
 
     clock.advance(86400)
     await eventually(lambda: len(pick_messages(tg, 9101)) >= 10, what="the second day's digest")

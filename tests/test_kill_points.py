@@ -41,7 +41,7 @@ users.replace_credentials = save_then_die
 async def main():
     bili = BilibiliClient(BilibiliSettings(), correspond_public_key=open(pem_path, "rb").read())
     services = SimpleNamespace(db=Database(url), vault=CredentialVault([key]), bili=bili)
-    await sync._fresh_credentials(services, user_id)
+    await sync.fresh_credentials(services, user_id)
 
 asyncio.run(main())
 """

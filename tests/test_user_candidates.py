@@ -102,7 +102,7 @@ async def test_a_followed_creators_new_upload_reaches_that_users_next_digest_and
 
     mine = [m for m in alice_digest if pick_bvid(m) == upload.bvid]
     assert mine and "New from 某UP主, whom you follow" in mine[0].content
-    assert mine[0].is_photo and [b["text"][:1] for b in mine[0].buttons] == ["👍", "👎"]
+    assert mine[0].is_photo and [b["text"][:1] for b in mine[0].reply_markup["inline_keyboard"][0]] == ["👍", "👎"]
     assert upload.bvid not in {pick_bvid(m) for m in bob_digest}
 
 

@@ -67,7 +67,9 @@ BLACKS = "/x/relation/blacks"  # the logged-in user's own blacklist (黑名单)
 FEED = "/x/polymer/web-dynamic/v1/feed/all"
 FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
+TOVIEW_ADD = "/x/v2/history/toview/add"
 IMAGES = "/bfs"
+TOVIEW_CAP = 100  # watch later's documented cap (a 2024 report says 1000): `toview_cap` changes it
 
 SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH, HOME_FEED})
 
@@ -237,6 +239,7 @@ class User:
     taste: dict[str, Any] = field(default_factory=dict)  # generated users: the planted taste
     # Faved in a folder the favourites API does not list (history rows still say `is_fav: 1`)
     faved_elsewhere: set[str] = field(default_factory=set)
+    toview: dict[str, int] = field(default_factory=dict)  # watch later (稍后再看): bvid -> add_at, in order
 
     @property
     def face(self) -> str:
@@ -315,6 +318,7 @@ class BilibiliDouble:
         self.feed_page_size = 20  # rows per feed/all page, as the web feed pages
         self.home_ads = True  # the home feed carries an ad card (slot 3) and a live room (slot 6)
         self.rows_without_bvid: set[str] = set()  # FEED / HOME_FEED: rows carry their aid, an empty bvid
+        self.toview_cap = TOVIEW_CAP  # toview/add answers 90001 once a user's list holds this many
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -334,6 +338,7 @@ class BilibiliDouble:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
         r.add_post(CONFIRM_REFRESH, self._confirm_refresh)
+        r.add_post(TOVIEW_ADD, self._toview_add)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -1318,6 +1323,29 @@ class BilibiliDouble:
             "Related": self._related_rows(v),
             "participle": self.participle(v.title), "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
         })
+
+    # -- watch later (稍后再看) -------------------------------------------------------------------
+    async def _toview_add(self, request: web.Request) -> web.Response:
+        """toview/add as bilibili answers it (form body `aid` or `bvid`, `csrf`): -101 without a live
+        session, -111 on a wrong csrf, -400 without a video id, 90003 for a deleted (or unknown) video,
+        90001 when the list is full; a video already listed stays where it is, code 0."""
+        s = self._session(request)
+        form = await request.post()
+        if s is None:
+            return self._not_logged_in()
+        if form.get("csrf") != s.bili_jct:
+            return self._code(-111, "csrf 校验失败")
+        bvid, aid = str(form.get("bvid") or ""), str(form.get("aid") or "")
+        if not bvid and not aid.isdigit():
+            return self._code(-400, "请求错误")
+        video = self.videos.get(bvid) if bvid else self._by_aid.get(int(aid))
+        if video is None or video.unavailable_code or video.state < 0:
+            return self._code(90003, "稿件已经被删除")
+        toview = self.users[s.mid].toview
+        if video.bvid not in toview and len(toview) >= self.toview_cap:
+            return self._code(90001, "稍后再看列表已满")
+        toview.setdefault(video.bvid, int(time.time()))
+        return web.json_response({"code": 0, "message": "0", "ttl": 1})
 
     # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
     async def _blacks(self, request: web.Request) -> web.Response:

@@ -142,6 +142,21 @@ def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
 
 
+# URL buttons Telegram opens: http(s) (a bare "example.org" is taken as http) and tg:// links.
+_BUTTON_URL_SCHEMES = frozenset({"", "http", "https", "tg"})
+
+
+def _check_button_url(url: Any) -> None:
+    """Refuse a URL button as Telegram does: empty, or a protocol it does not open (javascript:, file:, ...)."""
+    text = str(url).strip() if isinstance(url, str) else ""
+    if not text:
+        raise _bad("BUTTON_URL_INVALID")
+    # A scheme is what comes before the first ":" unless a port follows it ("example.org:8080/x").
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)", text)
+    if (match.group(1).lower() if match else "") not in _BUTTON_URL_SCHEMES:
+        raise _bad(f"inline keyboard button URL '{text}' is invalid: Unsupported URL protocol")
+
+
 class Call(NamedTuple):
     """One HTTP request the bot made: canonical method name, decoded params, monotonic time."""
 
@@ -1044,8 +1059,8 @@ class TelegramDouble:
                             1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA
                         ):
                             raise _bad("BUTTON_DATA_INVALID")
-                    if "url" in button and not str(button["url"]).strip():
-                        raise _bad("BUTTON_URL_INVALID")
+                    if "url" in button:
+                        _check_button_url(button["url"])
             return {"inline_keyboard": rows}
         if any(k in markup for k in ("keyboard", "remove_keyboard", "force_reply")):
             return None  # accepted, but Message.reply_markup only carries inline keyboards
