@@ -24,7 +24,8 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import account, controls, discover, feedback, flood, login, membership, preferences, profile, recommend, start
+from handlers import (account, controls, discover, feedback, flood, login, membership, preferences, profile, recommend,
+                      similar, start)  # fmt: skip
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -43,6 +44,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 COMMANDS += ("status", "language")
+COMMANDS += ("similar", "history")
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -122,6 +124,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("recommend", recommend.recommend, filters=private))
     app.add_handler(CommandHandler("search", discover.search, filters=private))
     app.add_handler(CommandHandler("popular", discover.popular, filters=private))
+    app.add_handler(CommandHandler("similar", similar.similar, filters=private))
+    app.add_handler(CommandHandler("history", similar.history, filters=private))
     app.add_handler(CommandHandler("digest", preferences.digest, filters=private))
     app.add_handler(CommandHandler("timezone", preferences.timezone, filters=private))
     app.add_handler(CommandHandler("settings", preferences.settings, filters=private))
@@ -138,7 +142,12 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(discover.page_button, pattern=callbacks.DISCOVER_PATTERN))
     app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
     app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
+    app.add_handler(CallbackQueryHandler(similar.similar_button, pattern=callbacks.SIMILAR_PATTERN))
+    app.add_handler(CallbackQueryHandler(similar.history_button, pattern=callbacks.HISTORY_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
+    # A bilibili link or id pasted as plain text means /similar for it.
+    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.Regex(similar.PASTED_VIDEO),
+                                   similar.pasted))
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))
     app.add_error_handler(on_error)

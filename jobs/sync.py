@@ -261,11 +261,21 @@ async def _video_with_tags(services: Services, bvid: str, need_view: bool) -> Vi
         row = catalogue.get_videos(services.db, [bvid])[bvid]
         return _with_tags_from_row(row, await bili.tags(bvid))
     try:
-        return (await bili.view_detail(bvid)).video
+        detail = await bili.view_detail(bvid)
     except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
         log.info("view/detail for %s failed (%s): view + tags instead", bvid, type(exc).__name__)
+    else:
+        keep_related(services, bvid, detail.related)
+        return detail.video
     video = await bili.view(bvid)
     return _replace_tags(video, await bili.tags(bvid))
+
+
+def keep_related(services: Services, bvid: str, related: list[VideoInfo]) -> None:
+    """The related list view/detail brings with a video: its rows into the catalogue and its edges
+    into `related`, so /similar (and the shared signals) have it without another call."""
+    _keep_list_rows(services, related)
+    catalogue.save_related(services.db, bvid, [v.bvid for v in related], services.now())
 
 
 async def refresh_candidates(services: Services, force: bool = False, with_metadata: bool = True) -> int:

@@ -2,6 +2,7 @@
 from .features import quality_score
 from .profile import render_profile_png, taste_profile
 from .rank import rank, rank_popular
+from .similar import ContentWeights, Neighbour, SimilarReason, blend_personal, content_similarity, similar_videos
 from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
 from .store import ModelStore
 from .train import train_users
@@ -11,5 +12,6 @@ from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, Us
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
     "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals", "linkable_items", "quality_score", "rank", "rank_popular",
-    "render_profile_png", "taste_profile", "train_users",
+    "render_profile_png", "ContentWeights", "Neighbour", "SimilarReason", "blend_personal", "content_similarity",
+    "similar_videos", "taste_profile", "train_users",
 ]

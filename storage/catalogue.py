@@ -6,13 +6,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import select
 
 from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Related, Video
 from storage.upsert import upsert
+
+MAX_RELATED = 40  # bilibili's related list holds at most 40 videos
 
 _STAT_COLUMNS = (
     "aid", "title", "cover", "owner_mid", "owner_name", "duration", "tid", "tname", "pubdate",
@@ -157,19 +159,25 @@ def video_tags(video: Video) -> tuple[str, ...]:
 
 
 def save_related(db: Database, bvid: str, related: Sequence[str], now: int) -> None:
+    """The video's related list as bilibili gives it now (edges no longer in it are dropped)."""
+    wanted = list(dict.fromkeys(r for r in related if r != bvid))[:MAX_RELATED]
     with db.session() as s:
-        rows = [{"bvid": bvid, "related_bvid": r, "fetched_at": now} for r in dict.fromkeys(related)]
+        s.execute(delete(Related).where(Related.bvid == bvid, Related.related_bvid.not_in(wanted)))
+        rows = [{"bvid": bvid, "related_bvid": r, "fetched_at": now} for r in wanted]
         upsert(s, Related, rows, ["bvid", "related_bvid"], update=["fetched_at"])
 
 
-def related_graph(db: Database, bvids: Iterable[str]) -> dict[str, list[str]]:
-    """bilibili's related lists of these videos (the shared signals read those of their own items)."""
+def related_graph(db: Database, bvids: Iterable[str], per_video: int | None = None) -> dict[str, list[str]]:
+    """bilibili's related lists of these videos (the shared signals read those of their own items);
+    `per_video`: at most this many of each list."""
     graph: dict[str, list[str]] = {}
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
             stmt = select(Related.bvid, Related.related_bvid).where(Related.bvid.in_(chunk))
             for bvid, related in conn.execute(stmt).all():
-                graph.setdefault(bvid, []).append(related)
+                edges = graph.setdefault(bvid, [])
+                if per_video is None or len(edges) < per_video:
+                    edges.append(related)
     return graph
 
 

@@ -67,6 +67,7 @@ FEED = "/x/polymer/web-dynamic/v1/feed/all"
 FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
 IMAGES = "/bfs"
+SHORT = "/b23"  # b23.tv short links: BILIBILI_SHORT_URL points here
 
 SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH, HOME_FEED})
 
@@ -311,6 +312,7 @@ class BilibiliDouble:
         self.feed_page_size = 20  # rows per feed/all page, as the web feed pages
         self.home_ads = True  # the home feed carries an ad card (slot 3) and a live room (slot 6)
         self.rows_without_bvid: set[str] = set()  # FEED / HOME_FEED: rows carry their aid, an empty bvid
+        self.short_links: dict[str, str] = {}  # b23.tv code -> where it redirects (`add_short_link`)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -325,7 +327,7 @@ class BilibiliDouble:
             (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
             (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
             (FOLLOWINGS, self._followings), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
-            (HOME_FEED, self._home_feed),
+            (HOME_FEED, self._home_feed), (SHORT + "/{code}", self._short_link),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -365,7 +367,7 @@ class BilibiliDouble:
         from settings import BilibiliSettings
 
         values: dict[str, Any] = {"api_url": self.url, "passport_url": self.url, "www_url": self.url,
-                                  "image_url": self.url}
+                                  "image_url": self.url, "short_url": self.url + SHORT}
         values.update(overrides)
         aliases = {name: f.alias or name for name, f in BilibiliSettings.model_fields.items()}
         return BilibiliSettings.model_validate({aliases[k]: v for k, v in values.items()})
@@ -732,6 +734,8 @@ class BilibiliDouble:
             return CORRESPOND
         if path.startswith(IMAGES + "/"):
             return IMAGES
+        if path.startswith(SHORT + "/"):
+            return SHORT
         return path
 
     # -- middleware: counting, faults, WBI ---------------------------------------------------------
@@ -1256,6 +1260,24 @@ class BilibiliDouble:
             "Related": self._related_rows(v),
             "participle": [], "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
         })
+
+    # -- b23.tv short links ----------------------------------------------------------------------
+    def add_short_link(self, code: str, target: str) -> str:
+        """b23.tv/<code> redirects (302) to `target`, e.g. a video page with share parameters; the code."""
+        self.short_links[code] = target
+        return code
+
+    def short_link_to(self, bvid: str) -> str:
+        """A fresh short code for a video, as the app's share button makes one."""
+        code = f"{stable_id('short' + bvid) % 36**7:07x}"[:7]
+        return self.add_short_link(code, f"https://www.bilibili.com/video/{bvid}?share_source=copy_web&vd_source=abc")
+
+    async def _short_link(self, request: web.Request) -> web.Response:
+        """As b23.tv answers: a 302 to the long link, or 404 for a code it does not know."""
+        target = self.short_links.get(request.match_info["code"])
+        if target is None:
+            return web.Response(status=404, text="<html><body>404 Not Found</body></html>", content_type="text/html")
+        return web.Response(status=302, headers={"Location": target}, text="")
 
     # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
     async def _followings(self, request: web.Request) -> web.Response:
