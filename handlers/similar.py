@@ -96,11 +96,11 @@ async def similar_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = users.get_user(svc.db, update.effective_user.id)  # a tap never creates a user
     lang = user.language if user else language_for(update.effective_user.language_code)
     shown_id = callbacks.parse_similar(query.data)
-    shown = picks.get_shown(svc.db, shown_id) if shown_id is not None and user is not None else None
-    if shown is None:
+    shown = picks.get_shown(svc.db, shown_id) if shown_id is not None else None
+    if shown is None:  # malformed, or from before /forget
         await best_effort(query.answer(t(lang, "fb_stale"), show_alert=True), "similar answer")
         return
-    if shown.user_id != user.id:
+    if user is None or shown.user_id != user.id:
         await best_effort(query.answer(t(lang, "similar_not_yours"), show_alert=True), "similar answer")
         return
     await best_effort(query.answer(), "similar answer")
@@ -143,11 +143,11 @@ async def history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = users.get_user(svc.db, update.effective_user.id)
     lang = user.language if user else language_for(update.effective_user.language_code)
     tap = callbacks.parse_history_page(query.data)
+    if tap is not None and tap[0] != update.effective_user.id:
+        await best_effort(query.answer(t(lang, "discover_not_yours"), show_alert=True), "history answer")
+        return
     if tap is None or user is None:
         await best_effort(query.answer(t(lang, "discover_stale"), show_alert=True), "history answer")
-        return
-    if tap[0] != update.effective_user.id:
-        await best_effort(query.answer(t(lang, "discover_not_yours"), show_alert=True), "history answer")
         return
     shown = _history(context, user, tap[0], tap[1])
     if shown is None:

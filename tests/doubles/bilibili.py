@@ -313,6 +313,7 @@ class BilibiliDouble:
         self.home_ads = True  # the home feed carries an ad card (slot 3) and a live room (slot 6)
         self.rows_without_bvid: set[str] = set()  # FEED / HOME_FEED: rows carry their aid, an empty bvid
         self.short_links: dict[str, str] = {}  # b23.tv code -> where it redirects (`add_short_link`)
+        self.related_override: dict[str, list[str]] = {}  # bvid -> its related list, instead of the graph
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -1198,7 +1199,10 @@ class BilibiliDouble:
         return self._code(code, {-403: "访问权限不足", -400: "请求错误"}.get(code, "error"))
 
     def related_bvids(self, bvid: str) -> list[str]:
-        """Deterministic related graph: shared tags, same partition, same uploader (max 40)."""
+        """Deterministic related graph: shared tags, same partition, same uploader (max 40);
+        `related_override[bvid]` when set (e.g. [] for a video bilibili lists nothing beside)."""
+        if bvid in self.related_override:
+            return list(self.related_override[bvid])
         v = self.videos[bvid]
         tags = set(v.tags)
         scored = []
