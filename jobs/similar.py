@@ -93,7 +93,7 @@ async def _detail(svc: Services, bvid: str) -> Video:
                     raise SimilarRefused("refused", exc.code) from None
                 raise
         catalogue.save_videos(svc.db, [detail.video], svc.now())
-        keep_related(svc, bvid, detail.related)
+        keep_related(svc, {bvid: list(detail.related)})
 
     await once_per_key(svc.discover.details, bvid, svc, fetch)
     row = catalogue.get_videos(svc.db, [bvid]).get(bvid)

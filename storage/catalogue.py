@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlmodel import select
 
 from storage.chunks import chunked
@@ -69,6 +69,14 @@ def mark_unavailable(db: Database, bvid: str, now: int, recheck_at: int | None =
         video.fetched_at = now
         video.recheck_at = recheck_at
         s.add(video)
+
+
+def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
+    """These known videos are candidates again (seen in a list now)."""
+    with db.session() as s:
+        for chunk in chunked(sorted(set(bvids))):
+            s.execute(update(Video).where(Video.bvid.in_(chunk)).values(candidate_at=now)
+                      .execution_options(synchronize_session=False))  # fmt: skip
 
 
 def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
@@ -160,10 +168,16 @@ def video_tags(video: Video) -> tuple[str, ...]:
 
 def save_related(db: Database, bvid: str, related: Sequence[str], now: int) -> None:
     """The video's related list as bilibili gives it now (edges no longer in it are dropped)."""
-    wanted = list(dict.fromkeys(r for r in related if r != bvid))[:MAX_RELATED]
+    save_related_lists(db, {bvid: related}, now)
+
+
+def save_related_lists(db: Database, lists: Mapping[str, Sequence[str]], now: int) -> None:
+    """Several videos' related lists in one transaction, each replacing what was stored for it."""
+    wanted = {b: list(dict.fromkeys(r for r in rel if r != b))[:MAX_RELATED] for b, rel in lists.items()}
     with db.session() as s:
-        s.execute(delete(Related).where(Related.bvid == bvid, Related.related_bvid.not_in(wanted)))
-        rows = [{"bvid": bvid, "related_bvid": r, "fetched_at": now} for r in wanted]
+        for chunk in chunked(sorted(wanted)):  # in key order, as upsert: two writers never deadlock
+            s.execute(delete(Related).where(Related.bvid.in_(chunk)))
+        rows = [{"bvid": b, "related_bvid": r, "fetched_at": now} for b, rel in wanted.items() for r in rel]
         upsert(s, Related, rows, ["bvid", "related_bvid"], update=["fetched_at"])
 
 
