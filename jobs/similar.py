@@ -122,8 +122,6 @@ def _neighbours(svc: Services, video: Video) -> list[rec.Neighbour]:
 def for_user(svc: Services, user: User, neighbours: Sequence[rec.Neighbour]) -> list[rec.Neighbour]:
     """The one place a user's own rules filter /similar's candidates: what they watched or 👎'd
     goes (block rules belong here too)."""
-    if user.credentials is None and user.bili_mid is None:
-        return list(neighbours)
     seen = behaviour.watched_bvids(svc.db, user.id)
     disliked = {b for b, (label, _) in picks.get_feedback(svc.db, user.id).items() if label < 0}
     return [n for n in neighbours if n.bvid not in seen and n.bvid not in disliked]
