@@ -1,7 +1,7 @@
 """/similar, /search and /popular for N linked users at once (default 50), against both doubles at
 bilibili's real pace (4 requests/s), first with cold caches, then warm.
 
-    .venv/bin/python bench/discover.py [--users 50] [--rps 4]
+    .venv/bin/python bench/discover.py [--users 50] [--rps 4] [--history 150]
 
 Setup runs in a child process (as bench/recommend.py's): N users linked in storage with the bilibili
 double's credentials, synced and trained. The measuring process then runs the real Application
@@ -59,11 +59,12 @@ CHAT_PACE_S = 1.1
 
 
 # --------------------------------------------------------------------------- setup (child process)
-async def prepare(data_dir: Path, n_users: int) -> None:
+async def prepare(data_dir: Path, n_users: int, n_history: int) -> None:
     async with BilibiliDouble() as bili:
         svc = make_services(data_dir, bili, fernet_keys=os.environ["FERNET_KEYS"])
         try:
-            ids = link_generated_users(svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE)
+            ids = link_generated_users(svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE,
+                                       n_history=n_history)  # fmt: skip
             started = time.perf_counter()
             for uid in ids:
                 report = await sync_user(svc, uid)
@@ -78,8 +79,9 @@ async def prepare(data_dir: Path, n_users: int) -> None:
             await svc.close()
 
 
-def prepare_in_child(data_dir: Path, n_users: int) -> None:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--prepare", str(data_dir), "--users", str(n_users)]
+def prepare_in_child(data_dir: Path, n_users: int, n_history: int) -> None:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--prepare", str(data_dir), "--users", str(n_users),
+           "--history", str(n_history)]  # fmt: skip
     subprocess.run(cmd, check=True)
 
 
@@ -139,14 +141,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--rps", type=float, default=4.0, help="bilibili requests per second (its real pace)")
+    parser.add_argument("--history", type=int, default=150, help="watches per user (setup)")
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        asyncio.run(prepare(args.prepare, args.users))
+        asyncio.run(prepare(args.prepare, args.users, args.history))
         return
     os.environ["FERNET_KEYS"] = Fernet.generate_key().decode()
     with tempfile.TemporaryDirectory() as tmp:
-        prepare_in_child(Path(tmp), args.users)
+        prepare_in_child(Path(tmp), args.users, args.history)
         f = asyncio.run(measure(Path(tmp), args.users, args.rps))
     print(f"similar_p95_ms={f['warm_similar_handler']:.1f} search_p95_ms={f['warm_search_handler']:.1f} "
           f"popular_p95_ms={f['warm_popular_handler']:.1f} cold_similar_p95_ms={f['cold_similar_latency']:.1f} "

@@ -15,8 +15,8 @@ _BILIBILI_HOSTS = re.compile(r"^(?:[a-z0-9-]+\.)*bilibili\.com$")
 _SHORT_HOSTS = frozenset({"b23.tv", "www.b23.tv", "bili2233.cn", "www.bili2233.cn"})
 # A link in running text (a share text from the app: "【title】 https://b23.tv/abc123").
 _URL = re.compile(r"(?:https?://)?(?:[a-z0-9-]+\.)*(?:bilibili\.com|b23\.tv|bili2233\.cn)(?:/[^\s<>\"'，。】]*)?", re.I)
-# Loose on purpose: "BV" + some id characters, so a mistyped id is told apart from plain words.
-_BV_LIKE = re.compile(r"(?<![A-Za-z0-9])BV[0-9A-Za-z]{4,16}(?![A-Za-z0-9])", re.I)
+# Loose on purpose: "BV1" (how every BV id starts) + some id characters, so a mistyped id is told apart.
+_BV_LIKE = re.compile(r"(?<![A-Za-z0-9])BV1[0-9A-Za-z]{3,15}(?![A-Za-z0-9])", re.I)  # every BV id starts BV1
 _AV_LIKE = re.compile(r"(?<![A-Za-z0-9])av(\d{1,20})(?![0-9])", re.I)
 _SHORT_CODE = re.compile(r"^[0-9A-Za-z]{4,16}$")
 _VIDEO_PATH = re.compile(r"^/(?:s/)?video/([^/?#]+)")

@@ -26,7 +26,7 @@ from storage.models import User
 log = logging.getLogger(__name__)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # Plain text that names a bilibili video (a link, a BV or an av id): answered as /similar.
-PASTED_VIDEO = r"(?i)(bilibili\.com/|b23\.tv/|bili2233\.cn/|(?<![a-z0-9])bv[0-9a-z]{4,16}|(?<![a-z0-9])av\d{1,20})"
+PASTED_VIDEO = r"(?i)(bilibili\.com/|b23\.tv/|bili2233\.cn/|(?<![a-z0-9])bv1[0-9a-z]{3,15}|(?<![a-z0-9])av\d{1,20})"
 
 
 async def _similar_reply(context: ContextTypes.DEFAULT_TYPE, user: User, ref: VideoRef) -> str:

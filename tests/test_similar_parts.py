@@ -30,7 +30,7 @@ from tests.dbfixtures import any_db, postgres_url  # noqa: F401
     ("BV1234", VideoRef("malformed", "BV1234")),
     ("https://www.bilibili.com/video/BV0000", VideoRef("malformed", "BV0000")),
     ("av" + "9" * 20, VideoRef("malformed", "av" + "9" * 20)),
-    ("hello", None), ("", None), ("BVB", None),
+    ("hello", None), ("", None), ("BVB", None), ("Bvlgari", None), ("avocado 12", None),
 ])  # fmt: skip
 def test_what_a_pasted_text_names(text, expected):
     assert find_video_ref(text) == expected
