@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 SHOWN = 5  # videos a /similar reply lists
 NEIGHBOURS_KEPT = 30  # the most similar, cached per video: each asker's filter and ratings pick from them
-NOT_FOUND_CODES = frozenset({-404})  # deleted, or never existed
+NOT_FOUND_CODES = frozenset({-404, -100})  # never existed, or deleted (-100: a deleted video's state)
 Failure = Literal["malformed", "not_found", "refused", "not_video"]
 
 

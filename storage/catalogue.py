@@ -188,6 +188,8 @@ def related_graph(db: Database, bvids: Iterable[str], per_video: int | None = No
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
             stmt = select(Related.bvid, Related.related_bvid).where(Related.bvid.in_(chunk))
+            if per_video is not None:  # the same edges on every read (and on every database)
+                stmt = stmt.order_by(Related.bvid, Related.related_bvid)
             for bvid, related in conn.execute(stmt).all():
                 edges = graph.setdefault(bvid, [])
                 if per_video is None or len(edges) < per_video:
