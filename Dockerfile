@@ -8,16 +8,16 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk 
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# CPU wheel of torch first: the default index would pull a multi-GB CUDA build.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-# Dependencies (with the postgres extra) from pyproject.toml alone: this layer is rebuilt only when
-# the dependencies change, not when the code does.
-COPY pyproject.toml ./
+# Dependencies (with the postgres extra) from pyproject.toml at the versions CI passed with
+# (requirements.lock, as `make` installs them); torch 2.13.0+cpu from PyTorch's CPU index (the default
+# index would pull a multi-GB CUDA build). This layer is rebuilt only when the dependencies change.
+COPY pyproject.toml requirements.lock ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -c requirements.lock --extra-index-url https://download.pytorch.org/whl/cpu \
+       -r /tmp/requirements.txt
 # The code last; --no-deps: everything it needs is in the layer above.
-COPY README.md bot.py settings.py services.py redaction.py ./
+COPY README.md LICENSE bot.py settings.py services.py redaction.py ./
 COPY handlers ./handlers
 COPY delivery ./delivery
 COPY recommender ./recommender

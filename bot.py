@@ -5,13 +5,15 @@ Usage: BOT_TOKEN=... python bot.py   (long polling; webhook mode when WEBHOOK_UR
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
 from urllib.parse import urlsplit
 
-from telegram import BotCommandScopeAllPrivateChats, Update
+from telegram import Bot, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -24,8 +26,8 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import (account, controls, discover, feedback, flood, login, membership, preferences, profile, recommend,
-                      similar, start)  # fmt: skip
+from handlers import (account, blocks, controls, discover, feedback, flood, login, membership, preferences, profile,
+                      recommend, similar, start)  # fmt: skip
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -45,6 +47,7 @@ COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "tim
             "privacy", "help", "start")  # fmt: skip
 COMMANDS += ("status", "language")
 COMMANDS += ("similar", "history")
+COMMANDS += ("sync", "reset", "block", "blocked", "duration")
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
@@ -135,6 +138,11 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("privacy", account.privacy, filters=new))
     app.add_handler(CommandHandler("language", controls.language, filters=private))
     app.add_handler(CommandHandler("status", controls.status, filters=private))
+    app.add_handler(CommandHandler("sync", controls.sync, filters=private))
+    app.add_handler(CommandHandler("reset", account.reset, filters=private))
+    app.add_handler(CommandHandler("block", blocks.block, filters=private))
+    app.add_handler(CommandHandler("blocked", blocks.blocked, filters=private))
+    app.add_handler(CommandHandler("duration", blocks.duration, filters=private))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap, pattern=callbacks.FEEDBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(login.login_button, pattern=callbacks.LOGIN_PATTERN))
     app.add_handler(CallbackQueryHandler(preferences.settings_button, pattern=callbacks.SETTINGS_PATTERN))
@@ -144,6 +152,11 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(similar.similar_button, pattern=callbacks.SIMILAR_PATTERN))
     app.add_handler(CallbackQueryHandler(similar.history_button, pattern=callbacks.HISTORY_PATTERN))
+    app.add_handler(CallbackQueryHandler(account.reset_button, pattern=callbacks.RESET_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.block_uploader_tap, pattern=callbacks.BLOCK_UPLOADER_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.block_tag_tap, pattern=callbacks.BLOCK_TAG_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.unblock_button, pattern=callbacks.UNBLOCK_PATTERN))
+    app.add_handler(CallbackQueryHandler(blocks.blocked_page_button, pattern=callbacks.BLOCKED_PAGE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # A bilibili link or id pasted as plain text means /similar for it.
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.Regex(similar.PASTED_VIDEO),
@@ -186,12 +199,53 @@ async def _post_shutdown(app: Application) -> None:
 
 
 def main() -> None:
+    """`bilipick` / `python bot.py`: a wrong token or no network ends in one clear line, not a traceback."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     token = settings.telegram.bot_token
     install_redaction(token.get_secret_value() if token else "")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app = build_application(settings)
+    _log_where_state_lives(settings)
+    try:
+        # Asked once before PTB's start-up, whose own failure is a logged traceback, not a reason.
+        asyncio.run(_check_telegram(settings))
+    except InvalidToken:
+        raise SystemExit("Telegram refused BOT_TOKEN: check it with @BotFather (/mybots → API Token).") from None
+    except NetworkError as exc:
+        raise SystemExit(
+            f"Cannot reach Telegram at {urlsplit(settings.telegram.base_url).netloc}: {exc.message}. "
+            "Check the network (or TELEGRAM_BASE_URL); `make demo` runs without one."
+        ) from None
+    _run(app, settings)
+
+
+async def _check_telegram(settings: Settings) -> None:
+    """getMe with the token: InvalidToken when Telegram refuses it, NetworkError when unreachable."""
+    tg = settings.telegram
+    async with Bot(tg.bot_token.get_secret_value(), base_url=tg.base_url):  # entering calls getMe
+        pass
+
+
+def _log_where_state_lives(settings: Settings) -> None:
+    """A first start says where the database, the key and the models are (what to back up)."""
+    storage = settings.storage
+    key = "FERNET_KEYS" if storage.fernet_keys else str(storage.data_dir.resolve() / "secret.key")
+    log.info("database: %s", redacted_url(storage.resolved_database_url))
+    log.info("encryption key: %s (back it up: without it the stored logins are lost)", key)
+    log.info("models: %s", storage.models_dir.resolve())
+
+
+def redacted_url(url: str) -> str:
+    """A database URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _run(app: Application, settings: Settings) -> None:
     # The ~300k objects left by imports live as long as the process, yet every full garbage collection
     # walked them: ~120 ms with the GIL held, a stall for every chat (bench/stall.py). Not any more.
     gc.freeze()

@@ -45,6 +45,8 @@ class TelegramSettings(BaseSettings):
     forget_confirm_ttl_s: float = Field(default=600.0, alias="FORGET_CONFIRM_TTL")  # its button expires
     # /profile draws a chart (tens of ms of CPU and an upload): once per PROFILE_COOLDOWN s.
     profile_cooldown_s: float = Field(default=30.0, alias="PROFILE_COOLDOWN")
+    # /sync: one per SYNC_COOLDOWN s per user, kept in the database (every front, every restart).
+    sync_cooldown_s: float = Field(default=600.0, alias="SYNC_COOLDOWN")
     # Checked before any handler: messages and taps per Telegram user, UPDATES_BURST at once, then
     # UPDATES_PER_SECOND; the rest are dropped (handlers/flood.py).
     updates_per_second: float = Field(default=1.0, alias="UPDATES_PER_SECOND")

@@ -116,6 +116,7 @@ P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 P_SEARCH = "/x/web-interface/wbi/search/type"
 SEARCH_REFERER = "https://search.bilibili.com/all"
 P_FOLLOWINGS = "/x/relation/followings"
+P_BLACKS = "/x/relation/blacks"
 P_FEED = "/x/polymer/web-dynamic/v1/feed/all"
 P_FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 P_HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
@@ -375,6 +376,15 @@ class BilibiliClient:
         if reply.payload.get("code") == 22115:  # hidden by its owner
             return FollowingsPage(items=[], total=0, has_more=False)
         return _parse(P_FOLLOWINGS, lambda d: parse_followings(d, pn, ps), envelope_data(reply, P_FOLLOWINGS))
+
+    async def blacklist(self, creds: Credentials, pn: int = 1, ps: int = FOLLOWINGS_PS) -> FollowingsPage:
+        """Page `pn` of the logged-in user's own blacklist (黑名单), newest first; page while `has_more`.
+        Relation objects as in `followings` (SocialSisterYi/bilibili-API-collect docs/user/relation.md,
+        查询黑名单明细: SESSDATA, `pn`, `ps` default 50)."""
+        pn, ps = max(pn, 1), min(max(ps, 1), FOLLOWINGS_PS)
+        reply = await self._get(self._api, P_BLACKS, creds=creds, params={"pn": pn, "ps": ps},
+                                referer="https://account.bilibili.com/account/blacklist")
+        return _parse(P_BLACKS, lambda d: parse_followings(d, pn, ps), envelope_data(reply, P_BLACKS))
 
     async def feed_update(self, creds: Credentials, baseline: str = "") -> int:
         """How many uploads of followed creators came after `baseline` (a page's `update_baseline`):

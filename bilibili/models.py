@@ -153,7 +153,11 @@ def _int(v: Any, what: str = "number") -> int:
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Integer columns: durations, partition ids, progress, coins
 BVID_MAX_LEN = 16  # videos.bvid, behaviours.bvid ...: VARCHAR(16)
 OWNER_NAME_MAX_LEN = 128  # videos.owner_name
-TNAME_MAX_LEN = 64  # videos.tname
+TNAME_MAX_LEN = 64  # videos.tname, videos.tname_v2
+RCMD_REASON_MAX_LEN = 200  # videos.rcmd_reason (TEXT; a weekly blurb is a sentence or two)
+STAFF_MAX = 32  # co-creators kept per video (a joint upload names a handful)
+PARTICIPLE_MAX = 32  # title segments kept per video
+PARTICIPLE_MAX_LEN = 32  # characters per segment
 UNAME_MAX_LEN = 128  # users.bili_uname
 FAV_FOLDER_ID_MAX = 10**15 - 1  # sync_cursors.source "favorite:<id>" is VARCHAR(24)
 _COUNT_DIGITS = re.compile(r"[0-9]{20,}")  # a count too big for 64 bits still reads (then is clamped)
@@ -179,6 +183,30 @@ def _count(v: Any, what: str) -> int:
 def _short(v: Any, what: str, max_len: int) -> str:
     """A text field stored in a VARCHAR(max_len) column, cut to fit."""
     return _str(v, what)[:max_len]
+
+
+# -- lenient readers for the optional fields (paywall, partitions v2, honours, staff ...): a field of an
+# odd type reads as "not said" (None) instead of spoiling the row its required fields made good.
+def _maybe(read: Callable[[Any], T], v: Any) -> T | None:
+    if v is None:
+        return None
+    try:
+        return read(v)
+    except MalformedResponse:
+        return None
+
+
+def _opt_small(v: Any) -> int | None:
+    return _maybe(lambda x: _small(x, "field"), v)
+
+
+def _opt_flag(v: Any) -> bool | None:
+    """0/1, true/false or their digit strings ("1"); anything else is not said."""
+    return _maybe(lambda x: _small(x, "flag") != 0, v)
+
+
+def _opt_text(v: Any, max_len: int) -> str | None:
+    return _maybe(lambda x: _short(x, "text", max_len), v) if not isinstance(v, bool) else None
 
 
 # -- video ids: bilibili's public av <-> BV conversion (the 2024 scheme, 51-bit avids) -----------------
@@ -277,6 +305,74 @@ def _items(rows: Any, what: str, parse: Callable[[Any], T | None]) -> list[T]:
     return out
 
 
+_PAY_RIGHTS = ("pay", "ugc_pay", "arc_pay")
+_RANK_PLACE = re.compile(r"第([0-9]{1,9})名")  # honor 3: "全站排行榜最高第55名"
+
+
+def _paid(rights: Any) -> bool | None:
+    """rights.pay (a paid PGC title), ugc_pay (a paid upload), arc_pay (a paid archive): any set means
+    the video must be bought; None when the answer carries no rights."""
+    if not isinstance(rights, dict):
+        return None
+    flags = [_opt_flag(rights.get(k)) for k in _PAY_RIGHTS]
+    if any(flags):
+        return True
+    return None if all(f is None for f in flags) else False  # unreadable flags say nothing
+
+
+def _vertical(dimension: Any) -> bool | None:
+    """Portrait (taller than wide once `rotate` swaps the sides): bilibili's short-form videos."""
+    if not isinstance(dimension, dict):
+        return None
+    width, height = _opt_small(dimension.get("width")) or 0, _opt_small(dimension.get("height")) or 0
+    if width <= 0 or height <= 0:
+        return None  # old videos carry no resolution
+    if _opt_flag(dimension.get("rotate")):
+        width, height = height, width
+    return height > width
+
+
+def _honors(reply: Any) -> tuple[int, int] | None:
+    """honor_reply.honor[] -> (bit t-1 set for each honour type t in 1..16, the best ranking place)."""
+    if not isinstance(reply, dict):
+        return None
+    bits, place = 0, 0
+    for honor in reply.get("honor") if isinstance(reply.get("honor"), list) else []:
+        if not isinstance(honor, dict):
+            continue
+        kind = _opt_small(honor.get("type")) or 0
+        if 1 <= kind <= 16:
+            bits |= 1 << (kind - 1)
+        desc = honor.get("desc")
+        if kind == 3 and isinstance(desc, str) and (m := _RANK_PLACE.search(desc)):
+            n = int(m.group(1))
+            place = n if place == 0 else min(place, n)
+    return bits, place
+
+
+def _staff(rows: Any, owner_mid: int) -> tuple[int, ...] | None:
+    """The co-creators' mids (a joint upload's `staff`, the uploader among them, left out here)."""
+    if not isinstance(rows, list):
+        return None
+    mids = (_maybe(lambda v: _int(v, "staff.mid"), r.get("mid")) for r in rows if isinstance(r, dict))
+    return tuple(dict.fromkeys(m for m in mids if m and 0 < m != owner_mid))[:STAFF_MAX]
+
+
+def _rcmd_reason(v: Any) -> str | None:
+    """popular: {content, corner_mark}; a weekly issue: the blurb itself; "" or anything else: not said."""
+    if isinstance(v, dict):
+        v = v.get("content")
+    return _opt_text(v, RCMD_REASON_MAX_LEN) or None if isinstance(v, str) else None
+
+
+def _participle(v: Any) -> tuple[str, ...] | None:
+    """view/detail's `participle`: the title's words as bilibili segments them (lower-cased)."""
+    if not isinstance(v, list):
+        return None
+    words = (_clean(w).strip()[:PARTICIPLE_MAX_LEN] for w in v if isinstance(w, str))
+    return tuple(dict.fromkeys(w for w in words if w))[:PARTICIPLE_MAX]
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """One archive object, normalised (cover https; tags None when unknown; 0/"" for missing fields)."""
@@ -299,6 +395,18 @@ class VideoInfo:
     share: int
     like: int
     tags: tuple[str, ...] | None = None
+    # What only some answers carry. None: this answer does not say (storage keeps what it knew).
+    tid_v2: int | None = None  # the finer 2025 partition (view: tid_v2, related rows: tidv2)
+    tname_v2: str | None = None
+    copyright: int | None = None  # 1 original, 2 repost
+    vertical: bool | None = None  # portrait first page (`dimension`): short-form
+    paid: bool | None = None  # rights.pay / ugc_pay / arc_pay: bought, not free to play
+    upower_exclusive: bool | None = None  # 充电专属: the uploader's paying supporters only (view only)
+    honors: int | None = None  # honor_reply types as bits: 1 入站必刷, 2 每周必看, 4 ranking peak, 8 热门
+    top_rank: int | None = None  # the best site-wide ranking place reached (honor 3), 0 none
+    staff: tuple[int, ...] | None = None  # co-creators' mids (the uploader left out)
+    participle: tuple[str, ...] | None = None  # bilibili's own segmentation of the title (view/detail)
+    rcmd_reason: str | None = None  # why a list shows it: popular's badge, a weekly issue's blurb
 
     @property
     def url(self) -> str:
@@ -310,12 +418,14 @@ class VideoInfo:
         d = _required_obj(d, "archive")
         owner = _obj(d.get("owner"), "owner")
         stat = _obj(d.get("stat"), "stat")
+        owner_mid = _int(owner.get("mid"), "owner.mid")
+        honors = _honors(d.get("honor_reply"))
         return cls(
             bvid=_str(d.get("bvid"), "bvid"),
             aid=_int(d.get("aid"), "aid"),
             title=_str(d.get("title"), "title"),
             cover=https(_str(d.get("pic"), "pic")),
-            owner_mid=_int(owner.get("mid"), "owner.mid"),
+            owner_mid=owner_mid,
             owner_name=_short(owner.get("name"), "owner.name", OWNER_NAME_MAX_LEN),
             duration=_small(d.get("duration"), "duration"),
             tid=_small(d.get("tid"), "tid"),
@@ -329,6 +439,16 @@ class VideoInfo:
             share=_count(stat.get("share"), "stat.share"),
             like=_count(stat.get("like"), "stat.like"),
             tags=tags,
+            tid_v2=_opt_small(d.get("tid_v2", d.get("tidv2"))) or None,
+            tname_v2=_opt_text(d.get("tname_v2", d.get("tnamev2")), TNAME_MAX_LEN) or None,
+            copyright=_opt_small(d.get("copyright")),
+            vertical=_vertical(d.get("dimension")),
+            paid=_paid(d.get("rights")),
+            upower_exclusive=_opt_flag(d.get("is_upower_exclusive")),
+            honors=honors[0] if honors else None,
+            top_rank=honors[1] if honors else None,
+            staff=_staff(d.get("staff"), owner_mid),
+            rcmd_reason=_rcmd_reason(d.get("rcmd_reason")),
         )
 
     @classmethod
@@ -389,6 +509,8 @@ class SearchHit:
     view: int
     pubdate: int
     cover: str
+    paid: bool = False  # is_pay: bought, not free to play
+    upower_exclusive: bool = False  # is_charging_arc: the uploader's paying supporters only
 
     @property
     def url(self) -> str:
@@ -412,6 +534,7 @@ class HistoryItem:
     progress: int  # seconds; -1 = watched to the end
     duration: int
     view_at: int
+    is_fav: bool = False  # the row says the user has it in a favourite folder
 
 
 @dataclass(frozen=True)
@@ -599,7 +722,8 @@ def _history_item(row: Any) -> HistoryItem | None:
     business = _str(_obj(row.get("history"), "history").get("business"), "business") or "archive"
     video = VideoInfo.from_history_row(row)
     item = HistoryItem(video=video, progress=_small(row.get("progress"), "progress"),
-                       duration=_small(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"))
+                       duration=_small(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"),
+                       is_fav=bool(_opt_flag(row.get("is_fav"))))
     if business != "archive":
         return None
     video = _with_ids(video, "history")
@@ -715,7 +839,8 @@ def parse_view_detail(data: Any) -> VideoDetail:
     video, state = parse_view(data.get("View"))
     tags = parse_tags(data.get("Tags"))
     related = parse_archives(data.get("Related"), "related") if data.get("Related") is not None else []
-    return VideoDetail(video=replace(video, tags=tags), state=state, related=related)
+    return VideoDetail(video=replace(video, tags=tags, participle=_participle(data.get("participle"))),
+                       state=state, related=related)
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -767,6 +892,8 @@ def _search_hit(row: Any) -> SearchHit | None:
         view=_count(row.get("play"), "play"),
         pubdate=_int(row.get("pubdate"), "pubdate"),
         cover=https(_str(row.get("pic"), "pic")),
+        paid=bool(_opt_flag(row.get("is_pay"))),
+        upower_exclusive=bool(_opt_flag(row.get("is_charging_arc"))),
     )
 
 
@@ -885,7 +1012,8 @@ def _home_item(d: Any) -> VideoInfo | None:
     d = _required_obj(d, "home feed item")
     if _str(d.get("goto"), "goto") != "av" or d.get("business_info") is not None:
         return None
-    return _with_ids(VideoInfo.from_archive({**d, "aid": d.get("id")}), "home feed")  # `id` is the aid
+    # `id` is the aid; the card's rcmd_reason speaks to this viewer ("已关注"): not the shared catalogue's
+    return _with_ids(VideoInfo.from_archive({**d, "aid": d.get("id"), "rcmd_reason": None}), "home feed")
 
 
 def parse_home_feed(data: Any) -> tuple[list[VideoInfo], int | None]:

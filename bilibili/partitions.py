@@ -39,6 +39,18 @@ PARTITIONS: tuple[Partition, ...] = (
     Partition(1001, "影视", "Film & TV", 181),
 )
 
+# The pre-2025 tree under each legacy main tid of the table: a stored video's `tid` is usually one of
+# these sub-partitions (17 单机游戏 is under 4 游戏); retired subs kept, old videos still carry them.
+# Source: SocialSisterYi/bilibili-API-collect docs/video/video_zone.md (256 短片 from bilibili's site).
+LEGACY_SUBS: dict[int, tuple[int, ...]] = {
+    1: (24, 25, 47, 210, 86, 253, 27), 3: (28, 31, 30, 59, 193, 29, 130, 243, 244, 194),
+    129: (20, 154, 156, 198, 199, 200), 4: (17, 171, 172, 65, 173, 121, 136, 19),
+    36: (201, 124, 228, 207, 208, 209, 229, 122, 39, 96, 98), 188: (95, 230, 231, 232, 233, 189, 190, 191),
+    234: (235, 249, 164, 236, 237, 238), 223: (245, 246, 247, 248, 240, 227, 176, 224, 225, 226),
+    211: (76, 212, 213, 214, 215), 217: (218, 219, 220, 221, 222, 75), 119: (22, 26, 126, 216, 127),
+    155: (157, 252, 158, 159, 192), 5: (71, 241, 242, 137, 131), 181: (182, 183, 85, 184, 256),
+}  # fmt: skip
+
 BY_ID: dict[int, Partition] = {p.id: p for p in PARTITIONS}
 BY_LEGACY_TID: dict[int, Partition] = {p.legacy_tid: p for p in PARTITIONS}
 
@@ -51,3 +63,10 @@ def partition(rid: int) -> Partition | None:
 def is_ranking_id(rid: int) -> bool:
     """What ranking/v2 answers with a current list: 0 or a v2 main id of the table."""
     return rid == OVERALL or rid in BY_ID
+
+
+def legacy_tids(rid: int) -> frozenset[int]:
+    """Every legacy tid a stored video of v2 main partition `rid` may carry (its main and sub tids);
+    empty for an id not in the table."""
+    part = BY_ID.get(rid)
+    return frozenset((part.legacy_tid, *LEGACY_SUBS.get(part.legacy_tid, ()))) if part else frozenset()

@@ -18,6 +18,15 @@ SETTINGS_FEWER, SETTINGS_MORE = "set:picks:-1", "set:picks:+1"
 FORGET_NO = "forget:no"
 FORGET_YES_PREFIX = "forget:yes"
 _FORGET_YES = re.compile(r"^forget:yes:(\d{1,12})$")
+# /reset's confirmation, like /forget's: stamped with when it was offered (it expires).
+RESET_PATTERN = r"^reset:"
+RESET_NO = "reset:no"
+RESET_YES_PREFIX = "reset:yes"
+_RESET_YES = re.compile(r"^reset:yes:(\d{1,12})$")
+# /settings: snooze the digest for N days; the compact (one message) or the photo digest.
+SETTINGS_SNOOZE_1, SETTINGS_SNOOZE_7 = "set:snooze:1", "set:snooze:7"
+SETTINGS_COMPACT_ON, SETTINGS_COMPACT_OFF = "set:compact:on", "set:compact:off"
+SNOOZE_DAYS = {SETTINGS_SNOOZE_1: 1, SETTINGS_SNOOZE_7: 7}
 
 
 def feedback(shown_id: int, label: int) -> str:
@@ -39,6 +48,16 @@ def forget_yes(offered_at: int) -> str:
 def parse_forget_yes(data: str | None) -> int | None:
     """When a well-formed confirmation was offered, else None."""
     match = _FORGET_YES.match(data or "")
+    return int(match.group(1)) if match else None
+
+
+def reset_yes(offered_at: int) -> str:
+    return f"reset:yes:{offered_at}"
+
+
+def parse_reset_yes(data: str | None) -> int | None:
+    """When a well-formed /reset confirmation was offered, else None."""
+    match = _RESET_YES.match(data or "")
     return int(match.group(1)) if match else None
 
 
@@ -179,4 +198,33 @@ def history_page(telegram_id: int, page: int) -> str:
 def parse_history_page(data: str | None) -> tuple[int, int] | None:
     """(owner's telegram id, page) of a well-formed /history page button, else None."""
     match = _HISTORY.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+# /blocked: "ub:<telegram id>:<rule id>:<page>" removes one rule and shows that page again;
+# "blp:<telegram id>:<page>" turns the list's page. Both name the list's owner: a forwarded list
+# tapped by someone else changes nothing (and storage removes only the owner's rules anyway).
+UNBLOCK_PATTERN = r"^ub:"
+BLOCKED_PAGE_PATTERN = r"^blp:"
+_UNBLOCK = re.compile(r"^ub:(\d{1,18}):(\d{1,12}):(\d{1,3})$")
+_BLOCKED_PAGE = re.compile(r"^blp:(\d{1,18}):(\d{1,3})$")
+
+
+def unblock(telegram_id: int, rule_id: int, page: int) -> str:
+    return f"ub:{telegram_id}:{rule_id}:{page}"
+
+
+def parse_unblock(data: str | None) -> tuple[int, int, int] | None:
+    """(owner's telegram id, rule id, page) of a well-formed undo tap, else None."""
+    match = _UNBLOCK.match(data or "")
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def blocked_page(telegram_id: int, page: int) -> str:
+    return f"blp:{telegram_id}:{page}"
+
+
+def parse_blocked_page(data: str | None) -> tuple[int, int] | None:
+    """(owner's telegram id, page) of a well-formed page tap, else None."""
+    match = _BLOCKED_PAGE.match(data or "")
     return (int(match.group(1)), int(match.group(2))) if match else None

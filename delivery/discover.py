@@ -25,6 +25,7 @@ class Line:
     owner_name: str
     duration: int  # seconds
     rating: int | None  # NN/100 for a user with a model, else None
+    paywalled: bool = False  # paid or members-only: listed as bilibili lists it, marked (never a pick)
 
     @property
     def url(self) -> str:
@@ -37,6 +38,7 @@ class Page:
     page: int  # 1-based
     num_pages: int
     personal: bool  # ordered (and rated) by the user's model
+    hidden: int = 0  # lines of bilibili's list the user's block rules left out
 
 
 def duration_text(seconds: int) -> str:
@@ -54,20 +56,22 @@ def partition_name(part: Partition | None, lang: str) -> str:
     return part.zh if lang == "zh" else part.en
 
 
-def _line(n: int, line: Line) -> str:
+def _line(n: int, line: Line, lang: str) -> str:
     title = line.title if len(line.title) <= _TITLE_MAX else line.title[: _TITLE_MAX - 1] + "…"
     parts = [f"<b>{line.rating:02d}/100</b>"] if line.rating is not None else []
     parts.append(f'<a href="{line.url}">{html.escape(title)}</a>')
     parts.append(html.escape(line.owner_name[:32]))
     if duration := duration_text(line.duration):
         parts.append(duration)
+    if line.paywalled:
+        parts.append(t(lang, "discover_paywalled"))
     return f"{n}. " + " · ".join(parts)
 
 
 def page_text(heading: str, page: Page, lang: str) -> str:
     start = (page.page - 1) * PAGE_SIZE + 1
     lines = [f"{heading} · {t(lang, 'discover_page', page=page.page, pages=max(page.num_pages, page.page))}"]
-    lines += [_line(start + i, line) for i, line in enumerate(page.lines)]
+    lines += [_line(start + i, line, lang) for i, line in enumerate(page.lines)]
     if not page.personal:
         lines.append(t(lang, "discover_unrated"))
     return "\n".join(lines)

@@ -45,11 +45,12 @@ async def cover_for(services: Services, card: PickCard, someone_waits: bool) -> 
 
 async def send_pick(
     bot: ExtBot, services: Services, chat_id: int, card: PickCard, shown_id: int,
-    lang: str, cover: bytes | str | None, bulk: bool = False,
+    lang: str, cover: bytes | str | None, bulk: bool = False, silent: bool = False,
 ) -> Message:  # fmt: skip
     """One message per pick: the cover photo with the caption, or plain text if the photo is refused.
 
     `bulk` sends (the digest) yield to replies users are waiting for (see delivery/ratelimit.py).
+    `silent`: sent with disable_notification (a digest's picks; its header rang already).
     """
     caption = pick_caption(card, lang)
     keyboard = feedback_keyboard(shown_id, 0, lang)
@@ -57,7 +58,7 @@ async def send_pick(
     if cover is not None:
         try:
             message = await bot.send_photo(chat_id, cover, caption=caption, reply_markup=keyboard,
-                                           rate_limit_args=priority)  # fmt: skip
+                                           disable_notification=silent, rate_limit_args=priority)  # fmt: skip
             if message.photo:
                 services.covers.put(card.bvid, message.photo[-1].file_id)
             return message
@@ -69,7 +70,8 @@ async def send_pick(
                 raise
             log.warning("photo refused for %s (%s); sending text", card.bvid, exc)
     return await with_retries(
-        lambda: bot.send_message(chat_id, caption, reply_markup=keyboard, rate_limit_args=priority)
+        lambda: bot.send_message(chat_id, caption, reply_markup=keyboard, disable_notification=silent,
+                                 rate_limit_args=priority)
     )
 
 
@@ -88,9 +90,9 @@ def unsent_cards(services: Services, shown_ids: list[int]) -> list[tuple[PickCar
 
 async def send_recorded(
     bot: ExtBot, services: Services, user: User, items: list[tuple[PickCard, int]],
-    pace_s: float = 0.0, bulk: bool = False,
+    pace_s: float = 0.0, bulk: bool = False, silent: bool = False,
 ) -> int:  # fmt: skip
-    """Send recorded picks in order; returns how many Telegram confirmed.
+    """Send recorded picks in order (`silent`: without a sound); returns how many Telegram confirmed.
 
     A pick that may have arrived (the connection broke after the request left) is skipped, not
     resent; a refusal (blocked, rate limit, Telegram down) stops the page and is raised.
@@ -111,7 +113,8 @@ async def send_recorded(
             if bulk and not picks.mark_send_started(services.db, shown_id, services.now()):
                 continue  # another process (a rolling deploy) is sending this one
             try:
-                message = await send_pick(bot, services, user.chat_id, card, shown_id, user.language, cover, bulk)
+                message = await send_pick(bot, services, user.chat_id, card, shown_id, user.language, cover, bulk,
+                                          silent)
             except TelegramError as exc:
                 if maybe_delivered(exc):
                     # It may be in the chat already: never resent (a digest keeps its send mark).

@@ -1,4 +1,4 @@
-"""/logout, /forget (with a confirm button) and /privacy."""
+"""/logout, /forget and /reset (each with a confirm button) and /privacy."""
 
 from __future__ import annotations
 
@@ -71,6 +71,44 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     svc.models.delete(str(user.id))
     forget_from_shared(svc, user.id)  # after the rows went: a build reading them now sees them gone
     await _edit(query, t(lang, "forget_done"))
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reset: forget the taste (taps, shown picks, model) but keep the login and the synced history."""
+    if not is_private(update):
+        return
+    svc, user = services_of(context), current_user(update, context)
+    limits = cooldowns_of(context.application)
+    if limits.take(user.telegram_id, "reset", svc.settings.telegram.forget_cooldown_s):
+        if limits.tell_once(user.telegram_id, "reset"):
+            await update.effective_message.reply_text(t(user.language, "cooldown_forget"))
+        return
+    keyboard = InlineKeyboardMarkup([[
+        InlineKeyboardButton(t(user.language, "reset_yes"), callback_data=callbacks.reset_yes(svc.now())),
+        InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.RESET_NO),
+    ]])  # fmt: skip
+    await update.effective_message.reply_text(t(user.language, "reset_confirm"), reply_markup=keyboard)
+
+
+async def reset_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await best_effort(query.answer(), "tap answer")
+    svc = services_of(context)
+    user = users.get_user(svc.db, update.effective_user.id)  # a stale tap must not re-create a user
+    lang = user.language if user else language_for(update.effective_user.language_code)
+    cooldowns_of(context.application).reset(update.effective_user.id, "reset")  # answered: no prompt waits
+    if user is None or not query.data.startswith(callbacks.RESET_YES_PREFIX):
+        await _edit(query, t(lang, "reset_cancelled"))
+        return
+    offered_at = callbacks.parse_reset_yes(query.data)
+    age_s = svc.now() - offered_at if offered_at is not None else -1
+    if not 0 <= age_s <= svc.settings.telegram.forget_confirm_ttl_s:  # old, or not one we sent
+        await _edit(query, t(lang, "reset_expired"))
+        return
+    # Rows and model files together (a training pass that read the old taps then saves nothing).
+    users.reset_taste(svc.db, user.id, svc.now(), lambda: svc.models.delete(str(user.id)))
+    forget_from_shared(svc, user.id)  # their 👍 counted in the shared signals
+    await _edit(query, t(lang, "reset_done"))
 
 
 async def _edit(query: CallbackQuery, text: str) -> None:

@@ -1,4 +1,4 @@
-"""/language (zh or en, over Telegram's language_code) and /status ("is it working?")."""
+"""/language (zh or en, over Telegram's language_code), /status ("is it working?") and /sync ("sync me now")."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from telegram.ext import ContextTypes
 from delivery import callbacks
 from delivery.i18n import LANGUAGES, t
 from delivery.menu import MENU_KEY, command_menu
+from delivery.onboarding import BotOnboardingView
 from delivery.outcome import best_effort
 from handlers.common import current_user, is_private, services_of
-from services import Services
+from jobs.sync_now import sync_now
+from services import QUEUE_KEY, Services
 from storage import behaviour, picks, users
 from storage.models import User
 
@@ -97,7 +99,9 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
     model = picks.latest_model_version(svc.db, user.id)
     trained = (t(lang, "status_model", version=model.version, at=_local(user, model.created_at),
                  samples=model.n_samples) if model else t(lang, "status_model_none"))  # fmt: skip
-    digest_at = _local(user, next_digest_at(user, now))
+    snooze_end = user.digest_paused_until if (user.digest_paused_until or 0) > now else None
+    # A snoozed user's next digest is the first slot at or after the snooze's end.
+    digest_at = _local(user, next_digest_at(user, snooze_end - 1 if snooze_end else now))
     return t(
         lang,
         "status",
@@ -108,7 +112,8 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
         model=trained,
         labels=picks.feedback_count(svc.db, user.id),
         digest=(t(lang, "status_digest_paused") if user.digest_paused
-                else t(lang, "status_digest_at", at=digest_at, tz=user.timezone)),  # fmt: skip
+                else t(lang, "status_digest_at", at=digest_at, tz=user.timezone)
+                + (" · " + t(lang, "status_digest_snoozed", until=_local(user, snooze_end)) if snooze_end else "")),  # fmt: skip
         bili=(t(lang, "status_bili_limited", minutes=max(1, math.ceil(bilibili_pause_left_s / 60)))
               if bilibili_pause_left_s > 0 else t(lang, "status_bili_ok")),  # fmt: skip
     )
@@ -139,3 +144,43 @@ def next_digest_at(user: User, now: int) -> int:
 
 def _local(user: User, at: int) -> str:
     return datetime.fromtimestamp(at, ZoneInfo(user.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sync: the user's sync now, once per SYNC_COOLDOWN; one status message edited as it runs
+    (in distributed mode a worker runs it and edits the message the front sent)."""
+    if not is_private(update):
+        return
+    svc, user = services_of(context), current_user(update, context)
+    reply = update.effective_message.reply_text
+    if user.credentials is None:
+        await reply(t(user.language, "syncnow_unlinked"))
+        return
+    if user.session_dead:
+        await reply(t(user.language, "session_dead"))
+        return
+    if svc.syncing(user.id):  # this process syncs them right now (a first sync, a scheduled one)
+        await reply(t(user.language, "syncnow_busy"))
+        return
+    if (pause_left_s := await svc.bili.throttle.any_pause_left_s()) > 0:  # not counted against the limit
+        await reply(t(user.language, "syncnow_limited", minutes=max(1, math.ceil(pause_left_s / 60))))
+        return
+    cooldown_s = svc.settings.telegram.sync_cooldown_s
+    if (last := users.claim_sync_request(svc.db, user.id, svc.now(), cooldown_s)) is not None:
+        again_at = last + int(cooldown_s)
+        minutes = max(1, math.ceil((again_at - svc.now()) / 60))
+        await reply(t(user.language, "syncnow_cooldown", last=_local(user, last), at=_local(user, again_at),
+                      minutes=minutes))  # fmt: skip
+        return
+    view = BotOnboardingView(context.bot, user.chat_id, user.language)
+    if not svc.settings.work.distributed:
+        svc.spawn(sync_now(svc, user.id, view), name=f"sync-now:{user.id}")
+        return
+    from jobs.queue import defer_sync_now
+
+    await view.status("syncnow_running")
+    try:
+        if not await defer_sync_now(context.application.bot_data[QUEUE_KEY], user.id, view.message_id):
+            await view.status("syncnow_busy")  # an earlier /sync still waits for a worker
+    except Exception as exc:  # noqa: BLE001 - the user is due: the scheduled sync runs it anyway
+        log.warning("/sync of user %d not deferred: %s", user.id, type(exc).__name__)

@@ -49,6 +49,8 @@ async def _render(context: ContextTypes.DEFAULT_TYPE, user: User, listing: Listi
         log.warning("%s page failed: %s", listing.kind, type(exc).__name__)
         return failure_text(exc, user.language)
     if not shown.lines:
+        if shown.hidden and page == 1:  # bilibili listed videos; the user's block rules hid them all
+            return t(user.language, "discover_all_blocked")
         if page > 1:
             return t(user.language, "discover_no_page")
         if listing.kind == "search":

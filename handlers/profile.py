@@ -14,6 +14,7 @@ from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of, seconds_text
 from delivery.outcome import best_effort
 from delivery.i18n import t
+from storage import behaviour
 
 
 async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -32,9 +33,11 @@ async def profile(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await best_effort(context.bot.send_chat_action(user.chat_id, ChatAction.UPLOAD_PHOTO), "upload action")
     taste = rec.taste_profile(model)
-    titles = {k: t(user.language, f"profile_{k}") for k in ("tags", "uploaders", "partitions")}
+    titles = {k: t(user.language, f"profile_{k}") for k in ("tags", "uploaders", "partitions", "trend", "trend_none")}
+    # The trend counts watches (a like row carries when it was first seen, not when it was given).
+    trend = await asyncio.to_thread(lambda: rec.tag_trend(behaviour.watched_tags(svc.db, user.id), tz=user.timezone))
     # matplotlib takes tens of milliseconds: keep the event loop free meanwhile.
-    png = await asyncio.to_thread(rec.render_profile_png, taste, titles)
+    png = await asyncio.to_thread(rec.render_profile_png, taste, titles, trend)
     caption = t(
         user.language,
         "profile_caption",

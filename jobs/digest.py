@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
-from delivery.card import PickCard
+from delivery.digest import header_text, send_compact, send_note
+from delivery.i18n import t
 from delivery.outcome import chat_gone
 from delivery.send import send_recorded, unsent_cards
 from jobs.picks import choose_picks
@@ -40,6 +41,19 @@ class DigestReport:
     skipped_late: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+def slot_time(user: User | users.DigestSlot, local_date: str) -> int:
+    """When the digest of `local_date` was due: the user's digest time that day in their zone."""
+    hour, minute = (int(x) for x in user.digest_time.split(":"))
+    day = datetime.fromisoformat(local_date)
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(user.timezone)).timestamp())
+
+
+def snoozed(user: User | users.DigestSlot, local_date: str) -> bool:
+    """/settings "pause N days": a digest whose slot comes before the snooze's end is not sent."""
+    until = user.paused_until if isinstance(user, users.DigestSlot) else user.digest_paused_until
+    return until is not None and slot_time(user, local_date) < until
 
 
 def due_date(user: User | users.DigestSlot, now: int, grace_s: float) -> tuple[str, bool] | None:
@@ -100,7 +114,7 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
     distributed mode defers one task per digest."""
     now = svc.now()
     slots: dict[int, tuple[str, bool]] = {}
-    for n, user in enumerate(users.digest_candidates(svc.db)):
+    for n, user in enumerate(users.digest_candidates(svc.db, now)):
         if n % 500 == 499:
             await asyncio.sleep(0)  # many users: let replies and taps through meanwhile
         try:
@@ -110,6 +124,8 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
                         user.id, user.timezone, user.digest_time)  # fmt: skip
             report.errors.append("bad_user_settings")
             continue
+        if slot is not None and snoozed(user, slot[0]):
+            continue  # a slot inside a snooze that has ended since: skipped, not sent late
         if slot is not None:
             slots[user.id] = slot
     claimed = picks.claimed_days(svc.db, {day for day, _ in slots.values()})  # one query, not one per user
@@ -137,13 +153,13 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
     """Send one claimed digest's undelivered picks and mark it; False when it is not (yet) sent.
     The one body both the embedded runner and the distributed `send` task run."""
     user = users.get_user_by_id(svc.db, digest.user_id)
-    if user is None or user.blocked or user.digest_paused:
+    if user is None or user.blocked or user.digest_paused or snoozed(user, digest.local_date):
+        # Snoozed after the claim (a worker had not sent it yet): skipped too.
         picks.update_digest(svc.db, digest.id, status=DigestStatus.SKIPPED, finished_at=svc.now())
         return False
     try:
-        items = _pending_items(svc, user, digest)
         # Not `report.messages += await ...`: that reads the total before the await.
-        sent = await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True)
+        sent = await _deliver(svc, bot, user, digest)
         report.messages += sent
     except TelegramError as exc:
         if not chat_gone(exc):
@@ -165,8 +181,27 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
     return True
 
 
-def _pending_items(svc: Services, user: User, digest: Digest) -> list[tuple[PickCard, int]]:
-    """The digest's recorded picks not yet delivered; chosen and recorded on the first attempt."""
+async def _deliver(svc: Services, bot: ExtBot, user: User, digest: Digest) -> int:
+    """The digest's messages; how many Telegram confirmed. A day with nothing new: one short line.
+    Otherwise one header that rings, then the picks in silence; or, compact, one message of lines."""
+    shown_ids = _recorded_picks(svc, user, digest)
+    if not shown_ids:
+        await send_note(bot, user, t(user.language, "digest_nothing_new"))
+        return 1
+    items = unsent_cards(svc, shown_ids)
+    header = header_text(user.language, len(shown_ids), digest.local_date)
+    if user.digest_compact:
+        return await send_compact(bot, svc, user, header, items)
+    sent = 0
+    if items and len(items) == len(shown_ids):  # none went yet: a resumed digest does not ring again
+        await send_note(bot, user, header)
+        sent = 1
+        await asyncio.sleep(PER_CHAT_PACE_S)
+    return sent + await send_recorded(bot, svc, user, items, pace_s=PER_CHAT_PACE_S, bulk=True, silent=True)
+
+
+def _recorded_picks(svc: Services, user: User, digest: Digest) -> list[int]:
+    """The digest's shown rows; chosen and recorded on the first attempt."""
     shown_ids = json.loads(digest.picks or "[]")
     if not shown_ids:
         batch = choose_picks(svc, user, user.picks_per_page)
@@ -174,4 +209,4 @@ def _pending_items(svc: Services, user: User, digest: Digest) -> list[tuple[Pick
         shown = [card.shown() for card in batch.items]
         shown_ids = picks.record_digest_picks(svc.db, digest.id, user.id, shown, svc.now(), user.chat_id)
         digest.picks = json.dumps(shown_ids)
-    return unsent_cards(svc, shown_ids)
+    return shown_ids

@@ -7,7 +7,7 @@ import asyncio
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 import recommender as rec
@@ -15,6 +15,7 @@ from bilibili.models import SearchHit, SearchPage, VideoInfo
 from bilibili.partitions import BY_ID, OVERALL, PARTITIONS, Partition
 from delivery.discover import PAGE_SIZE, Line, Page
 from jobs.convert import to_rec_video
+from jobs.filters import allowed, rules_of
 from services import Services, TtlCache
 from storage import catalogue
 from storage.models import User
@@ -108,7 +109,19 @@ def _as_video(hit: SearchHit) -> VideoInfo:
     """A search hit as a partial catalogue row (a search row carries no partition or engagement)."""
     return VideoInfo(bvid=hit.bvid, aid=hit.aid, title=hit.title, cover=hit.cover, owner_mid=hit.owner_mid,
                      owner_name=hit.owner_name, duration=hit.duration, tid=0, tname="", pubdate=hit.pubdate,
-                     view=hit.view, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0)  # fmt: skip
+                     view=hit.view, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0,
+                     paid=hit.paid or None, upower_exclusive=hit.upower_exclusive or None)  # fmt: skip
+
+
+def unblocked(svc: Services, user: User, lines: Sequence[Line]) -> list[Line]:
+    """The lines none of the user's block rules hides (read from the catalogue rows the lists stored;
+    a line without one is left out, as it cannot be checked)."""
+    rules = rules_of(svc.db, user.id)
+    if not rules or not lines:
+        return list(lines)
+    rows = catalogue.get_videos(svc.db, [line.bvid for line in lines])
+    keep = {v.bvid for v in allowed(rules, [to_rec_video(rows[ln.bvid]) for ln in lines if ln.bvid in rows])}
+    return [ln for ln in lines if ln.bvid in keep]
 
 
 def rated_order(svc: Services, user: User, lines: Sequence[Line]) -> tuple[list[Line], bool]:
@@ -120,8 +133,7 @@ def rated_order(svc: Services, user: User, lines: Sequence[Line]) -> tuple[list[
     vids = [to_rec_video(rows[line.bvid]) for line in lines if line.bvid in rows]
     picks = rec.rank(model, vids, k=len(vids), exclude=(), now=svc.now(), shared=svc.models.load_shared())
     by_bvid = {p.bvid: p for p in picks}
-    rated = [Line(ln.bvid, ln.title, ln.owner_name, ln.duration,
-                  by_bvid[ln.bvid].rating if ln.bvid in by_bvid else None) for ln in lines]  # fmt: skip
+    rated = [replace(ln, rating=by_bvid[ln.bvid].rating if ln.bvid in by_bvid else None) for ln in lines]
     score = {p.bvid: p.score for p in picks}
     rated.sort(key=lambda ln: -score.get(ln.bvid, -math.inf))  # stable: unrated keep bilibili's order, last
     return rated, True
@@ -134,19 +146,25 @@ async def search_page(svc: Services, user: User, query: str, page: int) -> Page:
     if bili_page > SEARCH_MAX_PAGES:  # a forged or stale button: nothing there, and no call to find out
         return Page([], page, 0, False)
     result = await search(svc, query, bili_page)
-    lines = [Line(h.bvid, h.title, h.owner_name, h.duration, None) for h in result.hits]
+    known = catalogue.paywalled(svc.db, [h.bvid for h in result.hits])
+    lines = unblocked(svc, user, [Line(h.bvid, h.title, h.owner_name, h.duration, None,
+                                       h.paid or h.upower_exclusive or h.bvid in known) for h in result.hits])
     ordered, personal = rated_order(svc, user, lines)
     num_pages = min(math.ceil(result.num_results / PAGE_SIZE), max(result.num_pages, 0) * per)
-    return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal)
+    return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal,
+                hidden=len(result.hits) - len(lines))
 
 
 async def popular_page(svc: Services, user: User, rid: int, page: int) -> Page:
     """Message page `page` of a partition's ranking, by the user's rating (bilibili's order without a model)."""
     videos = await ranking(svc, rid)
-    lines = [Line(v.bvid, v.title, v.owner_name, v.duration, None) for v in videos]
+    known = catalogue.paywalled(svc.db, [v.bvid for v in videos])  # members-only: only a view said it
+    lines = unblocked(svc, user, [Line(v.bvid, v.title, v.owner_name, v.duration, None,
+                                       bool(v.paid) or v.bvid in known) for v in videos])
     ordered, personal = rated_order(svc, user, lines)
     start = (page - 1) * PAGE_SIZE
-    return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal)
+    return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal,
+                hidden=len(videos) - len(lines))
 
 
 async def listing_page(svc: Services, user: User, listing: Listing, page: int) -> Page:

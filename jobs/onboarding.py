@@ -70,8 +70,8 @@ async def first_sync_and_train(services: Services, user_id: int, view: Onboardin
         # scheduled syncs look again; the first one that stores something asks for a training.
         await view.status("sync_no_history")
         return False
-    await view.status("sync_training", **_counts(report))
-    version = await _train(services, user_id)
+    await view.status("sync_training", **report_counts(report))
+    version = await train_now(services, user_id)
     if version is None:
         return False
     await view.notify("first_picks_ready")
@@ -96,18 +96,18 @@ async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, 
         users.update_user(services.db, user_id, next_sync_at=hold)
         known = first + report.metadata_fetched
         if report.history_done and known >= state["trained_on"] * RETRAIN_GROWTH:
-            if (newer := await _train(services, user_id)) is not None:
+            if (newer := await train_now(services, user_id)) is not None:
                 state["version"], state["trained_on"] = newer, known
         if time.monotonic() - state["told_at"] >= STATUS_EVERY_S:
             state["told_at"] = time.monotonic()
-            await view.status("sync_status", **_counts(report), version=state["version"])
+            await view.status("sync_status", **report_counts(report), version=state["version"])
 
     report = await sync_user(services, user_id, on_progress)
     _log("background", user_id, report)
     after_sync(services, user_id, report)
     if not report.ok:
         return  # the rows it stored stay; the scheduled sync goes on from the cursors
-    if report.new_items and (newer := await _train(services, user_id)) is not None:
+    if report.new_items and (newer := await train_now(services, user_id)) is not None:
         state["version"] = newer
     await _tell_done(services, user_id, view, report, state["version"])
 
@@ -115,10 +115,10 @@ async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, 
 async def _tell_done(services: Services, user_id: int, view: OnboardingView, report: SyncReport,
                      version: int) -> None:
     tags, uploaders = _taste(services, user_id)
-    await view.status("sync_done", **_counts(report), version=version, tags=tags, uploaders=uploaders)
+    await view.status("sync_done", **report_counts(report), version=version, tags=tags, uploaders=uploaders)
 
 
-async def _train(services: Services, user_id: int) -> int | None:
+async def train_now(services: Services, user_id: int) -> int | None:
     """The user's model trained now; its version, or None (then the next training pass retries)."""
     try:
         trained = await train_users_now(services, [user_id])
@@ -133,7 +133,7 @@ def _learnt_anything(report: SyncReport) -> bool:
     return any(report.counts.values())
 
 
-def _counts(report: SyncReport) -> dict[str, int]:
+def report_counts(report: SyncReport) -> dict[str, int]:
     return {k: report.counts.get(k, 0) for k in ("watch", "favorite", "coin", "like")}
 
 

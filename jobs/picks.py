@@ -11,6 +11,7 @@ from typing import Literal
 import recommender as rec
 from delivery.card import PickCard
 from jobs.convert import to_rec_video
+from jobs.filters import allowed, rules_of
 from jobs.pull import NO_HISTORY
 from services import Services
 from storage import behaviour, candidates, catalogue, picks
@@ -39,8 +40,9 @@ def excluded_bvids(services: Services, user: User) -> set[str]:
     )
 
 
-# The catalogue columns ranking reads: the recommender Video's fields (to_rec_video reads these).
-CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)])
+# The catalogue columns ranking reads: the recommender Video's fields and the 2025 partition (to_rec_video
+# reads these).
+CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)] + ["tid_v2", "tname_v2"])
 
 
 @lru_cache(maxsize=20_000)
@@ -78,6 +80,8 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
     since = now - CANDIDATE_WINDOW_S
     # The shared lists plus this user's own candidates (never another user's); rank drops repeats.
     pool = candidate_rec_videos(services.db, since=since) + user_candidate_rec_videos(services.db, user.id, since)
+    # The user's block rules before ranking: a blocked video never takes a slot (nor the explore one).
+    pool = allowed(rules_of(services.db, user.id), pool)
     followed = candidates.followed_uploaders(services.db, user.id)
     exclude = excluded_bvids(services, user)
     model = services.models.load(str(user.id))

@@ -78,6 +78,9 @@ class Pull:
     rows: list[BehaviourRow] = field(default_factory=list)
     videos: list[VideoInfo] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
+    # Favourites that history rows tell (`is_fav`), stored where no folder said so already: a folder
+    # not read yet (a first sync reads one page of the default folder) or one bilibili hides.
+    implied: list[BehaviourRow] = field(default_factory=list)
 
 
 async def pull_behaviour(services: Services, account: Account) -> Pull:
@@ -136,6 +139,8 @@ def add_watches(pull: Pull, items: Iterable[HistoryItem]) -> None:
         pull.rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
                                       progress=item.progress, duration=item.duration))  # fmt: skip
         pull.videos.append(item.video)
+        if item.is_fav:  # when it was faved is not said: the view is the closest time known
+            pull.implied.append(BehaviourRow(item.video.bvid, "favorite", at=item.view_at))
 
 
 def encode_cursor(cursor: HistoryCursor) -> str:

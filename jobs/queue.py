@@ -55,7 +55,7 @@ SYNC_SCHEDULE_LIMIT = 10_000  # due users deferred per scheduler run
 # of syncs; a user who just logged in waits for their first picks; a digest has a time the user
 # expects it; a retrain makes picks better; the rest of a first sync has a user watching its status;
 # syncs can wait.
-PRIORITY = {"schedule": 30, "onboard": 25, "digest": 20, "train": 10, "onboard_rest": 5, "sync": 0}
+PRIORITY = {"schedule": 30, "onboard": 25, "digest": 20, "train": 10, "sync_now": 8, "onboard_rest": 5, "sync": 0}
 
 
 class TransientFailure(Exception):
@@ -251,6 +251,13 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         rt = _runtime(context)
         await sync_rest_of_onboarding(rt.services, rt.bot, user_id, message_id, version, trained_on)
 
+    # /sync: the user watches its status message (the front sent it; the worker edits it by id).
+    # Above the scheduled syncs; `user:<id>`: never beside another sync of the user.
+    @app.task(name="sync_now", queue="sync", priority=PRIORITY["sync_now"], retry=RETRY, pass_context=True)
+    async def sync_now_task(context: procrastinate.JobContext, user_id: int, message_id: int | None = None) -> None:
+        rt = _runtime(context)
+        await sync_user_now(rt.services, rt.bot, user_id, message_id)
+
     tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
              "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
 
@@ -280,6 +287,13 @@ async def defer_onboarding(app: procrastinate.App, user_id: int, message_id: int
     the front sent, which the worker edits). False when one already waits for this user."""
     task = app.tasks["onboard_user"]
     return await _defer(task, f"user:{user_id}", f"onboard:{user_id}", user_id=user_id, message_id=message_id)
+
+
+async def defer_sync_now(app: procrastinate.App, user_id: int, message_id: int | None) -> bool:
+    """The front, on /sync: a worker syncs the user now, editing the status message `message_id`.
+    False when one already waits for this user."""
+    task = app.tasks["sync_now"]
+    return await _defer(task, f"user:{user_id}", f"sync_now:{user_id}", user_id=user_id, message_id=message_id)
 
 
 # The bodies: plain functions over the same building blocks the embedded tick uses.
@@ -316,6 +330,23 @@ async def sync_rest_of_onboarding(svc: Services, bot: Any, user_id: int, message
     await sync_the_rest(svc, user_id, view, version, trained_on)
     JOBS_DONE.labels("onboard_rest", "ok").inc()
 
+
+
+async def sync_user_now(svc: Services, bot: Any, user_id: int, message_id: int | None) -> None:
+    """/sync on a worker: the user's sync now (due or not), as the front runs it in embedded mode.
+    A risk pause is not slept out in a worker slot: the message says when, the user stays due."""
+    from jobs.sync_now import sync_now
+
+    if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
+        return
+    if svc.bili.throttle.paused:
+        users.postpone_sync(svc.db, user_id, svc.now() + math.ceil(svc.bili.throttle.pause_left_s))
+        await view.status("syncnow_limited", minutes=max(1, math.ceil(svc.bili.throttle.pause_left_s / 60)))
+        return
+    with svc.bili.refusing_pauses():
+        report = await sync_now(svc, user_id, view)
+    SYNC_SECONDS.observe(report.seconds)
+    JOBS_DONE.labels("sync_now", "ok" if report.ok else "failed").inc()
 
 
 async def sync_due_user(svc: Services, bot: Any, user_id: int, retried: bool = False) -> None:

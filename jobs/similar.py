@@ -21,6 +21,7 @@ from bilibili.links import VideoRef
 from delivery.similar import SimilarLine
 from jobs.convert import to_rec_video
 from jobs.discover import once_per_key
+from jobs.filters import allowed, rules_of
 from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos, user_candidate_rec_videos
 from jobs.sync import keep_related
 from services import Services
@@ -119,12 +120,18 @@ def _neighbours(svc: Services, video: Video) -> list[rec.Neighbour]:
     return found
 
 
-def for_user(svc: Services, user: User, neighbours: Sequence[rec.Neighbour]) -> list[rec.Neighbour]:
-    """The one place a user's own rules filter /similar's candidates: what they watched or 👎'd
-    goes (block rules belong here too)."""
+def for_user(svc: Services, user: User, neighbours: Sequence[rec.Neighbour],
+             rows: dict[str, Video]) -> list[rec.Neighbour]:  # fmt: skip
+    """The one place a user's own rules filter /similar's candidates: what they watched or 👎'd goes,
+    and what their block rules hide (jobs/filters.py); so does a video nobody can play (gone, paid,
+    members-only) and one without a catalogue row (it could not be checked)."""
     seen = behaviour.watched_bvids(svc.db, user.id)
     disliked = {b for b, (label, _) in picks.get_feedback(svc.db, user.id).items() if label < 0}
-    return [n for n in neighbours if n.bvid not in seen and n.bvid not in disliked]
+    playable = [to_rec_video(rows[n.bvid]) for n in neighbours
+                if n.bvid in rows and n.bvid not in seen and n.bvid not in disliked
+                and not (rows[n.bvid].unavailable or rows[n.bvid].paid or rows[n.bvid].upower_exclusive)]  # fmt: skip
+    keep = {v.bvid for v in allowed(rules_of(svc.db, user.id), playable)}
+    return [n for n in neighbours if n.bvid in keep]
 
 
 def _ratings(svc: Services, user: User, rows: dict[str, Video]) -> dict[str, int] | None:
@@ -140,13 +147,16 @@ def _ratings(svc: Services, user: User, rows: dict[str, Video]) -> dict[str, int
 async def similar_page(svc: Services, user: User, bvid: str) -> SimilarPage:
     """Five videos like `bvid` for this user. Raises SimilarRefused, or a BilibiliError (risk pause…)."""
     video = await _detail(svc, bvid)
-    candidates = for_user(svc, user, _neighbours(svc, video))
+    candidates = _neighbours(svc, video)
+    rows = catalogue.get_videos(svc.db, [n.bvid for n in candidates])
+    candidates = for_user(svc, user, candidates, rows)
     if not candidates:  # nothing in the pool: the user's own candidates may still hold some
         since = svc.now() - CANDIDATE_WINDOW_S
-        own = user_candidate_rec_videos(svc.db, user.id, since)
-        candidates = for_user(svc, user, rec.similar_videos(to_rec_video(video), own, k=NEIGHBOURS_KEPT))
-    rows = catalogue.get_videos(svc.db, [n.bvid for n in candidates])
-    candidates = [n for n in candidates if n.bvid in rows]
+        own = rec.similar_videos(to_rec_video(video), user_candidate_rec_videos(svc.db, user.id, since),
+                                 k=NEIGHBOURS_KEPT)  # fmt: skip
+        rows = catalogue.get_videos(svc.db, [n.bvid for n in own])
+        candidates = for_user(svc, user, own, rows)
+    rows = {n.bvid: rows[n.bvid] for n in candidates}
     ratings = _ratings(svc, user, rows)
     chosen = rec.blend_personal(candidates, ratings or {}, SHOWN) if ratings else candidates[:SHOWN]
     lines = [SimilarLine(n.bvid, rows[n.bvid].title, rows[n.bvid].owner_name, rows[n.bvid].duration,

@@ -42,7 +42,7 @@ from jobs.pull import (
     pull_older_history,
 )
 from services import Services
-from storage import behaviour, candidates, catalogue, users
+from storage import behaviour, blocks, candidates, catalogue, users
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ CANDIDATE_TTL_S = 3 * 3600
 POPULAR_PAGES = 5
 FOLLOWINGS_TTL_S = 86400  # whom the user follows is read at most once a day
 FOLLOWINGS_MAX_PAGES = 40  # 50 a page: 2,000 follows, above bilibili's own cap of 2,000
+BLACKLIST_AT = "blacklist:at"  # cursor: when the user's bilibili blacklist was last read (unix s)
+BLACKLIST_MAX_PAGES = 40  # 50 a page: storage keeps at most 2,000 (blocks.MAX_BILIBILI_BLACKLIST)
 FEED_BASELINE = "feed:baseline"  # cursor: the newest feed row stored (the update poll counts after it)
 FEED_MAX_PAGES = 5  # feed pages read when the poll says there is something new (20 rows a page)
 FEED_FIRST_PAGES = 1  # a user's first read of the feed: the newest uploads only
@@ -135,7 +137,7 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
 
 def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
     new_items = behaviour.save_pull(services.db, account.user_id, account.linked_mid, pull.rows, pull.cursors,
-                                    services.now())
+                                    services.now(), implied=pull.implied)
     if new_items is None:
         raise AccountChanged
     report.new_items += new_items
@@ -226,20 +228,20 @@ RELATED_KEPT = 10
 async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
                          report: SyncReport | None = None, on_progress: OnProgress | None = None) -> int:
     """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
-    in the order given (most valuable first). One call per video: view/detail where the stats are
-    missing too (falling back to view + tags), tags alone where a list already gave the stats."""
+    in the order given (most valuable first). One call per video: view/detail (falling back to view +
+    tags), also where a list already gave the stats: only view tells a members-only video (never
+    picked), the 2025 partition, the honours, the co-creators and bilibili's title segmentation."""
     db, now = services.db, services.now()
     order = list(dict.fromkeys(bvids))
     _keep_list_rows(services, seen)
     rank = {b: i for i, b in enumerate(order)}
     stale = sorted(catalogue.stale_bvids(db, order, now, services.settings.jobs.video_ttl_s), key=rank.__getitem__)
-    need_view = catalogue.needs_view(db, stale)
     fetched = 0
     related: dict[str, list[VideoInfo]] = {}  # view/detail's related lists, stored a batch at a time
     try:
         for bvid in stale:
             try:
-                video, video_related = await _video_with_tags(services, bvid, bvid in need_view)
+                video, video_related = await _video_with_tags(services, bvid)
             except VideoRestricted as exc:
                 # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
                 # about again until VIDEO_TTL has passed, then looked at anew.
@@ -266,13 +268,9 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     return fetched
 
 
-async def _video_with_tags(services: Services, bvid: str,
-                           need_view: bool) -> tuple[VideoInfo, list[VideoInfo] | None]:
+async def _video_with_tags(services: Services, bvid: str) -> tuple[VideoInfo, list[VideoInfo] | None]:
     """The video with its tags, and its related list when the call brought one (view/detail)."""
     bili = services.bili
-    if not need_view:
-        row = catalogue.get_videos(services.db, [bvid])[bvid]
-        return _with_tags_from_row(row, await bili.tags(bvid)), None
     try:
         detail = await bili.view_detail(bvid)
     except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
@@ -382,7 +380,7 @@ async def _pull_own_candidates(services: Services, account: Account) -> int:
     is new) and bilibili's home feed for the user. A failure here fails no sync: logged, and the
     next sync tries again. A dead login, risk control or an account change end the sync as elsewhere."""
     added = 0
-    for step in (_sync_followings, _pull_followed_uploads, _pull_home_feed):
+    for step in (_sync_followings, _sync_blacklist, _pull_followed_uploads, _pull_home_feed):
         try:
             added += await step(services, account)
         except (NotLoggedIn, SessionExpired, RiskControl, AccountChanged):
@@ -428,6 +426,25 @@ async def _sync_followings(services: Services, account: Account) -> int:
     return 0
 
 
+async def _sync_blacklist(services: Services, account: Account) -> int:
+    """The user's bilibili blacklist (黑名单) as blocked uploaders, read with the followings: at most
+    once a day (a repeat sync within the day asks nothing), one call for a list of up to 50."""
+    now = services.now()
+    read_at = _cursor_int(services, account, BLACKLIST_AT)
+    if read_at is not None and now - read_at < FOLLOWINGS_TTL_S:
+        return 0
+    entries: list[tuple[int, str]] = []
+    for pn in range(1, BLACKLIST_MAX_PAGES + 1):
+        page = await services.bili.blacklist(account.creds, pn)
+        entries += [(f.mid, f.uname) for f in page.items]
+        if not page.has_more or not page.items:
+            break
+    if not blocks.replace_bilibili_blacklist(services.db, account.user_id, account.linked_mid, entries, now):
+        raise AccountChanged
+    _save_cursors(services, account, {BLACKLIST_AT: str(now)})
+    return 0
+
+
 async def _pull_followed_uploads(services: Services, account: Account) -> int:
     """New uploads of the followed creators: one `feed_update` poll against the stored baseline, and
     the feed paged (newest first, down to the baseline) only when it counts something new."""
@@ -469,13 +486,3 @@ async def _pull_home_feed(services: Services, account: Account) -> int:
 
 def _replace_tags(video: VideoInfo, tags: tuple[str, ...]) -> VideoInfo:
     return replace(video, tags=tuple(tags))
-
-
-def _with_tags_from_row(row, tags: tuple[str, ...]) -> VideoInfo:
-    return VideoInfo(
-        bvid=row.bvid, aid=row.aid, title=row.title, cover=row.cover, owner_mid=row.owner_mid,
-        owner_name=row.owner_name, duration=row.duration, tid=row.tid, tname=row.tname,
-        pubdate=row.pubdate, view=row.view, danmaku=row.danmaku, reply=row.reply,
-        favorite=row.favorite, coin=row.coin, share=row.share, like=row.like, tags=tuple(tags),
-    )  # fmt: skip
-

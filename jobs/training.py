@@ -42,9 +42,12 @@ def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.Sh
     return data, videos, services.models.load_shared()
 
 
-def _train_and_save(services: Services, user_ids: list[int], now: int) -> dict[int, tuple[int, int]]:
+def _train_and_save(services: Services, user_ids: list[int], now: int,
+                    unsaved: set[int] | None = None) -> dict[int, tuple[int, int]]:
     """The whole pass on the trainer thread (reads, training, files), so the bot keeps answering.
-    Returns user id -> (saved model version, events it learnt from)."""
+    Returns user id -> (saved model version, events it learnt from); `unsaved` collects the users
+    trained but not saved (gone, or /reset since their taps were read: they stay due)."""
+    epochs = users.taste_epochs(services.db, user_ids)  # before the taps are read: a /reset after voids them
     data, videos, shared = _gather(services, user_ids)
     if not data:
         return {}
@@ -54,9 +57,11 @@ def _train_and_save(services: Services, user_ids: list[int], now: int) -> dict[i
         n_samples = len(data[key].events)
         save = lambda key=key, model=model: services.models.save(key, model)  # noqa: E731
         # Checked at save time, not after the pass: a /forget may have cancelled the task awaiting it.
-        version = picks.save_model_version(services.db, int(key), save, n_samples, now)
+        version = picks.save_model_version(services.db, int(key), save, n_samples, now, epochs.get(int(key)))
         if version is not None:
             saved[int(key)] = (version, n_samples)
+        elif unsaved is not None:
+            unsaved.add(int(key))
     return saved
 
 
@@ -71,11 +76,13 @@ async def train_users_now(services: Services, user_ids: list[int]) -> TrainRepor
     for start in range(0, len(user_ids), PASS_MAX_USERS):  # memory follows one pass, not all who are due
         batch = user_ids[start : start + PASS_MAX_USERS]
         services.busy_training.update(batch)
+        unsaved: set[int] = set()
         try:
-            saved |= await loop.run_in_executor(services.trainer, _train_and_save, services, batch, now)
+            saved |= await loop.run_in_executor(services.trainer, _train_and_save, services, batch, now, unsaved)
         finally:
             services.busy_training.difference_update(batch)
-        users.clear_training_due(services.db, batch, started_at=now)
+        # A user whose model was voided by a /reset stays due: the next pass learns without the taps.
+        users.clear_training_due(services.db, [u for u in batch if u not in unsaved], started_at=now)
     report = TrainReport(
         users=len(saved),
         samples=sum(n for _, n in saved.values()),

@@ -1,6 +1,6 @@
 """BiliPick's recommender: plain dataclasses in, scores out (no Telegram, HTTP or databases)."""
 from .features import quality_score
-from .profile import render_profile_png, taste_profile
+from .profile import TagTrend, render_profile_png, tag_trend, taste_profile
 from .rank import rank, rank_popular
 from .similar import ContentWeights, Neighbour, SimilarReason, blend_personal, content_similarity, similar_videos
 from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
@@ -12,6 +12,6 @@ from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, Us
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
     "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals", "linkable_items", "quality_score", "rank", "rank_popular",
-    "render_profile_png", "ContentWeights", "Neighbour", "SimilarReason", "blend_personal", "content_similarity",
-    "similar_videos", "taste_profile", "train_users",
+    "TagTrend", "render_profile_png", "tag_trend", "ContentWeights", "Neighbour", "SimilarReason", "blend_personal",
+    "content_similarity", "similar_videos", "taste_profile", "train_users",
 ]

@@ -17,7 +17,7 @@ class Sample(NamedTuple):  # a tuple: hundreds of thousands are built per traini
     label: float  # soft target in [0, 1]
     weight: float
     at: int  # when it happened (pool negatives: now)
-    kind: str  # "explicit", "thumb_up", "thumb_down", "watch", "shown", "pool"
+    kind: str  # "explicit", "thumb_up", "thumb_down", "blocked", "watch", "shown", "pool"
 
 
 def watch_ratio(e: Event) -> float | None:
@@ -81,6 +81,8 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
 def _label(kinds: set[str], best_watch: tuple[float, int] | None, expected: dict[int, float],
            cfg: TrainConfig) -> tuple[float, float, str] | None:
     """(soft label, weight before recency, kind) from everything the user did with one video."""
+    if "blocked" in kinds:  # the user said "never" of its uploader or a tag: over any past liking
+        return 0.0, cfg.w_blocked, "blocked"
     if "thumb_down" in kinds:  # strongest signal: the user told us
         return 0.0, cfg.w_thumb_down, "thumb_down"
     if "thumb_up" in kinds:

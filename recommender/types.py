@@ -25,7 +25,8 @@ class Video:
     reply: int
 
 
-EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown"]
+# "blocked": a video of an uploader or with a tag the user blocked ("never show me this")
+EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown", "blocked"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class TrainConfig:
     w_explicit: float = 1.0
     w_thumb_up: float = 2.0
     w_thumb_down: float = 3.0
+    w_blocked: float = 3.0  # as strong as 👎: the user said "never", of the uploader or tag
     w_watch: float = 0.5  # weak, duration-debiased soft label
     w_shown: float = 1.0  # shown and ignored
     w_pool: float = 0.1  # popular, never clicked

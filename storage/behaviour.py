@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -10,7 +11,7 @@ from sqlmodel import Session, select
 
 from storage.chunks import chunked
 from storage.db import Database
-from storage.models import Behaviour, SyncCursor, User, UserCandidate, Video
+from storage.models import Behaviour, BlockRule, SyncCursor, User, UserCandidate, Video
 from storage.upsert import upsert
 
 KINDS = ("watch", "favorite", "coin", "like")
@@ -34,9 +35,11 @@ def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) ->
 
 def save_pull(
     db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str | None],
-    now: int,
+    now: int, implied: Iterable[BehaviourRow] = (),
 ) -> int | None:
     """A sync's rows and the cursors that say they are stored, in one transaction (a None cursor is dropped).
+    `implied` rows (a favourite a history row tells) are stored only where no row of their kind is
+    stored or among `rows`: the source that says it first-hand keeps its time.
 
     A cursor committed without its rows would make the next sync skip them for good; rows
     without their cursor are only fetched again (the upsert makes that harmless).
@@ -47,7 +50,10 @@ def save_pull(
         linked = s.exec(select(User.id, User.bili_mid).where(User.id == user_id).with_for_update()).first()
         if linked is None or linked[1] != mid:
             return None
+        rows = list(rows)
         changed = _upsert_behaviours(s, user_id, rows)
+        given = {(r.bvid, r.kind) for r in rows}
+        changed += _insert_missing(s, user_id, [r for r in implied if (r.bvid, r.kind) not in given])
         _upsert_cursors(s, user_id, {k: v for k, v in cursors.items() if v is not None}, now)
         if dropped := [k for k, v in cursors.items() if v is None]:
             s.exec(delete(SyncCursor).where(SyncCursor.user_id == user_id).where(SyncCursor.source.in_(dropped)))
@@ -58,10 +64,12 @@ def forget_synced(s: Session, user_id: int) -> None:
     """Everything syncs brought (behaviour, cursors, the failure streak, the user's own candidates),
     in the caller's transaction.
 
-    The user's 👍/👎 taps and the picks they were shown are not synced data and stay.
+    The user's 👍/👎 taps and the picks they were shown are not synced data and stay, and so do the
+    block rules they made here; the old account's bilibili blacklist goes.
     """
     for model in (Behaviour, SyncCursor, UserCandidate):
         s.exec(delete(model).where(model.user_id == user_id))
+    s.exec(delete(BlockRule).where(BlockRule.user_id == user_id, BlockRule.source == "bilibili"))
 
 
 def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:
@@ -89,6 +97,22 @@ def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -
     return len(changed)
 
 
+def _insert_missing(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> int:
+    """Insert the rows whose (video, kind) the user has no row of yet; returns how many were new."""
+    rows = list({(r.bvid, r.kind): r for r in rows}.values())
+    if not rows:
+        return 0
+    existing = {
+        (bvid, kind)
+        for chunk in chunked(r.bvid for r in rows)
+        for bvid, kind in s.exec(select(Behaviour.bvid, Behaviour.kind).where(Behaviour.user_id == user_id)
+                                 .where(Behaviour.bvid.in_(chunk))).all()
+    }
+    new = [asdict(r) | {"user_id": user_id} for r in rows if (r.bvid, r.kind) not in existing]
+    upsert(s, Behaviour, new, ["user_id", "bvid", "kind"], update=None)
+    return len(new)
+
+
 def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: int) -> None:
     upsert(
         s,
@@ -102,6 +126,23 @@ def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: i
 def user_behaviours(db: Database, user_id: int) -> list[Behaviour]:
     with db.session() as s:
         return list(s.exec(select(Behaviour).where(Behaviour.user_id == user_id)).all())
+
+
+def watched_tags(db: Database, user_id: int) -> list[tuple[int, tuple[str, ...]]]:
+    """(when watched, the video's tags) of each watch whose video's tags are known: /profile's trend.
+    Watches, not likes: a like row carries when it was first seen, not when it was given."""
+    stmt = (select(Behaviour.at, Video.tags).join(Video, Video.bvid == Behaviour.bvid)
+            .where(Behaviour.user_id == user_id, Behaviour.kind == "watch"))  # fmt: skip
+    with db.engine.connect() as conn:
+        return [(at, tags) for at, raw in conn.execute(stmt) if (tags := _tags(raw))]
+
+
+def _tags(raw: str | None) -> tuple[str, ...]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
 
 
 def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:

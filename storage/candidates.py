@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete
 from sqlmodel import select
 
-from storage import behaviour
+from storage import behaviour, catalogue
 from storage.chunks import chunked
 from storage.db import Database
 from storage.models import User, UserCandidate, Video
@@ -47,12 +47,11 @@ def prune_user_candidates(db: Database, user_id: int, before: int) -> None:
 
 def user_candidate_rows(db: Database, user_id: int, since: int, columns: Sequence[str]) -> list[tuple]:
     """This user's own candidates seen at `since` or later, as catalogue tuples of `columns` (each
-    video once, whatever its sources); videos gone or refused left out."""
-    stmt = (
+    video once, whatever its sources); videos gone, refused or paid left out."""
+    stmt = catalogue.playable(
         select(*(getattr(Video, name) for name in columns))
         .where(Video.bvid.in_(select(UserCandidate.bvid).where(UserCandidate.user_id == user_id)
                               .where(UserCandidate.seen_at >= since)))
-        .where(Video.unavailable.is_(False))
     )
     with db.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(stmt).all()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, update
@@ -22,6 +23,14 @@ _STAT_COLUMNS = (
 )  # fmt: skip
 
 
+# Columns only some answers carry (view, view/detail, some lists): a value of None (or no attribute)
+# means "not said", and the stored value stays. Sequences are stored as JSON lists.
+_OPTIONAL_COLUMNS = (
+    "tid_v2", "tname_v2", "copyright", "vertical", "paid", "upower_exclusive", "honors", "top_rank", "staff",
+    "participle", "rcmd_reason",
+)  # fmt: skip
+
+
 class VideoLike(Protocol):
     """Anything with the catalogue's fields (bilibili.VideoInfo fits); tags None = unknown."""
 
@@ -29,8 +38,22 @@ class VideoLike(Protocol):
     tags: Sequence[str] | None
 
 
+def _stored(value: Any) -> Any:
+    return json.dumps(list(value), ensure_ascii=False) if isinstance(value, tuple | list) else value
+
+
 def _row(video: VideoLike) -> dict[str, Any]:
-    return {c: getattr(video, c) for c in _STAT_COLUMNS} | {"bvid": video.bvid}
+    said = {c: _stored(v) for c in _OPTIONAL_COLUMNS if (v := getattr(video, c, None)) is not None}
+    return {c: getattr(video, c) for c in _STAT_COLUMNS} | said | {"bvid": video.bvid}
+
+
+def _upsert_saying(s, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows updating only the columns each row carries: one statement per run of rows of the
+    same columns, the runs in key order, so two processes saving overlapping videos still lock them
+    in the same order (storage/upsert.py)."""
+    rows = sorted(rows, key=lambda r: r["bvid"])
+    for columns, run in groupby(rows, key=lambda r: tuple(sorted(r))):
+        upsert(s, Video, list(run), ["bvid"], update=[c for c in columns if c != "bvid"])
 
 
 def save_videos(
@@ -40,15 +63,14 @@ def save_videos(
     videos = list({v.bvid: v for v in videos}.values())
     if not videos:
         return
-    with_tags = [v for v in videos if v.tags is not None]
-    without_tags = [v for v in videos if v.tags is None]
     extra = {"candidate_at": now} if candidate else {}
+
+    def fetched(v: VideoLike) -> dict[str, Any]:
+        return {} if v.tags is None else {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
+                                          "unavailable": False, "recheck_at": None}
+
     with db.session() as s:
-        rows = [_row(v) | {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
-                           "unavailable": False, "recheck_at": None} | extra for v in with_tags]  # fmt: skip
-        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
-        rows = [_row(v) | extra for v in without_tags]
-        upsert(s, Video, rows, ["bvid"], update=[k for k in rows[0] if k != "bvid"] if rows else None)
+        _upsert_saying(s, [_row(v) | fetched(v) | extra for v in videos])
 
 
 def add_partial_videos(db: Database, videos: Iterable[VideoLike]) -> None:
@@ -120,8 +142,27 @@ def titles(db: Database, bvids: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def playable(stmt):
+    """Videos anyone can play: not gone or refused, not paid, not for the uploader's paying supporters
+    only. Picks come from these alone: nothing tells whether this user bought or supports one (a
+    video they watched they could play, but a watched video is never picked again anyway)."""
+    return (stmt.where(Video.unavailable.is_(False)).where(Video.paid.is_(False))
+            .where(Video.upower_exclusive.is_(False)))
+
+
+def paywalled(db: Database, bvids: Iterable[str]) -> set[str]:
+    """Those of these videos known to be paid or members-only."""
+    found: set[str] = set()
+    with db.engine.connect() as conn:
+        for chunk in chunked(bvids):
+            stmt = select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.paid.is_(True) |
+                                                                        Video.upower_exclusive.is_(True))
+            found.update(b for (b,) in conn.execute(stmt).all())
+    return found
+
+
 def _is_candidate(stmt, since: int):
-    return stmt.where(Video.candidate_at >= since).where(Video.unavailable.is_(False))
+    return playable(stmt.where(Video.candidate_at >= since))
 
 
 def candidate_videos(db: Database, since: int) -> list[Video]:
@@ -147,16 +188,6 @@ def last_candidate_refresh(db: Database) -> int:
     """When any candidate list was last pulled (0 = never)."""
     with db.session() as s:
         return s.exec(select(func.max(Video.candidate_at))).one() or 0
-
-
-def needs_view(db: Database, bvids: Iterable[str]) -> set[str]:
-    """Videos whose stored row lacks the partition and stats that only `view` gives."""
-    wanted = set(bvids)
-    complete: set[str] = set()
-    with db.session() as s:
-        for chunk in chunked(wanted):
-            complete.update(s.exec(select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.tid > 0)).all())
-    return wanted - complete
 
 
 def video_tags(video: Video) -> tuple[str, ...]:

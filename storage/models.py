@@ -28,6 +28,9 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     digest_time: str = Field(default="09:00", max_length=5)
     digest_paused: bool = False
+    # /settings "pause 1/7 days": a digest whose slot comes before this time is not sent.
+    digest_paused_until: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    digest_compact: bool = False  # the digest as one text message of N lines instead of N photos
     picks_per_page: int = 5
     blocked: bool = False  # the user blocked the bot (403 / my_chat_member kicked)
     bili_mid: int | None = Field(default=None, sa_column=_bigint(nullable=True))
@@ -38,6 +41,9 @@ class User(SQLModel, table=True):
     linked_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     next_sync_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
     train_due_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    sync_requested_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))  # the last /sync
+    # Bumped by /reset: a training pass that read the user's taps before it saves no model.
+    taste_epoch: int = 0
     created_at: int = Field(sa_column=_bigint(nullable=False))
 
 
@@ -73,6 +79,20 @@ class Video(SQLModel, table=True):
     # A video bilibili refused (-403 member-only, -400) rather than removed: from this time on the
     # syncs of the users who have it ask for its metadata again. None: gone for good, or not refused.
     recheck_at: int | None = Field(default=None, sa_column=_bigint(nullable=True))
+    # What view / view/detail / the lists say beyond the basics (migration 0007f). Each is written only
+    # by an answer that carries it, so a list row never erases what view said.
+    tid_v2: int = 0  # the finer 2025 partition; 0 unknown
+    tname_v2: str = Field(default="", max_length=64)
+    copyright: int = 0  # 1 original, 2 repost, 0 unknown
+    vertical: bool = False  # portrait: short-form
+    # Paid (rights.pay / ugc_pay / arc_pay) or for the uploader's paying supporters only: never picked.
+    paid: bool = False
+    upower_exclusive: bool = False
+    honors: int = 0  # honor_reply types as bits: 1 入站必刷, 2 每周必看, 4 ranking peak, 8 热门
+    top_rank: int = 0  # best site-wide ranking place reached (0: none)
+    staff: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # co-creators' mids, JSON
+    participle: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # title words, JSON
+    rcmd_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Behaviour(SQLModel, table=True):
@@ -237,3 +257,23 @@ class UserCandidate(SQLModel, table=True):
     bvid: str = Field(max_length=16)
     source: str = Field(max_length=12)  # followed | home | related
     seen_at: int = Field(sa_column=_bigint(nullable=False))
+
+
+class BlockRule(SQLModel, table=True):
+    """One "never show me this" rule of a user: kept on /logout, deleted on /forget.
+
+    kind / value: "uploader" <mid> | "tag" <tag as shown> | "keyword" <word> | "regex" <pattern> |
+    "partition" <v2 main id> | "duration" "<min s>-<max s>" (one per user: the videos allowed).
+    `label` is what /blocked shows (an uploader's name); `source` "user" or "bilibili" (the user's
+    own bilibili blacklist, read at sync and replaced whole each time)."""
+
+    __tablename__ = "block_rules"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "value", name="uq_block_rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    kind: str = Field(max_length=12)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    label: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = Field(default="user", max_length=12)
+    created_at: int = Field(sa_column=_bigint(nullable=False))

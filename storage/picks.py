@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, update
+from sqlalchemy import bindparam, case, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -40,10 +40,14 @@ def record_shown(
 
 
 def set_shown_messages(db: Database, message_ids: Mapping[int, int]) -> None:
-    """Shown row id -> the Telegram message that carried it, for a whole page in one transaction."""
+    """Shown row id -> the Telegram message that carried it, for a whole page in one transaction.
+    Rows a /reset or /forget deleted while the page went out are skipped (a Core executemany: the
+    ORM's bulk update by primary key raised StaleDataError on them and lost the whole page's ids)."""
     if message_ids:
+        table = Shown.__table__
+        stmt = update(table).where(table.c.id == bindparam("shown_id")).values(message_id=bindparam("message"))
         with db.session() as s:
-            s.execute(update(Shown), [{"id": shown_id, "message_id": m} for shown_id, m in message_ids.items()])
+            s.connection().execute(stmt, [{"shown_id": i, "message": m} for i, m in message_ids.items()])
 
 
 def mark_send_started(db: Database, shown_id: int, now: int | None) -> bool:
@@ -212,15 +216,19 @@ def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]],
         s.add_all(ModelVersion(user_id=u, version=v, n_samples=n, created_at=now) for u, (v, n) in versions.items())
 
 
-def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int) -> int | None:
+def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int,
+                       epoch: int | None = None) -> int | None:
     """Run `save` (writes the model files, returns their version) and record that version, in one
     transaction holding the user's row: a /forget either came first (nothing is saved: None) or waits
-    for this commit and then deletes the files. The trainer thread outlives a cancelled onboarding."""
+    for this commit and then deletes the files. The trainer thread outlives a cancelled onboarding.
+    `epoch`: the user's taste epoch when the pass read their taps; a /reset since then bumped it, and
+    a model of the taps it deleted is not saved (None)."""
     with db.session() as s:
         # A no-op update: the existence check and the row lock (SQLite: the write lock) in one statement.
-        held = s.execute(
-            update(User).where(User.id == user_id).values(id=User.id).execution_options(synchronize_session=False)
-        )
+        stmt = update(User).where(User.id == user_id)
+        if epoch is not None:
+            stmt = stmt.where(User.taste_epoch == epoch)
+        held = s.execute(stmt.values(id=User.id).execution_options(synchronize_session=False))
         if held.rowcount == 0:
             return None
         version = save()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import NamedTuple
 
 from sqlalchemy import delete
@@ -16,6 +17,7 @@ from storage.chunks import chunked
 from storage.db import Database
 from storage.models import (
     Behaviour,
+    BlockRule,
     Digest,
     Feedback,
     ModelVersion,
@@ -203,9 +205,58 @@ def _delete_user_rows(db: Database, user_id: int) -> None:
     on such rows with a foreign-key error and kept everything."""
     with db.session() as s:
         s.exec(select(User.id).where(User.id == user_id).with_for_update())
-        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, UserCandidate, ModelVersion):
+        for model in (Behaviour, Feedback, Shown, Digest, SyncCursor, UserCandidate, BlockRule, ModelVersion):
             s.exec(delete(model).where(model.user_id == user_id))
         s.exec(delete(User).where(User.id == user_id))
+
+
+def reset_taste(db: Database, user_id: int, now: int, drop_models: Callable[[], None]) -> bool:
+    """/reset: the 👍/👎 taps, the picks shown and the model versions go (`drop_models` deletes the
+    model files or blobs); the login, the synced behaviour, the settings and the digest claims stay
+    (a day's digest is still sent once). The epoch bump makes a training pass that read the old taps
+    save nothing (`picks.save_model_version`), and a retrain from the behaviour alone is asked for.
+    All of it holding the user's row, which a model save holds too: a save in flight finishes first
+    and goes with the rest; one after it sees the new epoch. False: no such user."""
+    with db.session() as s:
+        held = s.exec(select(User).where(User.id == user_id).with_for_update()).first()
+        if held is None:
+            return False
+        for model in (Feedback, Shown, ModelVersion):
+            s.exec(delete(model).where(model.user_id == user_id))
+        drop_models()
+        held.taste_epoch += 1
+        held.train_due_at = now
+        s.add(held)
+    if not db.scrub_deleted():
+        log.warning("reset: a reader held the WAL; the old taps' pages go with the next checkpoint")
+    return True
+
+
+def taste_epochs(db: Database, user_ids: list[int]) -> dict[int, int]:
+    """user id -> its /reset epoch, read before a training pass reads the users' taps."""
+    epochs: dict[int, int] = {}
+    with db.session() as s:
+        for chunk in chunked(user_ids):
+            epochs.update(s.exec(select(User.id, User.taste_epoch).where(User.id.in_(chunk))).all())
+    return epochs
+
+
+def claim_sync_request(db: Database, user_id: int, now: int, cooldown_s: float) -> int | None:
+    """/sync: take the user's one sync request per `cooldown_s` (compare-and-set, so two fronts or
+    two fast taps take it once) and make the sync due now. None when taken; else when the last
+    request was made (the caller says when the next one may come)."""
+    with db.session() as s:
+        taken = s.execute(
+            sa_update(User)
+            .where(User.id == user_id)
+            .where((User.sync_requested_at.is_(None)) | (User.sync_requested_at <= now - int(cooldown_s)))
+            .values(sync_requested_at=now, next_sync_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:
+            return None
+        last = s.exec(select(User.sync_requested_at).where(User.id == user_id)).first()
+        return last if last is not None else now
 
 
 def sync_due(db: Database, user_id: int, now: int) -> bool:
@@ -275,12 +326,16 @@ class DigestSlot(NamedTuple):
     timezone: str
     digest_time: str
     created_at: int
+    paused_until: int | None = None  # a slot before this time is not sent (snoozed)
 
 
-def digest_candidates(db: Database) -> list[DigestSlot]:
-    """Users who may get a digest (not paused, not blocked); the job checks each one's local time."""
-    stmt = (select(User.id, User.timezone, User.digest_time, User.created_at)
+def digest_candidates(db: Database, now: int | None = None) -> list[DigestSlot]:
+    """Users who may get a digest (not paused, not blocked, not snoozed past `now`); the job checks
+    each one's local time (and that the slot is not inside an ended snooze)."""
+    stmt = (select(User.id, User.timezone, User.digest_time, User.created_at, User.digest_paused_until)
             .where(User.digest_paused.is_(False)).where(User.blocked.is_(False)))  # fmt: skip
+    if now is not None:
+        stmt = stmt.where(User.digest_paused_until.is_(None) | (User.digest_paused_until <= now))
     with db.engine.connect() as conn:
         return [DigestSlot(*row) for row in conn.execute(stmt)]
 

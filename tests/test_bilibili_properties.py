@@ -62,11 +62,18 @@ ARCHIVE = {
     "pic": "http://i1.hdslb.com/bfs/archive/74ff.jpg", "pubdate": 1748750400, "duration": 121, "state": 0,
     "owner": {"mid": 16054375, "name": "WZ"},
     "stat": {"view": 684033, "danmaku": 437, "reply": 2060, "favorite": 21095, "coin": 8003, "share": 6254,
-             "like": 72719},
+             "like": 72719, "his_rank": 3},
+    "copyright": 1, "tidv2": 2059, "tnamev2": "鬼畜调教", "rights": {"pay": 0, "ugc_pay": 1, "arc_pay": 0},
+    "dimension": {"width": 1080, "height": 1920, "rotate": 0}, "rcmd_reason": {"content": "百万播放", "corner_mark": 0},
+}  # fmt: skip
+VIEW = {
+    **ARCHIVE, "tid_v2": 2059, "tname_v2": "鬼畜调教", "is_upower_exclusive": True,
+    "staff": [{"mid": 16054375, "title": "UP主"}, {"mid": 53456, "title": "曲绘"}],
+    "honor_reply": {"honor": [{"aid": 1, "type": 2, "desc": "第45期每周必看"}, {"type": 3, "desc": "全站排行榜最高第5名"}]},
 }  # fmt: skip
 HISTORY_ROW = {
     "title": "t", "cover": "//i0.hdslb.com/a.jpg", "author_name": "a", "author_mid": 1, "view_at": 1700000000,
-    "progress": -1, "duration": 60, "kid": 5, "tag_name": "游戏",
+    "progress": -1, "duration": 60, "kid": 5, "tag_name": "游戏", "is_fav": 1,
     "history": {"oid": 5, "bvid": "BV1xx411c7mD", "business": "archive"},
 }  # fmt: skip
 FAV_MEDIA = {
@@ -123,13 +130,13 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_likes": (models.parse_likes, {"list": [ARCHIVE]}),
     "parse_popular": (models.parse_popular, {"list": [ARCHIVE], "no_more": False}),
     "parse_weekly_numbers": (models.parse_weekly_numbers, {"list": [{"number": 300, "name": "第300期"}]}),
-    "parse_view": (models.parse_view, ARCHIVE),
+    "parse_view": (models.parse_view, VIEW),
     "parse_tags": (models.parse_tags, [{"tag_name": "游戏", "tag_type": "old_channel"}]),
     "parse_search_page": (models.parse_search_page, {"page": 1, "numPages": 50, "numResults": 1000,
                                                      "result": [SEARCH_ROW]}),
     "parse_view_detail": (models.parse_view_detail, {
-        "View": ARCHIVE, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
-        "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE],
+        "View": VIEW, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
+        "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE], "participle": ["大夫", "wz"],
     }),
     "parse_followings": (models.parse_followings, {"list": [FOLLOWING], "re_version": 0, "total": 1028}),
     "parse_video_feed": (models.parse_video_feed, {

@@ -15,12 +15,18 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = config.attributes.get("engine")
-    if engine is None:
+    if engine is None:  # the alembic command line (alembic.ini): the bot's own database
         from sqlmodel import create_engine
 
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or _bot_database_url())
     with engine.begin() as connection:
         _run(connection)
+
+
+def _bot_database_url() -> str:
+    from settings import StorageSettings
+
+    return StorageSettings().resolved_database_url
 
 
 def _run(connection) -> None:

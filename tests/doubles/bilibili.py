@@ -63,6 +63,7 @@ TAGS = "/x/web-interface/view/detail/tag"
 VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
 SEARCH = "/x/web-interface/wbi/search/type"
 FOLLOWINGS = "/x/relation/followings"
+BLACKS = "/x/relation/blacks"  # the logged-in user's own blacklist (黑名单)
 FEED = "/x/polymer/web-dynamic/v1/feed/all"
 FEED_UPDATE = "/x/polymer/web-dynamic/v1/feed/all/update"
 HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
@@ -231,9 +232,12 @@ class User:
     hide_favs: bool = False
     hide_follows: bool = False  # relation/followings answers 22115 to others
     follows: dict[int, Follow] = field(default_factory=dict)  # uploader mid -> the follow
+    blacks: dict[int, int] = field(default_factory=dict)  # blacklisted mid -> when (unix s)
     home: list[str] = field(default_factory=list)  # the home feed's videos (bvids); empty: a default
     refresh_needed: bool = False
     taste: dict[str, Any] = field(default_factory=dict)  # generated users: the planted taste
+    # Faved in a folder the favourites API does not list (history rows still say `is_fav: 1`)
+    faved_elsewhere: set[str] = field(default_factory=set)
 
     @property
     def face(self) -> str:
@@ -327,7 +331,7 @@ class BilibiliDouble:
             (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
             (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
             (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
-            (FOLLOWINGS, self._followings), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
+            (FOLLOWINGS, self._followings), (BLACKS, self._blacks), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
             (HOME_FEED, self._home_feed), (SHORT + "/{code}", self._short_link),
         ]:
             r.add_get(path, handler)
@@ -447,6 +451,13 @@ class BilibiliDouble:
 
     def set_state(self, bvid: str, state: int) -> None:
         self.videos[bvid].state = state
+
+    def set_paywall(self, bvid: str, kind: str = "ugc_pay") -> None:
+        """Make a video paid ("pay" / "ugc_pay" / "arc_pay": that rights flag, in every list and view) or
+        members-only ("upower": view's is_upower_exclusive, which no list row carries); "" frees it."""
+        if kind not in ("", "pay", "ugc_pay", "arc_pay", "upower"):
+            raise ValueError(kind)
+        self.videos[bvid].paywall = kind
 
     # -- controls: users -----------------------------------------------------------------------
     def add_user(self, mid: int, uname: str = "", history: list | None = None, favs: Any = None,
@@ -593,6 +604,12 @@ class BilibiliDouble:
         if mid not in self.users:
             self.add_user(mid)
         self.users[mid].follows[uploader_mid] = Follow(int(time.time()) if at is None else int(at), special)
+
+    def blacklist(self, mid: int, uploader_mid: int, at: int | None = None) -> None:
+        """User `mid` puts `uploader_mid` on their bilibili blacklist (拉黑)."""
+        if mid not in self.users:
+            self.add_user(mid)
+        self.users[mid].blacks[uploader_mid] = int(time.time()) if at is None else int(at)
 
     def unfollow(self, mid: int, uploader_mid: int) -> None:
         self.users[mid].follows.pop(uploader_mid, None)
@@ -941,6 +958,7 @@ class BilibiliDouble:
         ps = min(max(int(q.get("ps") or 20), 1), 30)
         cur_max, cur_at = int(q.get("max") or 0), int(q.get("view_at") or 0)
         user = self.users[s.mid]
+        faved = {e.bvid for f in user.folders for e in f.items if e.attr == 0} | user.faved_elsewhere
         rows = sorted(((w.view_at, self.videos[w.bvid].aid, w) for w in user.history.values()), reverse=True,
                       key=lambda t: (t[0], t[1]))
         if cur_max or cur_at:
@@ -957,7 +975,7 @@ class BilibiliDouble:
                 "videos": v.videos, "author_name": v.owner_name, "author_face": v.owner_face,
                 "author_mid": v.owner_mid, "view_at": view_at, "progress": w.progress, "badge": "",
                 "show_title": "", "duration": v.duration, "current": "", "total": 0, "new_desc": "",
-                "is_finish": 1 if w.progress == -1 else 0, "is_fav": 0, "kid": v.aid, "tag_name": v.tname,
+                "is_finish": 1 if w.progress == -1 else 0, "is_fav": int(w.bvid in faved), "kid": v.aid, "tag_name": v.tname,
                 "live_status": 0,
             })
         cursor = ({"max": page[-1][1], "view_at": page[-1][0], "business": "archive", "ps": ps} if page
@@ -1055,8 +1073,22 @@ class BilibiliDouble:
         pn = max(int(request.query.get("pn") or 1), 1)
         ps = min(max(int(request.query.get("ps") or 20), 1), 50)
         page = self.popular_order[(pn - 1) * ps: pn * ps]
-        items = [{**self.videos[b].archive(), "rcmd_reason": {"content": "百万播放", "corner_mark": 0}} for b in page]
+        items = [{**self.videos[b].archive(), "rcmd_reason": self._popular_reason(self.videos[b])} for b in page]
         return self._ok({"list": items, "no_more": pn * ps >= len(self.popular_order)})
+
+    @staticmethod
+    def _popular_reason(v: Video) -> dict:
+        """popular's badge, as recorded ({"content": "百万播放", "corner_mark": 0}); "" for most rows."""
+        if v.view >= 1_000_000:
+            return {"content": "百万播放", "corner_mark": 0}
+        if v.like >= 10_000:
+            return {"content": f"{v.like // 10_000}万点赞", "corner_mark": 0}
+        return {"content": "", "corner_mark": 0}
+
+    @staticmethod
+    def weekly_blurb(v: Video) -> str:
+        """A weekly issue's `rcmd_reason`: the editors' sentence about the video."""
+        return f"{v.owner_name}的{v.tname}新作：{v.title[:16]}，本周不可错过！"
 
     WEEKLY_FIRST = 300
     WEEKLY_ISSUES = 12
@@ -1087,7 +1119,7 @@ class BilibiliDouble:
                        "stime": first.pubdate, "etime": first.pubdate + 7 * 86400 - 1, "status": 2,
                        "name": f"2025第{number}期", "label": f"第{number}期", "media_id": 448239988},
             "reminder": "每周五晚18:00更新",
-            "list": [{**self.videos[b].archive(), "rcmd_reason": "本周必看"} for b in issue],
+            "list": [{**self.videos[b].archive(), "rcmd_reason": self.weekly_blurb(self.videos[b])} for b in issue],
         })
 
     @staticmethod
@@ -1138,7 +1170,8 @@ class BilibiliDouble:
             "pic": re.sub(r"^https?:", "", v.pic), "play": v.view, "video_review": v.danmaku,
             "favorites": v.favorite, "tag": ",".join(v.tags), "review": v.reply, "pubdate": v.pubdate,
             "senddate": v.pubdate + 1, "duration": f"{v.duration // 60}:{v.duration % 60}", "badgepay": False,
-            "hit_columns": ["title"], "view_type": "", "is_pay": 0, "is_union_video": 0, "rec_tags": None,
+            "hit_columns": ["title"], "view_type": "", "is_pay": int(v.paywall in ("pay", "ugc_pay", "arc_pay")),
+            "is_union_video": int(bool(v.co_creators())), "is_charging_arc": v.paywall == "upower", "rec_tags": None,
             "new_rec_tags": [], "rank_score": v.view,
         }  # fmt: skip
 
@@ -1187,7 +1220,9 @@ class BilibiliDouble:
         return self._ok(self._related_rows(v))
 
     def _related_rows(self, v: Video) -> list[dict]:
-        rows = [self.videos[b].archive() for b in self.related_bvids(v.bvid)]
+        """archive/related rows as recorded in 2025: the v2 partition as `tidv2`/`tnamev2`, an empty rcmd_reason."""
+        rows = [{**(o := self.videos[b]).archive(), "tidv2": o.tid_v2, "tnamev2": o.tname_v2,
+                 "pid_v2": self.v2_partition(o), "rcmd_reason": ""} for b in self.related_bvids(v.bvid)]
         if self.related_without_bvid:
             rows = [{**row, "bvid": ""} for row in rows]
         return rows
@@ -1221,11 +1256,38 @@ class BilibiliDouble:
             return self._code(v.unavailable_code, "稿件不可见")
         return self._restricted(v)
 
-    @staticmethod
-    def _view_data(v: Video) -> dict:
+    def _view_data(self, v: Video) -> dict:
+        """view's data: the archive with the 2025 partition, the pages, the honours, the co-creators
+        (a joint upload only: `staff` is absent otherwise) and the members-only flag."""
         pages = [{"cid": v.cid, "page": 1, "from": "vupload", "part": v.title, "duration": v.duration,
-                  "dimension": {"width": 1920, "height": 1080, "rotate": 0}}]
-        return {**v.archive(), "tid_v2": 0, "tname_v2": "", "pages": pages, "staff": [], "is_upower_exclusive": False}
+                  "dimension": v.dimension()}]
+        data = {**v.archive(), "tid_v2": v.tid_v2, "tname_v2": v.tname_v2, "pages": pages,
+                "honor_reply": self._honor_reply(v), "is_upower_exclusive": v.paywall == "upower",
+                "is_upower_play": False, "is_upower_preview": False}
+        if co := v.co_creators():
+            data["staff"] = [{"mid": v.owner_mid, "title": "UP主", "name": v.owner_name, "face": v.owner_face,
+                              "follower": 1000 + v.owner_mid % 97_000, "label_style": 0}] + [
+                {"mid": mid, "title": "参演", "name": self.uploader_name(mid), "face": "", "follower": 1000 + mid % 97_000,
+                 "label_style": 0} for mid in co]  # fmt: skip
+        return data
+
+    def _honor_reply(self, v: Video) -> dict:
+        """honor_reply as recorded: 2 第N期每周必看, 3 全站排行榜最高第N名, 4 热门; {} for a video with none."""
+        honors = [{"aid": v.aid, "type": 2, "desc": f"第{n}期每周必看", "weekly_recommend_num": n}
+                  for n, issue in self._weekly().items() if v.bvid in issue]
+        if place := v.rank_reached():
+            honors.append({"aid": v.aid, "type": 3, "desc": f"全站排行榜最高第{place}名", "weekly_recommend_num": 0})
+        if v.in_popular:
+            honors.append({"aid": v.aid, "type": 4, "desc": "热门", "weekly_recommend_num": 0})
+        return {"honor": honors} if honors else {}
+
+    @staticmethod
+    def participle(title: str) -> list[str]:
+        """view/detail's `participle`: the title's words, lower-cased (runs of letters/digits, CJK pairs)."""
+        words = []
+        for run in re.findall(r"[A-Za-z0-9]+|[\u4e00-\u9fff]+", title):
+            words += [run.lower()] if run.isascii() else [run[i:i + 2] for i in range(0, len(run), 2)]
+        return list(dict.fromkeys(w for w in words if len(w) > 1))[:12]
 
     @staticmethod
     def _tag_list(v: Video) -> list[dict]:
@@ -1262,7 +1324,7 @@ class BilibiliDouble:
             "View": self._view_data(v), "Card": card, "Tags": self._tag_list(v),
             "Reply": {"page": None, "replies": []},
             "Related": self._related_rows(v),
-            "participle": [], "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
+            "participle": self.participle(v.title), "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
         })
 
     # -- b23.tv short links ----------------------------------------------------------------------
@@ -1284,6 +1346,27 @@ class BilibiliDouble:
         return web.Response(status=302, headers={"Location": target}, text="")
 
     # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
+    async def _blacks(self, request: web.Request) -> web.Response:
+        """relation/blacks (bilibili-API-collect docs/user/relation.md): the logged-in user's own
+        blacklist, newest first, `ps` (default 50) a page; relation objects with attribute 128."""
+        s = self._session(request)
+        if s is None:
+            return self._not_logged_in()
+        try:
+            pn, ps = int(request.query.get("pn") or 1), int(request.query.get("ps") or 50)
+        except ValueError:
+            return self._code(-400, "请求错误")
+        if pn < 1 or ps < 1:
+            return self._code(-400, "请求错误")
+        ps = min(ps, 50)
+        blacks = sorted(self.users[s.mid].blacks.items(), key=lambda kv: (-kv[1], kv[0])) if s.mid in self.users else []
+        rows = [{"mid": mid, "attribute": 128, "mtime": at, "tag": None, "special": 0, "contract_info": {},
+                 "uname": self.uploader_name(mid), "face": "", "sign": "", "face_nft": 0,
+                 "official_verify": {"type": -1, "desc": ""}, "vip": {"vipType": 0, "vipStatus": 0},
+                 "nft_icon": "", "rec_reason": "", "track_id": ""}
+                for mid, at in blacks[(pn - 1) * ps:pn * ps]]  # fmt: skip
+        return self._ok({"list": rows, "re_version": 0, "total": len(blacks)})
+
     async def _followings(self, request: web.Request) -> web.Response:
         """relation/followings: newest follow first; one's own list in full, of others the first 100."""
         s = self._session(request)

@@ -68,26 +68,64 @@ class Video:
     tags: list[str] = field(default_factory=list)
     in_popular: bool = True
     unavailable_code: int = 0  # 62002/62004/62012/-404: view answers this code
+    # What view and the lists carry beyond the basics. None: derived from the aid, so the catalogue
+    # has some of each (reposts, portrait videos, joint uploads, honours) without a fixture change.
+    paywall: str = ""  # "" free; "pay" / "ugc_pay" / "arc_pay": that rights flag set; "upower": 充电专属
+    copyright: int | None = None  # 1 original, 2 repost
+    vertical: bool | None = None
+    staff: list[int] | None = None  # co-creators' mids (the uploader is added first, as bilibili lists it)
+    top_rank: int | None = None  # best site-wide ranking place (honor type 3), 0: none
 
     @property
     def cid(self) -> int:
         return self.aid % 2_000_000_000 + 1
 
+    @property
+    def tid_v2(self) -> int:
+        """The finer 2025 partition: this double numbers each legacy sub-partition's v2 twin 2000 + tid."""
+        return 2000 + self.tid if self.tid else 0
+
+    @property
+    def tname_v2(self) -> str:
+        return self.tname
+
+    def is_repost(self) -> bool:
+        return self.copyright == 2 if self.copyright is not None else self.aid % 5 == 0
+
+    def is_vertical(self) -> bool:
+        return self.vertical if self.vertical is not None else self.aid % 7 == 0
+
+    def co_creators(self) -> list[int]:
+        return self.staff if self.staff is not None else ([stable_id(f"staff-{self.aid}")] if self.aid % 13 == 0 else [])
+
+    def rank_reached(self) -> int:
+        return self.top_rank if self.top_rank is not None else (1 + self.aid % 97 if self.aid % 11 == 0 else 0)
+
+    def rights(self) -> dict:
+        """As the real archive objects carry them (pay: a paid PGC title, ugc_pay / arc_pay: a paid upload)."""
+        flags = {k: int(self.paywall == k) for k in ("pay", "ugc_pay", "arc_pay")}
+        return {"bp": 0, "elec": 0, "download": 1, "movie": 0, "pay": flags["pay"], "hd5": 0, "no_reprint": 1,
+                "autoplay": 1, "ugc_pay": flags["ugc_pay"], "is_cooperation": int(bool(self.co_creators())),
+                "ugc_pay_preview": 0, "no_background": 0, "arc_pay": flags["arc_pay"], "pay_free_watch": 0}
+
+    def dimension(self) -> dict:
+        return ({"width": 1080, "height": 1920, "rotate": 0} if self.is_vertical()
+                else {"width": 1920, "height": 1080, "rotate": 0})
+
     def stat(self) -> dict:
         return {"aid": self.aid, "view": self.view, "danmaku": self.danmaku, "reply": self.reply,
                 "favorite": self.favorite, "coin": self.coin, "share": self.share, "now_rank": 0,
-                "his_rank": 0, "like": self.like, "dislike": 0, "vt": 0, "vv": self.view}
+                "his_rank": self.rank_reached(), "like": self.like, "dislike": 0, "vt": 0, "vv": self.view}
 
     def archive(self) -> dict:
         """The archive object as the list endpoints and view return it (no tags)."""
         return {
             "aid": self.aid, "bvid": self.bvid, "videos": self.videos, "tid": self.tid, "tname": self.tname,
-            "copyright": 1, "pic": self.pic, "title": self.title, "pubdate": self.pubdate,
+            "copyright": 2 if self.is_repost() else 1, "pic": self.pic, "title": self.title, "pubdate": self.pubdate,
             "ctime": self.pubdate, "desc": self.desc, "state": self.state, "duration": self.duration,
-            "rights": {"download": 1, "no_reprint": 1, "is_cooperation": 0, "pay": 0, "ugc_pay": 0},
+            "rights": self.rights(),
             "owner": {"mid": self.owner_mid, "name": self.owner_name, "face": self.owner_face},
-            "stat": self.stat(), "dynamic": "", "cid": self.cid,
-            "dimension": {"width": 1920, "height": 1080, "rotate": 0},
+            "stat": self.stat(), "dynamic": "", "cid": self.cid, "dimension": self.dimension(),
             "short_link_v2": f"https://b23.tv/{self.bvid}",
         }
 

@@ -180,6 +180,7 @@ class SentMessage:
     seq: int = 0  # change sequence number of the latest send/edit (see TelegramDouble.mark)
     photo_sha256: str | None = None  # of the uploaded bytes (kept even if bytes are not)
     photo_size: int | None = None  # uploaded byte count
+    silent: bool = False  # sent with disable_notification: the phone does not ring
 
     @property
     def content(self) -> str:
@@ -331,6 +332,8 @@ class TelegramDouble:
         self._port = port
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        # Routes served beside the Bot API (the demo's chat page): they come before the catch-all.
+        self.extra_routes: list[web.AbstractRouteDef] = []
 
         # public records
         self.calls: list[Call] = []
@@ -406,6 +409,7 @@ class TelegramDouble:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(self.extra_routes)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -1250,6 +1254,7 @@ class TelegramDouble:
             date=date,
             time=now,
             message=message,
+            silent=bool(params.get("disable_notification")),
         )
         self._record_send(record)
         return message
@@ -1379,6 +1384,7 @@ class TelegramDouble:
             date=date,
             time=now,
             message=message,
+            silent=bool(params.get("disable_notification")),
             photo_sha256=digest,
             photo_size=size,
         )
@@ -1394,6 +1400,11 @@ class TelegramDouble:
             "height": info["height"],
             "file_size": info["size"],
         }
+
+    def photo_source(self, file_id: str) -> tuple[bytes | None, str | None]:
+        """(uploaded bytes, URL the bot passed) of a photo file_id the double issued; (None, None) if unknown."""
+        info = self._files.get(file_id) or {}
+        return info.get("data"), info.get("url")
 
     def photo_bytes(self, file_id: str) -> bytes | None:
         """Bytes uploaded for a file_id the double issued (largest size only)."""
