@@ -1,13 +1,13 @@
 """shown: index (chat_id, message_id), so a /similar replying to a pick finds the pick it replies to
 
 Revision ID: 0007s
-Revises: 0006c
+Revises: 0007b
 """
 from alembic import op
 
 
 revision = "0007s"
-down_revision = "0006c"
+down_revision = "0007b"
 branch_labels = None
 depends_on = None
 
