@@ -8,7 +8,8 @@ import re
 import pytest
 
 from bilibili.client import P_VIEW_DETAIL
-from jobs.sync import sync_user
+from bilibili.models import av_to_bv
+from jobs.sync import refresh_candidates
 from storage import behaviour, catalogue, picks, users
 from tests.botenv import eventually, is_pick, pick_bvid
 from tests.doubles.bilibili import SHORT, VIEW_DETAIL, BilibiliDouble
@@ -42,8 +43,15 @@ def reasons(message: SentMessage) -> list[str]:
 
 
 def some_video(bili: BilibiliDouble, n: int = 0) -> str:
-    """A popular video of the double's catalogue that has tags (content neighbours need something)."""
-    return [b for b, v in bili.videos.items() if v.in_popular and len(v.tags) >= 2][n]
+    """A video of the double's catalogue that no list shows (so the bot has not fetched it yet), alike
+    a popular one with tags (content neighbours need something)."""
+    model = [v for v in bili.videos.values() if v.in_popular and len(v.tags) >= 2][n]
+    aid = 980_000_000 + n
+    if (bvid := av_to_bv(aid)) not in bili.videos:
+        bili.add_video(Video(aid=aid, bvid=bvid, title=f"没人看过的视频 {n}", pic=model.pic, tid=model.tid,
+                             tname=model.tname, pubdate=model.pubdate, duration=200 + n, owner_mid=model.owner_mid,
+                             owner_name=model.owner_name, view=1000, tags=list(model.tags), in_popular=False))  # fmt: skip
+    return bvid
 
 
 async def recommend_page(tg, svc, user: dict) -> list[SentMessage]:
@@ -108,7 +116,7 @@ async def test_a_video_nobody_watched_and_bilibili_lists_nothing_beside_gets_con
                                  in_popular=False))  # fmt: skip
     bili.related_override[fresh.bvid] = []
     bob = tg.user(15003, first_name="B", language_code="en")
-    await command(tg, bob, "/recommend")  # a bot with candidates (the popular lists)
+    await refresh_candidates(svc, force=True)  # a bot with candidates (the popular lists, their metadata)
     reply = await command(tg, bob, f"/similar {fresh.bvid}", is_similar)
     shown = listed(reply)
     assert shown and ratings(reply) == [], "an unlinked user gets a plain list"
