@@ -10,7 +10,7 @@ import pytest
 from bilibili.client import P_VIEW_DETAIL
 from bilibili.models import av_to_bv
 from jobs.sync import refresh_candidates
-from storage import behaviour, catalogue, picks, users
+from storage import behaviour, blocks, catalogue, picks, users
 from tests.botenv import eventually, is_pick, pick_bvid
 from tests.doubles.bilibili import SHORT, VIEW_DETAIL, BilibiliDouble
 from tests.doubles.bilibili_catalogue import Video
@@ -280,3 +280,17 @@ async def test_help_and_the_menu_list_similar_and_history_in_both_languages(worl
         assert "/similar" in text and "/history" in text, lang
         names = [c["command"] for c in tg.my_commands({"type": "all_private_chats"}, "" if lang == "en" else lang)]
         assert {"similar", "history"} <= set(names), lang
+
+
+async def test_a_blocked_uploader_never_appears_among_similar_videos(world):
+    tg, bili, svc = world
+    alice = tg.user(15030, first_name="A", language_code="en")
+    asked = some_video(bili, 14)
+    shown = listed(await command(tg, alice, f"/similar {asked}", is_similar))
+    blocked = {bili.videos[b].owner_mid for b in shown[:2]}
+    uid = users.get_user(svc.db, 15030).id
+    for mid in blocked:
+        blocks.add_rule(svc.db, uid, "uploader", str(mid), "someone", svc.now())
+    again = await command(tg, alice, f"/similar {asked}")
+    assert not {bili.videos[b].owner_mid for b in listed(again)} & blocked, "a block rule holds in /similar too"
+    assert listed(again), "others like it are still listed"
