@@ -8,8 +8,8 @@ double's credentials, synced and trained. The measuring process then runs the re
 (bot.py) against the doubles with the periodic tick removed (only the commands call bilibili) and
 Telegram's send cap lifted, so the bot's own time shows.
 
-What the users ask: user i asks /similar for one of ten popular videos nobody synced the related list
-of (so the cold round needs view/detail calls), /search for one of five queries and /popular for one
+What the users ask: user i asks /similar for one of ten videos no list shows (so nobody's sync fetched
+them: the cold round needs ten view/detail calls), /search for one of five queries and /popular for one
 of five partitions; people asking about the same things is what the caches are for.
 
 Rounds, each command sent by every user at (nearly) the same instant:
@@ -43,9 +43,10 @@ from bench.recommend import LIFTED_RPS, bot, pct, recorded, summary, timed_handl
 from jobs.schedule import after_sync  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import train_users_now  # noqa: E402
-from storage import catalogue  # noqa: E402
+from bilibili.models import av_to_bv  # noqa: E402
 from tests.botenv import TOKEN, eventually, last_message_id  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
+from tests.doubles.bilibili_catalogue import Video  # noqa: E402
 from tests.doubles.telegram import TelegramDouble  # noqa: E402
 from tests.harness import link_generated_users, make_services  # noqa: E402
 
@@ -72,9 +73,6 @@ async def prepare(data_dir: Path, n_users: int, n_history: int) -> None:
                 after_sync(svc, uid, report)
             train = await train_users_now(svc, ids)
             print(f"setup: users={n_users} sync_s={time.perf_counter() - started:.1f} train_s={train.seconds:.1f}")
-            asked = [b for b in bili.popular_order if len(bili.videos[b].tags) >= 2
-                     and not catalogue.related_graph(svc.db, [b])][:VIDEOS]  # fmt: skip
-            (data_dir / "asked.txt").write_text("\n".join(asked))
         finally:
             await svc.close()
 
@@ -110,10 +108,23 @@ def commands(kind: str, n: int, shift: int, asked: list[str]) -> list[str]:
     return [f"/popular {PARTITIONS[(i + shift) % len(PARTITIONS)]}" for i in range(n)]
 
 
+def unlisted_videos(bili: BilibiliDouble, n: int) -> list[str]:
+    """n videos no list shows (so nobody's sync fetched them), each alike a popular video with tags."""
+    models = [v for v in bili.videos.values() if v.in_popular and len(v.tags) >= 2]
+    asked = []
+    for i in range(n):
+        m, aid = models[i * 7 % len(models)], 970_000_000 + i
+        bili.add_video(Video(aid=aid, bvid=av_to_bv(aid), title=f"bench video {i}", pic=m.pic, tid=m.tid,
+                             tname=m.tname, pubdate=m.pubdate, duration=300, owner_mid=m.owner_mid,
+                             owner_name=m.owner_name, view=1000, tags=list(m.tags), in_popular=False))  # fmt: skip
+        asked.append(av_to_bv(aid))
+    return asked
+
+
 async def measure(data_dir: Path, n_users: int, rps: float) -> dict[str, float]:
-    asked = (data_dir / "asked.txt").read_text().split()
     figures: dict[str, float] = {}
     async with BilibiliDouble() as bili, TelegramDouble(token=TOKEN, keep_photo_bytes=False) as tg:
+        asked = unlisted_videos(bili, VIDEOS)
         people = [tg.user(TG_ID_BASE + i, first_name=f"User{i}", language_code="en") for i in range(n_users)]
         async with bot(data_dir, tg, bili, LIFTED_RPS) as (app, svc):
             svc.bili.throttle.max_rps = rps  # bilibili's real pace
