@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from handlers import (account, blocks, controls, discover, feedback, flood, login, membership, picks, preferences,
-                      profile, recommend, start)
+                      profile, recommend, similar, start)
 from handlers.errors import on_error
 from redaction import install_redaction
 from delivery import callbacks
@@ -46,6 +46,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
             "privacy", "help", "start")  # fmt: skip
 COMMANDS += ("status", "language")
+COMMANDS += ("similar", "history")
 COMMANDS += ("sync", "reset", "block", "blocked", "duration")
 
 
@@ -126,6 +127,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("recommend", recommend.recommend, filters=private))
     app.add_handler(CommandHandler("search", discover.search, filters=private))
     app.add_handler(CommandHandler("popular", discover.popular, filters=private))
+    app.add_handler(CommandHandler("similar", similar.similar, filters=private))
+    app.add_handler(CommandHandler("history", similar.history, filters=private))
     app.add_handler(CommandHandler("digest", preferences.digest, filters=private))
     app.add_handler(CommandHandler("timezone", preferences.timezone, filters=private))
     app.add_handler(CommandHandler("settings", preferences.settings, filters=private))
@@ -147,6 +150,8 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(discover.page_button, pattern=callbacks.DISCOVER_PATTERN))
     app.add_handler(CallbackQueryHandler(discover.partition_button, pattern=callbacks.PARTITION_PATTERN))
     app.add_handler(CallbackQueryHandler(controls.language_button, pattern=callbacks.LANGUAGE_PATTERN))
+    app.add_handler(CallbackQueryHandler(similar.similar_button, pattern=callbacks.SIMILAR_PATTERN))
+    app.add_handler(CallbackQueryHandler(similar.history_button, pattern=callbacks.HISTORY_PATTERN))
     app.add_handler(CallbackQueryHandler(account.reset_button, pattern=callbacks.RESET_PATTERN))
     app.add_handler(CallbackQueryHandler(blocks.block_uploader_tap, pattern=callbacks.BLOCK_UPLOADER_PATTERN))
     app.add_handler(CallbackQueryHandler(blocks.block_tag_tap, pattern=callbacks.BLOCK_TAG_PATTERN))
@@ -156,6 +161,9 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(picks.watch_later_tap, pattern=callbacks.WATCH_LATER_PATTERN))
     app.add_handler(CallbackQueryHandler(picks.more_tap, pattern=callbacks.MORE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
+    # A bilibili link or id pasted as plain text means /similar for it.
+    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.Regex(similar.PASTED_VIDEO),
+                                   similar.pasted))
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))
     app.add_error_handler(on_error)

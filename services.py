@@ -79,11 +79,17 @@ class TtlCache(Generic[V]):
 
 @dataclass
 class DiscoverCaches:
-    """/search and /popular (jobs/discover.py): ten users asking for the same list cost one bilibili call."""
+    """/search, /popular and /similar (jobs/discover.py, jobs/similar.py): ten users asking for the same
+    list or video cost one bilibili call."""
 
     rankings: TtlCache = field(default_factory=lambda: TtlCache(600, 64))  # rid -> its top 100
     searches: TtlCache = field(default_factory=lambda: TtlCache(300, 256))  # (words, page) -> SearchPage
     listings: TtlCache = field(default_factory=lambda: TtlCache(86400, 10_000))  # token -> what a message lists
+    # /similar (jobs/similar.py): a video's view/detail call shared by askers (its rows then live in the
+    # catalogue), a short link's video, and a video's neighbours before each asker's filter and ratings.
+    details: TtlCache = field(default_factory=lambda: TtlCache(600, 1024))  # bvid -> the call's task
+    short_links: TtlCache = field(default_factory=lambda: TtlCache(3600, 1024))  # b23.tv code -> VideoRef
+    neighbours: TtlCache = field(default_factory=lambda: TtlCache(300, 1024))  # bvid -> its neighbours
 
 
 @dataclass

@@ -59,6 +59,8 @@ class BilibiliSettings(BaseSettings):
     api_url: str = Field(default="https://api.bilibili.com", alias="BILIBILI_API_URL")
     passport_url: str = Field(default="https://passport.bilibili.com", alias="BILIBILI_PASSPORT_URL")
     www_url: str = Field(default="https://www.bilibili.com", alias="BILIBILI_WWW_URL")
+    # Where b23.tv short links are resolved: one GET, its redirect read (never followed).
+    short_url: str = Field(default="https://b23.tv", alias="BILIBILI_SHORT_URL")
     # Where cover images are fetched from; unset means the cover's own (https) URL. Tests point
     # it at the double so real hdslb.com URLs in the catalogue stay untouched.
     image_url: str | None = Field(default=None, alias="BILIBILI_IMAGE_URL")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
 from dataclasses import replace
@@ -36,6 +37,7 @@ from .errors import (
     VideoUnavailable,
     WatchLaterFull,
 )
+from .links import VideoRef, parse_redirect
 from .login import POLL_STATES, cookies_from_url, credentials_from_cookies
 from .models import (
     Account,
@@ -110,6 +112,7 @@ P_SERIES_LIST = "/x/web-interface/popular/series/list"
 P_SERIES_ONE = "/x/web-interface/popular/series/one"
 P_RANKING = "/x/web-interface/ranking/v2"
 P_RELATED = "/x/web-interface/archive/related"
+P_SHORT = "/b23"  # a b23.tv short link (counted and logged under this name, never by its code)
 P_VIEW = "/x/web-interface/view"
 P_TAGS = "/x/web-interface/view/detail/tag"
 P_VIEW_DETAIL = "/x/web-interface/wbi/view/detail"
@@ -154,6 +157,7 @@ class BilibiliClient:
         self._api = self.transport.api
         self._passport = root(settings.passport_url)
         self._www = root(settings.www_url)
+        self._short = root(settings.short_url)
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         self._last_refresh: dict[str, tuple[str, Credentials]] = {}  # mid -> (old SESSDATA, new creds)
         self._forgotten: Counter[str] = Counter()  # mid -> forget_account calls (a refresh in flight checks it)
@@ -518,6 +522,14 @@ class BilibiliClient:
         if code == WATCH_LATER_DELETED or code in UNAVAILABLE_CODES:
             raise VideoUnavailable(f"{P_TOVIEW_ADD}: {bvid} deleted ({code})", code=code, path=P_TOVIEW_ADD)
         envelope_data(reply, P_TOVIEW_ADD, nullable=True)  # -101 NotLoggedIn, any other code ApiError
+
+    async def resolve_short_link(self, code: str, *, fail_fast: bool = False) -> VideoRef:
+        """A b23.tv short link's video: one GET of `BILIBILI_SHORT_URL/<code>`, its redirect read,
+        never followed; only a redirect to a bilibili video page counts (anything else: not_video)."""
+        if not re.fullmatch(r"[0-9A-Za-z]{1,16}", code):
+            return VideoRef("not_video", code)
+        location = await self.transport.redirect_target(f"{self._short}/{code}", P_SHORT, fail_fast=fail_fast)
+        return parse_redirect(location) if location else VideoRef("not_video", code)
 
     # -- images ----------------------------------------------------------------------------
     def cover_fetch_url(self, url: str) -> str:

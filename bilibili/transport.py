@@ -506,6 +506,25 @@ class Transport:
         )
 
 
+    # -- redirects (short links) -----------------------------------------------------------
+    async def redirect_target(self, url: str, path: str, *, fail_fast: bool = False) -> str | None:
+        """Where a GET of `url` redirects to (its Location), never followed; None when it does not
+        redirect. Through the same throttle and retry path as every call."""
+
+        async def handle(resp: aiohttp.ClientResponse) -> str | None:
+            self._check_status(path, resp.status)
+            await resp.read()
+            if resp.status in (301, 302, 303, 307, 308):
+                return resp.headers.get("Location")
+            log.debug("GET %s -> http %s, no redirect", path, resp.status)
+            return None
+
+        headers = {"User-Agent": USER_AGENT, "Referer": REFERER}
+        return await self._retrying(
+            f"GET {path}", lambda: self._send("GET", url, path, handle, headers=headers, fail_fast=fail_fast)
+        )
+
+
 def envelope_data(reply: Reply, path: str, *, nullable: bool = False) -> Any:
     """Check the code and return `data`: -101 -> NotLoggedIn, other != 0 -> ApiError, null -> EmptyData."""
     p = reply.payload

@@ -185,6 +185,22 @@ def parse_more(data: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# /history: "hs:<telegram id>:<page>" turns its message to another page (the list lives in storage,
+# so a button stays good across restarts; only its owner may turn it).
+HISTORY_PATTERN = r"^hs:"
+_HISTORY = re.compile(r"^hs:(\d{1,18}):(\d{1,6})$")
+
+
+def history_page(telegram_id: int, page: int) -> str:
+    return f"hs:{telegram_id}:{page}"
+
+
+def parse_history_page(data: str | None) -> tuple[int, int] | None:
+    """(owner's telegram id, page) of a well-formed /history page button, else None."""
+    match = _HISTORY.match(data or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 # /blocked: "ub:<telegram id>:<rule id>:<page>" removes one rule and shows that page again;
 # "blp:<telegram id>:<page>" turns the list's page. Both name the list's owner: a forwarded list
 # tapped by someone else changes nothing (and storage removes only the owner's rules anyway).

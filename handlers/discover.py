@@ -31,7 +31,7 @@ def _heading(listing: Listing, lang: str) -> str:
     return popular_heading(partition_of(listing.rid), lang)
 
 
-def _failure_text(exc: BilibiliError, lang: str) -> str:
+def failure_text(exc: BilibiliError, lang: str) -> str:
     if isinstance(exc, RiskPaused):
         return t(lang, "login_rate_limited", minutes=max(1, math.ceil((exc.retry_in_s or 60) / 60)))
     if isinstance(exc, RiskControl):
@@ -47,7 +47,7 @@ async def _render(context: ContextTypes.DEFAULT_TYPE, user: User, listing: Listi
         shown = await listing_page(svc, user, listing, page)
     except BilibiliError as exc:
         log.warning("%s page failed: %s", listing.kind, type(exc).__name__)
-        return _failure_text(exc, user.language)
+        return failure_text(exc, user.language)
     if not shown.lines:
         if shown.hidden and page == 1:  # bilibili listed videos; the user's block rules hid them all
             return t(user.language, "discover_all_blocked")

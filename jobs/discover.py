@@ -65,7 +65,7 @@ def partition_of(rid: int) -> Partition | None:
     return BY_ID.get(rid)
 
 
-async def _once(cache: TtlCache, key: object, svc: Services, fetch: Callable[[], Awaitable[T]]) -> T:
+async def once_per_key(cache: TtlCache, key: object, svc: Services, fetch: Callable[[], Awaitable[T]]) -> T:
     """The cached answer, or one fetch shared by every caller asking meanwhile (a failure is not kept)."""
     task = cache.get(key, svc.clock())
     if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
@@ -89,7 +89,7 @@ async def ranking(svc: Services, rid: int) -> list[VideoInfo]:
         catalogue.save_videos(svc.db, videos, svc.now())
         return videos
 
-    return await _once(svc.discover.rankings, rid, svc, fetch)
+    return await once_per_key(svc.discover.rankings, rid, svc, fetch)
 
 
 async def search(svc: Services, query: str, bili_page: int) -> SearchPage:
@@ -102,7 +102,7 @@ async def search(svc: Services, query: str, bili_page: int) -> SearchPage:
         catalogue.add_partial_videos(svc.db, [_as_video(h) for h in result.hits])
         return result
 
-    return await _once(svc.discover.searches, (words.casefold(), bili_page), svc, fetch)
+    return await once_per_key(svc.discover.searches, (words.casefold(), bili_page), svc, fetch)
 
 
 def _as_video(hit: SearchHit) -> VideoInfo:

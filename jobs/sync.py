@@ -221,6 +221,9 @@ def _keep_list_rows(services: Services, seen: list[VideoInfo]) -> None:
 
 
 METADATA_PROGRESS_EVERY = 50  # videos between two progress reports
+# Of the related list view/detail brings (up to 40), a sync keeps the first these many (bilibili's
+# closest): /similar has them at no call, at a quarter of the rows. /similar's own call keeps all.
+RELATED_KEPT = 10
 
 
 async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
@@ -235,37 +238,60 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     rank = {b: i for i, b in enumerate(order)}
     stale = sorted(catalogue.stale_bvids(db, order, now, services.settings.jobs.video_ttl_s), key=rank.__getitem__)
     fetched = 0
-    for bvid in stale:
-        try:
-            video = await _video_with_tags(services, bvid)
-        except VideoRestricted as exc:
-            # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
-            # about again until VIDEO_TTL has passed, then looked at anew.
-            log.info("metadata for %s refused (%s): looked at again later", bvid, exc.code)
-            catalogue.mark_unavailable(db, bvid, now, recheck_at=now + int(services.settings.jobs.video_ttl_s))
-            continue
-        except VideoUnavailable:
-            catalogue.mark_unavailable(db, bvid, now)
-            continue
-        except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
-            log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
-            continue
-        catalogue.save_videos(db, [video], now)
-        fetched += 1
-        if report is not None and on_progress is not None and fetched % METADATA_PROGRESS_EVERY == 0:
-            report.metadata_fetched = fetched
-            await on_progress(report)
+    related: dict[str, list[VideoInfo]] = {}  # view/detail's related lists, stored a batch at a time
+    try:
+        for bvid in stale:
+            try:
+                video, video_related = await _video_with_tags(services, bvid)
+            except VideoRestricted as exc:
+                # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
+                # about again until VIDEO_TTL has passed, then looked at anew.
+                log.info("metadata for %s refused (%s): looked at again later", bvid, exc.code)
+                catalogue.mark_unavailable(db, bvid, now, recheck_at=now + int(services.settings.jobs.video_ttl_s))
+                continue
+            except VideoUnavailable:
+                catalogue.mark_unavailable(db, bvid, now)
+                continue
+            except (MalformedResponse, EmptyData) as exc:  # one odd video: the others still get metadata
+                log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
+                continue
+            catalogue.save_videos(db, [video], now)
+            if video_related is not None:
+                related[bvid] = video_related[:RELATED_KEPT]
+            fetched += 1
+            if fetched % METADATA_PROGRESS_EVERY == 0:
+                keep_related(services, related)
+                if report is not None and on_progress is not None:
+                    report.metadata_fetched = fetched
+                    await on_progress(report)
+    finally:  # what was fetched before a failure is kept too
+        keep_related(services, related)
     return fetched
 
 
-async def _video_with_tags(services: Services, bvid: str) -> VideoInfo:
+async def _video_with_tags(services: Services, bvid: str) -> tuple[VideoInfo, list[VideoInfo] | None]:
+    """The video with its tags, and its related list when the call brought one (view/detail)."""
     bili = services.bili
     try:
-        return (await bili.view_detail(bvid)).video
+        detail = await bili.view_detail(bvid)
     except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
         log.info("view/detail for %s failed (%s): view + tags instead", bvid, type(exc).__name__)
+    else:
+        return detail.video, detail.related
     video = await bili.view(bvid)
-    return _replace_tags(video, await bili.tags(bvid))
+    return _replace_tags(video, await bili.tags(bvid)), None
+
+
+def keep_related(services: Services, related: dict[str, list[VideoInfo]]) -> None:
+    """The related lists view/detail brought with videos (video -> its list): their rows into the
+    catalogue and their edges into `related`, so /similar (and the shared signals) have them without
+    another call. Emptied once stored."""
+    if not related:
+        return
+    _keep_list_rows(services, [v for rows in related.values() for v in rows])
+    catalogue.save_related_lists(services.db, {b: [v.bvid for v in rows] for b, rows in related.items()},
+                                 services.now())  # fmt: skip
+    related.clear()
 
 
 async def refresh_candidates(services: Services, force: bool = False, with_metadata: bool = True) -> int:
@@ -328,22 +354,25 @@ async def _pull_related(services: Services, account: Account) -> int:
     since = now - int(services.settings.jobs.video_ttl_s)
     # A seed refused or gone (its related list too) is asked about again once its check is stale.
     gone = catalogue.unavailable_since(db, seeds, since)
-    stored = catalogue.related_fetched(db, seeds, since=since) - gone
-    if stored:  # fetched for someone (maybe this user) within the TTL: this user's candidates too
-        _save_own(services, account, "related",
-                  [b for seed, related in catalogue.related_graph(db, stored).items() for b in related])
+    # A list stored fresh (this pull, the seed's view/detail call, or another user's sync) costs no call:
+    # only the rest are asked. Either way it becomes this user's own candidates, never a shared list.
+    stored = catalogue.related_graph(db, catalogue.related_fetched(db, seeds, since=since))
     added = 0
     for bvid in seeds:
-        if bvid in stored or bvid in gone:
+        if bvid in gone:
             continue
-        try:
-            related = await bili.related(bvid)
-        except (VideoUnavailable, MalformedResponse, EmptyData):
-            continue
-        catalogue.save_videos(db, related, now)  # in the catalogue (recall reads it), in no shared list
-        catalogue.save_related(db, bvid, [v.bvid for v in related], now)
-        _save_own(services, account, "related", [v.bvid for v in related])
-        added += await fetch_metadata(services, {v.bvid for v in related}, [])
+        if bvid in stored:
+            related_bvids = stored[bvid]
+        else:
+            try:
+                related = await bili.related(bvid)
+            except (VideoUnavailable, MalformedResponse, EmptyData):
+                continue
+            catalogue.save_videos(db, related, now)  # in the catalogue (recall reads it), in no shared list
+            catalogue.save_related(db, bvid, [v.bvid for v in related], now)
+            related_bvids = [v.bvid for v in related]
+        _save_own(services, account, "related", related_bvids)
+        added += await fetch_metadata(services, set(related_bvids), [])
     return added
 
 

@@ -20,6 +20,7 @@ NEGATIVE_POOL_WINDOW_S = 7 * 86400
 PASS_MAX_USERS = 64
 # While the sample is not full, build again once this many times more users have models than it holds.
 SHARED_GROWTH = 1.1
+SHARED_RELATED_PER_VIDEO = 10  # related edges per video the shared signals read (bilibili lists up to 40)
 
 
 @dataclass
@@ -100,7 +101,9 @@ def build_shared(services: Services) -> rec.SharedSignals:
     db, jobs = services.db, services.settings.jobs
     sample = contributions.sample_user_ids(db, jobs.shared_sample_users)
     choices = {str(u): b for u, b in contributions.recent_choices(db, sample, jobs.shared_items_per_user).items()}
-    related = catalogue.related_graph(db, rec.linkable_items(choices))
+    # Every video whose metadata came from view/detail brings its related list (jobs/sync.keep_related):
+    # a few edges of each keep the build's vocabulary near the co-watched videos it samples.
+    related = catalogue.related_graph(db, rec.linkable_items(choices), per_video=SHARED_RELATED_PER_VIDEO)
     return rec.build_from_choices(choices, related, built_at=services.now())
 
 

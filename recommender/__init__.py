@@ -2,6 +2,7 @@
 from .features import quality_score
 from .profile import TagTrend, render_profile_png, tag_trend, taste_profile
 from .rank import rank, rank_popular
+from .similar import ContentWeights, Neighbour, SimilarReason, blend_personal, content_similarity, similar_videos
 from .shared import SharedSignals, build_from_choices, build_shared_signals, linkable_items
 from .store import ModelStore
 from .train import train_users
@@ -11,7 +12,8 @@ from .types import Event, EventKind, Pick, Reason, TasteProfile, TrainConfig, Us
 
 __all__ = [
     "Event", "EventKind", "ModelStore", "Pick", "Reason", "SharedSignals", "TasteProfile", "TrainConfig",
-    "TagTrend", "TowerConfig", "TwoTower", "UserData", "UserModel", "Video", "build_from_choices", "build_shared_signals",
-    "linkable_items", "quality_score", "rank", "rank_popular", "render_profile_png", "tag_trend", "taste_profile",
+    "ContentWeights", "Neighbour", "SimilarReason", "TagTrend", "TowerConfig", "TwoTower", "UserData", "UserModel",
+    "Video", "blend_personal", "build_from_choices", "build_shared_signals", "content_similarity", "linkable_items",
+    "quality_score", "rank", "rank_popular", "render_profile_png", "similar_videos", "tag_trend", "taste_profile",
     "train_two_tower", "train_users",
 ]

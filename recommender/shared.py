@@ -42,6 +42,13 @@ class SharedSignals:
         out = np.array([acc[self.index[b]] if b in self.index else 0.0 for b in bvids], dtype=np.float32)
         return out
 
+    def neighbours(self, bvid: str) -> dict[str, float]:
+        """The videos most often chosen with `bvid` (and its related-list links): bvid -> similarity."""
+        i = self.index.get(bvid)
+        if i is None:
+            return {}
+        return {self.bvids[j]: float(s) for j, s in zip(self.nbr_idx[i], self.nbr_sim[i]) if j >= 0 and s > 0}
+
     def most_similar(self, history: Collection[str], bvid: str) -> tuple[str, float] | None:
         """The history item that contributes most to bvid's score (for a 'similar' reason)."""
         j = self.index.get(bvid)

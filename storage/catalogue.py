@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import delete, func, update
 from sqlmodel import select
 
 from storage.chunks import chunked
 from storage.db import Database
 from storage.models import Related, Video
 from storage.upsert import upsert
+
+MAX_RELATED = 40  # bilibili's related list holds at most 40 videos
 
 _STAT_COLUMNS = (
     "aid", "title", "cover", "owner_mid", "owner_name", "duration", "tid", "tname", "pubdate",
@@ -89,6 +91,14 @@ def mark_unavailable(db: Database, bvid: str, now: int, recheck_at: int | None =
         video.fetched_at = now
         video.recheck_at = recheck_at
         s.add(video)
+
+
+def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
+    """These known videos are candidates again (seen in a list now)."""
+    with db.session() as s:
+        for chunk in chunked(sorted(set(bvids))):
+            s.execute(update(Video).where(Video.bvid.in_(chunk)).values(candidate_at=now)
+                      .execution_options(synchronize_session=False))  # fmt: skip
 
 
 def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
@@ -212,19 +222,33 @@ def video_tags(video: Video) -> tuple[str, ...]:
 
 
 def save_related(db: Database, bvid: str, related: Sequence[str], now: int) -> None:
+    """The video's related list as bilibili gives it now (edges no longer in it are dropped)."""
+    save_related_lists(db, {bvid: related}, now)
+
+
+def save_related_lists(db: Database, lists: Mapping[str, Sequence[str]], now: int) -> None:
+    """Several videos' related lists in one transaction, each replacing what was stored for it."""
+    wanted = {b: list(dict.fromkeys(r for r in rel if r != b))[:MAX_RELATED] for b, rel in lists.items()}
     with db.session() as s:
-        rows = [{"bvid": bvid, "related_bvid": r, "fetched_at": now} for r in dict.fromkeys(related)]
+        for chunk in chunked(sorted(wanted)):  # in key order, as upsert: two writers never deadlock
+            s.execute(delete(Related).where(Related.bvid.in_(chunk)))
+        rows = [{"bvid": b, "related_bvid": r, "fetched_at": now} for b, rel in wanted.items() for r in rel]
         upsert(s, Related, rows, ["bvid", "related_bvid"], update=["fetched_at"])
 
 
-def related_graph(db: Database, bvids: Iterable[str]) -> dict[str, list[str]]:
-    """bilibili's related lists of these videos (the shared signals read those of their own items)."""
+def related_graph(db: Database, bvids: Iterable[str], per_video: int | None = None) -> dict[str, list[str]]:
+    """bilibili's related lists of these videos (the shared signals read those of their own items);
+    `per_video`: at most this many of each list."""
     graph: dict[str, list[str]] = {}
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
             stmt = select(Related.bvid, Related.related_bvid).where(Related.bvid.in_(chunk))
+            if per_video is not None:  # the same edges on every read (and on every database)
+                stmt = stmt.order_by(Related.bvid, Related.related_bvid)
             for bvid, related in conn.execute(stmt).all():
-                graph.setdefault(bvid, []).append(related)
+                edges = graph.setdefault(bvid, [])
+                if per_video is None or len(edges) < per_video:
+                    edges.append(related)
     return graph
 
 

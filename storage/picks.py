@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from storage.chunks import chunked
 from storage.db import Database
-from storage.models import Digest, DigestStatus, Feedback, ModelVersion, Shown, User
+from storage.models import Digest, DigestStatus, Feedback, ModelVersion, Shown, User, Video
 from storage.upsert import upsert
 
 
@@ -254,3 +254,46 @@ def feedback_count(db: Database, user_id: int) -> int:
     """How many 👍/👎 labels the user has standing."""
     with db.session() as s:
         return s.exec(select(func.count()).select_from(Feedback).where(Feedback.user_id == user_id)).one()
+
+
+def shown_by_message(db: Database, chat_id: int, message_id: int) -> Shown | None:
+    """The pick a Telegram message carried (ix_shown_chat_message): what a reply to it is about."""
+    with db.session() as s:
+        stmt = select(Shown).where(Shown.chat_id == chat_id, Shown.message_id == message_id)
+        return s.exec(stmt.order_by(Shown.id.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One pick the user was shown (sent), its video's title and their tap on it (+1, -1, 0 = none)."""
+
+    shown_id: int
+    bvid: str
+    title: str
+    rating: int
+    shown_at: int
+    label: int
+
+
+def _sent(user_id: int):
+    return select(Shown).where(Shown.user_id == user_id, Shown.message_id.is_not(None))
+
+
+def count_sent(db: Database, user_id: int) -> int:
+    """How many picks reached the user (a row whose send failed or never happened is not one)."""
+    with db.session() as s:
+        stmt = select(func.count()).select_from(Shown).where(Shown.user_id == user_id, Shown.message_id.is_not(None))
+        return s.exec(stmt).one()
+
+
+def sent_page(db: Database, user_id: int, offset: int, limit: int) -> list[HistoryRow]:
+    """The picks that reached the user, newest first, `limit` of them from `offset`, with their tap."""
+    with db.session() as s:
+        stmt = _sent(user_id).order_by(Shown.shown_at.desc(), Shown.id.desc()).offset(offset).limit(limit)
+        rows = list(s.exec(stmt).all())
+        bvids = list({r.bvid for r in rows})  # one page: `limit` ids at most, far under a chunk
+        titles = dict(s.exec(select(Video.bvid, Video.title).where(Video.bvid.in_(bvids))).all()) if bvids else {}
+        labels = dict(s.exec(select(Feedback.bvid, Feedback.label).where(
+            Feedback.user_id == user_id, Feedback.bvid.in_(bvids))).all()) if bvids else {}  # fmt: skip
+    return [HistoryRow(r.id, r.bvid, titles.get(r.bvid, ""), r.rating, r.shown_at, labels.get(r.bvid, 0))
+            for r in rows]  # fmt: skip

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 import recommender
 from jobs.convert import to_rec_video, user_events
-from jobs.training import train_users_now
+from jobs.training import SHARED_RELATED_PER_VIDEO, train_users_now
 from recommender.features import encode_videos
 from storage import catalogue, picks, users
 from tests.botenv import eventually, forget_in_chat, is_pick, pick_bvid, pick_messages, running_bot
@@ -224,7 +224,8 @@ def shared_without(svc, user_ids: list[int]) -> recommender.SharedSignals:
     """The collaborative signals built from these users' behaviour alone."""
     events = {str(u): user_events(svc.db, u) for u in user_ids}
     chosen = {e.bvid for evs in events.values() for e in evs}
-    return recommender.build_shared_signals(events, catalogue.related_graph(svc.db, chosen))
+    related = catalogue.related_graph(svc.db, chosen, per_video=SHARED_RELATED_PER_VIDEO)  # as the build reads it
+    return recommender.build_shared_signals(events, related)
 
 
 def same_signals(a: recommender.SharedSignals | None, b: recommender.SharedSignals) -> bool:

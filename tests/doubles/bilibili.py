@@ -70,6 +70,7 @@ HOME_FEED = "/x/web-interface/wbi/index/top/feed/rcmd"
 TOVIEW_ADD = "/x/v2/history/toview/add"
 IMAGES = "/bfs"
 TOVIEW_CAP = 100  # watch later's documented cap (a 2024 report says 1000): `toview_cap` changes it
+SHORT = "/b23"  # b23.tv short links: BILIBILI_SHORT_URL points here
 
 SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE, VIEW_DETAIL, SEARCH, HOME_FEED})
 
@@ -319,6 +320,8 @@ class BilibiliDouble:
         self.home_ads = True  # the home feed carries an ad card (slot 3) and a live room (slot 6)
         self.rows_without_bvid: set[str] = set()  # FEED / HOME_FEED: rows carry their aid, an empty bvid
         self.toview_cap = TOVIEW_CAP  # toview/add answers 90001 once a user's list holds this many
+        self.short_links: dict[str, str] = {}  # b23.tv code -> where it redirects (`add_short_link`)
+        self.related_override: dict[str, list[str]] = {}  # bvid -> its related list, instead of the graph
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> BilibiliDouble:
@@ -333,7 +336,7 @@ class BilibiliDouble:
             (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
             (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
             (FOLLOWINGS, self._followings), (BLACKS, self._blacks), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
-            (HOME_FEED, self._home_feed),
+            (HOME_FEED, self._home_feed), (SHORT + "/{code}", self._short_link),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -374,7 +377,7 @@ class BilibiliDouble:
         from settings import BilibiliSettings
 
         values: dict[str, Any] = {"api_url": self.url, "passport_url": self.url, "www_url": self.url,
-                                  "image_url": self.url}
+                                  "image_url": self.url, "short_url": self.url + SHORT}
         values.update(overrides)
         aliases = {name: f.alias or name for name, f in BilibiliSettings.model_fields.items()}
         return BilibiliSettings.model_validate({aliases[k]: v for k, v in values.items()})
@@ -754,6 +757,8 @@ class BilibiliDouble:
             return CORRESPOND
         if path.startswith(IMAGES + "/"):
             return IMAGES
+        if path.startswith(SHORT + "/"):
+            return SHORT
         return path
 
     # -- middleware: counting, faults, WBI ---------------------------------------------------------
@@ -1234,7 +1239,10 @@ class BilibiliDouble:
         return self._code(code, {-403: "访问权限不足", -400: "请求错误"}.get(code, "error"))
 
     def related_bvids(self, bvid: str) -> list[str]:
-        """Deterministic related graph: shared tags, same partition, same uploader (max 40)."""
+        """Deterministic related graph: shared tags, same partition, same uploader (max 40);
+        `related_override[bvid]` when set (e.g. [] for a video bilibili lists nothing beside)."""
+        if bvid in self.related_override:
+            return list(self.related_override[bvid])
         v = self.videos[bvid]
         tags = set(v.tags)
         scored = []
@@ -1346,6 +1354,24 @@ class BilibiliDouble:
             return self._code(90001, "稍后再看列表已满")
         toview.setdefault(video.bvid, int(time.time()))
         return web.json_response({"code": 0, "message": "0", "ttl": 1})
+
+    # -- b23.tv short links ----------------------------------------------------------------------
+    def add_short_link(self, code: str, target: str) -> str:
+        """b23.tv/<code> redirects (302) to `target`, e.g. a video page with share parameters; the code."""
+        self.short_links[code] = target
+        return code
+
+    def short_link_to(self, bvid: str) -> str:
+        """A fresh short code for a video, as the app's share button makes one."""
+        code = f"{stable_id('short' + bvid) % 36**7:07x}"[:7]
+        return self.add_short_link(code, f"https://www.bilibili.com/video/{bvid}?share_source=copy_web&vd_source=abc")
+
+    async def _short_link(self, request: web.Request) -> web.Response:
+        """As b23.tv answers: a 302 to the long link, or 404 for a code it does not know."""
+        target = self.short_links.get(request.match_info["code"])
+        if target is None:
+            return web.Response(status=404, text="<html><body>404 Not Found</body></html>", content_type="text/html")
+        return web.Response(status=302, headers={"Location": target}, text="")
 
     # -- per-user candidate sources: followings, the followed creators' feed, the home feed -------
     async def _blacks(self, request: web.Request) -> web.Response:

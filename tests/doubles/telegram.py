@@ -739,10 +739,13 @@ class TelegramDouble:
         return update
 
     async def send_text(
-        self, user: dict | int, text: str, chat: dict | int | None = None
+        self, user: dict | int, text: str, chat: dict | int | None = None, *,
+        reply_to: SentMessage | None = None,
     ) -> dict:
         """The user sends ``text`` (in their private chat, or ``chat`` e.g. a ``tg.group()``).
         Queues an Update; commands get a ``bot_command`` entity. Returns the Message dict.
+        ``reply_to``: a bot message the user replies to (its Message rides along as
+        ``reply_to_message``, as Telegram sends it).
         A user who had blocked the bot unblocks first (a my_chat_member "member" update)."""
         u = self._user_of(user)
         chat_id = self._chat_id_of(chat) if chat is not None else u["id"]
@@ -758,6 +761,10 @@ class TelegramDouble:
             "date": int(time.time()),
             "text": text,
         }
+        if reply_to is not None:
+            if (reply_to.chat_id, reply_to.message_id) not in self._records:
+                raise AssertionError(f"reply_to: message {reply_to.message_id} is not a bot message")
+            message["reply_to_message"] = json.loads(json.dumps(reply_to.message))
         if text.startswith("/"):
             command = text.split(None, 1)[0] if text.strip() else text
             message["entities"] = [
