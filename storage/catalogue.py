@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -27,8 +27,30 @@ class VideoLike(Protocol):
     tags: Sequence[str] | None
 
 
+# How a title becomes words: recommender.text.title_tokens, handed over by the composition root
+# (services.py), so storage segments each title once, as it is saved, without importing the
+# recommender. None: titles are stored without their words (the recommender segments them itself).
+_title_tokeniser: Callable[[str], Sequence[str]] | None = None
+
+
+def use_title_tokeniser(tokenise: Callable[[str], Sequence[str]] | None) -> None:
+    global _title_tokeniser
+    _title_tokeniser = tokenise
+
+
 def _row(video: VideoLike) -> dict[str, Any]:
-    return {c: getattr(video, c) for c in _STAT_COLUMNS} | {"bvid": video.bvid}
+    row = {c: getattr(video, c) for c in _STAT_COLUMNS} | {"bvid": video.bvid}
+    if _title_tokeniser is not None:
+        row["title_tokens"] = json.dumps(list(_title_tokeniser(row["title"] or "")), ensure_ascii=False)
+    return row
+
+
+def title_tokens(row: Video) -> tuple[str, ...]:
+    try:
+        tokens = json.loads(row.title_tokens or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(t) for t in tokens) if isinstance(tokens, list) else ()
 
 
 def save_videos(
