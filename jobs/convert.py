@@ -18,7 +18,7 @@ def to_rec_video(row: Video) -> rec.Video:
         bvid=row.bvid, title=row.title, owner_mid=row.owner_mid, owner_name=row.owner_name,
         tags=catalogue.video_tags(row), tid=row.tid, tname=row.tname, duration=row.duration,
         pubdate=row.pubdate, view=row.view, like=row.like, favorite=row.favorite, coin=row.coin,
-        share=row.share, danmaku=row.danmaku, reply=row.reply, tokens=catalogue.title_tokens(row),
+        share=row.share, danmaku=row.danmaku, reply=row.reply, title_tokens=catalogue.video_title_tokens(row),
     )  # fmt: skip
 
 

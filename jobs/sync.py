@@ -47,6 +47,9 @@ from storage import behaviour, candidates, catalogue, users
 log = logging.getLogger(__name__)
 
 QUICK_METADATA = 30  # videos whose metadata the first model gets (the strong signals, the newest watches)
+# Of each view/detail answer in the first part, this many related videos become the user's own
+# candidates: the first page then ranks videos next to the user's own, not only this week's lists.
+QUICK_RELATED_PER_VIDEO = 10
 BACKFILL_COMMIT_PAGES = 5  # history pages per commit while backfilling (a crash re-reads at most these)
 ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
@@ -127,10 +130,29 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
     pull = await pull_first_part(services, account)
     _commit(services, account, pull, report)
     wanted = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())[:QUICK_METADATA]
-    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report)
+    related: dict[str, list[VideoInfo]] = {}
+    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report,
+                                                   on_related=related.__setitem__)
+    report.candidates += _keep_related(services, account, related)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
         report.candidates = await refresh_candidates_safely(services, with_metadata=False)
+
+
+def _keep_related(services: Services, account: Account, related: dict[str, list[VideoInfo]]) -> int:
+    """The related lists view/detail returned with the first part's metadata (no call of their own):
+    stored once in the related graph, and the first few of each become this user's own candidates
+    (never everyone's). Their list rows give stats, title, uploader and partition; tags come later."""
+    db, now = services.db, services.now()
+    own: list[VideoInfo] = []
+    for bvid, rows in related.items():
+        catalogue.save_related(db, bvid, [v.bvid for v in rows], now)
+        own += rows[:QUICK_RELATED_PER_VIDEO]
+    if not own:
+        return 0
+    _keep_list_rows(services, own)
+    _save_own(services, account, "related", [v.bvid for v in own])
+    return len({v.bvid for v in own})
 
 
 def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
@@ -221,10 +243,12 @@ METADATA_PROGRESS_EVERY = 50  # videos between two progress reports
 
 
 async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
-                         report: SyncReport | None = None, on_progress: OnProgress | None = None) -> int:
+                         report: SyncReport | None = None, on_progress: OnProgress | None = None,
+                         on_related: Callable[[str, list[VideoInfo]], None] | None = None) -> int:
     """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
     in the order given (most valuable first). One call per video: view/detail where the stats are
-    missing too (falling back to view + tags), tags alone where a list already gave the stats."""
+    missing too (falling back to view + tags), tags alone where a list already gave the stats.
+    `on_related(bvid, related)`: given the related list of each view/detail answer."""
     db, now = services.db, services.now()
     order = list(dict.fromkeys(bvids))
     _keep_list_rows(services, seen)
@@ -234,7 +258,7 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     fetched = 0
     for bvid in stale:
         try:
-            video = await _video_with_tags(services, bvid, bvid in need_view)
+            video, related = await _video_with_tags(services, bvid, bvid in need_view)
         except VideoRestricted as exc:
             # Refused (member-only -403, -400), maybe for a while: out of the candidates, not asked
             # about again until VIDEO_TTL has passed, then looked at anew.
@@ -248,6 +272,8 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
             log.warning("metadata for %s skipped: %s", bvid, type(exc).__name__)
             continue
         catalogue.save_videos(db, [video], now)
+        if related and on_related is not None:
+            on_related(bvid, related)
         fetched += 1
         if report is not None and on_progress is not None and fetched % METADATA_PROGRESS_EVERY == 0:
             report.metadata_fetched = fetched
@@ -255,17 +281,19 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
     return fetched
 
 
-async def _video_with_tags(services: Services, bvid: str, need_view: bool) -> VideoInfo:
+async def _video_with_tags(services: Services, bvid: str, need_view: bool) -> tuple[VideoInfo, list[VideoInfo]]:
+    """The video with its tags, and its related videos where the answer carried them (view/detail)."""
     bili = services.bili
     if not need_view:
         row = catalogue.get_videos(services.db, [bvid])[bvid]
-        return _with_tags_from_row(row, await bili.tags(bvid))
+        return _with_tags_from_row(row, await bili.tags(bvid)), []
     try:
-        return (await bili.view_detail(bvid)).video
+        detail = await bili.view_detail(bvid)
+        return detail.video, list(detail.related)
     except (ApiError, MalformedResponse, EmptyData) as exc:  # the older pair still answers
         log.info("view/detail for %s failed (%s): view + tags instead", bvid, type(exc).__name__)
     video = await bili.view(bvid)
-    return _replace_tags(video, await bili.tags(bvid))
+    return _replace_tags(video, await bili.tags(bvid)), []
 
 
 async def refresh_candidates(services: Services, force: bool = False, with_metadata: bool = True) -> int:

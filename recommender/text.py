@@ -52,7 +52,7 @@ def title_tokens(title: str, participle: tuple[str, ...] = ()) -> tuple[str, ...
 
 def video_tokens(video: Video) -> tuple[str, ...]:
     """The tokens stored with the video (tokenised when its metadata was saved), or its title's."""
-    return video.tokens if video.tokens else title_tokens(video.title)
+    return video.title_tokens if video.title_tokens else title_tokens(video.title)
 
 
 # ---------------------------------------------------------------- content neighbours

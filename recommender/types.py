@@ -24,8 +24,8 @@ class Video:
     danmaku: int
     reply: int
     # The title's words (recommender.text.title_tokens), stored when the metadata was saved; empty:
-    # not stored, the title is tokenised when encoded.
-    tokens: tuple[str, ...] = ()
+    # not stored, the title is tokenised when encoded. Named as the catalogue's column.
+    title_tokens: tuple[str, ...] = ()
 
 
 EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown"]

@@ -45,7 +45,7 @@ def _row(video: VideoLike) -> dict[str, Any]:
     return row
 
 
-def title_tokens(row: Video) -> tuple[str, ...]:
+def video_title_tokens(row: Video) -> tuple[str, ...]:
     try:
         tokens = json.loads(row.title_tokens or "[]")
     except ValueError:

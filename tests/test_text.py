@@ -123,8 +123,8 @@ def test_titles_are_segmented_when_stored(any_db: Database):
         catalogue.save_videos(any_db, [FakeVideo("BV1", ("美食",), title="家常红烧肉做法")], now=100)
         catalogue.add_partial_videos(any_db, [FakeVideo("BV2", None, title=EMOJI_ONLY)])
         rows = catalogue.get_videos(any_db, ["BV1", "BV2"])
-        assert catalogue.title_tokens(rows["BV1"]) == title_tokens("家常红烧肉做法") != ()
-        assert to_rec_video(rows["BV1"]).tokens == title_tokens("家常红烧肉做法")
-        assert catalogue.title_tokens(rows["BV2"]) == ()
+        assert catalogue.video_title_tokens(rows["BV1"]) == title_tokens("家常红烧肉做法") != ()
+        assert to_rec_video(rows["BV1"]).title_tokens == title_tokens("家常红烧肉做法")
+        assert catalogue.video_title_tokens(rows["BV2"]) == ()
     finally:
         catalogue.use_title_tokeniser(None)
