@@ -134,6 +134,13 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
     report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report,
                                                    on_related=related.__setitem__)
     report.candidates += _keep_related(services, account, related)
+    # the related lists of the strongest signals, as the full sync pulls them (a few calls, no metadata)
+    try:
+        report.candidates += await _pull_related(services, account, with_metadata=False)
+    except (NotLoggedIn, SessionExpired, RiskControl, AccountChanged):
+        raise
+    except BilibiliError as exc:  # the first picks do without them; the full sync asks again
+        log.warning("related lists for user=%d's first part failed: %s", account.user_id, type(exc).__name__)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
         report.candidates = await refresh_candidates_safely(services, with_metadata=False)
@@ -342,9 +349,11 @@ async def refresh_candidates_safely(services: Services, with_metadata: bool = Tr
     return 0
 
 
-async def _pull_related(services: Services, account: Account) -> int:
+async def _pull_related(services: Services, account: Account, with_metadata: bool = True) -> int:
     """Related videos of the user's newest liked/faved/coined videos become candidates too, and the
-    user's own "related" candidates."""
+    user's own "related" candidates. `with_metadata=False` (the first part of a first sync): their
+    list rows only (stats, title, uploader, partition: enough to rank on); the next full sync
+    fetches the metadata of those never fetched."""
     db, bili, now, user_id = services.db, services.bili, services.now(), account.user_id
     strong = sorted(
         (b for b in behaviour.user_behaviours(db, user_id) if b.kind != "watch"),
@@ -355,7 +364,7 @@ async def _pull_related(services: Services, account: Account) -> int:
     since = now - int(services.settings.jobs.video_ttl_s)
     # A seed refused or gone (its related list too) is asked about again once its check is stale.
     done = catalogue.related_fetched(db, seeds, since=since) | catalogue.unavailable_since(db, seeds, since)
-    added = 0
+    pulled: set[str] = set()
     for bvid in seeds:
         if bvid in done:
             continue
@@ -366,8 +375,12 @@ async def _pull_related(services: Services, account: Account) -> int:
         catalogue.save_videos(db, related, now, candidate=True)
         catalogue.save_related(db, bvid, [v.bvid for v in related], now)
         _save_own(services, account, "related", [v.bvid for v in related])
-        added += await fetch_metadata(services, {v.bvid for v in related}, [])
-    return added
+        pulled |= {v.bvid for v in related}
+    if not with_metadata:
+        return len(pulled)
+    own = {b for b, source in candidates.user_candidates(db, user_id) if source == "related"}
+    never_fetched = set(catalogue.stale_bvids(db, own, now, ttl_s=now))  # fetched_at 0
+    return await fetch_metadata(services, pulled | never_fetched, [])
 
 
 # -- the user's own candidates: followed creators' uploads, the home feed --------------------------
