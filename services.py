@@ -12,12 +12,17 @@ from typing import Any, Callable, Coroutine, Generic, Hashable, TypeVar
 
 from bilibili import BilibiliClient, Throttle
 from recommender import ModelStore
+from recommender.text import title_tokens
 from settings import Settings
+from storage import catalogue
 from storage.crypto import CredentialVault
 from storage.db import Database
 
 
 log = logging.getLogger(__name__)
+
+# Every process that builds services stores each title's words with it (jieba, loaded once at import).
+catalogue.use_title_tokeniser(title_tokens)
 
 SERVICES_KEY = "services"  # where bot.py puts the Services in application.bot_data
 QUEUE_KEY = "queue"  # distributed mode: where bot.py puts the procrastinate app the front defers to

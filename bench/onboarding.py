@@ -1,15 +1,21 @@
 """Seconds from the QR confirm to the first personal picks, and to the full sync, at bilibili's real
 pace (4 requests/s), through the real Application against both doubles.
 
-    python bench/onboarding.py [--watches 100,1000,5000] [--pair 300]
+    python bench/onboarding.py [--watches 100,1000,5000] [--pair 300] [--planted 4]
 
 Cases, one after the other on one bot: a user with each number of watches; then, while the largest
 user's background sync still runs, two users (--pair watches each) confirming at the same moment.
+Then the quality of the first page: --planted users with planted tastes (3 liked tags, 5 liked
+uploaders, the double's generated users) log in one after another. Their first page (the 5 picks
+/recommend gives as soon as the first picks are ready) and the page after the full sync are scored
+by precision@5 (a pick is a hit when it carries a liked tag or comes from a liked uploader), against
+popularity (the same candidates and exclusions, ranked by quality) at the first page.
 The bot is warm: the candidate lists and their tags were fetched (unpaced) before the first case,
 as the first tick of a running bot does. calls_per_video = metadata calls (view/detail, view, tags)
 per video whose metadata the syncs fetched.
 
 Last line: first_picks_s_max=<worst case> calls_per_video=<over the whole run>
+first_page_precision_ratio=<first page P@5 / full-sync page P@5, over the planted users>
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlmodel import func, select  # noqa: E402
 
+import recommender as rec  # noqa: E402
+from jobs.picks import choose_picks, excluded_bvids  # noqa: E402
+from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos, user_candidate_rec_videos  # noqa: E402
 from jobs.sync import refresh_candidates  # noqa: E402
 from storage import users  # noqa: E402
 from storage.models import Video  # noqa: E402
@@ -33,16 +42,25 @@ from tests.doubles.bilibili import TAGS, VIEW, VIEW_DETAIL, BilibiliDouble  # no
 from tests.doubles.telegram import TelegramDouble  # noqa: E402
 
 PACE_RPS = 4.0
+PAGE = 5  # picks per page (the default page size)
+# Watches of each planted-taste user. They watch the popular catalogue, their liked part first:
+# every liked video watched is one fewer liked candidate left to find.
+PLANTED_HISTORY = 60
 
 
 class Onboarding:
     """One user from /login to the full sync; times measured from the confirm."""
 
-    def __init__(self, tg, double, svc, n: int, watches: int) -> None:
+    def __init__(self, tg, double, svc, n: int, watches: int, planted: bool = False) -> None:
+        """planted: a user with a planted taste over the popular catalogue (`self.taste`), not a heavy
+        viewer of videos outside it."""
         self.tg, self.double, self.svc, self.watches = tg, double, svc, watches
         self.mid, self.chat = 70_000 + n, 80_000 + n
         self.user = tg.user(self.chat, first_name=f"u{n}", language_code="en")
-        double.add_long_history_user(self.mid, uname=f"heavy{n}", watches=watches, seed=1000 + n)
+        if planted:
+            self.taste = double.add_generated_user(self.mid, seed=500 + n, n_history=watches).taste
+        else:
+            double.add_long_history_user(self.mid, uname=f"heavy{n}", watches=watches, seed=1000 + n)
         self.first_s = self.full_s = float("nan")
         self.from_model = False
 
@@ -87,7 +105,43 @@ async def alone(tg, double, svc, n: int, watches: int, wait_full: bool) -> Onboa
     return user
 
 
-async def run(sizes: list[int], pair: int, rps: float = PACE_RPS) -> None:
+def precision(bvids: list[str], double: BilibiliDouble, taste: dict) -> float:
+    """Share of the page that matches the planted taste (a liked tag, or a liked uploader)."""
+    tags, owners = set(taste["tags"]), set(taste["owners"])
+    hits = [bool(tags & set(double.videos[b].tags)) or double.videos[b].owner_mid in owners for b in bvids]
+    return sum(hits) / PAGE
+
+
+def page_now(svc, chat: int) -> list[str]:
+    """The page /recommend would show this user now (choose_picks is what it calls)."""
+    account = users.get_user(svc.db, chat)
+    return [card.bvid for card in choose_picks(svc, account, PAGE).items]
+
+
+def popular_page(svc, chat: int) -> list[str]:
+    """The cold-start ranking over the same candidates and exclusions."""
+    account, now = users.get_user(svc.db, chat), svc.now()
+    pool = (candidate_rec_videos(svc.db, now - CANDIDATE_WINDOW_S)
+            + user_candidate_rec_videos(svc.db, account.id, now - CANDIDATE_WINDOW_S))
+    return [p.bvid for p in rec.rank_popular(pool, k=PAGE, exclude=excluded_bvids(svc, account), now=now)]
+
+
+async def planted(tg, double, svc, n: int) -> tuple[float, float, float, float]:
+    """One planted-taste user from the confirm to the full sync: precision@5 of the first page, of
+    popularity then, and of the page after the full sync; seconds to the first picks."""
+    user = Onboarding(tg, double, svc, 200 + n, PLANTED_HISTORY, planted=True)
+    taste = user.taste
+    await user.confirm(await user.until_confirm())
+    await user.first_picks()
+    first, popular = precision(page_now(svc, user.chat), double, taste), precision(popular_page(svc, user.chat), double, taste)
+    await user.full_sync()
+    full = precision(page_now(svc, user.chat), double, taste)
+    print(f"planted taste {n}: first page P@5={first:.2f} popularity={popular:.2f} after full sync={full:.2f} "
+          f"first_picks_s={user.first_s:.1f}", flush=True)
+    return first, popular, full, user.first_s
+
+
+async def run(sizes: list[int], pair: int, rps: float = PACE_RPS, n_planted: int = 4) -> None:
     async with BilibiliDouble() as double, TelegramDouble(token=TOKEN) as tg:
         with tempfile.TemporaryDirectory() as tmp:
             async with running_bot(Path(tmp), tg, double, tick_seconds=3600) as (_app, svc):
@@ -116,9 +170,15 @@ async def run(sizes: list[int], pair: int, rps: float = PACE_RPS) -> None:
                 done.append((f"{sizes[-1]} watches", biggest))
                 print(biggest.line(f"{sizes[-1]} watches"), flush=True)
                 calls, fetched = metadata_calls(double) - calls0, fetched_videos(svc) - fetched0
+                scores = [await planted(tg, double, svc, n) for n in range(n_planted)]
     worst = max(u.first_s for _, u in done)
     print(f"metadata_calls={calls} videos_fetched={fetched} all_first_models={all(u.from_model for _, u in done)}")
-    print(f"first_picks_s_max={worst:.1f} calls_per_video={calls / max(fetched, 1):.2f}")
+    first, popular, full, _ = (sum(col) / max(len(scores), 1) for col in zip(*scores)) if scores else (0, 0, 0, 0)
+    print(f"planted tastes ({len(scores)} users, {PLANTED_HISTORY} watches each): precision@5 first page {first:.2f}, "
+          f"popularity {popular:.2f}, after the full sync {full:.2f}; first picks within "
+          f"{max((s[3] for s in scores), default=0):.1f}s")
+    print(f"first_picks_s_max={worst:.1f} calls_per_video={calls / max(fetched, 1):.2f} "
+          f"first_page_precision_ratio={first / full if full else 0:.2f}")
 
 
 def main() -> None:
@@ -127,8 +187,9 @@ def main() -> None:
     parser.add_argument("--pair", type=int, default=300, help="watches of each of the two users logging in at once")
     parser.add_argument("--rps", type=float, default=PACE_RPS,
                         help="bilibili requests per second (4: bilibili's pace; more only for a smoke run)")
+    parser.add_argument("--planted", type=int, default=4, help="users with planted tastes (first-page precision)")
     args = parser.parse_args()
-    asyncio.run(run([int(x) for x in args.watches.split(",")], args.pair, args.rps))
+    asyncio.run(run([int(x) for x in args.watches.split(",")], args.pair, args.rps, args.planted))
 
 
 if __name__ == "__main__":

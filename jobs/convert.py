@@ -21,7 +21,7 @@ def to_rec_video(row: Video) -> rec.Video:
         tags=catalogue.video_tags(row), tid=row.tid_v2 or row.tid, tname=row.tname_v2 or row.tname,
         duration=row.duration,
         pubdate=row.pubdate, view=row.view, like=row.like, favorite=row.favorite, coin=row.coin,
-        share=row.share, danmaku=row.danmaku, reply=row.reply,
+        share=row.share, danmaku=row.danmaku, reply=row.reply, title_tokens=catalogue.video_title_tokens(row),
     )  # fmt: skip
 
 

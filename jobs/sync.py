@@ -47,6 +47,9 @@ from storage import behaviour, blocks, candidates, catalogue, users
 log = logging.getLogger(__name__)
 
 QUICK_METADATA = 30  # videos whose metadata the first model gets (the strong signals, the newest watches)
+# Of each view/detail answer in the first part, this many related videos become the user's own
+# candidates: the first page then ranks videos next to the user's own, not only this week's lists.
+QUICK_RELATED_PER_VIDEO = 10
 BACKFILL_COMMIT_PAGES = 5  # history pages per commit while backfilling (a crash re-reads at most these)
 ACCOUNT_CHANGED = "account_changed"
 COIN_SEED_LIMIT = 5  # related lists are pulled for this many of the user's newest strong signals
@@ -129,10 +132,35 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
     pull = await pull_first_part(services, account)
     _commit(services, account, pull, report)
     wanted = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())[:QUICK_METADATA]
-    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report)
+    related: dict[str, list[VideoInfo]] = {}
+    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report,
+                                                   on_related=related.__setitem__)
+    report.candidates += _keep_related(services, account, related)
+    # the related lists of the strongest signals, as the full sync pulls them (a few calls, no metadata)
+    try:
+        report.candidates += await _pull_related(services, account, with_metadata=False)
+    except (NotLoggedIn, SessionExpired, RiskControl, AccountChanged):
+        raise
+    except BilibiliError as exc:  # the first picks do without them; the full sync asks again
+        log.warning("related lists for user=%d's first part failed: %s", account.user_id, type(exc).__name__)
     if not catalogue.candidate_videos(services.db, since=services.now() - CANDIDATE_TTL_S):
         # A bot with no candidates yet: the lists now, their tags with the background sync.
         report.candidates = await refresh_candidates_safely(services, with_metadata=False)
+
+
+def _keep_related(services: Services, account: Account, related: dict[str, list[VideoInfo]]) -> int:
+    """The related lists view/detail returned with the first part's metadata (no call of their own):
+    stored once in the related graph, and the first few of each become this user's own candidates
+    (never everyone's). Their list rows give stats, title, uploader and partition; tags come later."""
+    db, now = services.db, services.now()
+    own: list[VideoInfo] = []
+    for rows in related.values():  # the lists themselves were stored by fetch_metadata (keep_related)
+        own += rows[:QUICK_RELATED_PER_VIDEO]
+    if not own:
+        return 0
+    _keep_list_rows(services, own)
+    _save_own(services, account, "related", [v.bvid for v in own])
+    return len({v.bvid for v in own})
 
 
 def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
@@ -227,11 +255,13 @@ RELATED_KEPT = 10
 
 
 async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
-                         report: SyncReport | None = None, on_progress: OnProgress | None = None) -> int:
+                         report: SyncReport | None = None, on_progress: OnProgress | None = None,
+                         on_related: Callable[[str, list[VideoInfo]], None] | None = None) -> int:
     """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
     in the order given (most valuable first). One call per video: view/detail (falling back to view +
     tags), also where a list already gave the stats: only view tells a members-only video (never
-    picked), the 2025 partition, the honours, the co-creators and bilibili's title segmentation."""
+    picked), the 2025 partition, the honours, the co-creators and bilibili's title segmentation.
+    `on_related(bvid, related)`: given the related list of each view/detail answer."""
     db, now = services.db, services.now()
     order = list(dict.fromkeys(bvids))
     _keep_list_rows(services, seen)
@@ -258,6 +288,8 @@ async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[Vi
             catalogue.save_videos(db, [video], now)
             if video_related is not None:
                 related[bvid] = video_related[:RELATED_KEPT]
+                if video_related and on_related is not None:
+                    on_related(bvid, video_related)
             fetched += 1
             if fetched % METADATA_PROGRESS_EVERY == 0:
                 keep_related(services, related)
@@ -340,10 +372,12 @@ async def refresh_candidates_safely(services: Services, with_metadata: bool = Tr
     return 0
 
 
-async def _pull_related(services: Services, account: Account) -> int:
+async def _pull_related(services: Services, account: Account, with_metadata: bool = True) -> int:
     """bilibili's related lists of the user's newest liked/faved/coined videos become the user's own
     "related" candidates, not everyone's: each list is fetched and stored once (catalogue.related),
-    and a list another user's sync already stored is read from there."""
+    and a list another user's sync already stored is read from there. `with_metadata=False` (the first
+    part of a first sync): their list rows only (stats, title, uploader, partition: enough to rank on);
+    the next full sync fetches the metadata of those never fetched."""
     db, bili, now, user_id = services.db, services.bili, services.now(), account.user_id
     strong = sorted(
         (b for b in behaviour.user_behaviours(db, user_id) if b.kind != "watch"),
@@ -358,6 +392,7 @@ async def _pull_related(services: Services, account: Account) -> int:
     # only the rest are asked. Either way it becomes this user's own candidates, never a shared list.
     stored = catalogue.related_graph(db, catalogue.related_fetched(db, seeds, since=since))
     added = 0
+    pulled: set[str] = set()
     for bvid in seeds:
         if bvid in gone:
             continue
@@ -372,8 +407,12 @@ async def _pull_related(services: Services, account: Account) -> int:
             catalogue.save_related(db, bvid, [v.bvid for v in related], now)
             related_bvids = [v.bvid for v in related]
         _save_own(services, account, "related", related_bvids)
-        added += await fetch_metadata(services, set(related_bvids), [])
-    return added
+        pulled |= set(related_bvids)
+    if not with_metadata:
+        return len(pulled)
+    own = {b for b, source in candidates.user_candidates(db, user_id) if source == "related"}
+    never_fetched = set(catalogue.stale_bvids(db, own, now, ttl_s=now))  # fetched_at 0
+    return await fetch_metadata(services, pulled | never_fetched, [])
 
 
 # -- the user's own candidates: followed creators' uploads, the home feed --------------------------

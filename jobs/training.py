@@ -11,7 +11,7 @@ import recommender as rec
 from jobs.convert import to_rec_videos, user_events
 from jobs.picks import CandidateRow, rows_to_rec_videos
 from services import Services
-from storage import catalogue, contributions, picks, users
+from storage import candidates, catalogue, contributions, picks, users
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.Sh
     pool = [bvid for (bvid,) in catalogue.candidate_rows(db, since=now - NEGATIVE_POOL_WINDOW_S, columns=("bvid",))]
     bvids = set(pool) | {e.bvid for evs in events.values() for e in evs}
     videos = to_rec_videos(catalogue.get_videos(db, bvids).values())
-    data = {str(uid): rec.UserData(events=evs, negatives_pool=pool) for uid, evs in events.items()}
+    data = {str(uid): rec.UserData(events=evs, negatives_pool=pool,
+                                   followed=frozenset(candidates.followed_uploaders(db, uid)))
+            for uid, evs in events.items()}
     return data, videos, services.models.load_shared()
 
 

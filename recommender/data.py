@@ -64,6 +64,15 @@ def load_history(path: Path = HISTORY_CSV) -> tuple[dict[str, Video], list[Event
     return videos, events
 
 
+def load_followed(path: Path = HISTORY_CSV) -> frozenset[int]:
+    """The uploaders (load_history's mids) that the history's `up_follow` column marks as followed
+    when the history was exported."""
+    import pandas as pd
+
+    df = pd.read_csv(path, usecols=["up_name", "up_follow"])
+    return frozenset(zlib.crc32(str(r.up_name).encode()) for r in df.itertuples(index=False) if _int(r.up_follow) > 0)
+
+
 @dataclass
 class Synthetic:
     videos: dict[str, Video]

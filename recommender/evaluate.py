@@ -16,7 +16,7 @@ from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
-from .data import HISTORY_CSV, POPULAR_CSV, load_history, load_popular, synthetic
+from .data import HISTORY_CSV, POPULAR_CSV, load_followed, load_history, load_popular, synthetic
 from .ease import Ease, choose_l2, fit_ease
 from .features import ItemTable, encode_videos
 from .metrics import auc, hit_at_k, ndcg_at_k, recall_at_k
@@ -35,9 +35,9 @@ Table = dict[str, dict[str, float]]  # model -> metric -> value
 # ---------------------------------------------------------------- shared helpers
 
 def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: SharedSignals | None,
-                 fuse: bool = True, table: ItemTable | None = None) -> np.ndarray:
+                 fuse: bool = True, table: ItemTable | None = None, followed: frozenset[int] = frozenset()) -> np.ndarray:
     """table: the videos already encoded (saves re-encoding the same catalogue per user)."""
-    logits = model.logits(table if table is not None else encode_videos(videos, model.cfg, now))
+    logits = model.logits(table if table is not None else encode_videos(videos, model.cfg, now), followed)
     cf = shared.scores(model.history, [v.bvid for v in videos]) if shared is not None and fuse else None
     return model.final_scores(logits, cf)
 
@@ -65,10 +65,11 @@ def print_table(title: str, table: Table) -> None:
     metrics = list(next(iter(table.values())))
     width = max(len(m) for m in table) + 2
     print(f"\n{title}")
-    print("| " + "model".ljust(width) + " | " + " | ".join(f"{m:>9}" for m in metrics) + " |")
-    print("|" + "-" * (width + 2) + "|" + "|".join("-" * 11 for _ in metrics) + "|")
+    cols = [max(9, len(m)) for m in metrics]
+    print("| " + "model".ljust(width) + " | " + " | ".join(f"{m:>{w}}" for m, w in zip(metrics, cols)) + " |")
+    print("|" + "-" * (width + 2) + "|" + "|".join("-" * (w + 2) for w in cols) + "|")
     for name, row in table.items():
-        print("| " + name.ljust(width) + " | " + " | ".join(f"{row[m]:9.4f}" for m in metrics) + " |")
+        print("| " + name.ljust(width) + " | " + " | ".join(f"{row[m]:{w}.4f}" for m, w in zip(metrics, cols)) + " |")
 
 
 def plot(table: Table, title: str, path: Path) -> None:
@@ -215,14 +216,19 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> 
 # ---------------------------------------------------------------- bilibili history (one real user)
 
 def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot_path: Path) -> None:
+    """AUC over every held-out watch, and over the cold-start slice: held-out videos whose uploader
+    the user never met in training (the title and tags are all the model has to go on there)."""
     videos, events = load_history(history)
+    followed = load_followed(history)
     times = sorted({e.at for e in events if e.kind == "watch"})
     cut = times[int(len(times) * (1 - test_fraction))]
     train_ev = [e for e in events if e.at < cut]
     test_b = list(dict.fromkeys(e.bvid for e in events if e.at >= cut and e.kind == "watch"))
     engaged = {e.bvid for e in events if e.kind in ("like", "favorite", "coin")}
-    y = [b in engaged for b in test_b]
+    y = np.array([b in engaged for b in test_b])
     test_v = [videos[b] for b in test_b]
+    met = {videos[e.bvid].owner_mid for e in train_ev}
+    cold = np.array([v.owner_mid not in met for v in test_v])
     now = cut
     pool: list[str] = []
     all_videos = dict(videos)
@@ -230,20 +236,33 @@ def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot
         popular = load_popular()
         all_videos = {**popular, **videos}
         pool = [b for b in popular if b not in videos]
+
+    def row(scores: Sequence[float]) -> dict[str, float]:
+        s = np.asarray(scores, dtype=float)
+        return {"AUC": auc(y, s), "AUC new uploader": auc(y[cold], s[cold])}
+
     table: Table = {
-        "like-rate (like/view)": {"AUC": auc(y, [v.like / max(v.view, 1) for v in test_v])},
-        "fav-rate (fav/view)": {"AUC": auc(y, [v.favorite / max(v.view, 1) for v in test_v])},
-        "popularity (views)": {"AUC": auc(y, [v.view for v in test_v])},
+        "like-rate (like/view)": row([v.like / max(v.view, 1) for v in test_v]),
+        "fav-rate (fav/view)": row([v.favorite / max(v.view, 1) for v in test_v]),
+        "popularity (views)": row([v.view for v in test_v]),
     }
-    variants = {"per-user W&D": (UserData(train_ev), videos, cfg),
-                "per-user W&D, ensemble of 5 inits": (UserData(train_ev), videos, replace(cfg, ensemble=5))}
+    me, untitled = UserData(train_ev, followed=followed), replace(cfg, max_tokens=0)
+    variants = {  # name: (data, videos, config, followings known to the ranking)
+        "per-user W&D": (me, videos, cfg, followed),
+        "per-user W&D without title tokens": (me, videos, untitled, followed),
+        "per-user W&D without up_follow": (UserData(train_ev), videos, cfg, frozenset()),
+        "per-user W&D without either (before issue 17)": (UserData(train_ev), videos, untitled, frozenset()),
+        "per-user W&D, ensemble of 5 inits": (me, videos, replace(cfg, ensemble=5), followed),
+    }
     if pool:
-        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool), all_videos, cfg)
-    for name, (ud, vids, c) in variants.items():
+        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool, followed), all_videos,
+                                                                       cfg, followed)
+    for name, (ud, vids, c, follows) in variants.items():
         model = train_users({"me": ud}, vids, None, now, c)["me"]
-        table[name] = {"AUC": auc(y, model_scores(model, test_v, now, None))}
+        table[name] = row(model_scores(model, test_v, now, None, followed=follows))
     print(f"{history.name}: {len(times)} watches, train {sum(e.kind == 'watch' for e in train_ev)}, "
-          f"test {len(test_b)} ({sum(y)} engaged)")
+          f"test {len(test_b)} ({int(y.sum())} engaged); new uploader (never met in training): {int(cold.sum())} "
+          f"({int(y[cold].sum())} engaged); uploaders followed: {len(followed)}")
     print_table("bilibili watch history: AUC of like/fav/coin among held-out watches", table)
     plot(table, "bilibili history", plot_path)
     print(f"auc={table['per-user W&D']['AUC']:.4f}")

@@ -5,10 +5,11 @@ import math
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from .text import video_tokens
 from .types import TrainConfig, Video
 
 N_NUMERIC = 10
@@ -78,6 +79,8 @@ class ItemTable:
     partition: np.ndarray  # int64 [I]
     cross: np.ndarray  # int64 [I]: partition x duration bucket
     numeric: np.ndarray  # float32 [I, N_NUMERIC]
+    tokens: np.ndarray  # int64 [I, max_tokens]: hashed title tokens, 0 = padding
+    owner_mid: np.ndarray  # int64 [I]: the uploader's mid, unhashed (matched against a user's followings)
 
     def __len__(self) -> int:
         return len(self.bvids)
@@ -85,7 +88,13 @@ class ItemTable:
     def take(self, rows: Sequence[int]) -> "ItemTable":
         r = np.asarray(rows, dtype=np.int64)
         return ItemTable([self.bvids[i] for i in r], self.tags[r], self.uploader[r], self.partition[r],
-                         self.cross[r], self.numeric[r])
+                         self.cross[r], self.numeric[r], self.tokens[r], self.owner_mid[r])
+
+    def followed(self, mids: Collection[int]) -> np.ndarray:
+        """float32 [I]: 1 where the video's uploader is among `mids` (the user follows them)."""
+        if not mids:
+            return np.zeros(len(self.bvids), dtype=np.float32)
+        return np.isin(self.owner_mid, np.fromiter(mids, dtype=np.int64, count=len(mids))).astype(np.float32)
 
 
 def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
@@ -99,14 +108,18 @@ def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> It
 
 
 def _static_row(v: Video, tag_buckets: int, uploader_buckets: int, partition_buckets: int, cross_buckets: int,
-                max_tags: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    """(tag ids padded with 0 to max_tags + uploader, partition, cross ids; numerics with age 0)."""
+                max_tags: int, token_buckets: int, max_tokens: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """(tag ids padded with 0 to max_tags + uploader, partition, cross ids + title token ids padded to
+    max_tokens + the uploader's mid; numerics with age 0)."""
     ids = [hash_id("tag", t, tag_buckets) for t in v.tags[:max_tags]]
+    toks = [hash_id("tok", t, token_buckets) for t in video_tokens(v)[:max_tokens]] if max_tokens else []
     ints = (
         *ids, *([0] * (max_tags - len(ids))),
         hash_id("up", str(v.owner_mid), uploader_buckets),
         hash_id("tid", str(v.tid), partition_buckets),
         hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cross_buckets),
+        *toks, *([0] * (max_tokens - len(toks))),
+        v.owner_mid,
     )  # fmt: skip
     return ints, _static_numeric(v)
 
@@ -115,11 +128,12 @@ _cached_static_row = lru_cache(maxsize=20_000)(_static_row)
 
 
 def _table(videos: Sequence[Video], cfg: TrainConfig, now: int, row_of: Callable[..., tuple]) -> ItemTable:
-    m, n = cfg.max_tags, len(videos)
-    rows = [row_of(v, cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, m)
-            for v in videos]  # fmt: skip
-    ints = np.array([r[0] for r in rows], dtype=np.int64).reshape(n, m + 3)
+    m, t, n = cfg.max_tags, cfg.max_tokens, len(videos)
+    rows = [row_of(v, cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, m,
+                   cfg.token_buckets, t) for v in videos]  # fmt: skip
+    ints = np.array([r[0] for r in rows], dtype=np.int64).reshape(n, m + 4 + t)
     num = np.array([r[1] for r in rows], dtype=np.float32).reshape(n, N_NUMERIC)
     num[:, _AGE] = [_age_feature(v, now) for v in videos]
     return ItemTable([v.bvid for v in videos], np.ascontiguousarray(ints[:, :m]), ints[:, m].copy(),
-                     ints[:, m + 1].copy(), ints[:, m + 2].copy(), num)
+                     ints[:, m + 1].copy(), ints[:, m + 2].copy(), num,
+                     np.ascontiguousarray(ints[:, m + 3: m + 3 + t]), ints[:, m + 3 + t].copy())

@@ -39,12 +39,20 @@ class StackedEmbedding(nn.Module):
         return lookup_rows(self.weight, ids)
 
 
+def _bag_sum(weights: Tensor, ids: Tensor) -> Tensor:
+    """Sum of a per-user weight over a bag of ids, padding (0) left out: each word adds evidence."""
+    return (lookup_rows(weights, ids) * (ids > 0).float()).sum(-1)
+
+
 class Wide(nn.Module):
-    """Linear over sparse ids (tags, uploader, partition, partition x duration) + quality."""
+    """Linear over sparse ids (tags, title tokens, uploader, partition, partition x duration) + quality
+    + whether the user follows the uploader."""
 
     def __init__(self, users: int, cfg: TrainConfig) -> None:
         super().__init__()
         self.tag = nn.Parameter(torch.zeros(users, cfg.tag_buckets))
+        self.token = nn.Parameter(torch.zeros(users, cfg.token_buckets))
+        self.follow = nn.Parameter(torch.zeros(users, 1))
         self.uploader = nn.Parameter(torch.zeros(users, cfg.uploader_buckets))
         self.partition = nn.Parameter(torch.zeros(users, cfg.partition_buckets))
         self.cross = nn.Parameter(torch.zeros(users, cfg.cross_buckets))
@@ -52,24 +60,29 @@ class Wide(nn.Module):
         self.bias = nn.Parameter(torch.zeros(users, 1))
 
     def forward(self, x: dict[str, Tensor]) -> Tensor:
-        mask = (x["tags"] > 0).float()
-        tag = (lookup_rows(self.tag, x["tags"]) * mask).sum(-1)  # sum: each liked tag adds evidence
-        return (tag + lookup_rows(self.uploader, x["uploader"]) + lookup_rows(self.partition, x["partition"])
-                + lookup_rows(self.cross, x["cross"]) + self.quality * x["numeric"][..., -1] + self.bias)
+        # title tokens averaged, not summed: a title has many more words than a video has telling
+        # tags, and a sum let long titles swamp the rest (bilibili-history AUC 0.79 instead of 0.84)
+        tokens = x["tokens"]
+        title = _bag_sum(self.token, tokens) / (tokens > 0).float().sum(-1).clamp(min=1)
+        return (_bag_sum(self.tag, x["tags"]) + title
+                + lookup_rows(self.uploader, x["uploader"]) + lookup_rows(self.partition, x["partition"])
+                + lookup_rows(self.cross, x["cross"]) + self.quality * x["numeric"][..., -1]
+                + self.follow * x["follow"] + self.bias)
 
 
-class TagAttention(nn.Module):
-    """Attention-pooled tag embeddings; a per-user query decides which tags matter; padding masked.
+class BagAttention(nn.Module):
+    """Attention-pooled embeddings of a bag of ids (a video's tags, its title tokens); a per-user query
+    decides which ids matter; padding masked.
 
     A tag's attention logit s = e_tag . query depends only on (user, tag), so the softmax over a
     video's tags is sum(exp(s) e) / sum(exp(s)): both sums are one lookup of a per-user
     [exp(s) e, exp(s)] table. The same numbers as gathering every tag's embedding and weighting it,
     without the [users, videos, tags, dim] products (2x faster training on CPU)."""
 
-    def __init__(self, users: int, cfg: TrainConfig) -> None:
+    def __init__(self, users: int, buckets: int, dim: int) -> None:
         super().__init__()
-        self.embed = StackedEmbedding(users, cfg.tag_buckets, cfg.embed_dim)
-        self.query = nn.Parameter(torch.randn(users, 1, 1, cfg.embed_dim) * 0.1)
+        self.embed = StackedEmbedding(users, buckets, dim)
+        self.query = nn.Parameter(torch.randn(users, 1, 1, dim) * 0.1)
 
     def forward(self, tags: Tensor) -> Tensor:  # [U, N, L] -> [U, N, d]
         table = self.embed.weight  # [U, B, d]
@@ -84,19 +97,29 @@ class TagAttention(nn.Module):
 class Deep(nn.Module):
     def __init__(self, users: int, cfg: TrainConfig) -> None:
         super().__init__()
-        self.tags = TagAttention(users, cfg)
+        self.tags = BagAttention(users, cfg.tag_buckets, cfg.embed_dim)
         self.uploader = StackedEmbedding(users, cfg.uploader_buckets, cfg.embed_dim)
         h1, h2 = cfg.hidden
-        self.l1 = StackedLinear(users, 2 * cfg.embed_dim + N_NUMERIC, h1)
+        self.l1 = StackedLinear(users, deep_inputs(cfg), h1)
         self.l2 = StackedLinear(users, h1, h2)
         self.l3 = StackedLinear(users, h2, 1)
         nn.init.zeros_(self.l3.weight)  # start as the wide model; the deep part grows in as it helps
+        # created after the layers above, so they keep the initial weights a given seed gave them before
+        self.tokens = BagAttention(users, cfg.token_buckets, cfg.embed_dim)
 
     def forward(self, x: dict[str, Tensor]) -> Tensor:
-        h = torch.cat([self.tags(x["tags"]), self.uploader(x["uploader"]), x["numeric"]], -1)
+        # the title and follow inputs come last: a model saved before they existed loads with zero
+        # weights for them (user_model.upgrade_state) and scores exactly as it did
+        h = torch.cat([self.tags(x["tags"]), self.uploader(x["uploader"]), x["numeric"],
+                       self.tokens(x["tokens"]), x["follow"].unsqueeze(-1)], -1)
         h = torch.relu(self.l1(h))
         h = torch.relu(self.l2(h))
         return self.l3(h).squeeze(-1)
+
+
+def deep_inputs(cfg: TrainConfig) -> int:
+    """Width of the deep part's input: tag, uploader and title embeddings, the numerics, follow."""
+    return 3 * cfg.embed_dim + N_NUMERIC + 1
 
 
 class WideDeep(nn.Module):

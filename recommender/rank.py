@@ -97,7 +97,7 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
     history = list(dict.fromkeys([*model.history, *(liked_titles or {})]))
     cf = shared.scores(history, [v.bvid for v in vids]) if shared is not None else None
     with _one_thread():
-        logits = model.logits(encode_candidates(vids, model.cfg, now))
+        logits = model.logits(encode_candidates(vids, model.cfg, now), followed)
     scores = model.final_scores(logits, cf)
     ratings = model.rating(scores)
     order = list(np.argsort(-scores, kind="stable"))

@@ -45,6 +45,7 @@ class _UserSplit:
     fit: list[Sample]
     val: list[Sample]
     cw: float
+    followed: frozenset[int] = frozenset()  # the uploaders the user follows
 
     @property
     def all(self) -> list[Sample]:
@@ -80,6 +81,8 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
                  fusion_shared: SharedSignals | None, now: int, cfg: TrainConfig) -> dict[str, UserModel]:
     keys = list(data)
     splits = [_split(*make_samples(d.events, d.negatives_pool, videos, now, cfg), cfg) for d in data.values()]
+    for sp, d in zip(splits, data.values()):
+        sp.followed = frozenset(d.followed)
     bvids = sorted({s.bvid for sp in splits for s in sp.all})
     table = encode_videos([videos[b] for b in bvids], cfg, now)
     row = {b: i for i, b in enumerate(bvids)}
@@ -93,8 +96,8 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     rep = [sp for sp in splits for _ in range(e * g)]  # row (u*e + m)*g + j
     rep_val = has_val.repeat_interleave(e * g)
     model = stacked_init(len(rep), cfg, period=e * g, members=lambda r: r // g)
-    fit_b = _batch(table, row, [sp.fit for sp in rep], [sp.cw for sp in rep])
-    val_b = _batch(table, row, [sp.val for sp in rep], [sp.cw for sp in rep])
+    fit_b = _batch(table, row, [sp.fit for sp in rep], rep)
+    val_b = _batch(table, row, [sp.val for sp in rep], rep)
     steps = torch.where(rep_val, cfg.max_steps, cfg.default_steps)
     l2 = torch.tensor(grid, dtype=torch.float32).repeat(len(keys) * e)
     best_step, best_auc = _fit(model, fit_b, val_b, steps, rep_val, l2, cfg)
@@ -106,7 +109,8 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     model = _select(model, chosen, cfg)
 
     # phase 2: refit on everything for the number of steps each member's validation chose
-    full_b = _batch(table, row, [sp.all for sp in splits for _ in range(e)], [sp.cw for sp in splits for _ in range(e)])
+    members = [sp for sp in splits for _ in range(e)]
+    full_b = _batch(table, row, [sp.all for sp in members], members)
     if cfg.refit and bool(has_val.any()):
         model = stacked_init(len(keys) * e, cfg, period=e, members=lambda r: r)
         _fit(model, full_b, None, best_step[chosen], torch.zeros(len(keys) * e, dtype=torch.bool), l2[chosen], cfg)
@@ -125,8 +129,9 @@ def _select(model: WideDeep, rows: Tensor, cfg: TrainConfig) -> WideDeep:
     return out
 
 
-def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], cws: Sequence[float]) -> Batch:
-    """Pad users to the same length; padded samples have weight 0 and point at item 0."""
+def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], users: Sequence[_UserSplit]) -> Batch:
+    """Pad users to the same length; padded samples have weight 0 and point at item 0. `users`: whose
+    rows these are (their class weights and followings)."""
     n = max(1, max(len(s) for s in per_user))
     idx = np.zeros((len(per_user), n), dtype=np.int64)
     label = np.zeros((len(per_user), n), dtype=np.float32)
@@ -136,8 +141,13 @@ def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample
         label[u, : len(samples)] = [s.label for s in samples]
         weight[u, : len(samples)] = [s.weight for s in samples]
     batch = {k: torch.from_numpy(v[idx]) for k, v in table_arrays(table).items()}
+    follows = {sp.followed for sp in users if sp.followed}
+    if follows:  # the follow column is per user: 1 where this user follows the video's uploader
+        per_set = {f: table.followed(f) for f in follows}
+        batch["follow"] = torch.from_numpy(np.stack([per_set[sp.followed][idx[u]] if sp.followed
+                                                     else np.zeros(n, dtype=np.float32) for u, sp in enumerate(users)]))
     batch.update(label=torch.from_numpy(label), weight=torch.from_numpy(weight),
-                 cw=torch.tensor(cws, dtype=torch.float32).unsqueeze(1))
+                 cw=torch.tensor([sp.cw for sp in users], dtype=torch.float32).unsqueeze(1))
     return batch
 
 
@@ -313,7 +323,7 @@ def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], split
     the number of validation positives (few positives -> mostly the prior)."""
     if shared is None:
         return [0.0] * len(splits)
-    batch = _batch(table, row, [sp.val for sp in splits], [sp.cw for sp in splits])
+    batch = _batch(table, row, [sp.val for sp in splits], splits)
     z = model(batch).numpy()
     out = []
     for u, sp in enumerate(splits):

@@ -23,6 +23,9 @@ class Video:
     share: int
     danmaku: int
     reply: int
+    # The title's words (recommender.text.title_tokens), stored when the metadata was saved; empty:
+    # not stored, the title is tokenised when encoded. Named as the catalogue's column.
+    title_tokens: tuple[str, ...] = ()
 
 
 # "blocked": a video of an uploader or with a tag the user blocked ("never show me this")
@@ -70,6 +73,7 @@ class UserData:
 
     events: Sequence[Event]
     negatives_pool: Sequence[str] = ()  # popular bvids the user never clicked
+    followed: frozenset[int] = frozenset()  # mids of the uploaders the user follows
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class TrainConfig:
     partition_buckets: int = 64
     cross_buckets: int = 256
     max_tags: int = 8
+    # title tokens (recommender.text): hashed like tags; 0 max_tokens turns the title off
+    token_buckets: int = 1024
+    max_tokens: int = 12
     embed_dim: int = 8
     hidden: tuple[int, int] = (16, 8)
     # labels

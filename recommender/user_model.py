@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ class UserModel:
     def module(self) -> WideDeep:
         if self._module is None:
             m = WideDeep(self.members, self.cfg)
+            self.state = upgrade_state(self.state, m.state_dict())
             m.load_state_dict(self.state)
             self._module = m.eval()
         return self._module
@@ -39,9 +41,11 @@ class UserModel:
         return int(self.state["wide.bias"].shape[0])
 
     @torch.no_grad()
-    def logits(self, table: ItemTable) -> np.ndarray:
+    def logits(self, table: ItemTable, followed: Collection[int] = ()) -> np.ndarray:
+        """`followed`: the mids of the uploaders the user follows."""
         e = self.members
-        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape) for k, v in table_arrays(table).items()}
+        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape)
+             for k, v in table_arrays(table, table.followed(followed)).items()}
         return self.module()(x).mean(0).numpy()
 
     def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
@@ -54,6 +58,24 @@ class UserModel:
         return np.clip(np.searchsorted(self.ref_scores, scores, side="right") - 1, 0, 100).astype(int)
 
 
-def table_arrays(t: ItemTable) -> dict[str, np.ndarray]:
-    """The encoded item columns by the names the model's forward reads."""
-    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric}
+def table_arrays(t: ItemTable, follow: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The encoded item columns by the names the model's forward reads. `follow`: float32 [I], 1 where
+    the user follows the uploader (None: follows nobody)."""
+    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric,
+            "tokens": t.tokens, "follow": follow if follow is not None else np.zeros(len(t), dtype=np.float32)}
+
+
+def upgrade_state(state: dict[str, Tensor], fresh: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A model saved before an input existed (title tokens, follow), made loadable: the missing
+    parameters and the missing input rows of the first deep layer are zeros, so it scores exactly as
+    it did until it is retrained."""
+    if state.keys() >= fresh.keys() and all(state[k].shape == fresh[k].shape for k in fresh):
+        return state
+    out = dict(state)
+    for k, like in fresh.items():
+        old = state.get(k)
+        if old is None:
+            out[k] = torch.zeros_like(like)
+        elif old.shape != like.shape and old.dim() == like.dim() == 3 and old.shape[1] < like.shape[1]:
+            out[k] = torch.cat([old, old.new_zeros(old.shape[0], like.shape[1] - old.shape[1], old.shape[2])], 1)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import delete, func, update
 from sqlmodel import select
@@ -42,9 +42,31 @@ def _stored(value: Any) -> Any:
     return json.dumps(list(value), ensure_ascii=False) if isinstance(value, tuple | list) else value
 
 
+# How a title becomes words: recommender.text.title_tokens, handed over by the composition root
+# (services.py), so storage segments each title once, as it is saved, without importing the
+# recommender. None: titles are stored without their words (the recommender segments them itself).
+_title_tokeniser: Callable[[str], Sequence[str]] | None = None
+
+
+def use_title_tokeniser(tokenise: Callable[[str], Sequence[str]] | None) -> None:
+    global _title_tokeniser
+    _title_tokeniser = tokenise
+
+
 def _row(video: VideoLike) -> dict[str, Any]:
     said = {c: _stored(v) for c in _OPTIONAL_COLUMNS if (v := getattr(video, c, None)) is not None}
-    return {c: getattr(video, c) for c in _STAT_COLUMNS} | said | {"bvid": video.bvid}
+    row = {c: getattr(video, c) for c in _STAT_COLUMNS} | said | {"bvid": video.bvid}
+    if _title_tokeniser is not None:
+        row["title_tokens"] = json.dumps(list(_title_tokeniser(row["title"] or "")), ensure_ascii=False)
+    return row
+
+
+def video_title_tokens(row: Video) -> tuple[str, ...]:
+    try:
+        tokens = json.loads(row.title_tokens or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(t) for t in tokens) if isinstance(tokens, list) else ()
 
 
 def _upsert_saying(s, rows: list[dict[str, Any]]) -> None:

@@ -72,6 +72,8 @@ class Video(SQLModel, table=True):
     share: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
     like: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
     tags: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+    # The title's words (JSON list), segmented when the title was saved (catalogue.use_title_tokeniser).
+    title_tokens: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]", server_default="[]"))
     # 0 until metadata + tags were fetched from view/tag; list rows alone do not count.
     fetched_at: int = Field(default=0, sa_column=_bigint(nullable=False, default=0))
     # Last time the video appeared in a shared candidate list (popular, weekly, ranking). Indexed:
