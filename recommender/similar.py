@@ -10,6 +10,8 @@ Every neighbour carries the reason that lifted it most, for the reply's "because
 """
 from __future__ import annotations
 
+from recommender import text
+
 import math
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
@@ -34,6 +36,7 @@ class ContentWeights:
     tags: float = 1.0  # all tags shared (cosine over the two tag sets); some shared: a part of it
     uploader: float = 0.6
     partition: float = 0.25
+    title: float = 0.5  # title words shared (cosine over the two word sets, recommender.text)
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,18 @@ class ContentMatch:
 
 
 def content_similarity(a: Video, b: Video, weights: ContentWeights = ContentWeights()) -> ContentMatch:
-    """How alike two videos are by what they are: tags (cosine of the tag sets), uploader, partition."""
+    """How alike two videos are by what they are: tags and title words (cosine of the two sets),
+    uploader, partition."""
     tags_a, tags_b = set(a.tags), set(b.tags)
     shared = tuple(t for t in a.tags if t in tags_b)
     tag_part = weights.tags * len(shared) / math.sqrt(len(tags_a) * len(tags_b)) if shared else 0.0
+    words_a, words_b = set(text.video_tokens(a)), set(text.video_tokens(b))
+    common = len(words_a & words_b)
+    title_part = weights.title * common / math.sqrt(len(words_a) * len(words_b)) if common else 0.0
     same_up = a.owner_mid != 0 and a.owner_mid == b.owner_mid
     same_part = a.tid != 0 and a.tid == b.tid
-    parts = {"tags": tag_part, "uploader": weights.uploader * same_up, "partition": weights.partition * same_part}
+    parts = {"tags": tag_part, "title": title_part, "uploader": weights.uploader * same_up,
+             "partition": weights.partition * same_part}
     return ContentMatch(sum(parts.values()), shared, same_up, same_part, parts)
 
 

@@ -11,6 +11,8 @@ pickled). `members` names the users whose behaviour the build read, so a /forget
 """
 from __future__ import annotations
 
+from recommender import text
+
 import dataclasses
 import json
 import math
@@ -49,8 +51,8 @@ class TowerConfig:
 
 
 def video_tokens(video: Video) -> tuple[str, ...]:
-    """Title tokens when the features carry them (a `tokens` field), none otherwise."""
-    return tuple(getattr(video, "tokens", ()) or ())
+    """The title's words (stored at save, else segmented here: recommender.text)."""
+    return text.video_tokens(video)
 
 
 # ---------------------------------------------------------------- features

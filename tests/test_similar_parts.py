@@ -131,3 +131,18 @@ class _Row:
         self.aid = self.owner_mid = self.duration = self.tid = self.pubdate = 0
         self.view = self.danmaku = self.reply = self.favorite = self.coin = self.share = self.like = 0
         self.cover = self.owner_name = self.tname = ""
+
+
+def test_title_words_alone_make_two_videos_alike():
+    """Two videos with no tag, uploader or partition in common are still neighbours by their titles."""
+    from recommender.similar import content_similarity
+    from recommender.types import Video
+
+    def video(bvid: str, title: str, mid: int) -> Video:
+        return Video(bvid=bvid, title=title, owner_mid=mid, owner_name="", tags=(), tid=0, tname="", duration=60,
+                     pubdate=0, view=0, like=0, favorite=0, coin=0, share=0, danmaku=0, reply=0)
+
+    query = video("BV1aa", "原神 须弥 主线剧情 全流程", 1)
+    alike, unlike = video("BV1bb", "原神须弥剧情解析", 2), video("BV1cc", "家常红烧肉做法", 3)
+    assert content_similarity(query, alike).score > 0
+    assert content_similarity(query, unlike).score == 0
