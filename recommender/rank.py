@@ -92,10 +92,10 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
     if not vids or k <= 0:
         return []
     history = list(dict.fromkeys([*model.history, *(liked_titles or {})]))
-    cf = shared.scores(history, [v.bvid for v in vids]) if shared is not None else None
+    cf, ease = model.shared_scores(shared, history, [v.bvid for v in vids])
     with _one_thread():
         logits = model.logits(encode_candidates(vids, model.cfg, now))
-    scores = model.final_scores(logits, cf)
+    scores = model.final_scores(logits, cf, ease)
     ratings = model.rating(scores)
     order = list(np.argsort(-scores, kind="stable"))
     explore_slot = len(vids) > k and k >= 3  # one slot for something outside the user's usual taste
