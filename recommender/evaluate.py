@@ -155,6 +155,7 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path) -> None:
     t1 = time.perf_counter()
     models = train_users(data, videos, shared, now, cfg, fusion_shared=fshared)
     t2 = time.perf_counter()
+    print(f"shared EASE: lambda={shared.ease_l2:g} chosen on validation, {len(shared.ease_index)} items")
     print(f"item-kNN: {t1 - t0:.1f} s; {len(models)} per-user models: {t2 - t1:.1f} s "
           f"({1000 * (t2 - t1) / len(models):.1f} ms/user)")
     t3 = time.perf_counter()

@@ -105,9 +105,12 @@ def _label(kinds: set[str], counts: Mapping[str, int], best_watch: tuple[float, 
 
 
 def explicit_weight(kinds: set[str], coins: int, cfg: TrainConfig) -> float:
-    """Like, favourite and coins add up: a video liked, favourited and given two coins counts most."""
-    return cfg.w_explicit * (cfg.w_like * ("like" in kinds) + cfg.w_favorite * ("favorite" in kinds)
-                             + cfg.w_coin * min(max(coins, 1), 2) * ("coin" in kinds))
+    """The strongest of like / favourite / coin (a second coin adds second_coin_gain to the coin's
+    weight), plus a quarter for each further kind: with every weight 1 and one coin this is the
+    weighting the history's AUC was measured with before the search."""
+    strongest = max(cfg.w_like * ("like" in kinds), cfg.w_favorite * ("favorite" in kinds),
+                    cfg.w_coin * (1 + cfg.second_coin_gain * (min(max(coins, 1), 2) - 1)) * ("coin" in kinds))
+    return cfg.w_explicit * strongest * (1 + 0.25 * (len(kinds & EXPLICIT) - 1))
 
 
 def watch_label(best_watch: tuple[float, int] | None, views: int, expected: dict[int, float],

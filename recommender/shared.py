@@ -73,15 +73,13 @@ class SharedSignals:
         j = self.index.get(bvid)
         if j is None:
             return None
-        best: tuple[str, float] | None = None
-        for h in history:
-            i = self.index.get(h)
-            if i is None:
-                continue
-            hit = np.nonzero(self.nbr_idx[i] == j)[0]
-            if hit.size and (best is None or self.nbr_sim[i, hit[0]] > best[1]):
-                best = (h, float(self.nbr_sim[i, hit[0]]))
-        return best
+        known = [h for h in history if h in self.index]
+        if not known:
+            return None
+        rows = [self.index[h] for h in known]
+        best = np.where(self.nbr_idx[rows] == j, self.nbr_sim[rows], 0.0).max(1)
+        at = int(np.argmax(best))  # first of equals: history order, as before
+        return (known[at], float(best[at])) if best[at] > 0 else None
 
     def save(self, path: Path) -> None:
         """safetensors + the bvid list in its metadata; atomic replace, never pickled."""

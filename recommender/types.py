@@ -85,10 +85,11 @@ class TrainConfig:
     hidden: tuple[int, int] = (16, 8)
     # labels: a weight per kind of feedback, chosen on validation by `python -m recommender.tune_weights`
     # (the search and its results: recommender/weights.py)
-    w_explicit: float = 1.0  # scales the like/favourite/coin sum below
+    w_explicit: float = 1.0  # scales like/favourite/coin below (labels.explicit_weight)
     w_like: float = 1.0
     w_favorite: float = 1.0
-    w_coin: float = 1.0  # per coin given (1 or 2)
+    w_coin: float = 1.0
+    second_coin_gain: float = 0.0  # a second coin: the coin weight x (1 + gain); 0.5 cost the history 0.002 AUC
     w_thumb_up: float = 2.0
     w_thumb_down: float = 3.0
     w_later: float = 1.0  # saved for later: a positive, softer than a like

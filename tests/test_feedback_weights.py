@@ -39,7 +39,7 @@ def test_coin_count_and_repeat_watches_survive_storage_to_labels(any_db: Databas
     events = {(e.bvid, e.kind): e for e in user_events(any_db, user.id)}
     assert events[("BVtwo", "coin")].coins == 2
     assert events[("BVagain", "watch")].views == 3 and events[("BVonce", "watch")].views == 1
-    samples = _samples(list(events.values()))
+    samples = _samples(list(events.values()), cfg=replace(CFG, second_coin_gain=0.5))
     assert samples["BVtwo"].weight > samples["BVone"].weight  # two coins say more than one
     assert samples["BVagain"].label > samples["BVonce"].label  # watched three times: more than once
 
@@ -50,7 +50,7 @@ def test_each_kind_weighs_as_configured() -> None:
               Event("BVup", "thumb_up", 10_000), Event("BVdown", "thumb_down", 10_000), Event("BVdown", "like", 10_000)]
     s = _samples(events)
     assert s["BVlike"].weight == CFG.w_explicit * CFG.w_like
-    assert s["BVall"].weight == CFG.w_explicit * (CFG.w_like + CFG.w_favorite + 2 * CFG.w_coin)
+    assert s["BVall"].weight == CFG.w_explicit * max(CFG.w_like, CFG.w_favorite, CFG.w_coin * (1 + CFG.second_coin_gain)) * 1.5
     assert (s["BVlater"].label, s["BVlater"].weight, s["BVlater"].kind) == (CFG.later_label, CFG.w_later, "later")
     assert (s["BVup"].label, s["BVup"].weight) == (1.0, CFG.w_thumb_up)
     assert (s["BVdown"].label, s["BVdown"].weight) == (0.0, CFG.w_thumb_down)  # 👎 overrides a like
