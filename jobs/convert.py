@@ -9,9 +9,10 @@ from storage import behaviour, blocks, catalogue, picks
 from storage.db import Database
 from storage.models import Video
 
-# Behaviour kinds are stored with the recommender's names already (watch, like, favorite, coin, and
-# later: saved to bilibili's watch later from a pick's button, a strong positive label).
-_FEEDBACK_KIND = {1: "thumb_up", -1: "thumb_down"}
+# Behaviour kinds are stored with the recommender's names already (a behaviour row of kind "later",
+# saved for later, reaches the labels as it is). A feedback label of LATER is "saved for later".
+LATER = 2
+_FEEDBACK_KIND = {1: "thumb_up", -1: "thumb_down", LATER: "later"}
 
 
 def to_rec_video(row: Video) -> rec.Video:
@@ -32,7 +33,8 @@ def to_rec_videos(rows: Iterable[Video]) -> dict[str, rec.Video]:
 def user_events(db: Database, user_id: int) -> list[rec.Event]:
     """Everything the user did or was shown, as recommender events."""
     events = [
-        rec.Event(bvid=b.bvid, kind=b.kind, at=b.at, progress=b.progress, duration=b.duration)
+        rec.Event(bvid=b.bvid, kind=b.kind, at=b.at, progress=b.progress, duration=b.duration, coins=b.coins,
+                  views=b.views)
         for b in behaviour.user_behaviours(db, user_id)
     ]
     events += [

@@ -102,7 +102,8 @@ def build_shared(services: Services) -> rec.SharedSignals:
     lists of the videos that enter. Cost and memory follow the sample, not the user count."""
     db, jobs = services.db, services.settings.jobs
     sample = contributions.sample_user_ids(db, jobs.shared_sample_users)
-    choices = {str(u): b for u, b in contributions.recent_choices(db, sample, jobs.shared_items_per_user).items()}
+    # newest first from storage; oldest first for the signals (EASE validates on the newest)
+    choices = {str(u): b[::-1] for u, b in contributions.recent_choices(db, sample, jobs.shared_items_per_user).items()}
     # Every video whose metadata came from view/detail brings its related list (jobs/sync.keep_related):
     # a few edges of each keep the build's vocabulary near the co-watched videos it samples.
     related = catalogue.related_graph(db, rec.linkable_items(choices), per_video=SHARED_RELATED_PER_VIDEO)

@@ -67,7 +67,7 @@ def model_from_bytes(data: bytes) -> UserModel:
 
 
 def shared_to_bytes(shared: SharedSignals) -> bytes:
-    return np_save({"nbr_idx": shared.nbr_idx, "nbr_sim": shared.nbr_sim}, metadata=shared.metadata())
+    return np_save(shared.tensors(), metadata=shared.metadata())
 
 
 def shared_from_bytes(data: bytes) -> SharedSignals:

@@ -59,8 +59,8 @@ def load_history(path: Path = HISTORY_CSV) -> tuple[dict[str, Video], list[Event
         at = _int(r.view_time)
         events.append(Event(r.bv, "watch", at, _int(r.progress), _int(r.duration)))
         for col, kind in (("u_like", "like"), ("u_fav", "favorite"), ("u_coin", "coin")):
-            if _int(getattr(r, col)) > 0:
-                events.append(Event(r.bv, kind, at))  # type: ignore[arg-type]
+            if (n := _int(getattr(r, col))) > 0:
+                events.append(Event(r.bv, kind, at, coins=n if kind == "coin" else None))  # type: ignore[arg-type]
     return videos, events
 
 

@@ -17,7 +17,7 @@ class Sample(NamedTuple):  # a tuple: hundreds of thousands are built per traini
     label: float  # soft target in [0, 1]
     weight: float
     at: int  # when it happened (pool negatives: now)
-    kind: str  # "explicit", "thumb_up", "thumb_down", "blocked", "watch", "shown", "pool"
+    kind: str  # "explicit", "thumb_up", "thumb_down", "later", "blocked", "watch", "shown", "pool"
 
 
 def watch_ratio(e: Event) -> float | None:
@@ -49,6 +49,7 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
     last: dict[str, int] = {}
     best_watch: dict[str, tuple[float, int]] = {}  # per video: (highest watch ratio, its duration)
     watches: list[tuple[int, float]] = []  # every view: (duration, ratio)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)  # per video: coins given, times watched
     for e in events:
         video = videos.get(e.bvid)
         if video is None:
@@ -59,6 +60,10 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
             last[b] = max(last[b], e.at)
         else:
             kinds[b], last[b] = {e.kind}, e.at
+        if e.kind == "coin":
+            counts[b]["coins"] = max(counts[b].get("coins", 0), e.coins or 1)
+        if e.kind == "watch":
+            counts[b]["views"] = max(counts[b].get("views", 0), e.views or 1)
         if e.kind == "watch" and (r := watch_ratio(e)) is not None:
             d = e.duration or video.duration
             watches.append((d, r))
@@ -68,18 +73,21 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
     decay_per_s = math.log(0.5) / (86400 * cfg.half_life_days)
     samples = []
     for b, ks in kinds.items():
-        if (lab := _label(ks, best_watch.get(b), expected, cfg)) is not None:
+        if (lab := _label(ks, counts.get(b, {}), best_watch.get(b), expected, cfg)) is not None:
             recency = max(cfg.min_recency, math.exp(decay_per_s * max(now - last[b], 0)))
             samples.append(Sample(b, lab[0], lab[1] * recency, last[b], lab[2]))
-    samples += [Sample(b, 0.0, cfg.w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in kinds]
+    # pool negatives are kept at weight 0 past the threshold: still the user's rating reference
+    own_negatives = sum(s.label < 0.5 for s in samples)
+    w_pool = cfg.w_pool if own_negatives < cfg.pool_below_own_negatives else 0.0
+    samples += [Sample(b, 0.0, w_pool, now, "pool") for b in dict.fromkeys(pool) if b in videos and b not in kinds]
     pos = sum(s.weight * s.label for s in samples)
     neg = sum(s.weight * (1 - s.label) for s in samples)
     # the class weight balances positive and negative label mass (capped)
     return samples, (min(max(neg / pos, 1.0), cfg.max_class_weight) if pos > 0 else 1.0)
 
 
-def _label(kinds: set[str], best_watch: tuple[float, int] | None, expected: dict[int, float],
-           cfg: TrainConfig) -> tuple[float, float, str] | None:
+def _label(kinds: set[str], counts: Mapping[str, int], best_watch: tuple[float, int] | None,
+           expected: dict[int, float], cfg: TrainConfig) -> tuple[float, float, str] | None:
     """(soft label, weight before recency, kind) from everything the user did with one video."""
     if "blocked" in kinds:  # the user said "never" of its uploader or a tag: over any past liking
         return 0.0, cfg.w_blocked, "blocked"
@@ -87,15 +95,33 @@ def _label(kinds: set[str], best_watch: tuple[float, int] | None, expected: dict
         return 0.0, cfg.w_thumb_down, "thumb_down"
     if "thumb_up" in kinds:
         return 1.0, cfg.w_thumb_up, "thumb_up"
-    if explicit := kinds & EXPLICIT:
-        return 1.0, cfg.w_explicit * (1 + 0.25 * (len(explicit) - 1)), "explicit"
+    if kinds & EXPLICIT:
+        return 1.0, explicit_weight(kinds, counts.get("coins", 1), cfg), "explicit"
+    if "later" in kinds:
+        return cfg.later_label, cfg.w_later, "later"
     if "watch" in kinds:
-        if best_watch is None:
-            return 0.25, cfg.w_watch, "watch"
-        r, d = best_watch
-        resid = r - expected.get(_dur_bucket(d), r)
-        # clicked but not engaged: below an explicit like, a little above or below 0.25 by debiased ratio
-        return min(max(0.25 + 0.5 * resid, 0.0), 0.5), cfg.w_watch, "watch"
+        return watch_label(best_watch, counts.get("views", 1), expected, cfg), cfg.w_watch, "watch"
     if "shown" in kinds:
         return 0.0, cfg.w_shown, "shown"
     return None
+
+
+def explicit_weight(kinds: set[str], coins: int, cfg: TrainConfig) -> float:
+    """The strongest of like / favourite / coin (a second coin adds second_coin_gain to the coin's
+    weight), plus a quarter for each further kind: with every weight 1 and one coin this is the
+    weighting the history's AUC was measured with before the search."""
+    strongest = max(cfg.w_like * ("like" in kinds), cfg.w_favorite * ("favorite" in kinds),
+                    cfg.w_coin * (1 + cfg.second_coin_gain * (min(max(coins, 1), 2) - 1)) * ("coin" in kinds))
+    return cfg.w_explicit * strongest * (1 + 0.25 * (len(kinds & EXPLICIT) - 1))
+
+
+def watch_label(best_watch: tuple[float, int] | None, views: int, expected: dict[int, float],
+                cfg: TrainConfig) -> float:
+    """Clicked but not engaged: around 0.25, up or down by the duration-debiased watch ratio (at most
+    0.5), plus repeat_gain for each repeat watch (at most two counted)."""
+    label = 0.25
+    if best_watch is not None:
+        r, d = best_watch
+        resid = r - expected.get(_dur_bucket(d), r)
+        label = min(max(0.25 + cfg.completion_gain * resid, 0.0), 0.5)
+    return min(label + cfg.repeat_gain * min(max(views - 1, 0), 2), 1.0)

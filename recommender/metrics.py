@@ -36,3 +36,9 @@ def recall_at_k(ranked: Sequence[str], relevant: Collection[str], k: int = 10) -
 
 def hit_at_k(ranked: Sequence[str], relevant: Collection[str], k: int = 10) -> float:
     return float(any(b in relevant for b in ranked[:k]))
+
+
+def ndcg_of_scores(labels: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray, k: int = 10) -> float:
+    """NDCG@k of the positives (label >= 0.5) when the samples are ranked by score, ties in sample order."""
+    order = np.argsort(-np.asarray(scores), kind="stable")[:k].tolist()
+    return ndcg_at_k(order, set(np.flatnonzero(np.asarray(labels) >= 0.5).tolist()), k)

@@ -228,6 +228,7 @@ def _remove_stale_temps(d: Path) -> None:
 
 def _meta(m: UserModel) -> dict[str, object]:
     return {"cfg": dataclasses.asdict(m.cfg), "fusion": m.fusion, "cf_mean": m.cf_mean, "cf_std": m.cf_std,
+            "ease_fusion": m.ease_fusion, "ease_mean": m.ease_mean, "ease_std": m.ease_std,
             "history": m.history, "profile": m.profile, "trained_at": m.trained_at}
 
 
@@ -244,4 +245,5 @@ def _model_from(tensors: dict[str, torch.Tensor], meta: dict) -> UserModel:
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["cfg"].items()})
     profile = {k: [(str(n), float(w)) for n, w in v] for k, v in meta["profile"].items()}
     return UserModel(tensors, cfg, float(meta["fusion"]), float(meta["cf_mean"]), float(meta["cf_std"]), ref,
-                     list(meta["history"]), profile, int(meta["trained_at"]))
+                     list(meta["history"]), profile, int(meta["trained_at"]), float(meta.get("ease_fusion", 0.0)),
+                     float(meta.get("ease_mean", 0.0)), float(meta.get("ease_std", 1.0)))

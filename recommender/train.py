@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
+from . import fusion
 from .features import ItemTable, encode_videos
 from .labels import Sample, make_samples
-from .metrics import auc, ndcg_at_k
 from .model import WideDeep, stacked_init
 from .shared import SharedSignals
 from .types import Event, TrainConfig, UserData, Video
@@ -104,9 +104,8 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
     default = min(range(g), key=lambda j: abs(grid[j] - cfg.l2_pull))  # users without validation data
     pick = torch.where(has_val.repeat_interleave(e), best_auc.view(-1, g).argmax(1), default)
     chosen = torch.arange(len(keys) * e) * g + pick  # one row per (user, member)
-    fusion_rows = _choose_fusion(model, table, row, rep, fusion_shared, cfg)
-    fusion = [float(np.mean([fusion_rows[int(i)] for i in chosen[u * e:(u + 1) * e]])) for u in range(len(keys))]
     model = _select(model, chosen, cfg)
+    weights = _choose_fusion(model, e, table, row, splits, fusion_shared, cfg)
 
     # phase 2: refit on everything for the number of steps each member's validation chose
     members = [sp for sp in splits for _ in range(e)]
@@ -116,7 +115,7 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
         _fit(model, full_b, None, best_step[chosen], torch.zeros(len(keys) * e, dtype=torch.bool), l2[chosen], cfg)
     with torch.no_grad():  # every sample's logit, averaged over members: the rating reference
         logits = model(full_b).view(len(keys), e, -1).mean(1).numpy()
-    return {k: _finish(model, u, e, logits[u, : len(splits[u].all)], splits[u], videos, shared, fusion[u], now, cfg)
+    return {k: _finish(model, u, e, logits[u, : len(splits[u].all)], splits[u], videos, shared, weights[u], now, cfg)
             for u, k in enumerate(keys)}
 
 
@@ -194,19 +193,28 @@ class _Working:
 
 def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
          cfg: TrainConfig) -> tuple[Tensor, Tensor]:
-    """Full-batch Adam (torch's fused kernel) over stacked parameters. Every active row has taken the
-    same number of steps, so one bias correction serves them all; a row that stops is written out
-    at once with the weights it stopped with, which keeps batched training equal to training each
-    user alone. When a quarter of the working rows have stopped, the working set is compacted
-    (stopped users cost nothing afterwards). Users with validation data keep their
-    best-on-validation weights. Returns the steps used and the best validation AUC per user (-1
-    without validation)."""
+    """Full-batch Adam (torch's fused kernel) over stacked parameters; a row that stops is written
+    out at once with the weights it stopped with, which keeps batched training equal to training
+    each user alone. Users with validation data keep their best-on-validation weights. Returns the
+    steps used and the best validation AUC per user (-1 without validation)."""
     names = [n for n, _ in model.named_parameters()]
     full = _fit_state(model, steps, has_val, l2)  # every per-row quantity, full size
-    work = _Working(torch.arange(len(steps)), {k: x.clone() for k, x in full.items()}, train, val,
-                    torch.ones(len(steps), dtype=torch.bool))
+    _run_steps(model, full, train, val, names, int(steps.max()), cfg)
+    _keep_weights(model, full, validated=val is not None)
+    best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
+    return best_step, full["best_auc"]
+
+
+def _run_steps(model: WideDeep, full: dict[str, Tensor], train: Batch, val: Batch | None, names: Sequence[str],
+               n_steps: int, cfg: TrainConfig) -> None:
+    """Every row's steps, until each has used its own number or stopped early; all rows end written
+    out into `full`. Every active row has taken the same number of steps, so one bias correction
+    serves them all. When a quarter of the working rows have stopped, the working set is compacted
+    (stopped users cost nothing afterwards)."""
+    work = _Working(torch.arange(len(full["steps"])), {k: x.clone() for k, x in full.items()}, train, val,
+                    torch.ones(len(full["steps"]), dtype=torch.bool))
     params, opt = _adam(work.state, names, 0, cfg)
-    for step in range(int(steps.max())):
+    for step in range(n_steps):
         active = (step < work.state["steps"]) & ~work.state["stopped"]
         _write_stopped(full, work, active)
         if not bool(active.any()):
@@ -220,9 +228,6 @@ def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_va
         if work.val is not None:
             _track_validation(forward, work.val, params, work.state, active, step, names, cfg)
     _write_rows(full, work.state, work.rows, work.live)
-    _keep_weights(model, full, validated=val is not None)
-    best_step = torch.where(full["has_val"], full["best_step"], steps) if val is not None else steps
-    return best_step, full["best_auc"]
 
 
 def _fit_state(model: WideDeep, steps: Tensor, has_val: Tensor, l2: Tensor) -> dict[str, Tensor]:
@@ -309,55 +314,48 @@ def _write_rows(full: dict[str, Tensor], w: dict[str, Tensor], rows: Tensor, whi
 
 
 def _history(samples: Sequence[Sample]) -> list[str]:
-    return [s.bvid for s in samples if s.kind in ("explicit", "thumb_up", "watch")]
-
-
-def _cf_stats(cf: np.ndarray) -> tuple[float, float]:
-    return float(cf.mean()) if cf.size else 0.0, float(max(cf.std(), 1e-3)) if cf.size else 1.0
+    return [s.bvid for s in samples if s.kind in ("explicit", "thumb_up", "later", "watch")]
 
 
 @torch.no_grad()
-def _choose_fusion(model: WideDeep, table: ItemTable, row: dict[str, int], splits: Sequence[_UserSplit],
-                   shared: SharedSignals | None, cfg: TrainConfig) -> list[float]:
-    """Per user: the collaborative weight that maximises validation AUC, shrunk toward the prior by
-    the number of validation positives (few positives -> mostly the prior)."""
+def _choose_fusion(model: WideDeep, e: int, table: ItemTable, row: dict[str, int], splits: Sequence[_UserSplit],
+                   shared: SharedSignals | None, cfg: TrainConfig) -> list[tuple[float, float]]:
+    """Per user: the (kNN, EASE) weights that rank the validation slice best (fusion.choose_weights),
+    scored with the members' mean logit as ranking scores them."""
     if shared is None:
-        return [0.0] * len(splits)
-    batch = _batch(table, row, [sp.val for sp in splits], splits)
-    z = model(batch).numpy()
-    out = []
-    for u, sp in enumerate(splits):
-        if not sp.val:
-            out.append(cfg.fusion_prior)
-            continue
-        hist = _history(sp.fit)
-        mean, std = _cf_stats(shared.scores(hist, [s.bvid for s in sp.all]))
-        cf = (shared.scores(hist, [s.bvid for s in sp.val]) - mean) / std
-        y = np.array([s.label >= 0.5 for s in sp.val])
-        zu = z[u, : len(sp.val)]
-        metric = auc if cfg.fusion_metric == "auc" else _ndcg10
-        best = max(cfg.fusion_grid, key=lambda a: metric(y, zu + a * cf))
-        n_pos = int(y.sum())
-        out.append((n_pos * best + cfg.fusion_shrink * cfg.fusion_prior) / (n_pos + cfg.fusion_shrink))
-    return out
+        return [(0.0, 0.0)] * len(splits)
+    batch = _batch(table, row, [sp.val for sp in splits for _ in range(e)], [sp for sp in splits for _ in range(e)])
+    z = model(batch).view(len(splits), e, -1).mean(1).numpy()
+    slices = [_validation_slice(z[u, : len(sp.val)], sp, shared) if sp.val else None for u, sp in enumerate(splits)]
+    return fusion.choose_weights(slices, fusion.weight_grid(cfg, shared.has_ease), cfg)
 
 
-def _ndcg10(y: np.ndarray, scores: np.ndarray) -> float:
-    """NDCG@10 of the positives (y) when the samples are ranked by score, ties in sample order."""
-    return ndcg_at_k(np.argsort(-scores, kind="stable").tolist(), set(np.flatnonzero(y).tolist()), 10)
+def _validation_slice(logits: np.ndarray, sp: _UserSplit, shared: SharedSignals) -> fusion.ValidationSlice:
+    """The shared scores from the fit part's history, standardised over all the user's samples."""
+    hist = _history(sp.fit)
+    every, val = [s.bvid for s in sp.all], [s.bvid for s in sp.val]
+    rows = []
+    for score in (shared.scores, shared.ease_scores):
+        mean, std = fusion.standardise(score(hist, every))
+        rows.append((score(hist, val) - mean) / std)
+    return fusion.ValidationSlice(logits, np.stack(rows), np.array([s.label >= 0.5 for s in sp.val]))
 
 
-def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video], shared: SharedSignals | None, fusion: float, now: int,
-            cfg: TrainConfig) -> UserModel:
+def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video],
+            shared: SharedSignals | None, weights: tuple[float, float], now: int, cfg: TrainConfig) -> UserModel:
     state = {k: v[u * e: (u + 1) * e].detach().clone() for k, v in model.state_dict().items()}
     samples = sp.all
     history = _history(samples)[-cfg.history_cap:]
     items = [s.bvid for s in samples]
-    cf = shared.scores(history, items) if shared is not None else None
-    mean, std = _cf_stats(cf) if cf is not None else (0.0, 1.0)
-    um = UserModel(state, cfg, fusion if shared is not None else 0.0, mean, std, np.zeros(101), history,
-                   _profile(state, samples, videos, cfg), now)
-    scores = um.final_scores(logits, cf)
+    um = UserModel(state, cfg, 0.0, 0.0, 1.0, np.zeros(101), history, _profile(state, samples, videos, cfg), now)
+    cf = ease = None
+    if shared is not None:
+        cf = shared.scores(history, items)
+        um.fusion, (um.cf_mean, um.cf_std) = weights[0], fusion.standardise(cf)
+        if shared.has_ease:
+            ease = shared.ease_scores(history, items)
+            um.ease_fusion, (um.ease_mean, um.ease_std) = weights[1], fusion.standardise(ease)
+    scores = um.final_scores(logits, cf, ease)
     ref = np.array([s.kind == "pool" for s in samples])
     ref_scores = scores[ref] if ref.sum() >= 20 else scores
     um.ref_scores = np.quantile(ref_scores, np.linspace(0, 1, 101)) if ref_scores.size else np.zeros(101)

@@ -28,8 +28,9 @@ class Video:
     title_tokens: tuple[str, ...] = ()
 
 
-# "blocked": a video of an uploader or with a tag the user blocked ("never show me this")
-EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown", "blocked"]
+# "blocked": a video of an uploader or with a tag the user blocked ("never show me this");
+# "later": saved to bilibili's watch later from a pick's button
+EventKind = Literal["watch", "like", "favorite", "coin", "thumb_up", "thumb_down", "shown", "later", "blocked"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Event:
     at: int  # unix s
     progress: int | None = None  # watch: seconds watched, -1 = to the end
     duration: int | None = None  # watch: length in seconds
+    coins: int | None = None  # coin: how many (1 or 2)
+    views: int | None = None  # watch: how many times the user watched it (repeat watches)
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,26 @@ class TrainConfig:
     max_tokens: int = 12
     embed_dim: int = 8
     hidden: tuple[int, int] = (16, 8)
-    # labels
-    w_explicit: float = 1.0
+    # labels: a weight per kind of feedback, chosen on validation by `python -m recommender.tune_weights`
+    # (the search and its results: recommender/weights.py)
+    w_explicit: float = 1.0  # scales like/favourite/coin below (labels.explicit_weight)
+    w_like: float = 1.0
+    w_favorite: float = 1.0
+    w_coin: float = 1.0
+    second_coin_gain: float = 0.0  # a second coin: the coin weight x (1 + gain); 0.5 cost the history 0.002 AUC
     w_thumb_up: float = 2.0
     w_thumb_down: float = 3.0
     w_blocked: float = 3.0  # as strong as 👎: the user said "never", of the uploader or tag
+    w_later: float = 1.0  # saved for later: a positive, softer than a like
+    later_label: float = 0.75
     w_watch: float = 0.5  # weak, duration-debiased soft label
+    completion_gain: float = 0.5  # watch label: 0.25 + gain x (watch ratio - usual ratio at that length)
+    repeat_gain: float = 0.25  # watch label: + gain per repeat watch (at most 2 counted)
     w_shown: float = 1.0  # shown and ignored
     w_pool: float = 0.1  # popular, never clicked
+    # pool negatives only for users with fewer own negatives (shown, or watched and left) than this:
+    # they cost the one real history 0.08 AUC (0.75 vs 0.83) but are all a positives-only user has
+    pool_below_own_negatives: int = 20
     max_class_weight: float = 10.0
     half_life_days: float = 30.0
     min_recency: float = 0.2
@@ -120,7 +135,11 @@ class TrainConfig:
     seed: int = 0
     # late fusion with the collaborative score, weight chosen per user on its validation split
     fusion_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    ease_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)  # the EASE weight, chosen with the kNN one
     fusion_metric: Literal["auc", "ndcg"] = "auc"  # what the validation split optimises
+    # the prior each user's weights shrink toward: the (kNN, EASE) weights that validate best over
+    # all users of the pass; these only when no user of the pass can validate
     fusion_prior: float = 1.0
+    ease_prior: float = 0.5
     fusion_shrink: float = 5.0  # pseudo-count of validation positives behind the prior
     history_cap: int = 500

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from torch import Tensor
 from .features import ItemTable
 from .model import WideDeep
 from .types import TrainConfig
+
+if TYPE_CHECKING:
+    from .shared import SharedSignals
 
 
 @dataclass
@@ -26,6 +29,10 @@ class UserModel:
     history: list[str]  # bvids the user engaged with (collaborative score + "similar" reasons)
     profile: dict[str, list[tuple[str, float]]]  # "tags" / "uploaders" / "partitions"
     trained_at: int
+    # weight of the standardised EASE score (shared.ease_scores), chosen with `fusion` on validation
+    ease_fusion: float = 0.0
+    ease_mean: float = 0.0
+    ease_std: float = 1.0
     _module: WideDeep | None = field(default=None, repr=False, compare=False)
 
     def module(self) -> WideDeep:
@@ -48,10 +55,23 @@ class UserModel:
              for k, v in table_arrays(table, table.followed(followed)).items()}
         return self.module()(x).mean(0).numpy()
 
-    def final_scores(self, logits: np.ndarray, cf: np.ndarray | None) -> np.ndarray:
-        if cf is None or self.fusion == 0.0:
-            return logits
-        return logits + self.fusion * (cf - self.cf_mean) / self.cf_std
+    def final_scores(self, logits: np.ndarray, cf: np.ndarray | None, ease: np.ndarray | None = None) -> np.ndarray:
+        """The W&D logits plus the standardised shared signals at this user's weights."""
+        out = logits
+        if cf is not None and self.fusion != 0.0:
+            out = out + self.fusion * (cf - self.cf_mean) / self.cf_std
+        if ease is not None and self.ease_fusion != 0.0:
+            out = out + self.ease_fusion * (ease - self.ease_mean) / self.ease_std
+        return out
+
+    def shared_scores(self, shared: "SharedSignals | None", history: Sequence[str],
+                      bvids: Sequence[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(kNN, EASE) scores of the bvids, each None when this user's weight for it is 0."""
+        if shared is None:
+            return None, None
+        cf = shared.scores(history, bvids) if self.fusion != 0.0 else None
+        ease = shared.ease_scores(history, bvids) if self.ease_fusion != 0.0 and shared.has_ease else None
+        return cf, ease
 
     def rating(self, scores: np.ndarray) -> np.ndarray:
         """0..100: the share of the user's reference (popular, unclicked) videos scored lower."""

@@ -93,9 +93,9 @@ def _upsert_behaviours(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -
     upsert(
         s,
         Behaviour,
-        [asdict(r) | {"user_id": user_id} for r in changed],
+        [asdict(r) | {"user_id": user_id, "views": _views(existing.get((r.bvid, r.kind)), r)} for r in changed],
         ["user_id", "bvid", "kind"],
-        update=["at", "progress", "duration", "coins"],
+        update=["at", "progress", "duration", "coins", "views"],
     )
     return len(changed)
 
@@ -114,6 +114,16 @@ def _insert_missing(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> i
     new = [asdict(r) | {"user_id": user_id} for r in rows if (r.bvid, r.kind) not in existing]
     upsert(s, Behaviour, new, ["user_id", "bvid", "kind"], update=None)
     return len(new)
+
+
+def _views(old: Behaviour | None, row: BehaviourRow) -> int | None:
+    """A watch row counts its views: bilibili's history keeps one row per video, moved to the newest
+    view, so a newer view time than the stored one is one more watch (a re-read page is not)."""
+    if row.kind != "watch":
+        return None
+    if old is None:
+        return 1
+    return (old.views or 1) + (row.at > old.at)
 
 
 def _upsert_cursors(s: Session, user_id: int, cursors: Mapping[str, str], now: int) -> None:

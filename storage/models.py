@@ -112,6 +112,7 @@ class Behaviour(SQLModel, table=True):
     progress: int | None = None
     duration: int | None = None
     coins: int | None = None
+    views: int | None = None  # watch: times watched (a newer view time on an upsert counts one more)
     at: int = Field(sa_column=_bigint(nullable=False))
 
 

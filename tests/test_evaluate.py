@@ -34,3 +34,10 @@ def test_evaluate_synthetic_has_an_ease_row_and_prints_its_ridge(synthetic_run: 
     stdout, _ = synthetic_run
     assert re.search(r"^\| EASE +\| +[01]\.\d{4} \|$", stdout, re.M), stdout
     assert re.search(r"^EASE: lambda=\d+ chosen on validation", stdout, re.M), stdout
+
+
+def test_evaluate_synthetic_reads_its_last_line_off_the_systems_fused_row(synthetic_run: tuple[str, Path]) -> None:
+    stdout, _ = synthetic_run
+    row = re.search(r"^\| per-user W&D \+ kNN \+ EASE fusion +\| +([01]\.\d{4}) \|$", stdout, re.M)
+    assert row, stdout
+    assert stdout.strip().splitlines()[-1] == f"auc={row.group(1)}"
