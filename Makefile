@@ -46,8 +46,15 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# Style, format, types and the layer rule (README "Layout"); CI runs it after the tests.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
 # Rewrites requirements.lock from this venv (after a green `make test`).
 lock:
 	$(BIN)/pip list --format=freeze --exclude-editable | grep -vE '^(bilipick|pip|setuptools|wheel)==' > requirements.lock
 
-.PHONY: torch install install-test run check-token demo test lock
+.PHONY: torch install install-test run check-token demo test lint lock
