@@ -26,25 +26,52 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import (account, blocks, controls, discover, feedback, flood, login, membership, picks, preferences,
-                      profile, recommend, similar, start)
-from handlers.errors import on_error
-from redaction import install_redaction
 from delivery import callbacks
 from delivery.i18n import LANGUAGES
 from delivery.menu import MENU_KEY, command_menu
 from delivery.ratelimit import PacedRateLimiter
-from services import QUEUE_KEY, SERVICES_KEY, Services, build_services
+from handlers import (
+    account,
+    blocks,
+    controls,
+    discover,
+    feedback,
+    flood,
+    login,
+    membership,
+    picks,
+    preferences,
+    profile,
+    recommend,
+    similar,
+    start,
+)
+from handlers.errors import on_error
 from jobs.startup import check_stored_logins, require_shared_keys
 from jobs.tick import schedule_ticks
+from redaction import install_redaction
+from services import QUEUE_KEY, SERVICES_KEY, Services, build_services
 from settings import Settings, get_settings
 
 log = logging.getLogger("bilipick")
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-COMMANDS = ("recommend", "search", "popular", "login", "profile", "digest", "timezone", "settings", "logout", "forget",
-            "privacy", "help", "start")  # fmt: skip
+COMMANDS = (
+    "recommend",
+    "search",
+    "popular",
+    "login",
+    "profile",
+    "digest",
+    "timezone",
+    "settings",
+    "logout",
+    "forget",
+    "privacy",
+    "help",
+    "start",
+)
 COMMANDS += ("status", "language")
 COMMANDS += ("similar", "history")
 COMMANDS += ("sync", "reset", "block", "blocked", "duration")
@@ -162,8 +189,9 @@ def register_handlers(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(picks.more_tap, pattern=callbacks.MORE_PATTERN))
     app.add_handler(CallbackQueryHandler(feedback.feedback_tap))  # anything else: "stale", no change
     # A bilibili link or id pasted as plain text means /similar for it.
-    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.Regex(similar.PASTED_VIDEO),
-                                   similar.pasted))
+    app.add_handler(
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND & filters.Regex(similar.PASTED_VIDEO), similar.pasted)
+    )
     # Unknown commands and free text in private chats get a hint.
     app.add_handler(MessageHandler(private & (filters.COMMAND | filters.TEXT), start.unknown))
     app.add_error_handler(on_error)

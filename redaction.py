@@ -51,7 +51,7 @@ def install_redaction(*secrets: str) -> None:
     redactor = Redactor(*secrets)
     make_record = logging.getLogRecordFactory()
 
-    def redacted_record(*args, **kwargs) -> logging.LogRecord:
+    def redacted_record(*args: object, **kwargs: object) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
         try:
             redactor.apply(record)

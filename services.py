@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine, Generic, Hashable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bilibili import BilibiliClient, Throttle
 from recommender import ModelStore
@@ -17,7 +18,6 @@ from settings import Settings
 from storage import catalogue
 from storage.crypto import CredentialVault
 from storage.db import Database
-
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,12 @@ def build_bilibili(settings: Settings, db: Database, **client_options: Any) -> B
         return BilibiliClient(bili, **client_options)
     from storage.pace import BilibiliEgressPace
 
-    throttle = Throttle(bili.max_requests_per_second, bili.risk_pause_base_s, bili.risk_pause_max_s,
-                        shared=BilibiliEgressPace(db, bili.egress))  # fmt: skip
+    throttle = Throttle(
+        bili.max_requests_per_second,
+        bili.risk_pause_base_s,
+        bili.risk_pause_max_s,
+        shared=BilibiliEgressPace(db, bili.egress),
+    )
     return BilibiliClient(bili, throttle=throttle, **client_options)
 
 

@@ -144,8 +144,14 @@ class JobSettings(BaseSettings):
 def is_clock_time(value: str) -> bool:
     """HH:MM on a 24-hour clock, as digest times are stored."""
     hours, sep, minutes = value.partition(":")
-    return (sep == ":" and len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
-            and int(hours) < 24 and int(minutes) < 60)  # fmt: skip
+    return (
+        sep == ":"
+        and len(hours) == len(minutes) == 2
+        and hours.isdigit()
+        and minutes.isdigit()
+        and int(hours) < 24
+        and int(minutes) < 60
+    )
 
 
 class DistributedSettings(BaseSettings):

@@ -43,8 +43,10 @@ async def one_round(tg: TelegramDouble, a: dict, b: dict, flood: int) -> tuple[f
 
 async def run(flood: int, retry_after: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        async with TelegramDouble(token=TOKEN, flood_limits=(30, 1), chat_retry_after=retry_after) as tg, \
-                BilibiliDouble() as bili:  # fmt: skip
+        async with (
+            TelegramDouble(token=TOKEN, flood_limits=(30, 1), chat_retry_after=retry_after) as tg,
+            BilibiliDouble() as bili,
+        ):
             async with running_bot(Path(tmp), tg, bili, tick_seconds=3600):
                 a, b = tg.user(91001, language_code="en"), tg.user(91002, language_code="en")
                 for user in (a, b):
@@ -56,10 +58,14 @@ async def run(flood: int, retry_after: int, rounds: int) -> None:
                     wait_s, sent_to_a = await one_round(tg, a, b, flood)
                     waits.append(wait_s * 1000)
                     a_replies.append(sent_to_a)
-                    print(f"round {n + 1}: B's reply {wait_s * 1000:.0f} ms, A got {sent_to_a} messages, "
-                          f"429s so far {len(tg.retry_afters)}")  # fmt: skip
-                print(f"b_reply_ms={statistics.median(waits):.0f} chat_429s={len(tg.retry_afters)} "
-                      f"a_replies={statistics.median(a_replies):.0f}")  # fmt: skip
+                    print(
+                        f"round {n + 1}: B's reply {wait_s * 1000:.0f} ms, A got {sent_to_a} messages, "
+                        f"429s so far {len(tg.retry_afters)}"
+                    )
+                print(
+                    f"b_reply_ms={statistics.median(waits):.0f} chat_429s={len(tg.retry_afters)} "
+                    f"a_replies={statistics.median(a_replies):.0f}"
+                )
 
 
 def main() -> None:

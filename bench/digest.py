@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
+from bench.looplag import LoopLag  # noqa: E402
 from jobs.digest import DigestReport  # noqa: E402
 from jobs.sync import refresh_candidates  # noqa: E402
 from storage import users  # noqa: E402
 from storage.models import Digest, Shown  # noqa: E402
-from bench.looplag import LoopLag  # noqa: E402
 from tests.botenv import TOKEN, pick_bvid, pick_messages, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.telegram import TelegramDouble  # noqa: E402
@@ -62,8 +62,9 @@ async def prepare(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, n_us
         chat = FIRST_CHAT + i
         tz = TIMEZONES[i % len(TIMEZONES)]
         due = datetime.fromtimestamp(now - 60, ZoneInfo(tz)).strftime("%H:%M")
-        users.ensure_user(svc.db, chat, chat, "en", now=now - 86400, timezone=tz, digest_time=due,
-                          picks_per_page=n_picks)  # fmt: skip
+        users.ensure_user(
+            svc.db, chat, chat, "en", now=now - 86400, timezone=tz, digest_time=due, picks_per_page=n_picks
+        )
         tg.known_chat(chat)  # the user pressed Start at some point
     await svc.close()
     return n_videos
@@ -123,8 +124,11 @@ async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None
             data_dir = Path(tmp)
             setup_started = time.monotonic()
             n_videos = await prepare(data_dir, tg, bili, n_users, n_picks)
-            print(f"setup: users={n_users} picks={n_picks} candidates={n_videos} "
-                  f"flood_limits={tg.flood_limits} seconds={time.monotonic() - setup_started:.1f}", flush=True)  # fmt: skip
+            print(
+                f"setup: users={n_users} picks={n_picks} candidates={n_videos} "
+                f"flood_limits={tg.flood_limits} seconds={time.monotonic() - setup_started:.1f}",
+                flush=True,
+            )
 
             reports: list[DigestReport] = []
             async with running_bot(data_dir, tg, bili, tick_seconds=tick_s) as (app, svc):
@@ -149,11 +153,15 @@ async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None
                         now = time.monotonic()
                         if done or now - last_print >= 30 or now - started > timeout_s:
                             picks_now = pick_messages(tg)
-                            rate = (len(picks_now) / (picks_now[-1].time - picks_now[0].time)
-                                    if len(picks_now) > 1 else 0.0)  # fmt: skip
+                            rate = (
+                                len(picks_now) / (picks_now[-1].time - picks_now[0].time) if len(picks_now) > 1 else 0.0
+                            )
                             n429 = sum(1 for e in tg.errors if e["error_code"] == 429)
-                            print(f"  t={now - started:5.0f}s pick_messages={len(picks_now)} rate={rate:.2f}/s "
-                                  f"429s={n429} digests={dict(states)}", flush=True)  # fmt: skip
+                            print(
+                                f"  t={now - started:5.0f}s pick_messages={len(picks_now)} rate={rate:.2f}/s "
+                                f"429s={n429} digests={dict(states)}",
+                                flush=True,
+                            )
                             last_print = now
                         if done or now - started > timeout_s:
                             break
@@ -188,21 +196,31 @@ async def run(n_users: int, n_picks: int, tick_s: float, timeout_s: float | None
     full = per_slice[:-1] or per_slice
     print(f"digest runs: {len(reports)}")
     for n, r in enumerate(reports, 1):
-        print(f"  run {n}: due={r.due} sent_users={r.sent_users} messages={r.messages} blocked={r.blocked} "
-              f"failures={r.failures} skipped_late={r.skipped_late} seconds={r.seconds:.1f} "
-              f"errors={dict(Counter(r.errors))}")  # fmt: skip
+        print(
+            f"  run {n}: due={r.due} sent_users={r.sent_users} messages={r.messages} blocked={r.blocked} "
+            f"failures={r.failures} skipped_late={r.skipped_late} seconds={r.seconds:.1f} "
+            f"errors={dict(Counter(r.errors))}"
+        )
     print(f"digests: {dict(states)}{' (TIMED OUT)' if timed_out else ''}")
-    print(f"pick messages: {len(messages)} of {expected} expected (photos={photos}, uploads={uploads}, "
-          f"text={len(messages) - photos}); shown rows (digest)={len(shown)} "
-          f"undelivered rows={sum(1 for r in shown if r.message_id is None)}")  # fmt: skip
+    print(
+        f"pick messages: {len(messages)} of {expected} expected (photos={photos}, uploads={uploads}, "
+        f"text={len(messages) - photos}); shown rows (digest)={len(shown)} "
+        f"undelivered rows={sum(1 for r in shown if r.message_id is None)}"
+    )
     print(f"span first->last pick message: {span:.1f}s")
     if per_slice:
-        print(f"msgs/s per 10 s slice: min={min(full):.1f} max={max(full):.1f} "
-              f"slices<27={sum(1 for x in full if x < 27)}/{len(full)}")  # fmt: skip
-    print(f"max messages in any 1 s window: global={tg.max_rate_global(1.0)} per_chat={tg.max_rate_per_chat(1.0)} "
-          f"(limits {FLOOD_LIMITS[0]}/{FLOOD_LIMITS[1]})")  # fmt: skip
-    print(f"429s returned by the double: {n429} (per-chat limit: {n429_chat}, global limit: {n429_global}); "
-          f"API errors: {dict(errors)}")  # fmt: skip
+        print(
+            f"msgs/s per 10 s slice: min={min(full):.1f} max={max(full):.1f} "
+            f"slices<27={sum(1 for x in full if x < 27)}/{len(full)}"
+        )
+    print(
+        f"max messages in any 1 s window: global={tg.max_rate_global(1.0)} per_chat={tg.max_rate_per_chat(1.0)} "
+        f"(limits {FLOOD_LIMITS[0]}/{FLOOD_LIMITS[1]})"
+    )
+    print(
+        f"429s returned by the double: {n429} (per-chat limit: {n429_chat}, global limit: {n429_global}); "
+        f"API errors: {dict(errors)}"
+    )
     print(f"sends that gave up after the rate limiter's retries (RetryAfter raised to the job): {gave_up.count}")
     print(lag.summary())
     print(f"lost: recorded-not-received={lost_recorded} never-recorded={never_recorded}")

@@ -40,10 +40,10 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.recommend import LIFTED_RPS, bot, pct, recorded, summary, timed_handler  # noqa: E402
+from bilibili.models import av_to_bv  # noqa: E402
 from jobs.schedule import after_sync  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import train_users_now  # noqa: E402
-from bilibili.models import av_to_bv  # noqa: E402
 from tests.botenv import TOKEN, eventually, last_message_id  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.bilibili_catalogue import Video  # noqa: E402
@@ -64,8 +64,9 @@ async def prepare(data_dir: Path, n_users: int, n_history: int) -> None:
     async with BilibiliDouble() as bili:
         svc = make_services(data_dir, bili, fernet_keys=os.environ["FERNET_KEYS"])
         try:
-            ids = link_generated_users(svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE,
-                                       n_history=n_history)  # fmt: skip
+            ids = link_generated_users(
+                svc, bili, n_users, first_mid=MID_BASE, first_telegram_id=TG_ID_BASE, n_history=n_history
+            )
             started = time.perf_counter()
             for uid in ids:
                 report = await sync_user(svc, uid)
@@ -78,8 +79,16 @@ async def prepare(data_dir: Path, n_users: int, n_history: int) -> None:
 
 
 def prepare_in_child(data_dir: Path, n_users: int, n_history: int) -> None:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--prepare", str(data_dir), "--users", str(n_users),
-           "--history", str(n_history)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--prepare",
+        str(data_dir),
+        "--users",
+        str(n_users),
+        "--history",
+        str(n_history),
+    ]
     subprocess.run(cmd, check=True)
 
 
@@ -114,9 +123,23 @@ def unlisted_videos(bili: BilibiliDouble, n: int) -> list[str]:
     asked = []
     for i in range(n):
         m, aid = models[i * 7 % len(models)], 970_000_000 + i
-        bili.add_video(Video(aid=aid, bvid=av_to_bv(aid), title=f"bench video {i}", pic=m.pic, tid=m.tid,
-                             tname=m.tname, pubdate=m.pubdate, duration=300, owner_mid=m.owner_mid,
-                             owner_name=m.owner_name, view=1000, tags=list(m.tags), in_popular=False))  # fmt: skip
+        bili.add_video(
+            Video(
+                aid=aid,
+                bvid=av_to_bv(aid),
+                title=f"bench video {i}",
+                pic=m.pic,
+                tid=m.tid,
+                tname=m.tname,
+                pubdate=m.pubdate,
+                duration=300,
+                owner_mid=m.owner_mid,
+                owner_name=m.owner_name,
+                view=1000,
+                tags=list(m.tags),
+                in_popular=False,
+            )
+        )
         asked.append(av_to_bv(aid))
     return asked
 
@@ -139,8 +162,9 @@ async def measure(data_dir: Path, n_users: int, rps: float) -> dict[str, float]:
                         await recorded(handler, n_users)
                     sent += n_users
                     print(summary(f"{phase} /{kind}: handler time", handler))
-                    print(summary(f"{phase} /{kind}: latency", latency)
-                          + f"  bilibili calls={bili.total_calls - calls}")  # fmt: skip
+                    print(
+                        summary(f"{phase} /{kind}: latency", latency) + f"  bilibili calls={bili.total_calls - calls}"
+                    )
                     figures[f"{phase}_{kind}_handler"] = pct(handler, 95)
                     figures[f"{phase}_{kind}_latency"] = pct(latency, 95)
             figures["calls_per_command"] = bili.total_calls / sent
@@ -162,9 +186,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prepare_in_child(Path(tmp), args.users, args.history)
         f = asyncio.run(measure(Path(tmp), args.users, args.rps))
-    print(f"similar_p95_ms={f['warm_similar_handler']:.1f} search_p95_ms={f['warm_search_handler']:.1f} "
-          f"popular_p95_ms={f['warm_popular_handler']:.1f} cold_similar_p95_ms={f['cold_similar_latency']:.1f} "
-          f"calls_per_command={f['calls_per_command']:.2f}")  # fmt: skip
+    print(
+        f"similar_p95_ms={f['warm_similar_handler']:.1f} search_p95_ms={f['warm_search_handler']:.1f} "
+        f"popular_p95_ms={f['warm_popular_handler']:.1f} cold_similar_p95_ms={f['cold_similar_latency']:.1f} "
+        f"calls_per_command={f['calls_per_command']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -75,14 +75,35 @@ def _video_row(n: int) -> tuple:
     rng = np.random.default_rng(n)
     tags = [f"tag{int(t)}" for t in np.minimum(rng.zipf(1.3, 3), TAG_VOCAB)]
     view = int(rng.lognormal(9 if n >= HEAD else 12, 1.5))
-    return (bvid(n), n + 1, f"video {n}", "", n % UPLOADERS, f"up{n % UPLOADERS}", int(rng.integers(30, 1800)),
-            int(n % PARTITIONS) + 1, f"zone{n % PARTITIONS}", NOW - int(rng.integers(0, 400 * 86400)), view,
-            view // 50, view // 80, view // 40, view // 60, view // 200, view // 20,
-            json.dumps(tags), NOW, NOW if n < CANDIDATES else 0, False)
+    return (
+        bvid(n),
+        n + 1,
+        f"video {n}",
+        "",
+        n % UPLOADERS,
+        f"up{n % UPLOADERS}",
+        int(rng.integers(30, 1800)),
+        int(n % PARTITIONS) + 1,
+        f"zone{n % PARTITIONS}",
+        NOW - int(rng.integers(0, 400 * 86400)),
+        view,
+        view // 50,
+        view // 80,
+        view // 40,
+        view // 60,
+        view // 200,
+        view // 20,
+        json.dumps(tags),
+        NOW,
+        NOW if n < CANDIDATES else 0,
+        False,
+    )
 
 
-_VIDEO_COLUMNS = ("bvid, aid, title, cover, owner_mid, owner_name, duration, tid, tname, pubdate, view, danmaku, "
-                  'reply, favorite, coin, share, "like", tags, fetched_at, candidate_at, unavailable')
+_VIDEO_COLUMNS = (
+    "bvid, aid, title, cover, owner_mid, owner_name, duration, tid, tname, pubdate, view, danmaku, "
+    'reply, favorite, coin, share, "like", tags, fetched_at, candidate_at, unavailable'
+)
 
 
 def add_users(world: World, first: int, count: int) -> list[int]:
@@ -96,12 +117,15 @@ def add_users(world: World, first: int, count: int) -> list[int]:
         cur.execute("SELECT bvid FROM videos")
         known = {row[0] for row in cur.fetchall()}
         ids = []
-        with cur.copy("COPY users (telegram_id, chat_id, language, timezone, digest_time, digest_paused, "
-                      "picks_per_page, blocked, session_dead, created_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY users (telegram_id, chat_id, language, timezone, digest_time, digest_paused, "
+            "picks_per_page, blocked, session_dead, created_at) FROM STDIN"
+        ) as copy:
             for t in range(first, first + count):
                 copy.write_row((t, t, "en", "Asia/Shanghai", DIGEST_TIME, False, 5, False, False, NOW - 86400))
-        cur.execute("SELECT id, telegram_id FROM users WHERE telegram_id >= %s AND telegram_id < %s",
-                    (first, first + count))
+        cur.execute(
+            "SELECT id, telegram_id FROM users WHERE telegram_id >= %s AND telegram_id < %s", (first, first + count)
+        )
         by_telegram = dict((t, i) for i, t in cur.fetchall())
         new_videos: set[int] = set()
         with cur.copy("COPY behaviours (user_id, bvid, kind, progress, duration, coins, at) FROM STDIN") as copy:
@@ -137,15 +161,14 @@ def add_users(world: World, first: int, count: int) -> list[int]:
 
 
 def _services(url: str, data_dir: str):
+    from cryptography.fernet import Fernet
     from pydantic import SecretStr  # noqa: F401
 
-    from services import Services
+    from bilibili import BilibiliClient
+    from services import Services, build_model_store
     from settings import DistributedSettings, JobSettings, Settings, StorageSettings
     from storage.crypto import CredentialVault
     from storage.db import Database
-    from services import build_model_store
-    from bilibili import BilibiliClient
-    from cryptography.fernet import Fernet
 
     settings = Settings.__new__(Settings)
     settings.telegram = Settings().telegram
@@ -154,9 +177,14 @@ def _services(url: str, data_dir: str):
     settings.jobs = JobSettings()
     settings.work = DistributedSettings(WORK_MODE="distributed")
     db = Database(url)
-    return Services(settings=settings, db=db, vault=CredentialVault([Fernet.generate_key().decode()]),
-                    bili=BilibiliClient(settings.bilibili), models=build_model_store(settings, db),
-                    clock=lambda: float(NOW))
+    return Services(
+        settings=settings,
+        db=db,
+        vault=CredentialVault([Fernet.generate_key().decode()]),
+        bili=BilibiliClient(settings.bilibili),
+        models=build_model_store(settings, db),
+        clock=lambda: float(NOW),
+    )
 
 
 def _peak_rss_mb() -> float:
@@ -166,9 +194,9 @@ def _peak_rss_mb() -> float:
 def measure_pass(url: str, user_ids: list[int]) -> tuple[float, float]:
     """(ms per user, peak RSS MB) of one training pass over these users (models saved), in a worker
     that is warm: the signals loaded and torch's one-off imports done (the peak RSS counts them)."""
-    from jobs.training import _train_and_save
-
     import torch._dynamo  # noqa: F401 - imported by the first fused Adam: once per worker process
+
+    from jobs.training import _train_and_save
 
     with tempfile.TemporaryDirectory() as tmp:
         svc = _services(url, tmp)
@@ -208,6 +236,7 @@ def measure_claim(url: str) -> tuple[float, int]:
         elapsed = time.perf_counter() - started
         with svc.db.engine.begin() as conn:  # the next size claims afresh
             from sqlalchemy import delete
+
             from storage.models import Digest
 
             conn.execute(delete(Digest))
@@ -226,7 +255,7 @@ def measure_recommend(url: str, user_ids: list[int], rounds: int) -> float:
         people = [users.get_user_by_id(svc.db, uid) for uid in user_ids]
         choose_picks(svc, people[0], 5)  # warm: the model and the signals load once per process
         times = []
-        for r in range(rounds):
+        for _round in range(rounds):
             for person in people:
                 started = time.perf_counter()
                 batch = choose_picks(svc, person, 5)
@@ -322,16 +351,22 @@ def size_figures(world: World, label: str, users: int, shards: list[list[int]], 
     """The signals first (a pass loads the ones of its own population, as in steady state), then a pass
     over each shard (the fastest counts: the machine is shared), then the digest claim."""
     nan = float("nan")
-    build_s, build_rss, members, items = errors.guard("shared build", in_fresh_process, measure_shared, world.url,
-                                                      default=(nan, nan, 0, 0))
-    passes = [errors.guard("training pass", in_fresh_process, measure_pass, world.url, shard, default=(nan, nan))
-              for shard in shards]
+    build_s, build_rss, members, items = errors.guard(
+        "shared build", in_fresh_process, measure_shared, world.url, default=(nan, nan, 0, 0)
+    )
+    passes = [
+        errors.guard("training pass", in_fresh_process, measure_pass, world.url, shard, default=(nan, nan))
+        for shard in shards
+    ]
     pass_ms, pass_rss = min(passes)
     claim_s, claimed = errors.guard("digest claim", in_fresh_process, measure_claim, world.url, default=(nan, 0))
-    print(f"{label:5s} users={users:6d} pass_ms_per_user={pass_ms:8.1f} pass_peak_rss_mb={pass_rss:7.1f} "
-          f"(passes: {', '.join(f'{ms:.0f}' for ms, _ in passes)} ms/user) "
-          f"shared_build_s={build_s:6.2f} shared_peak_rss_mb={build_rss:7.1f} shared_users={members} "
-          f"shared_videos={items} digest_claim_s={claim_s:6.2f} claimed={claimed}", flush=True)
+    print(
+        f"{label:5s} users={users:6d} pass_ms_per_user={pass_ms:8.1f} pass_peak_rss_mb={pass_rss:7.1f} "
+        f"(passes: {', '.join(f'{ms:.0f}' for ms, _ in passes)} ms/user) "
+        f"shared_build_s={build_s:6.2f} shared_peak_rss_mb={build_rss:7.1f} shared_users={members} "
+        f"shared_videos={items} digest_claim_s={claim_s:6.2f} claimed={claimed}",
+        flush=True,
+    )
     return {"pass_ms": pass_ms, "pass_rss": pass_rss, "build_s": build_s}
 
 
@@ -358,19 +393,30 @@ def run(args: argparse.Namespace) -> int:
         grown = population[args.small :]
         large = size_figures(world, "large", args.large, [grown[:shard], grown[shard : 2 * shard]], errors)
         trained = grown[:shard]
-        p95 = errors.guard("recommend", in_fresh_process, measure_recommend, url, trained, args.rounds,
-                           default=float("nan"))
-        first_s, rss = errors.guard("first picks", in_fresh_process, measure_first_picks, url, args.newcomer_watches,
-                                    default=(float("nan"), float("nan")))
-        print(f"recommend_p95_ms={p95:.1f} over {len(trained)} users x {args.rounds} rounds; "
-              f"newcomer ({args.newcomer_watches} watches): first picks {first_s:.1f}s, bot peak RSS {rss:.0f} MB")
+        p95 = errors.guard(
+            "recommend", in_fresh_process, measure_recommend, url, trained, args.rounds, default=float("nan")
+        )
+        first_s, rss = errors.guard(
+            "first picks",
+            in_fresh_process,
+            measure_first_picks,
+            url,
+            args.newcomer_watches,
+            default=(float("nan"), float("nan")),
+        )
+        print(
+            f"recommend_p95_ms={p95:.1f} over {len(trained)} users x {args.rounds} rounds; "
+            f"newcomer ({args.newcomer_watches} watches): first picks {first_s:.1f}s, bot peak RSS {rss:.0f} MB"
+        )
     finally:
         if not args.database_url:
             drop_database(url)
-    print(f"users_small={args.small} users_large={args.large} "
-          f"pass_ms_per_user_ratio={large['pass_ms'] / small['pass_ms']:.2f} "
-          f"pass_peak_rss_ratio={large['pass_rss'] / small['pass_rss']:.2f} shared_build_s={large['build_s']:.2f} "
-          f"recommend_p95_ms={p95:.1f} errors={errors.count} first_picks_s={first_s:.1f} rss_mb={rss:.0f}")
+    print(
+        f"users_small={args.small} users_large={args.large} "
+        f"pass_ms_per_user_ratio={large['pass_ms'] / small['pass_ms']:.2f} "
+        f"pass_peak_rss_ratio={large['pass_rss'] / small['pass_rss']:.2f} shared_build_s={large['build_s']:.2f} "
+        f"recommend_p95_ms={p95:.1f} errors={errors.count} first_picks_s={first_s:.1f} rss_mb={rss:.0f}"
+    )
     return 1 if errors.count else 0
 
 

@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlmodel import func, select  # noqa: E402
 
 import recommender as rec  # noqa: E402
-from jobs.picks import choose_picks, excluded_bvids  # noqa: E402
-from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos, user_candidate_rec_videos  # noqa: E402
+from jobs.picks import CANDIDATE_WINDOW_S, candidate_rec_videos, choose_picks, excluded_bvids, user_candidate_rec_videos  # noqa: E402  # noqa: E402
 from jobs.sync import refresh_candidates  # noqa: E402
 from storage import users  # noqa: E402
 from storage.models import Video  # noqa: E402
@@ -83,8 +82,10 @@ class Onboarding:
         self.full_s = time.monotonic() - self.confirmed
 
     def line(self, case: str) -> str:
-        return (f"{case:14s} watches={self.watches:5d} first_picks_s={self.first_s:6.1f} "
-                f"full_sync_s={self.full_s:7.1f} first_model={'yes' if self.from_model else 'NO'}")
+        return (
+            f"{case:14s} watches={self.watches:5d} first_picks_s={self.first_s:6.1f} "
+            f"full_sync_s={self.full_s:7.1f} first_model={'yes' if self.from_model else 'NO'}"
+        )
 
 
 def metadata_calls(double: BilibiliDouble) -> int:
@@ -121,8 +122,9 @@ def page_now(svc, chat: int) -> list[str]:
 def popular_page(svc, chat: int) -> list[str]:
     """The cold-start ranking over the same candidates and exclusions."""
     account, now = users.get_user(svc.db, chat), svc.now()
-    pool = (candidate_rec_videos(svc.db, now - CANDIDATE_WINDOW_S)
-            + user_candidate_rec_videos(svc.db, account.id, now - CANDIDATE_WINDOW_S))
+    pool = candidate_rec_videos(svc.db, now - CANDIDATE_WINDOW_S) + user_candidate_rec_videos(
+        svc.db, account.id, now - CANDIDATE_WINDOW_S
+    )
     return [p.bvid for p in rec.rank_popular(pool, k=PAGE, exclude=excluded_bvids(svc, account), now=now)]
 
 
@@ -133,11 +135,17 @@ async def planted(tg, double, svc, n: int) -> tuple[float, float, float, float]:
     taste = user.taste
     await user.confirm(await user.until_confirm())
     await user.first_picks()
-    first, popular = precision(page_now(svc, user.chat), double, taste), precision(popular_page(svc, user.chat), double, taste)
+    first, popular = (
+        precision(page_now(svc, user.chat), double, taste),
+        precision(popular_page(svc, user.chat), double, taste),
+    )
     await user.full_sync()
     full = precision(page_now(svc, user.chat), double, taste)
-    print(f"planted taste {n}: first page P@5={first:.2f} popularity={popular:.2f} after full sync={full:.2f} "
-          f"first_picks_s={user.first_s:.1f}", flush=True)
+    print(
+        f"planted taste {n}: first page P@5={first:.2f} popularity={popular:.2f} after full sync={full:.2f} "
+        f"first_picks_s={user.first_s:.1f}",
+        flush=True,
+    )
     return first, popular, full, user.first_s
 
 
@@ -154,8 +162,11 @@ async def run(sizes: list[int], pair: int, rps: float = PACE_RPS, n_planted: int
                     done.append((case, await alone(tg, double, svc, n, watches, wait_full=True)))
                     print(done[-1][1].line(case), flush=True)
                 biggest = await alone(tg, double, svc, len(sizes) - 1, sizes[-1], wait_full=False)
-                print(f"{sizes[-1]} watches: first picks after {biggest.first_s:.1f}s; its background sync "
-                      f"goes on while two more users log in", flush=True)
+                print(
+                    f"{sizes[-1]} watches: first picks after {biggest.first_s:.1f}s; its background sync "
+                    f"goes on while two more users log in",
+                    flush=True,
+                )
                 two = [Onboarding(tg, double, svc, 100 + i, pair) for i in range(2)]
                 keys = [await u.until_confirm() for u in two]
                 await asyncio.gather(*(u.confirm(k) for u, k in zip(two, keys)))
@@ -174,19 +185,27 @@ async def run(sizes: list[int], pair: int, rps: float = PACE_RPS, n_planted: int
     worst = max(u.first_s for _, u in done)
     print(f"metadata_calls={calls} videos_fetched={fetched} all_first_models={all(u.from_model for _, u in done)}")
     first, popular, full, _ = (sum(col) / max(len(scores), 1) for col in zip(*scores)) if scores else (0, 0, 0, 0)
-    print(f"planted tastes ({len(scores)} users, {PLANTED_HISTORY} watches each): precision@5 first page {first:.2f}, "
-          f"popularity {popular:.2f}, after the full sync {full:.2f}; first picks within "
-          f"{max((s[3] for s in scores), default=0):.1f}s")
-    print(f"first_picks_s_max={worst:.1f} calls_per_video={calls / max(fetched, 1):.2f} "
-          f"first_page_precision_ratio={first / full if full else 0:.2f}")
+    print(
+        f"planted tastes ({len(scores)} users, {PLANTED_HISTORY} watches each): precision@5 first page {first:.2f}, "
+        f"popularity {popular:.2f}, after the full sync {full:.2f}; first picks within "
+        f"{max((s[3] for s in scores), default=0):.1f}s"
+    )
+    print(
+        f"first_picks_s_max={worst:.1f} calls_per_video={calls / max(fetched, 1):.2f} "
+        f"first_page_precision_ratio={first / full if full else 0:.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--watches", default="100,1000,5000", help="history sizes, comma-separated")
     parser.add_argument("--pair", type=int, default=300, help="watches of each of the two users logging in at once")
-    parser.add_argument("--rps", type=float, default=PACE_RPS,
-                        help="bilibili requests per second (4: bilibili's pace; more only for a smoke run)")
+    parser.add_argument(
+        "--rps",
+        type=float,
+        default=PACE_RPS,
+        help="bilibili requests per second (4: bilibili's pace; more only for a smoke run)",
+    )
     parser.add_argument("--planted", type=int, default=4, help="users with planted tastes (first-page precision)")
     args = parser.parse_args()
     asyncio.run(run([int(x) for x in args.watches.split(",")], args.pair, args.rps, args.planted))

@@ -29,8 +29,24 @@ POPULAR_PAGES, PAGE_SIZE = 5, 20  # jobs/sync.POPULAR_PAGES, bilibili/client.pop
 
 
 def rec_video(v) -> rec.Video:
-    return rec.Video(v.bvid, v.title, v.owner_mid, v.owner_name, tuple(v.tags), v.tid, v.tname, v.duration,
-                     v.pubdate, v.view, v.like, v.favorite, v.coin, v.share, v.danmaku, v.reply)
+    return rec.Video(
+        v.bvid,
+        v.title,
+        v.owner_mid,
+        v.owner_name,
+        tuple(v.tags),
+        v.tid,
+        v.tname,
+        v.duration,
+        v.pubdate,
+        v.view,
+        v.like,
+        v.favorite,
+        v.coin,
+        v.share,
+        v.danmaku,
+        v.reply,
+    )
 
 
 def shared_lists(double: BilibiliDouble) -> list[str]:
@@ -70,8 +86,24 @@ def build_cost(n_users: int, per_user: int, n_catalogue: int) -> None:
     videos = {}
     for i in range(n_catalogue):
         b = f"BV{i:08d}"
-        videos[b] = rec.Video(b, b, rnd.randrange(n_catalogue // 20), "up", tuple(f"t{rnd.randrange(5000)}" for _ in range(4)),
-                              rnd.randrange(120), "p", 300, 0, rnd.randrange(10**6), 1000, 100, 50, 10, 10, 10)  # fmt: skip
+        videos[b] = rec.Video(
+            b,
+            b,
+            rnd.randrange(n_catalogue // 20),
+            "up",
+            tuple(f"t{rnd.randrange(5000)}" for _ in range(4)),
+            rnd.randrange(120),
+            "p",
+            300,
+            0,
+            rnd.randrange(10**6),
+            1000,
+            100,
+            50,
+            10,
+            10,
+            10,
+        )
     ids = list(videos)
     choices = {str(u): rnd.sample(ids, per_user) for u in range(n_users)}
     tower = rec.train_two_tower(choices, videos, ids)
@@ -83,16 +115,24 @@ def build_cost(n_users: int, per_user: int, n_catalogue: int) -> None:
     for u in list(choices)[:50]:
         tower.recall(choices[u], 300, exclude=set(choices[u]))
     recall_ms = (time.perf_counter() - t0) * 1000 / 50
-    print(f"two-tower build: {n_users} users x {per_user} choices, {n_catalogue} catalogue videos: "
-          f"{tower.seconds:.1f} s, file {size / 1e6:.1f} MB, recall of 300 {recall_ms:.2f} ms")
+    print(
+        f"two-tower build: {n_users} users x {per_user} choices, {n_catalogue} catalogue videos: "
+        f"{tower.seconds:.1f} s, file {size / 1e6:.1f} MB, recall of 300 {recall_ms:.2f} ms"
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--users", type=int, default=40)
     p.add_argument("--history", type=int, default=200)
-    p.add_argument("--build", type=int, nargs=3, metavar=("USERS", "PER_USER", "CATALOGUE"), default=None,
-                   help="also time a build at this size (e.g. 2000 300 100000: the bot's bounds)")
+    p.add_argument(
+        "--build",
+        type=int,
+        nargs=3,
+        metavar=("USERS", "PER_USER", "CATALOGUE"),
+        default=None,
+        help="also time a build at this size (e.g. 2000 300 100000: the bot's bounds)",
+    )
     args = p.parse_args()
     if args.build:
         build_cost(*args.build)
@@ -112,17 +152,30 @@ def main() -> None:
     cfg = rec.TrainConfig()
     models = rec.train_users(data, videos, shared, now, cfg, fusion_shared=fusion_signals(data, videos, now, cfg))
     train_choices = {u: newest_first(d.events) for u, d in data.items()}
-    sources = {u: todays_sources(lists, newest_first(d.events, ("like", "favorite", "coin")), double.related_bvids)
-               for u, d in data.items()}
-    print(f"double's catalogue: {len(videos)} videos, shared lists {len(lists)}, {len(data)} users, "
-          f"{sum(map(len, tests.values())) / len(tests):.1f} held-out watches each")
+    sources = {
+        u: todays_sources(lists, newest_first(d.events, ("like", "favorite", "coin")), double.related_bvids)
+        for u, d in data.items()
+    }
+    print(
+        f"double's catalogue: {len(videos)} videos, shared lists {len(lists)}, {len(data)} users, "
+        f"{sum(map(len, tests.values())) / len(tests):.1f} held-out watches each"
+    )
+
     def score(u: str, c: list[str]):
         return model_scores(models[u], [videos[b] for b in c], now, shared)
 
-    table, tower = print_recall("bilibili double: recall of the held-out watches by the candidate set", train_choices, tests,
-                         sources, videos, score)
-    print_table("MMR λ on the double (page of 10 from today's sources + two-tower recall)",
-                mmr_sweep(train_choices, tests, sources, tower, score, videos))
+    table, tower = print_recall(
+        "bilibili double: recall of the held-out watches by the candidate set",
+        train_choices,
+        tests,
+        sources,
+        videos,
+        score,
+    )
+    print_table(
+        "MMR λ on the double (page of 10 from today's sources + two-tower recall)",
+        mmr_sweep(train_choices, tests, sources, tower, score, videos),
+    )
     today = table["today's sources"]["Recall@100"]
     both = table["today's sources + two-tower recall"]["Recall@100"]
     print(f"recall@100_today={today:.4f} recall@100_with_twotower={both:.4f} twotower_build_s={tower.seconds:.1f}")

@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import handlers.recommend  # noqa: E402
 from jobs.schedule import after_sync  # noqa: E402
-from services import Services  # noqa: E402
 from jobs.sync import sync_user  # noqa: E402
 from jobs.training import train_users_now  # noqa: E402
+from services import Services  # noqa: E402
 from storage import users  # noqa: E402
 from tests.botenv import TOKEN, eventually, is_pick, last_message_id, running_bot  # noqa: E402
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
@@ -87,8 +87,7 @@ async def prepare(data_dir: Path, n_users: int) -> None:
             synced = time.perf_counter() - started
             train = await train_users_now(svc, ids)
             assert train.users == n_users, f"trained {train.users} of {n_users}"
-            print(f"setup: users={n_users} sync_s={synced:.1f} train_s={train.seconds:.1f} "
-                  f"samples={train.samples}")  # fmt: skip
+            print(f"setup: users={n_users} sync_s={synced:.1f} train_s={train.seconds:.1f} samples={train.samples}")
         finally:
             await svc.close()
 
@@ -117,8 +116,9 @@ async def one_round(tg: TelegramDouble, people: list[dict], n_picks: int = 5) ->
         return [m for m in tg.sent_to(p) if m.message_id > before[p["id"]]]
 
     # arrival times come from the double's records, not from this polling
-    await eventually(lambda: all(sum(map(is_pick, fresh(p))) >= n_picks for p in people), ROUND_TIMEOUT_S,
-                     "every user's picks")  # fmt: skip
+    await eventually(
+        lambda: all(sum(map(is_pick, fresh(p))) >= n_picks for p in people), ROUND_TIMEOUT_S, "every user's picks"
+    )
     timings = []
     for p in people:
         picks = [m for m in fresh(p) if is_pick(m)]
@@ -176,8 +176,9 @@ class OwnTime:
 @contextmanager
 def timed_handler(app: Application, command: str, samples: list[float]) -> Iterator[None]:
     """Records the handler time (OwnTime, ms) of every `command` update the application handles."""
-    handler = next(h for group in app.handlers.values() for h in group
-                   if isinstance(h, CommandHandler) and command in h.commands)  # fmt: skip
+    handler = next(
+        h for group in app.handlers.values() for h in group if isinstance(h, CommandHandler) and command in h.commands
+    )
     original = handler.callback
 
     async def timed(update: Any, context: Any) -> Any:
@@ -195,14 +196,18 @@ def timed_handler(app: Application, command: str, samples: list[float]) -> Itera
 
 
 @asynccontextmanager
-async def bot(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
-              max_rps: str | None) -> AsyncIterator[tuple[Application, Services]]:  # fmt: skip
+async def bot(
+    data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, max_rps: str | None
+) -> AsyncIterator[tuple[Application, Services]]:
     """The real Application without its periodic tick (no syncs, training or digests during the bench)."""
     # Each user asks many times a minute here: the per-user /recommend limit would refuse them.
     env = {"RECOMMEND_COOLDOWN": "0", **({"TELEGRAM_MAX_RPS": max_rps} if max_rps else {})}
     with mock.patch.dict(os.environ, env):
         # The key the child stored the logins under: with any other the bot refuses to start.
-        async with running_bot(data_dir, tg, bili, fernet_keys=os.environ["FERNET_KEYS"], tick_seconds=3600) as (app, svc):
+        async with running_bot(data_dir, tg, bili, fernet_keys=os.environ["FERNET_KEYS"], tick_seconds=3600) as (
+            app,
+            svc,
+        ):
             for job in app.job_queue.get_jobs_by_name("tick"):  # its first run is 1 s after start
                 job.schedule_removal()
             yield app, svc
@@ -213,8 +218,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(label: str, values: list[float]) -> str:
-    return (f"{label:52s} n={len(values):<4d} p50={pct(values, 50):7.1f}  p95={pct(values, 95):7.1f}  "
-            f"max={max(values):7.1f} ms")  # fmt: skip
+    return (
+        f"{label:52s} n={len(values):<4d} p50={pct(values, 50):7.1f}  p95={pct(values, 95):7.1f}  "
+        f"max={max(values):7.1f} ms"
+    )
 
 
 def print_timings(label: str, timings: list[Timing]) -> None:
@@ -223,13 +230,23 @@ def print_timings(label: str, timings: list[Timing]) -> None:
 
 
 AREAS = (  # first match wins: where a function's own (tottime) seconds are counted
-    ("tests/doubles", "doubles (test-only)"), ("aiohttp", "doubles' aiohttp server"),
-    ("/telegram/", "python-telegram-bot"), ("httpx", "httpx/httpcore client"), ("httpcore", "httpx/httpcore client"),
-    ("sqlalchemy", "sqlalchemy/sqlmodel"), ("sqlmodel", "sqlalchemy/sqlmodel"), ("sqlite3", "sqlalchemy/sqlmodel"),
-    ("anyio", "httpx/httpcore client"), ("/h11/", "httpx/httpcore client"),
+    ("tests/doubles", "doubles (test-only)"),
+    ("aiohttp", "doubles' aiohttp server"),
+    ("/telegram/", "python-telegram-bot"),
+    ("httpx", "httpx/httpcore client"),
+    ("httpcore", "httpx/httpcore client"),
+    ("sqlalchemy", "sqlalchemy/sqlmodel"),
+    ("sqlmodel", "sqlalchemy/sqlmodel"),
+    ("sqlite3", "sqlalchemy/sqlmodel"),
+    ("anyio", "httpx/httpcore client"),
+    ("/h11/", "httpx/httpcore client"),
     ("importlib", "imports (httpcore retries a missing `import sniffio` per request)"),
-    ("torch", "torch"), ("/recommender/", "recommender"), ("/jobs/", "jobs"), ("/handlers/", "handlers"),
-    ("/storage/", "storage"), ("asyncio", "asyncio"),
+    ("torch", "torch"),
+    ("/recommender/", "recommender"),
+    ("/jobs/", "jobs"),
+    ("/handlers/", "handlers"),
+    ("/storage/", "storage"),
+    ("asyncio", "asyncio"),
 )
 
 
@@ -261,15 +278,18 @@ async def profiled_round(tg: TelegramDouble, people: list[dict]) -> None:
         prof.dump_stats(dump)
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
-    print("profiled warm round, own time by area (s, under cProfile): "
-          + ", ".join(f"{label} {sec:.2f}" for label, sec in by_area(stats)))  # fmt: skip
+    print(
+        "profiled warm round, own time by area (s, under cProfile): "
+        + ", ".join(f"{label} {sec:.2f}" for label, sec in by_area(stats))
+    )
     stats.sort_stats("cumulative").print_stats(r"(jobs|handlers|recommender|storage)/", 25)
     stats.sort_stats("tottime").print_stats(25)
     print(out.getvalue())
 
 
-async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, people: list[dict],
-                       rounds: int, profile: bool) -> tuple[float, float]:  # fmt: skip
+async def lifted_phase(
+    data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, people: list[dict], rounds: int, profile: bool
+) -> tuple[float, float]:
     """Cap lifted: the cold call, a first-touch round, warm rounds, one user at a time.
     Returns (handler time p95 of the warm rounds, handler time of the cold call)."""
     compute: list[float] = []
@@ -278,12 +298,16 @@ async def lifted_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble,
         with timed_choose_picks(compute), timed_handler(app, "recommend", handler):
             cold = (await one_round(tg, people[:1]))[0]
             cold_handler = (await recorded(handler, 1))[0]
-            print(f"cold (first call after start, 1 user)  handler={cold_handler:.1f} ms  "
-                  f"choose_picks={compute[-1]:.1f} ms  latency to first pick={cold.first_ms:.1f} ms, "
-                  f"to last pick={cold.last_ms:.1f} ms")  # fmt: skip
-            for name, run in (("first-touch round", lambda: one_round(tg, people)),
-                              (f"warm x{rounds}", lambda: many_rounds(tg, people, rounds)),
-                              ("one user at a time", lambda: one_by_one(tg, people))):  # fmt: skip
+            print(
+                f"cold (first call after start, 1 user)  handler={cold_handler:.1f} ms  "
+                f"choose_picks={compute[-1]:.1f} ms  latency to first pick={cold.first_ms:.1f} ms, "
+                f"to last pick={cold.last_ms:.1f} ms"
+            )
+            for name, run in (
+                ("first-touch round", lambda: one_round(tg, people)),
+                (f"warm x{rounds}", lambda: many_rounds(tg, people, rounds)),
+                ("one user at a time", lambda: one_by_one(tg, people)),
+            ):
                 compute.clear()
                 handler.clear()
                 timings = await run()
@@ -308,8 +332,9 @@ async def many_rounds(tg: TelegramDouble, people: list[dict], rounds: int) -> li
     return [t for _ in range(rounds) for t in await one_round(tg, people)]
 
 
-async def capped_phase(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, people: list[dict],
-                       rounds: int) -> None:  # fmt: skip
+async def capped_phase(
+    data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble, people: list[dict], rounds: int
+) -> None:
     """bot.py's real rate limiter, models preloaded: end-to-end, which the cap dominates."""
     async with bot(data_dir, tg, bili, None) as (_, svc):
         for uid in users.all_user_ids(svc.db):

@@ -25,13 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from tests.botenv import TOKEN  # noqa: E402
 from tests.dbfixtures import POSTGRES_ADMIN_URL  # noqa: E402
+from tests.distributed import (  # noqa: E402
+    distributed_services,
+    prime_candidates,
+    seed_day,
+    start_worker,
+    stop_worker,
+    wait_for_day,
+    worker_env,
+)
 from tests.doubles.bilibili import BilibiliDouble  # noqa: E402
 from tests.doubles.telegram import TelegramDouble  # noqa: E402
-from tests.botenv import TOKEN  # noqa: E402
-from tests.distributed import (  # noqa: E402
-    distributed_services, prime_candidates, seed_day, start_worker, stop_worker, wait_for_day, worker_env,
-)
 
 
 def _database(admin, name: str, create: bool) -> None:
@@ -53,7 +59,9 @@ async def one_run(n_workers: int, n_users: int, history: int, concurrency: int, 
                 await prime_candidates(svc)
                 env = worker_env(svc, double, tg, url)
                 started_at, started = svc.now(), time.perf_counter()
-                workers = [start_worker(env, Path(tmp) / f"w{i}.log", concurrency=concurrency) for i in range(n_workers)]
+                workers = [
+                    start_worker(env, Path(tmp) / f"w{i}.log", concurrency=concurrency) for i in range(n_workers)
+                ]
                 day = await wait_for_day(svc, tg, user_ids, started_at, timeout, workers)
                 seconds = time.perf_counter() - started
                 for w in workers:
@@ -65,9 +73,12 @@ async def one_run(n_workers: int, n_users: int, history: int, concurrency: int, 
         _database(admin, name, create=False)
         admin.dispose()
     per_hour = day.users * 3600 / seconds  # lost work (reported apart) makes this figure void
-    print(f"workers={n_workers} users={n_users} seconds={seconds:.1f} synced={day.synced} trained={day.trained} "
-          f"digests={day.digests_sent} duplicates={day.duplicates} overlapping_syncs={day.overlapping_syncs} "
-          f"users_per_hour={per_hour:.0f}", flush=True)  # fmt: skip
+    print(
+        f"workers={n_workers} users={n_users} seconds={seconds:.1f} synced={day.synced} trained={day.trained} "
+        f"digests={day.digests_sent} duplicates={day.duplicates} overlapping_syncs={day.overlapping_syncs} "
+        f"users_per_hour={per_hour:.0f}",
+        flush=True,
+    )
     return per_hour, day
 
 

@@ -96,13 +96,20 @@ async def prepare(data_dir: Path, bili: BilibiliDouble, n_users: int) -> tuple[d
     keys = svc.settings.storage.fernet_keys.get_secret_value()
     await svc.close()
     env = {
-        "BOT_TOKEN": TOKEN, "DATA_DIR": str(data_dir), "FERNET_KEYS": keys, "JOB_TICK_SECONDS": "2",
-        "BILIBILI_API_URL": bili.url, "BILIBILI_PASSPORT_URL": bili.url, "BILIBILI_WWW_URL": bili.url,
-        "BILIBILI_IMAGE_URL": bili.url, "BILIBILI_MAX_RPS": "50", "TELEGRAM_POLL_TIMEOUT": "1",
+        "BOT_TOKEN": TOKEN,
+        "DATA_DIR": str(data_dir),
+        "FERNET_KEYS": keys,
+        "JOB_TICK_SECONDS": "2",
+        "BILIBILI_API_URL": bili.url,
+        "BILIBILI_PASSPORT_URL": bili.url,
+        "BILIBILI_WWW_URL": bili.url,
+        "BILIBILI_IMAGE_URL": bili.url,
+        "BILIBILI_MAX_RPS": "50",
+        "TELEGRAM_POLL_TIMEOUT": "1",
         "TELEGRAM_MAX_RPS": "100000",  # the load is on the bot, not on Telegram's cap
         # Virtual users pick people at random, some several times a minute: no per-user /recommend limit.
         "RECOMMEND_COOLDOWN": "0",
-    }  # fmt: skip
+    }
     return env, secrets
 
 
@@ -152,8 +159,13 @@ def latencies_ms(tg: TelegramDouble, tally: Tally, sources: dict[int, str]) -> l
     for chat, asks in by_chat.items():
         picks = [(m, ids[0][0]) for m in tg.sent_to(chat) if is_pick(m) and (ids := feedback_buttons(m))]
         for a, nxt in zip(asks, asks[1:] + [None]):
-            arrived = [m.time for m, sid in picks if m.message_id > a.mark and sources.get(sid) == "recommend"
-                       and (nxt is None or m.message_id <= nxt.mark)]  # fmt: skip
+            arrived = [
+                m.time
+                for m, sid in picks
+                if m.message_id > a.mark
+                and sources.get(sid) == "recommend"
+                and (nxt is None or m.message_id <= nxt.mark)
+            ]
             if arrived:
                 out.append(1000 * (min(arrived) - a.at))
     return out
@@ -186,14 +198,20 @@ async def run(n_users: int, seconds: float, concurrency: int) -> None:
             log_path = Path(tempfile.gettempdir()) / f"soak-{os.getpid()}-bot.log"
             with log_path.open("w") as log_file:
                 bot = await asyncio.create_subprocess_exec(
-                    sys.executable, "bot.py", cwd=ROOT, env={**os.environ, **env},
-                    stdout=log_file, stderr=log_file,
-                )  # fmt: skip
+                    sys.executable,
+                    "bot.py",
+                    cwd=ROOT,
+                    env={**os.environ, **env},
+                    stdout=log_file,
+                    stderr=log_file,
+                )
                 tally = Tally(asked=[], taps={})
                 try:
                     until = time.monotonic() + seconds
-                    load = [asyncio.create_task(virtual_user(tg, people, tally, until, random.Random(rng.random())))
-                            for _ in range(concurrency)]  # fmt: skip
+                    load = [
+                        asyncio.create_task(virtual_user(tg, people, tally, until, random.Random(rng.random())))
+                        for _ in range(concurrency)
+                    ]
                     await asyncio.sleep(WARMUP_S)
                     rss_start, requests_start = rss_mb(bot.pid), tally.requests
                     await asyncio.gather(*load)
@@ -217,8 +235,10 @@ async def run(n_users: int, seconds: float, concurrency: int) -> None:
     measured = max(tally.requests - requests_start, 1)
     growth = (rss_end - rss_start) / measured * 1000
     syncs, trainings = log_text.count("job=sync"), log_text.count("train users=")
-    print(f"load: seconds={seconds:.0f} concurrency={concurrency} recommends={len(tally.asked)} "
-          f"taps={len(tally.taps)} digest_picks={digests_sent} sync_runs={syncs} train_runs={trainings}")
+    print(
+        f"load: seconds={seconds:.0f} concurrency={concurrency} recommends={len(tally.asked)} "
+        f"taps={len(tally.taps)} digest_picks={digests_sent} sync_runs={syncs} train_runs={trainings}"
+    )
     print(f"recommend latency: n={len(lat)} p50_ms={p50:.0f} p95_ms={p95:.0f}")
     print(f"rss: start_mb={rss_start:.1f} end_mb={rss_end:.1f} over {measured} requests")
     print(f"errors: log={errors - tally.unanswered} unanswered={tally.unanswered}; secrets_found={found}")

@@ -6,6 +6,7 @@ A plain loop (one user per pass) is timed at 16 users for comparison; held-out A
 batched pass learns the same thing. Ranking is timed for one loaded model over 700 candidates
 without and with the shared signals (item-kNN + EASE, both fused), and over a recalled catalogue of
 `--catalogue` videos with them."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recommender import SharedSignals, TrainConfig, UserData, build_from_choices, rank, train_users  # noqa: E402
 from recommender.data import synthetic  # noqa: E402
-from recommender.types import Video  # noqa: E402
 from recommender.features import encode_videos  # noqa: E402
 from recommender.metrics import auc  # noqa: E402
+from recommender.types import Video  # noqa: E402
 
 
 def world(users: int, seed: int = 0):
@@ -48,7 +49,9 @@ def mean_auc(models, s, tests) -> float:
     out = []
     for u, m in models.items():
         b = [x for x, _ in tests[u]]
-        out.append(auc([l for _, l in tests[u]], m.logits(encode_videos([s.videos[x] for x in b], m.cfg, s.now))))
+        out.append(
+            auc([label for _, label in tests[u]], m.logits(encode_videos([s.videos[x] for x in b], m.cfg, s.now)))
+        )
     return float(np.nanmean(out))
 
 
@@ -66,7 +69,9 @@ def rank_ms(model, cands: list, now: int, shared: SharedSignals | None = None, r
     return float(np.median(times))
 
 
-def recalled_catalogue(s, size: int, users: int = 2000, per_user: int = 100, seed: int = 0) -> tuple[list[Video], SharedSignals]:
+def recalled_catalogue(
+    s, size: int, users: int = 2000, per_user: int = 100, seed: int = 0
+) -> tuple[list[Video], SharedSignals]:
     """`size` videos (the world's and synthetic others) and shared signals built over them from
     `users` users' choices, popularity-skewed: kNN and EASE at their production sizes."""
     extra = synthetic(n_users=1, n_videos=max(size - len(s.videos), 1), samples=1, seed=seed + 1).videos
@@ -76,8 +81,10 @@ def recalled_catalogue(s, size: int, users: int = 2000, per_user: int = 100, see
     p = 1.0 / np.arange(1, len(catalogue) + 1) ** 0.8
     p /= p.sum()
     order = rng.permutation(len(catalogue))
-    choices = {f"c{u}": [catalogue[order[i]].bvid for i in rng.choice(len(catalogue), per_user, replace=False, p=p)]
-               for u in range(users)}
+    choices = {
+        f"c{u}": [catalogue[order[i]].bvid for i in rng.choice(len(catalogue), per_user, replace=False, p=p)]
+        for u in range(users)
+    }
     choices |= {u: [e.bvid for e in evs if e.kind == "like"] for u, evs in s.events.items()}
     return catalogue, build_from_choices(choices, {})
 
@@ -102,8 +109,10 @@ def main() -> None:
     print(f"rank 700 candidates (cached model): {rank_ms(model, cands, s.now):.1f} ms")
     t0 = time.perf_counter()
     catalogue, shared = recalled_catalogue(s, args.catalogue)
-    print(f"shared signals over {len(catalogue)} videos: kNN {len(shared.bvids)} items, "
-          f"EASE {len(shared.ease_index)} items (lambda={shared.ease_l2:g}), built in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"shared signals over {len(catalogue)} videos: kNN {len(shared.bvids)} items, "
+        f"EASE {len(shared.ease_index)} items (lambda={shared.ease_l2:g}), built in {time.perf_counter() - t0:.1f} s"
+    )
     fused = replace(model, fusion=1.0, ease_fusion=0.5)  # both signals scored and fused, as a trained user's
     with_shared = rank_ms(fused, cands, s.now, shared)
     print(f"rank 700 candidates with shared signals (kNN + EASE): {with_shared:.1f} ms")

@@ -1,7 +1,6 @@
 """bilibili web API client: the only code in BiliPick that talks HTTP to bilibili."""
 
 from .client import BilibiliClient, Throttle
-from .transport import SharedPace
 from .errors import (
     ApiError,
     BilibiliError,
@@ -17,7 +16,6 @@ from .errors import (
     VideoUnavailable,
     WatchLaterFull,
 )
-from .partitions import PARTITIONS, Partition
 from .models import (
     Account,
     CoinItem,
@@ -38,11 +36,44 @@ from .models import (
     VideoDetail,
     VideoInfo,
 )
+from .partitions import PARTITIONS, Partition
+from .transport import SharedPace
 
 __all__ = [
-    "Account", "ApiError", "BilibiliClient", "BilibiliError", "CoinItem", "CoverTooLarge", "Credentials",
-    "EmptyData", "FavFolder", "FavItem", "FeedItem", "FeedPage", "Following", "FollowingsPage", "HistoryCursor",
-    "HistoryItem", "HistoryPage", "LoginEvent", "MalformedResponse", "NotLoggedIn", "PARTITIONS", "Partition",
-    "QrCode", "RiskControl", "RiskPaused", "SearchHit", "SearchPage", "SessionExpired", "SharedPace", "Throttle",
-    "TransportError", "VideoDetail", "VideoInfo", "VideoRestricted", "VideoUnavailable", "WatchLaterFull",
+    "Account",
+    "ApiError",
+    "BilibiliClient",
+    "BilibiliError",
+    "CoinItem",
+    "CoverTooLarge",
+    "Credentials",
+    "EmptyData",
+    "FavFolder",
+    "FavItem",
+    "FeedItem",
+    "FeedPage",
+    "Following",
+    "FollowingsPage",
+    "HistoryCursor",
+    "HistoryItem",
+    "HistoryPage",
+    "LoginEvent",
+    "MalformedResponse",
+    "NotLoggedIn",
+    "PARTITIONS",
+    "Partition",
+    "QrCode",
+    "RiskControl",
+    "RiskPaused",
+    "SearchHit",
+    "SearchPage",
+    "SessionExpired",
+    "SharedPace",
+    "Throttle",
+    "TransportError",
+    "VideoDetail",
+    "VideoInfo",
+    "VideoRestricted",
+    "VideoUnavailable",
+    "WatchLaterFull",
 ]

@@ -14,8 +14,8 @@ import logging
 import re
 import time
 from collections import Counter
-from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,13 +26,13 @@ from settings import BilibiliSettings
 from .errors import (
     RESTRICTED_CODES,
     UNAVAILABLE_CODES,
+    WATCH_LATER_DELETED,
+    WATCH_LATER_FULL,
     ApiError,
     BilibiliError,
     MalformedResponse,
     NotLoggedIn,
     SessionExpired,
-    WATCH_LATER_DELETED,
-    WATCH_LATER_FULL,
     VideoRestricted,
     VideoUnavailable,
     WatchLaterFull,
@@ -73,8 +73,8 @@ from .models import (
     parse_refresh_token,
     parse_search_page,
     parse_tags,
-    parse_view,
     parse_video_feed,
+    parse_view,
     parse_view_detail,
     parse_weekly_numbers,
 )
@@ -221,8 +221,7 @@ class BilibiliClient:
 
     # -- login -----------------------------------------------------------------------------
     async def generate_qr(self, *, fail_fast: bool = False) -> QrCode:
-        reply = await self._get(self._passport, P_QR_GENERATE, params={"source": "main-fe-header"},
-                                fail_fast=fail_fast)
+        reply = await self._get(self._passport, P_QR_GENERATE, params={"source": "main-fe-header"}, fail_fast=fail_fast)
         return _parse(P_QR_GENERATE, parse_qr, envelope_data(reply, P_QR_GENERATE))
 
     async def poll_login(self, qr: QrCode, interval: float | None = None) -> AsyncIterator[LoginEvent]:
@@ -231,8 +230,9 @@ class BilibiliClient:
         last: str | None = None
         while True:
             with self.urgent():  # someone is looking at the QR code: a scan shows at once
-                reply = await self._get(self._passport, P_QR_POLL,
-                                        params={"qrcode_key": qr.key, "source": "main-fe-header"})
+                reply = await self._get(
+                    self._passport, P_QR_POLL, params={"qrcode_key": qr.key, "source": "main-fe-header"}
+                )
             poll = _parse(P_QR_POLL, parse_poll, envelope_data(reply, P_QR_POLL))
             state = POLL_STATES.get(poll.code)
             if state is None:
@@ -305,9 +305,16 @@ class BilibiliClient:
             raise MalformedResponse(f"{P_CORRESPOND}: no refresh_csrf", path=P_CORRESPOND)
         old_token = creds.refresh_token
         reply = await self.transport.request(
-            "POST", self._passport, P_COOKIE_REFRESH, creds=creds,
-            data={"csrf": creds.bili_jct, "refresh_csrf": refresh_csrf, "source": "main_web",
-                  "refresh_token": old_token},
+            "POST",
+            self._passport,
+            P_COOKIE_REFRESH,
+            creds=creds,
+            data={
+                "csrf": creds.bili_jct,
+                "refresh_csrf": refresh_csrf,
+                "source": "main_web",
+                "refresh_token": old_token,
+            },
         )
         code = reply.payload.get("code")
         if code in (86095, -101):
@@ -321,7 +328,10 @@ class BilibiliClient:
             self._last_refresh[creds.dedeuserid] = (creds.sessdata, new)
         try:
             reply = await self.transport.request(
-                "POST", self._passport, P_CONFIRM_REFRESH, creds=new,
+                "POST",
+                self._passport,
+                P_CONFIRM_REFRESH,
+                creds=new,
                 data={"csrf": new.bili_jct, "refresh_token": old_token},
             )
             if reply.payload.get("code") != 0:
@@ -332,9 +342,7 @@ class BilibiliClient:
         return new
 
     # -- the user's behaviour --------------------------------------------------------------
-    async def history_page(
-        self, creds: Credentials, cursor: HistoryCursor | None = None, ps: int = 30
-    ) -> HistoryPage:
+    async def history_page(self, creds: Credentials, cursor: HistoryCursor | None = None, ps: int = 30) -> HistoryPage:
         params: dict[str, Any] = {"type": "archive", "ps": min(max(ps, 1), 30)}
         if cursor is not None:
             params.update(max=cursor.max, view_at=cursor.view_at, business=cursor.business)
@@ -353,15 +361,27 @@ class BilibiliClient:
         return _parse(P_FAV_ITEMS, parse_fav_items, envelope_data(reply, P_FAV_ITEMS))
 
     async def coined_videos(self, creds: Credentials, mid: int) -> list[CoinItem]:
-        reply = await self._get(self._api, P_COIN, params={"vmid": mid, "gaia_source": "main_web"}, creds=creds,
-                                signed=True, referer=f"https://space.bilibili.com/{mid}/")
+        reply = await self._get(
+            self._api,
+            P_COIN,
+            params={"vmid": mid, "gaia_source": "main_web"},
+            creds=creds,
+            signed=True,
+            referer=f"https://space.bilibili.com/{mid}/",
+        )
         if reply.payload.get("code") == 53013:  # hidden by the owner
             return []
         return _parse(P_COIN, parse_coins, envelope_data(reply, P_COIN, nullable=True))
 
     async def liked_videos(self, creds: Credentials, mid: int) -> list[VideoInfo]:
-        reply = await self._get(self._api, P_LIKE, params={"vmid": mid}, creds=creds, signed=True,
-                                referer=f"https://space.bilibili.com/{mid}/")
+        reply = await self._get(
+            self._api,
+            P_LIKE,
+            params={"vmid": mid},
+            creds=creds,
+            signed=True,
+            referer=f"https://space.bilibili.com/{mid}/",
+        )
         if reply.payload.get("code") == 53013:
             return []
         return _parse(P_LIKE, parse_likes, envelope_data(reply, P_LIKE, nullable=True))
@@ -374,9 +394,13 @@ class BilibiliClient:
         empty); a list its owner hid (22115) reads as empty.
         """
         pn, ps = max(pn, 1), min(max(ps, 1), FOLLOWINGS_PS)
-        reply = await self._get(self._api, P_FOLLOWINGS, creds=creds,
-                                params={"vmid": mid, "pn": pn, "ps": ps, "order_type": ""},
-                                referer=f"https://space.bilibili.com/{mid}/fans/follow")
+        reply = await self._get(
+            self._api,
+            P_FOLLOWINGS,
+            creds=creds,
+            params={"vmid": mid, "pn": pn, "ps": ps, "order_type": ""},
+            referer=f"https://space.bilibili.com/{mid}/fans/follow",
+        )
         if reply.payload.get("code") == 22115:  # hidden by its owner
             return FollowingsPage(items=[], total=0, has_more=False)
         return _parse(P_FOLLOWINGS, lambda d: parse_followings(d, pn, ps), envelope_data(reply, P_FOLLOWINGS))
@@ -386,23 +410,37 @@ class BilibiliClient:
         Relation objects as in `followings` (SocialSisterYi/bilibili-API-collect docs/user/relation.md,
         查询黑名单明细: SESSDATA, `pn`, `ps` default 50)."""
         pn, ps = max(pn, 1), min(max(ps, 1), FOLLOWINGS_PS)
-        reply = await self._get(self._api, P_BLACKS, creds=creds, params={"pn": pn, "ps": ps},
-                                referer="https://account.bilibili.com/account/blacklist")
+        reply = await self._get(
+            self._api,
+            P_BLACKS,
+            creds=creds,
+            params={"pn": pn, "ps": ps},
+            referer="https://account.bilibili.com/account/blacklist",
+        )
         return _parse(P_BLACKS, lambda d: parse_followings(d, pn, ps), envelope_data(reply, P_BLACKS))
 
     async def feed_update(self, creds: Credentials, baseline: str = "") -> int:
         """How many uploads of followed creators came after `baseline` (a page's `update_baseline`):
         one cheap call to poll before paging `video_feed`."""
-        reply = await self._get(self._api, P_FEED_UPDATE, creds=creds, referer=REFERER_DYNAMIC,
-                                params={"type": "video", "update_baseline": baseline or "0",
-                                        "web_location": WEB_LOCATION_DYNAMIC})
+        reply = await self._get(
+            self._api,
+            P_FEED_UPDATE,
+            creds=creds,
+            referer=REFERER_DYNAMIC,
+            params={"type": "video", "update_baseline": baseline or "0", "web_location": WEB_LOCATION_DYNAMIC},
+        )
         return _parse(P_FEED_UPDATE, parse_feed_update, envelope_data(reply, P_FEED_UPDATE))
 
     async def video_feed(self, creds: Credentials, offset: str = "", baseline: str = "") -> FeedPage:
         """A page of the followed creators' new uploads, newest first. The next page: `offset=page.offset`
         while `page.has_more`. With `baseline`, `page.update_num` counts the uploads after it."""
-        params: dict[str, Any] = {"type": "video", "timezone_offset": -480, "platform": "web",
-                                  "features": "itemOpusStyle", "web_location": WEB_LOCATION_DYNAMIC}
+        params: dict[str, Any] = {
+            "type": "video",
+            "timezone_offset": -480,
+            "platform": "web",
+            "features": "itemOpusStyle",
+            "web_location": WEB_LOCATION_DYNAMIC,
+        }
         if offset:
             params["offset"] = offset
         if baseline:
@@ -424,9 +462,18 @@ class BilibiliClient:
         """
         fresh_idx, ps = max(fresh_idx, 1), min(max(ps, 1), HOME_FEED_PS)
         rows = -(-ps // HOME_FEED_ROW)
-        params = {"web_location": WEB_LOCATION_HOME, "y_num": HOME_FEED_ROW, "fresh_type": 4, "feed_version": "V8",
-                  "fresh_idx_1h": fresh_idx, "fetch_row": 1 + (fresh_idx - 1) * rows, "fresh_idx": fresh_idx,
-                  "brush": fresh_idx, "homepage_ver": 1, "ps": ps}
+        params = {
+            "web_location": WEB_LOCATION_HOME,
+            "y_num": HOME_FEED_ROW,
+            "fresh_type": 4,
+            "feed_version": "V8",
+            "fresh_idx_1h": fresh_idx,
+            "fetch_row": 1 + (fresh_idx - 1) * rows,
+            "fresh_idx": fresh_idx,
+            "brush": fresh_idx,
+            "homepage_ver": 1,
+            "ps": ps,
+        }
         reply = await self._get(self._api, P_HOME_FEED, params=params, creds=creds, signed=True)
         videos, viewer = _parse(P_HOME_FEED, parse_home_feed, envelope_data(reply, P_HOME_FEED))
         if viewer == 0:
@@ -435,8 +482,9 @@ class BilibiliClient:
 
     # -- candidates ------------------------------------------------------------------------
     async def popular(self, pn: int = 1, ps: int = 20) -> tuple[list[VideoInfo], bool]:
-        reply = await self._get(self._api, P_POPULAR, signed=True,
-                                params={"pn": pn, "ps": ps, "web_location": WEB_LOCATION_POPULAR})
+        reply = await self._get(
+            self._api, P_POPULAR, signed=True, params={"pn": pn, "ps": ps, "web_location": WEB_LOCATION_POPULAR}
+        )
         return _parse(P_POPULAR, parse_popular, envelope_data(reply, P_POPULAR))
 
     async def weekly_numbers(self) -> list[int]:
@@ -444,8 +492,9 @@ class BilibiliClient:
         return _parse(P_SERIES_LIST, parse_weekly_numbers, envelope_data(reply, P_SERIES_LIST))
 
     async def weekly_issue(self, number: int) -> list[VideoInfo]:
-        reply = await self._get(self._api, P_SERIES_ONE, signed=True,
-                                params={"number": number, "web_location": WEB_LOCATION_POPULAR})
+        reply = await self._get(
+            self._api, P_SERIES_ONE, signed=True, params={"number": number, "web_location": WEB_LOCATION_POPULAR}
+        )
         return _parse(P_SERIES_ONE, lambda d: parse_archive_page(d, "weekly issue"), envelope_data(reply, P_SERIES_ONE))
 
     async def ranking(self, rid: int = OVERALL) -> list[VideoInfo]:
@@ -456,12 +505,14 @@ class BilibiliClient:
         """
         if not is_ranking_id(rid):
             log.warning("ranking: %s is not a v2 partition id of bilibili/partitions.py", rid)
-        reply = await self._get(self._api, P_RANKING, signed=True,
-                                params={"rid": rid, "type": "all", "web_location": WEB_LOCATION_POPULAR})
+        reply = await self._get(
+            self._api, P_RANKING, signed=True, params={"rid": rid, "type": "all", "web_location": WEB_LOCATION_POPULAR}
+        )
         return _parse(P_RANKING, lambda d: parse_archive_page(d, "ranking"), envelope_data(reply, P_RANKING))
 
-    async def search_videos(self, query: str, page: int = 1, creds: Credentials | None = None, *,
-                            fail_fast: bool = False) -> SearchPage:
+    async def search_videos(
+        self, query: str, page: int = 1, creds: Credentials | None = None, *, fail_fast: bool = False
+    ) -> SearchPage:
         """One page (20) of bilibili's video search for `query` (WBI-signed; the device cookie buvid3 goes
         with it, without which bilibili refuses a search with -412). A blank query asks nothing and
         is an empty page. Raises RiskControl on -412 (the global pause starts), ApiError on -400."""
@@ -469,9 +520,15 @@ class BilibiliClient:
         query = query.strip()
         if not query:
             return SearchPage(hits=[], page=page, num_pages=0, num_results=0)
-        reply = await self._get(self._api, P_SEARCH, signed=True, creds=creds, referer=SEARCH_REFERER,
-                                params={"search_type": "video", "keyword": query, "page": page},
-                                fail_fast=fail_fast)
+        reply = await self._get(
+            self._api,
+            P_SEARCH,
+            signed=True,
+            creds=creds,
+            referer=SEARCH_REFERER,
+            params={"search_type": "video", "keyword": query, "page": page},
+            fail_fast=fail_fast,
+        )
         return _parse(P_SEARCH, parse_search_page, envelope_data(reply, P_SEARCH))
 
     async def related(self, bvid: str) -> list[VideoInfo]:
@@ -497,8 +554,9 @@ class BilibiliClient:
             raise VideoUnavailable(f"{P_VIEW_DETAIL}: {bvid} unavailable ({code})", code=code, path=P_VIEW_DETAIL)
         detail = _parse(P_VIEW_DETAIL, parse_view_detail, envelope_data(reply, P_VIEW_DETAIL))
         if detail.state < 0:
-            raise VideoUnavailable(f"{P_VIEW_DETAIL}: {bvid} state {detail.state}", code=detail.state,
-                                   path=P_VIEW_DETAIL)
+            raise VideoUnavailable(
+                f"{P_VIEW_DETAIL}: {bvid} state {detail.state}", code=detail.state, path=P_VIEW_DETAIL
+            )
         return detail
 
     async def tags(self, bvid: str) -> tuple[str, ...]:
@@ -514,8 +572,14 @@ class BilibiliClient:
         Raises NotLoggedIn (-101), WatchLaterFull (90001), VideoUnavailable (90003: deleted, or a
         code of UNAVAILABLE_CODES), ApiError for any other code (-111 csrf, -400).
         """
-        reply = await self.transport.request("POST", self._api, P_TOVIEW_ADD, creds=creds, fail_fast=fail_fast,
-                                             data={"bvid": bvid, "csrf": creds.bili_jct})  # fmt: skip
+        reply = await self.transport.request(
+            "POST",
+            self._api,
+            P_TOVIEW_ADD,
+            creds=creds,
+            fail_fast=fail_fast,
+            data={"bvid": bvid, "csrf": creds.bili_jct},
+        )
         code = reply.payload.get("code")
         if code == WATCH_LATER_FULL:
             raise WatchLaterFull(f"{P_TOVIEW_ADD}: list full ({code})", code=code, path=P_TOVIEW_ADD)
@@ -543,5 +607,6 @@ class BilibiliClient:
     async def fetch_cover(self, url: str, *, fail_fast: bool = False) -> bytes:
         """The cover image (at most `cover_max_bytes`), through the same throttle and retries."""
         target = self.cover_fetch_url(url)
-        return await self.transport.fetch_image(target, urlsplit(target).path, self.settings.cover_max_bytes,
-                                                fail_fast=fail_fast)
+        return await self.transport.fetch_image(
+            target, urlsplit(target).path, self.settings.cover_max_bytes, fail_fast=fail_fast
+        )

@@ -22,8 +22,7 @@ class RiskControl(BilibiliError):
     `retry_in_s`: how long the global pause still runs (0 when unknown).
     """
 
-    def __init__(self, message: str = "", *, code: int | None = None, path: str = "",
-                 retry_in_s: float = 0.0) -> None:
+    def __init__(self, message: str = "", *, code: int | None = None, path: str = "", retry_in_s: float = 0.0) -> None:
         super().__init__(message, code=code, path=path)
         self.retry_in_s = retry_in_s
 

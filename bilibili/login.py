@@ -46,7 +46,9 @@ def cookies_from_url(url: str) -> dict[str, str]:
 
 
 def credentials_from_cookies(
-    cookies: Mapping[str, str], refresh_token: str, device: Mapping[str, str] | None = None,
+    cookies: Mapping[str, str],
+    refresh_token: str,
+    device: Mapping[str, str] | None = None,
     base: Credentials | None = None,
 ) -> Credentials:
     """Build Credentials from a cookie dict; `base` supplies anything the new cookies lack."""

@@ -92,7 +92,7 @@ def https(url: str) -> str:
     if url.startswith("//"):
         return "https:" + url
     if url.startswith("http://"):
-        return "https://" + url[len("http://"):]
+        return "https://" + url[len("http://") :]
     return url
 
 
@@ -467,8 +467,14 @@ class VideoInfo:
             tid=0,
             tname=_short(row.get("tag_name"), "tag_name", TNAME_MAX_LEN),
             pubdate=0,
-            view=0, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0,
-        )  # fmt: skip
+            view=0,
+            danmaku=0,
+            reply=0,
+            favorite=0,
+            coin=0,
+            share=0,
+            like=0,
+        )
 
     @classmethod
     def from_fav_media(cls, m: Any) -> VideoInfo:
@@ -491,8 +497,10 @@ class VideoInfo:
             danmaku=_count(cnt.get("danmaku"), "cnt_info.danmaku"),
             reply=0,
             favorite=_count(cnt.get("collect"), "cnt_info.collect"),
-            coin=0, share=0, like=0,
-        )  # fmt: skip
+            coin=0,
+            share=0,
+            like=0,
+        )
 
 
 @dataclass(frozen=True)
@@ -703,8 +711,11 @@ def parse_poll(data: Any) -> PollReply:
     data = _required_obj(data, "poll data")
     if data.get("code") is None:
         raise MalformedResponse("poll data has no code")
-    return PollReply(code=_int(data.get("code"), "code"), url=_str(data.get("url"), "url"),
-                     refresh_token=_str(data.get("refresh_token"), "refresh_token"))
+    return PollReply(
+        code=_int(data.get("code"), "code"),
+        url=_str(data.get("url"), "url"),
+        refresh_token=_str(data.get("refresh_token"), "refresh_token"),
+    )
 
 
 def parse_cookie_info(data: Any) -> bool:
@@ -721,9 +732,13 @@ def _history_item(row: Any) -> HistoryItem | None:
     row = _required_obj(row, "history row")
     business = _str(_obj(row.get("history"), "history").get("business"), "business") or "archive"
     video = VideoInfo.from_history_row(row)
-    item = HistoryItem(video=video, progress=_small(row.get("progress"), "progress"),
-                       duration=_small(row.get("duration"), "duration"), view_at=_int(row.get("view_at"), "view_at"),
-                       is_fav=bool(_opt_flag(row.get("is_fav"))))
+    item = HistoryItem(
+        video=video,
+        progress=_small(row.get("progress"), "progress"),
+        duration=_small(row.get("duration"), "duration"),
+        view_at=_int(row.get("view_at"), "view_at"),
+        is_fav=bool(_opt_flag(row.get("is_fav"))),
+    )
     if business != "archive":
         return None
     video = _with_ids(video, "history")
@@ -737,9 +752,11 @@ def parse_history_page(data: Any) -> HistoryPage:
     c = _obj(data.get("cursor"), "cursor")
     next_cursor = None
     if rows and c:
-        next_cursor = HistoryCursor(max=_int(c.get("max"), "cursor.max"),
-                                    view_at=_int(c.get("view_at"), "cursor.view_at"),
-                                    business=_str(c.get("business"), "cursor.business"))
+        next_cursor = HistoryCursor(
+            max=_int(c.get("max"), "cursor.max"),
+            view_at=_int(c.get("view_at"), "cursor.view_at"),
+            business=_str(c.get("business"), "cursor.business"),
+        )
     return HistoryPage(items=items, next_cursor=next_cursor)
 
 
@@ -751,8 +768,9 @@ def _fav_folder(f: Any) -> FavFolder | None:
     if not 0 < folder_id <= FAV_FOLDER_ID_MAX:
         log.warning("skipping a favourite folder whose id does not fit its cursor (%d digits)", len(str(folder_id)))
         return None
-    return FavFolder(id=folder_id, title=_str(f.get("title"), "title"),
-                     media_count=_int(f.get("media_count"), "media_count"))
+    return FavFolder(
+        id=folder_id, title=_str(f.get("title"), "title"), media_count=_int(f.get("media_count"), "media_count")
+    )
 
 
 def parse_fav_folders(data: Any) -> list[FavFolder]:
@@ -839,8 +857,9 @@ def parse_view_detail(data: Any) -> VideoDetail:
     video, state = parse_view(data.get("View"))
     tags = parse_tags(data.get("Tags"))
     related = parse_archives(data.get("Related"), "related") if data.get("Related") is not None else []
-    return VideoDetail(video=replace(video, tags=tags, participle=_participle(data.get("participle"))),
-                       state=state, related=related)
+    return VideoDetail(
+        video=replace(video, tags=tags, participle=_participle(data.get("participle"))), state=state, related=related
+    )
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -913,8 +932,12 @@ def parse_search_page(data: Any) -> SearchPage:
 def _following(row: Any) -> Following | None:
     row = _required_obj(row, "following")
     mid = _int(row.get("mid"), "mid")
-    following = Following(mid=mid, uname=_short(row.get("uname"), "uname", OWNER_NAME_MAX_LEN),
-                          mtime=_int(row.get("mtime"), "mtime"), special=_int(row.get("special"), "special") == 1)
+    following = Following(
+        mid=mid,
+        uname=_short(row.get("uname"), "uname", OWNER_NAME_MAX_LEN),
+        mtime=_int(row.get("mtime"), "mtime"),
+        special=_int(row.get("special"), "special") == 1,
+    )
     return following if mid > 0 else None
 
 
@@ -983,8 +1006,12 @@ def _feed_item(row: Any) -> FeedItem | None:
         pubdate=_int(author.get("pub_ts"), "pub_ts"),
         view=_display_count(stat.get("play"), "stat.play"),
         danmaku=_display_count(stat.get("danmaku"), "stat.danmaku"),
-        reply=0, favorite=0, coin=0, share=0, like=0,
-    )  # fmt: skip
+        reply=0,
+        favorite=0,
+        coin=0,
+        share=0,
+        like=0,
+    )
     item = FeedItem(dynamic_id=_feed_id(row.get("id_str"), "id_str"), video=video)
     video = _with_ids(video, "video feed")
     return replace(item, video=video) if video is not None else None
@@ -997,9 +1024,13 @@ def parse_video_feed(data: Any) -> FeedPage:
     data = _required_obj(data, "feed data")
     items = _items(data.get("items"), "video feed", _feed_item)
     offset = _feed_id(data.get("offset"), "offset")
-    return FeedPage(items=items, offset=offset, has_more=_flag(data.get("has_more"), "has_more") and bool(offset),
-                    update_baseline=_feed_id(data.get("update_baseline"), "update_baseline"),
-                    update_num=max(_int(data.get("update_num"), "update_num"), 0))
+    return FeedPage(
+        items=items,
+        offset=offset,
+        has_more=_flag(data.get("has_more"), "has_more") and bool(offset),
+        update_baseline=_feed_id(data.get("update_baseline"), "update_baseline"),
+        update_num=max(_int(data.get("update_num"), "update_num"), 0),
+    )
 
 
 def parse_feed_update(data: Any) -> int:

@@ -98,8 +98,9 @@ class Throttle:
     Loop-agnostic (monotonic timestamps and sleeps, no asyncio primitives), so it can be shared.
     """
 
-    def __init__(self, max_rps: float, pause_base_s: float, pause_max_s: float,
-                 shared: SharedPace | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, max_rps: float, pause_base_s: float, pause_max_s: float, shared: SharedPace | None = None
+    ) -> None:
         self.max_rps = max_rps
         self.pause_base_s = pause_base_s
         self.pause_max_s = pause_max_s
@@ -234,7 +235,8 @@ class Throttle:
         """After `risk()`: pause the other processes on this egress too; the pause left here."""
         if self.shared is not None:
             _, pause_left_s, self._shared_strikes = await asyncio.to_thread(
-                self.shared.pause, self.pause_base_s, self.pause_max_s)
+                self.shared.pause, self.pause_base_s, self.pause_max_s
+            )
             self._pause_for(pause_left_s)
         return self.pause_left_s
 
@@ -265,9 +267,11 @@ def root(url: str) -> str:
 
 class Transport:
     def __init__(
-        self, settings: BilibiliSettings, session: aiohttp.ClientSession | None = None,
+        self,
+        settings: BilibiliSettings,
+        session: aiohttp.ClientSession | None = None,
         throttle: Throttle | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self._session = session
         self._own_session = session is None
@@ -316,20 +320,32 @@ class Transport:
                 await asyncio.sleep(delay)
 
     async def _send(
-        self, method: str, url: str, path: str, handle: Callable[[aiohttp.ClientResponse], Awaitable[R]], *,
-        headers: Mapping[str, str], params: Mapping[str, Any] | None = None,
-        data: Mapping[str, str] | None = None, fail_fast: bool = False,
-    ) -> R:  # fmt: skip
+        self,
+        method: str,
+        url: str,
+        path: str,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[R]],
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        fail_fast: bool = False,
+    ) -> R:
         """One HTTP request: throttle, count, let `handle` read the response; network errors are transient."""
         await self.throttle.acquire(fail_fast)
         self.calls += 1
         try:
             async with self.session.request(
-                method, url, params=params, data=data, headers=dict(headers),
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s), allow_redirects=False,
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=dict(headers),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
+                allow_redirects=False,
             ) as resp:
                 return await handle(resp)
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             raise _Transient(TransportError(f"{path}: timeout", path=path)) from e
         except aiohttp.ClientError as e:
             raise _Transient(TransportError(f"{path}: {type(e).__name__}", path=path)) from e
@@ -341,8 +357,9 @@ class Transport:
         """Start this process's pause and raise RiskControl (carrying how long the pause runs)."""
         pause = self.throttle.risk()
         log.warning("bilibili risk control on %s (code %s): pausing all traffic %.1fs", path, code, pause)
-        raise RiskControl(f"{path}: risk control code {code}", code=code, path=path,
-                          retry_in_s=self.throttle.pause_left_s)
+        raise RiskControl(
+            f"{path}: risk control code {code}", code=code, path=path, retry_in_s=self.throttle.pause_left_s
+        )
 
     async def _shared_risk(self, path: str, code: int | None) -> NoReturn:
         """`risk`, and the pause reaches the other processes on this egress."""
@@ -394,10 +411,19 @@ class Transport:
         return Reply(status, payload, cookies)
 
     async def request(
-        self, method: str, base: str, path: str, *, params: Mapping[str, Any] | None = None,
-        data: Mapping[str, str] | None = None, creds: Credentials | None = None,
-        signed: bool = False, referer: str | None = None, raw: bool = False, fail_fast: bool = False,
-    ) -> Reply:  # fmt: skip
+        self,
+        method: str,
+        base: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        creds: Credentials | None = None,
+        signed: bool = False,
+        referer: str | None = None,
+        raw: bool = False,
+        fail_fast: bool = False,
+    ) -> Reply:
         """A request with retries. Returns the parsed JSON envelope (or text when raw=True).
 
         Raises RiskControl (after starting the global pause), RiskPaused (fail_fast during a pause),
@@ -418,8 +444,16 @@ class Transport:
                 body = await resp.read()
                 return self._classify(path, resp.status, body, resp.headers.getall("Set-Cookie", []), raw)
 
-            return await self._send(method, url, path, handle, headers=self._headers(creds, referer),
-                                    params=query or None, data=data, fail_fast=fail_fast)
+            return await self._send(
+                method,
+                url,
+                path,
+                handle,
+                headers=self._headers(creds, referer),
+                params=query or None,
+                data=data,
+                fail_fast=fail_fast,
+            )
 
         while True:
             reply = await self._retrying(f"{method} {path}", attempt)
@@ -448,9 +482,7 @@ class Transport:
         if self._device_checked_at is not None and now - self._device_checked_at < 60:
             return
         async with self._lock("spi"):
-            if self.device or (
-                self._device_checked_at is not None and time.monotonic() - self._device_checked_at < 60
-            ):
+            if self.device or (self._device_checked_at is not None and time.monotonic() - self._device_checked_at < 60):
                 return
             self._device_checked_at = time.monotonic()
             try:
@@ -504,7 +536,6 @@ class Transport:
         return await self._retrying(
             f"GET {path}", lambda: self._send("GET", url, path, handle, headers=headers, fail_fast=fail_fast)
         )
-
 
     # -- redirects (short links) -----------------------------------------------------------
     async def redirect_target(self, url: str, path: str, *, fail_fast: bool = False) -> str | None:

@@ -43,8 +43,9 @@ def page_count(own: Sequence[BlockRule]) -> int:
     return max(1, math.ceil(len(own) / RULES_PER_PAGE))
 
 
-def blocked_message(telegram_id: int, rules: Sequence[BlockRule], page: int, max_rules: int,
-                    lang: str) -> tuple[str, InlineKeyboardMarkup | None]:
+def blocked_message(
+    telegram_id: int, rules: Sequence[BlockRule], page: int, max_rules: int, lang: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text and keyboard of /blocked at `page` (clamped to the pages there are)."""
     own = [r for r in rules if r.source == "user"]
     from_bilibili = len(rules) - len(own)
@@ -53,16 +54,18 @@ def blocked_message(telegram_id: int, rules: Sequence[BlockRule], page: int, max
     pages = page_count(own)
     page = min(max(page, 1), pages)
     first = (page - 1) * RULES_PER_PAGE
-    shown = own[first:first + RULES_PER_PAGE]
+    shown = own[first : first + RULES_PER_PAGE]
     lines = [t(lang, "blocked_header", count=len(own), max=max_rules)]
     lines += [f"{first + i + 1}. {rule_text(rule, lang)}" for i, rule in enumerate(shown)]
     if from_bilibili:
         lines.append(t(lang, "blocked_bilibili", count=from_bilibili))
     if shown:
         lines.append(t(lang, "blocked_footer"))
-    buttons = [InlineKeyboardButton(f"✕{first + i + 1}", callback_data=callbacks.unblock(telegram_id, rule.id, page))
-               for i, rule in enumerate(shown)]  # fmt: skip
-    rows = [buttons[i:i + _BUTTONS_PER_ROW] for i in range(0, len(buttons), _BUTTONS_PER_ROW)]
+    buttons = [
+        InlineKeyboardButton(f"✕{first + i + 1}", callback_data=callbacks.unblock(telegram_id, rule.id, page))
+        for i, rule in enumerate(shown)
+    ]
+    rows = [buttons[i : i + _BUTTONS_PER_ROW] for i in range(0, len(buttons), _BUTTONS_PER_ROW)]
     turn = []
     if page > 1:
         turn.append(InlineKeyboardButton("◀", callback_data=callbacks.blocked_page(telegram_id, page - 1)))

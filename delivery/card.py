@@ -37,9 +37,18 @@ class PickCard:
 
     @classmethod
     def of(cls, video: CardVideo, rating: int, reason: Reason) -> PickCard:
-        return cls(video.bvid, video.title, video.owner_name, video.cover or "", rating, reason,
-                   duration=int(getattr(video, "duration", 0) or 0), views=int(getattr(video, "view", 0) or 0),
-                   pubdate=int(getattr(video, "pubdate", 0) or 0), tags=_tags_of(video))  # fmt: skip
+        return cls(
+            video.bvid,
+            video.title,
+            video.owner_name,
+            video.cover or "",
+            rating,
+            reason,
+            duration=int(getattr(video, "duration", 0) or 0),
+            views=int(getattr(video, "view", 0) or 0),
+            pubdate=int(getattr(video, "pubdate", 0) or 0),
+            tags=_tags_of(video),
+        )
 
     @classmethod
     def ranked(cls, pick: Pick, video: CardVideo) -> PickCard:
@@ -62,4 +71,4 @@ def decode_reason(stored: str) -> Reason:
 def _tags_of(video: CardVideo) -> tuple[str, ...]:
     """A catalogue row keeps its tags as JSON text; a recommender Video as a tuple."""
     tags = getattr(video, "tags", ())
-    return video_tags(video) if isinstance(tags, str) else tuple(tags or ())  # type: ignore[arg-type]
+    return video_tags(video) if isinstance(tags, str) else tuple(tags or ())

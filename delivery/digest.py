@@ -28,7 +28,7 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # ten links: no card for the
 
 
 def header_text(lang: str, count: int, local_date: str) -> str:
-    """"Your 5 picks for Tuesday": the digest's local date names the day."""
+    """ "Your 5 picks for Tuesday": the digest's local date names the day."""
     weekday = date.fromisoformat(local_date).weekday()
     return t(lang, "digest_header", count=count, day=t(lang, f"weekday_{weekday}"))
 
@@ -49,8 +49,9 @@ async def send_note(bot: ExtBot, user: User, text: str) -> Message:
     return await with_retries(lambda: bot.send_message(user.chat_id, text, rate_limit_args=BULK))
 
 
-async def send_compact(bot: ExtBot, services: Services, user: User, header: str,
-                       items: list[tuple[PickCard, int]]) -> int:
+async def send_compact(
+    bot: ExtBot, services: Services, user: User, header: str, items: list[tuple[PickCard, int]]
+) -> int:
     """The recorded picks as one text message; how many it carried. Each pick is marked before the
     send, as a photo digest marks them (a resumed digest never repeats one that may have arrived)."""
     now = services.now()
@@ -59,8 +60,9 @@ async def send_compact(bot: ExtBot, services: Services, user: User, header: str,
         return 0  # another process (a rolling deploy) sends them
     text = compact_text(header, [card for card, _ in started], user.language)
     try:
-        message = await with_retries(lambda: bot.send_message(user.chat_id, text, link_preview_options=_NO_PREVIEW,
-                                                              rate_limit_args=BULK))  # fmt: skip
+        message = await with_retries(
+            lambda: bot.send_message(user.chat_id, text, link_preview_options=_NO_PREVIEW, rate_limit_args=BULK)
+        )
     except TelegramError as exc:
         if maybe_delivered(exc):
             log.warning("compact digest of user %d may have arrived (%s); not resent", user.id, exc)

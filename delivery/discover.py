@@ -97,9 +97,11 @@ def page_keyboard(token: str, page: Page) -> InlineKeyboardMarkup | None:
 def partition_keyboard(telegram_id: int, lang: str) -> InlineKeyboardMarkup:
     """The whole site first, then the fourteen v2 partitions, three to a row."""
     choices = [(OVERALL, None), *((p.id, p) for p in PARTITIONS)]
-    buttons = [InlineKeyboardButton(partition_name(p, lang), callback_data=callbacks.partition_choice(telegram_id, rid))
-               for rid, p in choices]  # fmt: skip
-    return InlineKeyboardMarkup([buttons[i:i + _PARTITION_ROW] for i in range(0, len(buttons), _PARTITION_ROW)])
+    buttons = [
+        InlineKeyboardButton(partition_name(p, lang), callback_data=callbacks.partition_choice(telegram_id, rid))
+        for rid, p in choices
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + _PARTITION_ROW] for i in range(0, len(buttons), _PARTITION_ROW)])
 
 
 def partition_names() -> str:

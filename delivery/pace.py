@@ -25,8 +25,13 @@ TELEGRAM_429 = Counter("bilipick_telegram_retry_after", "Telegram 429 RetryAfter
 class MeteredRateLimiter(PacedRateLimiter):
     """PacedRateLimiter, counted, and paced with the other processes when `shared` is given."""
 
-    def __init__(self, max_per_second: float, max_retries: int = 3, shared: DatabasePace | None = None,
-                 per_chat_per_second: float = PER_CHAT_PER_SECOND) -> None:  # fmt: skip
+    def __init__(
+        self,
+        max_per_second: float,
+        max_retries: int = 3,
+        shared: DatabasePace | None = None,
+        per_chat_per_second: float = PER_CHAT_PER_SECOND,
+    ) -> None:
         super().__init__(max_per_second, max_retries, per_chat_per_second)
         self._shared = shared
         self._global_interval = 1.0 / (max_per_second * HEADROOM)

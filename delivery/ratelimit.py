@@ -54,8 +54,9 @@ class PacedRateLimiter(BaseRateLimiter[str]):
     (bench/digest.py: 18.5 msg/s instead of 28).
     """
 
-    def __init__(self, max_per_second: float, max_retries: int = 3,
-                 per_chat_per_second: float = PER_CHAT_PER_SECOND) -> None:  # fmt: skip
+    def __init__(
+        self, max_per_second: float, max_retries: int = 3, per_chat_per_second: float = PER_CHAT_PER_SECOND
+    ) -> None:
         self._interval = 1.0 / (max_per_second * HEADROOM)
         self._chat_interval = 1.0 / (per_chat_per_second * HEADROOM)
         self._max_retries = max_retries
@@ -103,8 +104,9 @@ class PacedRateLimiter(BaseRateLimiter[str]):
 
     def _forget_idle_chats(self) -> None:
         now = asyncio.get_running_loop().time()
-        idle = [k for k, c in self._chats.items()
-                if not c.turn.locked() and c.next_message <= now and c.paused_until <= now]  # fmt: skip
+        idle = [
+            k for k, c in self._chats.items() if not c.turn.locked() and c.next_message <= now and c.paused_until <= now
+        ]
         for chat_id in idle:
             del self._chats[chat_id]
 
@@ -113,7 +115,8 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         """Wait out the chat's 429 pause, and for a new message its pace; checked again after each
         sleep (a 429 meanwhile extends the pause)."""
         loop = asyncio.get_running_loop()
-        while (wait := max(chat.paused_until, chat.next_message if new_message else 0.0) - loop.time()) > 0:
+        # noqa below: a deadline that moves (a 429 extends it), not an event to wait on
+        while (wait := max(chat.paused_until, chat.next_message if new_message else 0.0) - loop.time()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
     def _bot_wide(self, chat_id: Any, now: float) -> bool:
@@ -125,9 +128,14 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         return len({chat for _, chat in recent}) >= GLOBAL_429_CHATS
 
     async def process_request(
-        self, callback: Any, args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
         rate_limit_args: str | None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         chat_id = data.get("chat_id")
         if chat_id is None:
             return await callback(*args, **kwargs)

@@ -38,8 +38,11 @@ def _scaled(n: int, unit: int, suffix: str) -> str:
 
 def count_text(n: int, lang: str) -> str:
     """A view count as people read it: 1.2K / 3.4M / 1.2B in English, 1.2万 / 3.4亿 in Chinese."""
-    steps = ((100_000_000, "亿"), (10_000, "万")) if lang == "zh" else \
-        ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K"))  # fmt: skip
+    steps = (
+        ((100_000_000, "亿"), (10_000, "万"))
+        if lang == "zh"
+        else ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K"))
+    )
     for i, (unit, suffix) in enumerate(steps):
         if n >= unit:
             text = _scaled(n, unit, suffix)
@@ -52,8 +55,7 @@ def count_text(n: int, lang: str) -> str:
 def age_text(seconds: int, lang: str) -> str:
     """How long ago: just now, 5 hours, 3 days, 2 months, 1 year."""
     seconds = max(seconds, 0)
-    for size, key in ((365 * 86400, "age_years"), (30 * 86400, "age_months"), (86400, "age_days"),
-                      (3600, "age_hours")):  # fmt: skip
+    for size, key in ((365 * 86400, "age_years"), (30 * 86400, "age_months"), (86400, "age_days"), (3600, "age_hours")):
         if seconds >= size:
             n = seconds // size
             return t(lang, key + ("_one" if n == 1 else ""), n=n)
@@ -91,9 +93,15 @@ def _short(text: str, limit: int) -> str:
 
 
 def feedback_keyboard(
-    shown_id: int, current: int, lang: str, *, card: PickCard | None = None, unfolded: bool = False,
-    saved: bool = False, more_for: int | None = None,
-) -> InlineKeyboardMarkup:  # fmt: skip
+    shown_id: int,
+    current: int,
+    lang: str,
+    *,
+    card: PickCard | None = None,
+    unfolded: bool = False,
+    saved: bool = False,
+    more_for: int | None = None,
+) -> InlineKeyboardMarkup:
     """Every variant of a pick's keyboard, so any tap can rebuild the one the message shows.
 
     Row 1 is always 👍/👎 alone; the chosen one carries a check mark (tapping it again clears it).
@@ -103,17 +111,23 @@ def feedback_keyboard(
     """
     like = t(lang, "btn_like") + (" ✓" if current > 0 else "")
     dislike = t(lang, "btn_dislike") + (" ✓" if current < 0 else "")
-    rows = [[
-        InlineKeyboardButton(like, callback_data=callbacks.feedback(shown_id, 1)),
-        InlineKeyboardButton(dislike, callback_data=callbacks.feedback(shown_id, -1)),
-    ]]  # fmt: skip
+    rows = [
+        [
+            InlineKeyboardButton(like, callback_data=callbacks.feedback(shown_id, 1)),
+            InlineKeyboardButton(dislike, callback_data=callbacks.feedback(shown_id, -1)),
+        ]
+    ]
     last: list[InlineKeyboardButton] = []
     if card is not None:
         if unfolded:
             rows += _menu_rows(shown_id, lang, card, saved)
         last.append(InlineKeyboardButton(t(lang, "btn_open"), url=VIDEO_URL.format(bvid=card.bvid)))
-        last.append(InlineKeyboardButton(t(lang, "btn_fold" if unfolded else "btn_menu"),
-                                         callback_data=callbacks.pick_menu(shown_id, unfold=not unfolded)))  # fmt: skip
+        last.append(
+            InlineKeyboardButton(
+                t(lang, "btn_fold" if unfolded else "btn_menu"),
+                callback_data=callbacks.pick_menu(shown_id, unfold=not unfolded),
+            )
+        )
     if more_for is not None:
         last.append(InlineKeyboardButton(t(lang, "btn_next_page"), callback_data=callbacks.more(more_for)))
     if last:
@@ -122,19 +136,30 @@ def feedback_keyboard(
 
 
 def _menu_rows(shown_id: int, lang: str, card: PickCard, saved: bool) -> list[list[InlineKeyboardButton]]:
-    rows = [[
-        InlineKeyboardButton(t(lang, "btn_saved" if saved else "btn_later"), callback_data=callbacks.watch_later(shown_id)),
-        InlineKeyboardButton(t(lang, "btn_similar"), callback_data=callbacks.similar(shown_id)),
-    ]]  # fmt: skip
+    rows = [
+        [
+            InlineKeyboardButton(
+                t(lang, "btn_saved" if saved else "btn_later"), callback_data=callbacks.watch_later(shown_id)
+            ),
+            InlineKeyboardButton(t(lang, "btn_similar"), callback_data=callbacks.similar(shown_id)),
+        ]
+    ]
     if card.owner_name:
         name = _short(card.owner_name, _UPLOADER_LABEL_MAX)
-        rows.append([InlineKeyboardButton(t(lang, "btn_block_uploader", name=name),
-                                          callback_data=callbacks.block_uploader(shown_id))])  # fmt: skip
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_block_uploader", name=name), callback_data=callbacks.block_uploader(shown_id)
+                )
+            ]
+        )
     tags = [
-        InlineKeyboardButton(t(lang, "btn_block_tag", tag=_short(tag, _TAG_LABEL_MAX)),
-                             callback_data=callbacks.block_tag(shown_id, index))
+        InlineKeyboardButton(
+            t(lang, "btn_block_tag", tag=_short(tag, _TAG_LABEL_MAX)),
+            callback_data=callbacks.block_tag(shown_id, index),
+        )
         for index, tag in enumerate(card.tags[:TAG_BUTTONS])
-    ]  # fmt: skip
+    ]
     if tags:
         rows.append(tags)
     return rows

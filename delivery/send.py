@@ -44,9 +44,17 @@ async def cover_for(services: Services, card: PickCard, someone_waits: bool) -> 
 
 
 async def send_pick(
-    bot: ExtBot, services: Services, chat_id: int, card: PickCard, shown_id: int,
-    lang: str, cover: bytes | str | None, bulk: bool = False, silent: bool = False, more_for: int | None = None,
-) -> Message:  # fmt: skip
+    bot: ExtBot,
+    services: Services,
+    chat_id: int,
+    card: PickCard,
+    shown_id: int,
+    lang: str,
+    cover: bytes | str | None,
+    bulk: bool = False,
+    silent: bool = False,
+    more_for: int | None = None,
+) -> Message:
     """One message per pick: the cover photo with the caption, or plain text if the photo is refused.
 
     `bulk` sends (the digest) yield to replies users are waiting for (see delivery/ratelimit.py).
@@ -58,8 +66,14 @@ async def send_pick(
     priority = BULK if bulk else None
     if cover is not None:
         try:
-            message = await bot.send_photo(chat_id, cover, caption=caption, reply_markup=keyboard,
-                                           disable_notification=silent, rate_limit_args=priority)  # fmt: skip
+            message = await bot.send_photo(
+                chat_id,
+                cover,
+                caption=caption,
+                reply_markup=keyboard,
+                disable_notification=silent,
+                rate_limit_args=priority,
+            )
             if message.photo:
                 services.covers.put(card.bvid, message.photo[-1].file_id)
             return message
@@ -71,8 +85,9 @@ async def send_pick(
                 raise
             log.warning("photo refused for %s (%s); sending text", card.bvid, exc)
     return await with_retries(
-        lambda: bot.send_message(chat_id, caption, reply_markup=keyboard, disable_notification=silent,
-                                 rate_limit_args=priority)
+        lambda: bot.send_message(
+            chat_id, caption, reply_markup=keyboard, disable_notification=silent, rate_limit_args=priority
+        )
     )
 
 
@@ -84,7 +99,9 @@ def record_picks(services: Services, user: User, cards: list[PickCard], source: 
 def unsent_cards(services: Services, shown_ids: list[int]) -> list[tuple[PickCard, int]]:
     """Recorded picks not delivered and not in flight when a previous run died (that one may have
     arrived): what a resumed digest still sends, rebuilt from the shown rows."""
-    rows = [r for r in picks.get_shown_many(services.db, shown_ids) if r.message_id is None and r.send_started_at is None]
+    rows = [
+        r for r in picks.get_shown_many(services.db, shown_ids) if r.message_id is None and r.send_started_at is None
+    ]
     videos = catalogue.get_videos(services.db, [r.bvid for r in rows])
     return [(PickCard.of(videos[r.bvid], r.rating, decode_reason(r.reason)), r.id) for r in rows if r.bvid in videos]
 
@@ -96,9 +113,15 @@ def shown_card(services: Services, shown: Shown) -> PickCard | None:
 
 
 async def send_recorded(
-    bot: ExtBot, services: Services, user: User, items: list[tuple[PickCard, int]],
-    pace_s: float = 0.0, bulk: bool = False, silent: bool = False, more_for: int | None = None,
-) -> int:  # fmt: skip
+    bot: ExtBot,
+    services: Services,
+    user: User,
+    items: list[tuple[PickCard, int]],
+    pace_s: float = 0.0,
+    bulk: bool = False,
+    silent: bool = False,
+    more_for: int | None = None,
+) -> int:
     """Send recorded picks in order (`silent`: without a sound); returns how many Telegram confirmed.
     The last carries "More ▸" for `more_for` (a Telegram id) when given.
 
@@ -122,8 +145,18 @@ async def send_recorded(
                 continue  # another process (a rolling deploy) is sending this one
             try:
                 last = index == len(items) - 1
-                message = await send_pick(bot, services, user.chat_id, card, shown_id, user.language, cover, bulk,
-                                          silent, more_for=more_for if last else None)  # fmt: skip
+                message = await send_pick(
+                    bot,
+                    services,
+                    user.chat_id,
+                    card,
+                    shown_id,
+                    user.language,
+                    cover,
+                    bulk,
+                    silent,
+                    more_for=more_for if last else None,
+                )
             except TelegramError as exc:
                 if maybe_delivered(exc):
                     # It may be in the chat already: never resent (a digest keeps its send mark).
@@ -139,10 +172,14 @@ async def send_recorded(
 
 
 async def deliver_picks(
-    bot: ExtBot, services: Services, user: User, cards: list[PickCard], source: str,
-    pace_s: float = 0.0, more_for: int | None = None,
-) -> int:  # fmt: skip
+    bot: ExtBot,
+    services: Services,
+    user: User,
+    cards: list[PickCard],
+    source: str,
+    pace_s: float = 0.0,
+    more_for: int | None = None,
+) -> int:
     """/recommend's page: recorded, then sent in order (the last with "More ▸" for `more_for`)."""
     shown_ids = record_picks(services, user, cards, source)
-    return await send_recorded(bot, services, user, list(zip(cards, shown_ids, strict=True)), pace_s,
-                               more_for=more_for)
+    return await send_recorded(bot, services, user, list(zip(cards, shown_ids, strict=True)), pace_s, more_for=more_for)

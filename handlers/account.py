@@ -8,11 +8,11 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from delivery import callbacks
+from delivery.i18n import language_for, t
+from delivery.outcome import best_effort
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of
-from delivery import callbacks
-from delivery.outcome import best_effort
-from delivery.i18n import language_for, t
 from jobs.training import forget_from_shared, forget_from_twotower
 from storage import users
 
@@ -40,14 +40,19 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_message.reply_text(t(user.language, "cooldown_forget"))
         return
     # The button carries when it was offered: an old confirmation found later in the chat expires.
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(user.language, "forget_yes"), callback_data=callbacks.forget_yes(svc.now())),
-        InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.FORGET_NO),
-    ]])  # fmt: skip
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(user.language, "forget_yes"), callback_data=callbacks.forget_yes(svc.now())),
+                InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.FORGET_NO),
+            ]
+        ]
+    )
     await update.effective_message.reply_text(t(user.language, "forget_confirm"), reply_markup=keyboard)
 
 
 log = logging.getLogger(__name__)
+
 
 async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
@@ -84,10 +89,14 @@ async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if limits.tell_once(user.telegram_id, "reset"):
             await update.effective_message.reply_text(t(user.language, "cooldown_forget"))
         return
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(user.language, "reset_yes"), callback_data=callbacks.reset_yes(svc.now())),
-        InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.RESET_NO),
-    ]])  # fmt: skip
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(user.language, "reset_yes"), callback_data=callbacks.reset_yes(svc.now())),
+                InlineKeyboardButton(t(user.language, "forget_no"), callback_data=callbacks.RESET_NO),
+            ]
+        ]
+    )
     await update.effective_message.reply_text(t(user.language, "reset_confirm"), reply_markup=keyboard)
 
 

@@ -35,6 +35,7 @@ _ADDED_KEYS = {"exists": "block_exists", "full": "block_full", "gone": "block_st
 
 # ----------------------------------------------------------------------------------- from a pick
 
+
 def _tapped_pick(svc: Services, update: Update, shown_id: int | None) -> tuple[User, Shown] | str:
     """The tapper's row and the pick they tapped on, or why not (a message key). A tap never creates
     a user: after /forget the pick is no longer theirs."""
@@ -57,7 +58,7 @@ def _tapper_language(svc: Services, update: Update) -> str:
 
 
 async def block_uploader_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"Not this uploader" on a pick: every video of the pick's uploader is hidden from now on."""
+    """ "Not this uploader" on a pick: every video of the pick's uploader is hidden from now on."""
     svc = services_of(context)
     tapped = _tapped_pick(svc, update, callbacks.parse_block_uploader(update.callback_query.data))
     if isinstance(tapped, str):
@@ -71,13 +72,14 @@ async def block_uploader_tap(update: Update, context: ContextTypes.DEFAULT_TYPE)
     added = blocks.add_rule(svc.db, user.id, "uploader", str(video.owner_mid), video.owner_name[:64], svc.now())
     if added == "added":
         after_feedback(svc, user.id)  # the next model learns the uploader is unwanted
-    text = t(user.language, _ADDED_KEYS.get(added, "block_uploader_done"), name=video.owner_name[:64],
-             max=blocks.MAX_RULES)  # fmt: skip
+    text = t(
+        user.language, _ADDED_KEYS.get(added, "block_uploader_done"), name=video.owner_name[:64], max=blocks.MAX_RULES
+    )
     await _answer(update, text)
 
 
 async def block_tag_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"Not this tag": the tag travels as an index into the pick's tags (catalogue.video_tags order)."""
+    """ "Not this tag": the tag travels as an index into the pick's tags (catalogue.video_tags order)."""
     svc = services_of(context)
     tap = callbacks.parse_block_tag(update.callback_query.data)
     tapped = _tapped_pick(svc, update, tap[0] if tap else None)
@@ -94,11 +96,13 @@ async def block_tag_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     added = blocks.add_rule(svc.db, user.id, "tag", tag, "", svc.now())
     if added == "added":
         after_feedback(svc, user.id)
-    await _answer(update, t(user.language, _ADDED_KEYS.get(added, "block_tag_done"), tag=tag[:64],
-                            max=blocks.MAX_RULES))  # fmt: skip
+    await _answer(
+        update, t(user.language, _ADDED_KEYS.get(added, "block_tag_done"), tag=tag[:64], max=blocks.MAX_RULES)
+    )
 
 
 # -------------------------------------------------------------------------------------- commands
+
 
 def _rest(update: Update, words_before: int) -> str:
     """The message text after its first `words_before` words, as typed (a pattern keeps its spaces)."""
@@ -133,13 +137,17 @@ async def block(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     elif what in ("partition", "分区") and rest:
         rid = find_partition(rest)
         if rid is None or rid == OVERALL:
-            await _reply(update, t(lang, "block_partition_unknown", arg=html.escape(rest[:32]), names=partition_names()))
+            await _reply(
+                update, t(lang, "block_partition_unknown", arg=html.escape(rest[:32]), names=partition_names())
+            )
             return
         part = BY_ID[rid]
         added = blocks.add_rule(svc.db, user.id, "partition", str(rid), part.zh, svc.now())
         name = part.zh if lang == "zh" else part.en
-        await _reply(update, t(lang, _ADDED_KEYS.get(added, "block_partition_done"), name=html.escape(name),
-                               max=blocks.MAX_RULES))  # fmt: skip
+        await _reply(
+            update,
+            t(lang, _ADDED_KEYS.get(added, "block_partition_done"), name=html.escape(name), max=blocks.MAX_RULES),
+        )
     else:
         await _reply(update, t(lang, "block_usage", names=partition_names()))
 
@@ -152,8 +160,11 @@ async def duration(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang, text = user.language, _rest(update, 1)
     current = next((r for r in blocks.rules(svc.db, user.id) if r.kind == "duration"), None)
     if not text:
-        now = t(lang, "duration_range", low=minutes_range(current.value)[0], high=minutes_range(current.value)[1]) \
-            if current else t(lang, "duration_none")
+        now = (
+            t(lang, "duration_range", low=minutes_range(current.value)[0], high=minutes_range(current.value)[1])
+            if current
+            else t(lang, "duration_none")
+        )
         await _reply(update, t(lang, "duration_usage", current=now))
         return
     if text.lower() in ("off", "关", "关闭"):
@@ -175,12 +186,14 @@ async def blocked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):
         return
     svc, user = services_of(context), current_user(update, context)
-    text, keyboard = blocked_message(user.telegram_id, blocks.rules(svc.db, user.id), 1, blocks.MAX_RULES,
-                                     user.language)  # fmt: skip
+    text, keyboard = blocked_message(
+        user.telegram_id, blocks.rules(svc.db, user.id), 1, blocks.MAX_RULES, user.language
+    )
     await update.effective_message.reply_text(text, reply_markup=keyboard)
 
 
 # ----------------------------------------------------------------------------------- /blocked's buttons
+
 
 def _list_owner(update: Update, context: ContextTypes.DEFAULT_TYPE, owner: int | None) -> tuple[User | None, str]:
     """The tapper's row when the list is theirs, else None and why (a message key)."""
@@ -195,8 +208,9 @@ def _list_owner(update: Update, context: ContextTypes.DEFAULT_TYPE, owner: int |
 
 async def _show_page(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, page: int) -> None:
     svc = services_of(context)
-    text, keyboard = blocked_message(user.telegram_id, blocks.rules(svc.db, user.id), page, blocks.MAX_RULES,
-                                     user.language)  # fmt: skip
+    text, keyboard = blocked_message(
+        user.telegram_id, blocks.rules(svc.db, user.id), page, blocks.MAX_RULES, user.language
+    )
     try:
         await update.callback_query.edit_message_text(text, reply_markup=keyboard or InlineKeyboardMarkup([]))
     except BadRequest as exc:

@@ -32,10 +32,16 @@ async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc, user = services_of(context), current_user(update, context)
     if not context.args:
         owner = user.telegram_id
-        keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton(t(user.language, f"btn_lang_{lang}"), callback_data=callbacks.language(lang, owner))
-            for lang in ("zh", "en")
-        ]])  # fmt: skip
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        t(user.language, f"btn_lang_{lang}"), callback_data=callbacks.language(lang, owner)
+                    )
+                    for lang in ("zh", "en")
+                ]
+            ]
+        )
         await update.effective_message.reply_text(t(user.language, "language_choose"), reply_markup=keyboard)
         return
     choice = context.args[0].strip().lower()
@@ -97,8 +103,11 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
         return t(lang, "session_dead")
     counts = behaviour.behaviour_counts(svc.db, user.id)
     model = picks.latest_model_version(svc.db, user.id)
-    trained = (t(lang, "status_model", version=model.version, at=_local(user, model.created_at),
-                 samples=model.n_samples) if model else t(lang, "status_model_none"))  # fmt: skip
+    trained = (
+        t(lang, "status_model", version=model.version, at=_local(user, model.created_at), samples=model.n_samples)
+        if model
+        else t(lang, "status_model_none")
+    )
     snooze_end = user.digest_paused_until if (user.digest_paused_until or 0) > now else None
     # A snoozed user's next digest is the first slot at or after the snooze's end.
     digest_at = _local(user, next_digest_at(user, snooze_end - 1 if snooze_end else now))
@@ -111,11 +120,17 @@ def status_text(svc: Services, user: User, bilibili_pause_left_s: float) -> str:
         **{kind: counts.get(kind, 0) for kind in ("watch", "favorite", "coin", "like")},
         model=trained,
         labels=picks.feedback_count(svc.db, user.id),
-        digest=(t(lang, "status_digest_paused") if user.digest_paused
-                else t(lang, "status_digest_at", at=digest_at, tz=user.timezone)
-                + (" · " + t(lang, "status_digest_snoozed", until=_local(user, snooze_end)) if snooze_end else "")),  # fmt: skip
-        bili=(t(lang, "status_bili_limited", minutes=max(1, math.ceil(bilibili_pause_left_s / 60)))
-              if bilibili_pause_left_s > 0 else t(lang, "status_bili_ok")),  # fmt: skip
+        digest=(
+            t(lang, "status_digest_paused")
+            if user.digest_paused
+            else t(lang, "status_digest_at", at=digest_at, tz=user.timezone)
+            + (" · " + t(lang, "status_digest_snoozed", until=_local(user, snooze_end)) if snooze_end else "")
+        ),
+        bili=(
+            t(lang, "status_bili_limited", minutes=max(1, math.ceil(bilibili_pause_left_s / 60)))
+            if bilibili_pause_left_s > 0
+            else t(lang, "status_bili_ok")
+        ),
     )
 
 
@@ -169,8 +184,9 @@ async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if (last := users.claim_sync_request(svc.db, user.id, svc.now(), cooldown_s)) is not None:
         again_at = last + int(cooldown_s)
         minutes = max(1, math.ceil((again_at - svc.now()) / 60))
-        await reply(t(user.language, "syncnow_cooldown", last=_local(user, last), at=_local(user, again_at),
-                      minutes=minutes))  # fmt: skip
+        await reply(
+            t(user.language, "syncnow_cooldown", last=_local(user, last), at=_local(user, again_at), minutes=minutes)
+        )
         return
     view = BotOnboardingView(context.bot, user.chat_id, user.language)
     if not svc.settings.work.distributed:

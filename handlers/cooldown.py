@@ -25,6 +25,7 @@ class _Bucket:
     full_after_s: float  # idle this long, the bucket is full again: forgetting it changes nothing
     told: bool = False  # the user heard "wait" since the last token was taken
 
+
 # Past this many buckets, those full again are dropped (memory stays bounded however many users).
 MAX_BUCKETS = 10_000
 

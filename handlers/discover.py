@@ -12,8 +12,14 @@ from telegram.ext import ContextTypes
 
 from bilibili import BilibiliError, RiskControl, RiskPaused
 from delivery import callbacks
-from delivery.discover import (page_keyboard, page_text, partition_keyboard, partition_names, popular_heading,
-                               search_heading)  # fmt: skip
+from delivery.discover import (
+    page_keyboard,
+    page_text,
+    partition_keyboard,
+    partition_names,
+    popular_heading,
+    search_heading,
+)
 from delivery.i18n import language_for, t
 from delivery.outcome import best_effort
 from handlers.common import current_user, is_private, services_of
@@ -39,8 +45,9 @@ def failure_text(exc: BilibiliError, lang: str) -> str:
     return t(lang, "discover_failed")
 
 
-async def _render(context: ContextTypes.DEFAULT_TYPE, user: User, listing: Listing, token: str,
-                  page: int) -> tuple[str, InlineKeyboardMarkup | None] | str:
+async def _render(
+    context: ContextTypes.DEFAULT_TYPE, user: User, listing: Listing, token: str, page: int
+) -> tuple[str, InlineKeyboardMarkup | None] | str:
     """(text, keyboard) of the page, or the one-line reason it cannot be shown."""
     svc = services_of(context)
     try:

@@ -8,8 +8,8 @@ from telegram import Update
 from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
-from handlers.common import services_of
 from delivery.i18n import language_for, t
+from handlers.common import services_of
 from storage import users
 
 log = logging.getLogger(__name__)

@@ -7,15 +7,16 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import services_of, user_lock
-from delivery.outcome import best_effort
-from delivery.i18n import language_for, t
 from delivery import callbacks
+from delivery.i18n import language_for, t
+from delivery.outcome import best_effort
+from handlers.common import services_of, user_lock
 from handlers.picks import redraw_keyboard
 from jobs.schedule import after_feedback
 from storage import picks, users
 
 log = logging.getLogger(__name__)
+
 
 async def feedback_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query

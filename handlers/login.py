@@ -14,12 +14,12 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bilibili import BilibiliError, QrCode, RiskControl
-from handlers.common import current_user, is_private, services_of
-from handlers.cooldown import cooldowns_of, seconds_text
 from delivery import callbacks
+from delivery.i18n import language_for, t
 from delivery.onboarding import BotOnboardingView
 from delivery.outcome import best_effort
-from delivery.i18n import language_for, t
+from handlers.common import current_user, is_private, services_of
+from handlers.cooldown import cooldowns_of, seconds_text
 from jobs.onboarding import first_sync_and_train
 from services import QUEUE_KEY, Services
 from storage import users
@@ -42,10 +42,14 @@ async def login(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     user = current_user(update, context)
     if user.credentials is not None and not user.session_dead:
-        keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton(t(user.language, "login_replace"), callback_data=callbacks.LOGIN_REPLACE),
-            InlineKeyboardButton(t(user.language, "login_keep"), callback_data=callbacks.LOGIN_KEEP),
-        ]])  # fmt: skip
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(t(user.language, "login_replace"), callback_data=callbacks.LOGIN_REPLACE),
+                    InlineKeyboardButton(t(user.language, "login_keep"), callback_data=callbacks.LOGIN_KEEP),
+                ]
+            ]
+        )
         text = t(user.language, "login_already", uname=html.escape(user.bili_uname or ""))
         await update.effective_message.reply_text(text, reply_markup=keyboard)
         return
@@ -132,8 +136,16 @@ async def _follow_code(app: Application, svc: Services, user: User, qr: QrCode, 
                 account = event.account
                 # The first sync runs right here (onboarding); the scheduled syncs keep off meanwhile.
                 hold_until = svc.now() + int(svc.settings.jobs.onboarding_hold_s)
-                users.link_bilibili(svc.db, svc.vault, user.id, event.credentials.to_dict(),
-                                    account.mid, account.uname, svc.now(), first_sync_at=hold_until)  # fmt: skip
+                users.link_bilibili(
+                    svc.db,
+                    svc.vault,
+                    user.id,
+                    event.credentials.to_dict(),
+                    account.mid,
+                    account.uname,
+                    svc.now(),
+                    first_sync_at=hold_until,
+                )
                 await _edit_caption(message, t(lang, "login_success", uname=html.escape(account.uname)))
                 cooldowns_of(app).reset(user.telegram_id, "login")  # the code is used: the onboarding may run long
                 await _onboard(app, svc, user)

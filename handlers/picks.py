@@ -43,9 +43,14 @@ def _owned_pick(svc: Services, update: Update, shown_id: int | None) -> tuple[Us
 
 
 async def redraw_keyboard(
-    query: CallbackQuery, svc: Services, user: User, shown: Shown, *, label: int | None = None,
+    query: CallbackQuery,
+    svc: Services,
+    user: User,
+    shown: Shown,
+    *,
+    label: int | None = None,
     unfolded: bool | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Edit the pick's keyboard to the variant its state asks for: the 👍/👎 label and "saved" from
     storage, folded or not and "More ▸" as the message shows them now unless told otherwise."""
     shown_unfolded, more_for = keyboard_state(query.message.reply_markup if query.message else None, shown.id)
@@ -72,7 +77,7 @@ async def _edit_markup(query: CallbackQuery, keyboard: InlineKeyboardMarkup) -> 
 
 
 async def pick_menu_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"⋯" unfolds the pick's further buttons in place; "▴" folds them back."""
+    """ "⋯" unfolds the pick's further buttons in place; "▴" folds them back."""
     query, svc = update.callback_query, services_of(context)
     tap = callbacks.parse_pick_menu(query.data)
     owned = _owned_pick(svc, update, tap[0] if tap else None)
@@ -86,7 +91,7 @@ async def pick_menu_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def watch_later_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"⏰ later": the video goes to the user's bilibili watch later list; the button says "✓ saved"."""
+    """ "⏰ later": the video goes to the user's bilibili watch later list; the button says "✓ saved"."""
     query, svc = update.callback_query, services_of(context)
     owned = _owned_pick(svc, update, callbacks.parse_watch_later(query.data))
     if owned is None:
@@ -105,7 +110,7 @@ async def watch_later_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def more_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"More ▸": the next /recommend page, under /recommend's cooldown. The button leaves the page it
+    """ "More ▸": the next /recommend page, under /recommend's cooldown. The button leaves the page it
     was on (the new page's last pick carries the next one)."""
     query, svc = update.callback_query, services_of(context)
     owner = callbacks.parse_more(query.data)

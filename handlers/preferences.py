@@ -12,10 +12,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from handlers.common import current_user, is_private, services_of
 from delivery import callbacks
-from delivery.outcome import best_effort
 from delivery.i18n import t
+from delivery.outcome import best_effort
+from handlers.common import current_user, is_private, services_of
 from storage import users
 from storage.models import User
 
@@ -65,9 +65,7 @@ async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     name = valid_timezone(context.args[0].strip())
     if name is None:
-        await update.effective_message.reply_text(
-            t(user.language, "tz_unknown", tz=html.escape(context.args[0][:64]))
-        )
+        await update.effective_message.reply_text(t(user.language, "tz_unknown", tz=html.escape(context.args[0][:64])))
         return
     users.update_user(svc.db, user.id, timezone=name)
     await update.effective_message.reply_text(t(user.language, "tz_set", tz=name))
@@ -94,15 +92,22 @@ def settings_view(user: User, now: int) -> tuple[str, InlineKeyboardMarkup]:
     paused = user.digest_paused or until is not None
     toggle = ("btn_resume", callbacks.SETTINGS_RESUME) if paused else ("btn_pause", callbacks.SETTINGS_PAUSE)
     rows = [
-        [InlineKeyboardButton(t(lang, "btn_fewer"), callback_data=callbacks.SETTINGS_FEWER),
-         InlineKeyboardButton(t(lang, "btn_more"), callback_data=callbacks.SETTINGS_MORE)],
+        [
+            InlineKeyboardButton(t(lang, "btn_fewer"), callback_data=callbacks.SETTINGS_FEWER),
+            InlineKeyboardButton(t(lang, "btn_more"), callback_data=callbacks.SETTINGS_MORE),
+        ],
         [InlineKeyboardButton(t(lang, toggle[0]), callback_data=toggle[1])],
-    ]  # fmt: skip
+    ]
     if not user.digest_paused:  # "skip tomorrow" beside the switch (a second tap moves the end)
-        rows[-1] += [InlineKeyboardButton(t(lang, "btn_snooze_1"), callback_data=callbacks.SETTINGS_SNOOZE_1),
-                     InlineKeyboardButton(t(lang, "btn_snooze_7"), callback_data=callbacks.SETTINGS_SNOOZE_7)]
-    compact = ("btn_photos", callbacks.SETTINGS_COMPACT_OFF) if user.digest_compact \
-        else ("btn_compact", callbacks.SETTINGS_COMPACT_ON)  # fmt: skip
+        rows[-1] += [
+            InlineKeyboardButton(t(lang, "btn_snooze_1"), callback_data=callbacks.SETTINGS_SNOOZE_1),
+            InlineKeyboardButton(t(lang, "btn_snooze_7"), callback_data=callbacks.SETTINGS_SNOOZE_7),
+        ]
+    compact = (
+        ("btn_photos", callbacks.SETTINGS_COMPACT_OFF)
+        if user.digest_compact
+        else ("btn_compact", callbacks.SETTINGS_COMPACT_ON)
+    )
     rows.append([InlineKeyboardButton(t(lang, compact[0]), callback_data=compact[1])])
     return text, InlineKeyboardMarkup(rows)
 

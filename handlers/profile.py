@@ -10,10 +10,10 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 import recommender as rec
+from delivery.i18n import t
+from delivery.outcome import best_effort
 from handlers.common import current_user, is_private, services_of
 from handlers.cooldown import cooldowns_of, seconds_text
-from delivery.outcome import best_effort
-from delivery.i18n import t
 from storage import behaviour
 
 

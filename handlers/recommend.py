@@ -11,11 +11,11 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bilibili import BilibiliError
+from delivery.i18n import t
+from delivery.outcome import best_effort
+from delivery.send import deliver_picks
 from handlers.common import current_user, is_private, services_of, user_lock
 from handlers.cooldown import cooldowns_of, seconds_text
-from delivery.outcome import best_effort
-from delivery.i18n import t
-from delivery.send import deliver_picks
 from jobs.picks import choose_picks
 from jobs.sync import refresh_candidates
 from storage import catalogue, users

@@ -120,8 +120,10 @@ def _history(context: ContextTypes.DEFAULT_TYPE, user: User, telegram_id: int, p
     if page < 1 or page > num_pages:
         return None
     rows = picks.sent_page(db, user.id, (page - 1) * HISTORY_PAGE_SIZE, HISTORY_PAGE_SIZE)
-    return (history_text(rows, page, num_pages, user.timezone, user.language),
-            history_keyboard(telegram_id, page, num_pages))  # fmt: skip
+    return (
+        history_text(rows, page, num_pages, user.timezone, user.language),
+        history_keyboard(telegram_id, page, num_pages),
+    )
 
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

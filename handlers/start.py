@@ -5,9 +5,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from delivery.i18n import language_for, t
 from handlers.common import current_user, is_private, services_of
 from storage import users
-from delivery.i18n import language_for, t
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -18,12 +18,24 @@ _FEEDBACK_KIND = {1: "thumb_up", -1: "thumb_down", LATER: "later"}
 def to_rec_video(row: Video) -> rec.Video:
     """The partition is the finer 2025 one (tid_v2) where bilibili gave it, else the legacy tid."""
     return rec.Video(
-        bvid=row.bvid, title=row.title, owner_mid=row.owner_mid, owner_name=row.owner_name,
-        tags=catalogue.video_tags(row), tid=row.tid_v2 or row.tid, tname=row.tname_v2 or row.tname,
+        bvid=row.bvid,
+        title=row.title,
+        owner_mid=row.owner_mid,
+        owner_name=row.owner_name,
+        tags=catalogue.video_tags(row),
+        tid=row.tid_v2 or row.tid,
+        tname=row.tname_v2 or row.tname,
         duration=row.duration,
-        pubdate=row.pubdate, view=row.view, like=row.like, favorite=row.favorite, coin=row.coin,
-        share=row.share, danmaku=row.danmaku, reply=row.reply, title_tokens=catalogue.video_title_tokens(row),
-    )  # fmt: skip
+        pubdate=row.pubdate,
+        view=row.view,
+        like=row.like,
+        favorite=row.favorite,
+        coin=row.coin,
+        share=row.share,
+        danmaku=row.danmaku,
+        reply=row.reply,
+        title_tokens=catalogue.video_title_tokens(row),
+    )
 
 
 def to_rec_videos(rows: Iterable[Video]) -> dict[str, rec.Video]:
@@ -33,8 +45,9 @@ def to_rec_videos(rows: Iterable[Video]) -> dict[str, rec.Video]:
 def user_events(db: Database, user_id: int) -> list[rec.Event]:
     """Everything the user did or was shown, as recommender events."""
     events = [
-        rec.Event(bvid=b.bvid, kind=b.kind, at=b.at, progress=b.progress, duration=b.duration, coins=b.coins,
-                  views=b.views)
+        rec.Event(
+            bvid=b.bvid, kind=b.kind, at=b.at, progress=b.progress, duration=b.duration, coins=b.coins, views=b.views
+        )
         for b in behaviour.user_behaviours(db, user_id)
     ]
     events += [

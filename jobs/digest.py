@@ -94,9 +94,14 @@ class DigestRunner:
         if report.due or report.skipped_late:
             log.info(
                 "job=digest due=%d sent_users=%d messages=%d blocked=%d failures=%d late_skipped=%d seconds=%.1f",
-                report.due, report.sent_users, report.messages, report.blocked, report.failures,
-                report.skipped_late, report.seconds,
-            )  # fmt: skip
+                report.due,
+                report.sent_users,
+                report.messages,
+                report.blocked,
+                report.failures,
+                report.skipped_late,
+                report.seconds,
+            )
         return report
 
     async def _send(self, bot: ExtBot, digest: Digest, report: DigestReport) -> bool:
@@ -120,8 +125,12 @@ async def claim_due_digests(svc: Services, report: DigestReport, skip: Collectio
         try:
             slot = due_date(user, now, svc.settings.jobs.digest_grace_s)
         except (ZoneInfoNotFoundError, ValueError):  # a bad zone or time in the row: not the others' problem
-            log.warning("digest user=%d skipped: timezone %r / digest time %r unusable",
-                        user.id, user.timezone, user.digest_time)  # fmt: skip
+            log.warning(
+                "digest user=%d skipped: timezone %r / digest time %r unusable",
+                user.id,
+                user.timezone,
+                user.digest_time,
+            )
             report.errors.append("bad_user_settings")
             continue
         if slot is not None and snoozed(user, slot[0]):
@@ -176,8 +185,13 @@ async def send_digest(svc: Services, bot: ExtBot, digest: Digest, report: Digest
         report.failures += 1
         report.errors.append(type(exc).__name__)
         return False
-    picks.update_digest(svc.db, digest.id, status=DigestStatus.SENT, finished_at=svc.now(),
-                        sent_count=len(json.loads(digest.picks or "[]")))  # fmt: skip
+    picks.update_digest(
+        svc.db,
+        digest.id,
+        status=DigestStatus.SENT,
+        finished_at=svc.now(),
+        sent_count=len(json.loads(digest.picks or "[]")),
+    )
     return True
 
 

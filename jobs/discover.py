@@ -107,10 +107,27 @@ async def search(svc: Services, query: str, bili_page: int) -> SearchPage:
 
 def _as_video(hit: SearchHit) -> VideoInfo:
     """A search hit as a partial catalogue row (a search row carries no partition or engagement)."""
-    return VideoInfo(bvid=hit.bvid, aid=hit.aid, title=hit.title, cover=hit.cover, owner_mid=hit.owner_mid,
-                     owner_name=hit.owner_name, duration=hit.duration, tid=0, tname="", pubdate=hit.pubdate,
-                     view=hit.view, danmaku=0, reply=0, favorite=0, coin=0, share=0, like=0,
-                     paid=hit.paid or None, upower_exclusive=hit.upower_exclusive or None)  # fmt: skip
+    return VideoInfo(
+        bvid=hit.bvid,
+        aid=hit.aid,
+        title=hit.title,
+        cover=hit.cover,
+        owner_mid=hit.owner_mid,
+        owner_name=hit.owner_name,
+        duration=hit.duration,
+        tid=0,
+        tname="",
+        pubdate=hit.pubdate,
+        view=hit.view,
+        danmaku=0,
+        reply=0,
+        favorite=0,
+        coin=0,
+        share=0,
+        like=0,
+        paid=hit.paid or None,
+        upower_exclusive=hit.upower_exclusive or None,
+    )
 
 
 def unblocked(svc: Services, user: User, lines: Sequence[Line]) -> list[Line]:
@@ -147,24 +164,43 @@ async def search_page(svc: Services, user: User, query: str, page: int) -> Page:
         return Page([], page, 0, False)
     result = await search(svc, query, bili_page)
     known = catalogue.paywalled(svc.db, [h.bvid for h in result.hits])
-    lines = unblocked(svc, user, [Line(h.bvid, h.title, h.owner_name, h.duration, None,
-                                       h.paid or h.upower_exclusive or h.bvid in known) for h in result.hits])
+    lines = unblocked(
+        svc,
+        user,
+        [
+            Line(h.bvid, h.title, h.owner_name, h.duration, None, h.paid or h.upower_exclusive or h.bvid in known)
+            for h in result.hits
+        ],
+    )
     ordered, personal = rated_order(svc, user, lines)
     num_pages = min(math.ceil(result.num_results / PAGE_SIZE), max(result.num_pages, 0) * per)
-    return Page(ordered[half * PAGE_SIZE:(half + 1) * PAGE_SIZE], page, num_pages, personal,
-                hidden=len(result.hits) - len(lines))
+    return Page(
+        ordered[half * PAGE_SIZE : (half + 1) * PAGE_SIZE],
+        page,
+        num_pages,
+        personal,
+        hidden=len(result.hits) - len(lines),
+    )
 
 
 async def popular_page(svc: Services, user: User, rid: int, page: int) -> Page:
     """Message page `page` of a partition's ranking, by the user's rating (bilibili's order without a model)."""
     videos = await ranking(svc, rid)
     known = catalogue.paywalled(svc.db, [v.bvid for v in videos])  # members-only: only a view said it
-    lines = unblocked(svc, user, [Line(v.bvid, v.title, v.owner_name, v.duration, None,
-                                       bool(v.paid) or v.bvid in known) for v in videos])
+    lines = unblocked(
+        svc,
+        user,
+        [Line(v.bvid, v.title, v.owner_name, v.duration, None, bool(v.paid) or v.bvid in known) for v in videos],
+    )
     ordered, personal = rated_order(svc, user, lines)
     start = (page - 1) * PAGE_SIZE
-    return Page(ordered[start:start + PAGE_SIZE], page, math.ceil(len(lines) / PAGE_SIZE), personal,
-                hidden=len(videos) - len(lines))
+    return Page(
+        ordered[start : start + PAGE_SIZE],
+        page,
+        math.ceil(len(lines) / PAGE_SIZE),
+        personal,
+        hidden=len(videos) - len(lines),
+    )
 
 
 async def listing_page(svc: Services, user: User, listing: Listing, page: int) -> Page:

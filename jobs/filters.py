@@ -131,6 +131,7 @@ def _blocked(rules: Rules, v: Filterable, deadline: float) -> bool:
 
 # ---------------------------------------------------------------------------------------------- input
 
+
 def parse_keyword(text: str) -> tuple[str, str] | str:
     """("keyword", word) or ("regex", pattern) from what follows `/block keyword`; else an error key."""
     text = text.strip()

@@ -23,8 +23,9 @@ from services import Services
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = Histogram("bilipick_sync_seconds", "One user's sync", buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300))
-TRAIN_SECONDS = Histogram("bilipick_training_seconds", "One training pass (a batch of users)",
-                          buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800))  # fmt: skip
+TRAIN_SECONDS = Histogram(
+    "bilipick_training_seconds", "One training pass (a batch of users)", buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800)
+)
 JOBS_DONE = Counter("bilipick_jobs", "Tasks finished, by task and outcome", ["task", "outcome"])
 
 _QUEUE_DEPTH = """
@@ -42,10 +43,12 @@ class _ServicesCollector(Collector):
     def collect(self) -> Iterator:
         bili = self.services.bili
         yield CounterMetricFamily("bilipick_bilibili_calls", "HTTP requests to bilibili", value=bili.calls)
-        yield CounterMetricFamily("bilipick_bilibili_risk_pauses", "Risk-control pauses started",
-                                  value=bili.risk_pauses)  # fmt: skip
-        depth = GaugeMetricFamily("bilipick_queue_jobs", "procrastinate jobs waiting or running",
-                                  labels=["queue", "status"])  # fmt: skip
+        yield CounterMetricFamily(
+            "bilipick_bilibili_risk_pauses", "Risk-control pauses started", value=bili.risk_pauses
+        )
+        depth = GaugeMetricFamily(
+            "bilipick_queue_jobs", "procrastinate jobs waiting or running", labels=["queue", "status"]
+        )
         for queue, status, count in queue_depth(self.services):
             depth.add_metric([queue, status], count)
         yield depth
@@ -79,9 +82,13 @@ class MetricsServer:
         try:
             await web.TCPSite(self._runner, self.listen, self.port).start()
         except OSError as exc:  # the port is taken (two processes on one host with one METRICS_PORT)
-            log.error("METRICS_PORT %d on %s is not free (%s): this process runs without /healthz and "
-                      "/metrics; give each process on a host its own METRICS_PORT",
-                      self.port, self.listen, exc.strerror or type(exc).__name__)  # fmt: skip
+            log.error(
+                "METRICS_PORT %d on %s is not free (%s): this process runs without /healthz and "
+                "/metrics; give each process on a host its own METRICS_PORT",
+                self.port,
+                self.listen,
+                exc.strerror or type(exc).__name__,
+            )
             await self.stop()
             return
         log.info("metrics on %s:%d (/healthz, /metrics)", self.listen, self.port)

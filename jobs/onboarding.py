@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import recommender as rec
-from jobs.schedule import after_sync
 from jobs.pull import HISTORY
+from jobs.schedule import after_sync
 from jobs.sync import ACCOUNT_CHANGED, SyncReport, quick_sync, sync_user
 from jobs.training import train_users_now
 from services import Services
@@ -44,8 +44,9 @@ class OnboardingView(Protocol):
 DeferRest = Callable[[int, int], Awaitable[None]]
 
 
-async def first_sync_and_train(services: Services, user_id: int, view: OnboardingView,
-                               defer_rest: DeferRest | None = None, retried: bool = False) -> bool:
+async def first_sync_and_train(
+    services: Services, user_id: int, view: OnboardingView, defer_rest: DeferRest | None = None, retried: bool = False
+) -> bool:
     """True when the first personal model is ready; returns once the background sync ended too, or
     once `defer_rest` handed it on. An account synced before (a new login of the same account) gets
     one ordinary sync instead. `retried`: an earlier attempt (its worker died) may have stored the
@@ -84,8 +85,7 @@ async def first_sync_and_train(services: Services, user_id: int, view: Onboardin
     return True
 
 
-async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, version: int,
-                         trained_on: int) -> None:
+async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, version: int, trained_on: int) -> None:
     """The full sync behind the first picks; the scheduled syncs keep off while it runs.
     `trained_on`: how many videos' metadata the first model had."""
     state = {"version": version, "trained_on": max(trained_on, 1), "told_at": time.monotonic()}
@@ -112,8 +112,7 @@ async def sync_the_rest(services: Services, user_id: int, view: OnboardingView, 
     await _tell_done(services, user_id, view, report, state["version"])
 
 
-async def _tell_done(services: Services, user_id: int, view: OnboardingView, report: SyncReport,
-                     version: int) -> None:
+async def _tell_done(services: Services, user_id: int, view: OnboardingView, report: SyncReport, version: int) -> None:
     tags, uploaders = _taste(services, user_id)
     await view.status("sync_done", **report_counts(report), version=version, tags=tags, uploaders=uploaders)
 
@@ -148,5 +147,11 @@ def _taste(services: Services, user_id: int) -> tuple[str, str]:
 def _log(part: str, user_id: int, report: SyncReport) -> None:
     log.info(
         "first sync (%s) user=%d new=%d meta=%d calls=%d seconds=%.2f error=%s",
-        part, user_id, report.new_items, report.metadata_fetched, report.calls, report.seconds, report.error,
-    )  # fmt: skip
+        part,
+        user_id,
+        report.new_items,
+        report.metadata_fetched,
+        report.calls,
+        report.seconds,
+        report.error,
+    )

@@ -51,7 +51,7 @@ CandidateRow = namedtuple("CandidateRow", [f.name for f in fields(rec.Video)] + 
 @lru_cache(maxsize=20_000)
 def _rec_video(row: CandidateRow) -> rec.Video:
     """The whole row is the key: a changed row converts again."""
-    return to_rec_video(row)  # type: ignore[arg-type]  # same attributes
+    return to_rec_video(row)  # same attributes
 
 
 def rows_to_rec_videos(rows: list[tuple]) -> list[rec.Video]:
@@ -67,12 +67,14 @@ def candidate_rec_videos(db: Database, since: int) -> list[rec.Video]:
 
 def user_candidate_rec_videos(db: Database, user_id: int, since: int) -> list[rec.Video]:
     """The user's own candidates (followed creators' uploads, home feed, related) as recommender Videos."""
-    return [_rec_video(CandidateRow(*r))
-            for r in candidates.user_candidate_rows(db, user_id, since, CandidateRow._fields)]
+    return [
+        _rec_video(CandidateRow(*r)) for r in candidates.user_candidate_rows(db, user_id, since, CandidateRow._fields)
+    ]
 
 
-def recalled_rec_videos(services: Services, tower: rec.TwoTower | None, user: User,
-                        exclude: set[str]) -> list[rec.Video]:
+def recalled_rec_videos(
+    services: Services, tower: rec.TwoTower | None, user: User, exclude: set[str]
+) -> list[rec.Video]:
     """The two-tower model's recall for the user from the whole catalogue: the videos nearest the
     user's newest chosen videos, none excluded, none unavailable since the model was built."""
     if tower is None:
@@ -117,8 +119,17 @@ def choose_picks(services: Services, user: User, k: int) -> PickBatch:
         shared = services.models.load_shared()
         # "Similar to <title>" reasons: rank names the liked video that drove a pick by its title.
         liked_titles = catalogue.titles(services.db, model.history) if shared is not None else None
-        chosen = rec.rank(model, pool, k=k, exclude=exclude, now=now, shared=shared, liked_titles=liked_titles,
-                          followed=followed, tower=tower)
+        chosen = rec.rank(
+            model,
+            pool,
+            k=k,
+            exclude=exclude,
+            now=now,
+            shared=shared,
+            liked_titles=liked_titles,
+            followed=followed,
+            tower=tower,
+        )
         mode: Mode = "personal"
     else:
         chosen = rec.rank_popular(pool, k=k, exclude=exclude, now=now, followed=followed)

@@ -136,8 +136,9 @@ async def pull_new_history(services: Services, account: Account, pull: Pull) -> 
 
 def add_watches(pull: Pull, items: Iterable[HistoryItem]) -> None:
     for item in items:
-        pull.rows.append(BehaviourRow(item.video.bvid, "watch", at=item.view_at,
-                                      progress=item.progress, duration=item.duration))  # fmt: skip
+        pull.rows.append(
+            BehaviourRow(item.video.bvid, "watch", at=item.view_at, progress=item.progress, duration=item.duration)
+        )
         pull.videos.append(item.video)
         if item.is_fav:  # when it was faved is not said: the view is the closest time known
             pull.implied.append(BehaviourRow(item.video.bvid, "favorite", at=item.view_at))
@@ -190,8 +191,9 @@ async def pull_coins_and_likes(services: Services, account: Account, pull: Pull)
         pull.videos.append(video)
 
 
-async def pull_older_history(services: Services, account: Account, cursor: HistoryCursor, guard: Progress,
-                             pages: int) -> tuple[Pull, HistoryCursor | None]:
+async def pull_older_history(
+    services: Services, account: Account, cursor: HistoryCursor, guard: Progress, pages: int
+) -> tuple[Pull, HistoryCursor | None]:
     """Up to `pages` history pages from `cursor` (older history a first sync left): the rows, with the
     backfill cursor to go on from, and that cursor (None: the oldest page was read). `guard.cut`
     says the list stopped early (a page limit, a cursor that stopped moving): go on next sync."""

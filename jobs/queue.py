@@ -36,9 +36,9 @@ from jobs.digest import DigestReport, claim_due_digests, send_digest
 from jobs.metrics import JOBS_DONE, SYNC_SECONDS, TRAIN_SECONDS
 from jobs.onboarding import first_sync_and_train, sync_the_rest
 from jobs.schedule import after_sync
-from services import Services
 from jobs.sync import candidate_refresh_due, refresh_candidates, sync_user
 from jobs.training import rebuild_shared, rebuild_twotower, shared_due, train_users_now, twotower_due
+from services import Services
 from settings import Settings
 from storage import picks, users
 from storage.db import Database
@@ -63,9 +63,10 @@ class TransientFailure(Exception):
 
 
 RETRY = procrastinate.RetryStrategy(
-    max_attempts=6, exponential_wait=2,
+    max_attempts=6,
+    exponential_wait=2,
     retry_exceptions=[TransientFailure, OperationalError, BilibiliError, OSError],
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -169,16 +170,22 @@ def _baseline_queue_schema(conn: Any, available: list[str]) -> set[str]:
     """The record table; on a fresh database the full schema. The names recorded as applied."""
     from procrastinate.schema import SchemaManager
 
-    conn.execute(text(f"CREATE TABLE IF NOT EXISTS {MIGRATION_RECORD} "
-                      "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"))  # fmt: skip
+    conn.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATION_RECORD} "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+    )
     fresh = conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None
     if fresh:
         _run_script(conn, SchemaManager.get_schema())
         log.info("procrastinate schema applied")
     recorded = set(conn.execute(text(f"SELECT name FROM {MIGRATION_RECORD}")).scalars())
     if fresh or not recorded:  # the schema script of this release: everything up to now is in it
-        conn.execute(text(f"INSERT INTO {MIGRATION_RECORD} (name) SELECT unnest(CAST(:names AS text[])) "
-                          "ON CONFLICT DO NOTHING"), {"names": available})  # fmt: skip
+        conn.execute(
+            text(f"INSERT INTO {MIGRATION_RECORD} (name) SELECT unnest(CAST(:names AS text[])) ON CONFLICT DO NOTHING"),
+            {"names": available},
+        )
         recorded |= set(available)
     conn.commit()
     return recorded
@@ -190,7 +197,7 @@ def _run_script(conn: Any, script: str) -> None:
         cursor.execute(script)
 
 
-async def _defer(task: procrastinate.Task, lock: str | None, queueing_lock: str, **kwargs: Any) -> bool:
+async def _defer(task: procrastinate.tasks.Task, lock: str | None, queueing_lock: str, **kwargs: Any) -> bool:
     """True when deferred; False when the same job already waits (its queueing lock)."""
     try:
         await task.configure(lock=lock, queueing_lock=queueing_lock).defer_async(**kwargs)
@@ -243,16 +250,24 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
 
         async def defer_rest(msg_id: int | None, version: int, trained_on: int) -> None:
             # Queueing lock `sync:<id>`: the scheduler sees the user's sync queued and adds none.
-            await _defer(onboard_rest_task, f"user:{user_id}", f"sync:{user_id}", user_id=user_id,
-                         message_id=msg_id, version=version, trained_on=trained_on)  # fmt: skip
+            await _defer(
+                onboard_rest_task,
+                f"user:{user_id}",
+                f"sync:{user_id}",
+                user_id=user_id,
+                message_id=msg_id,
+                version=version,
+                trained_on=trained_on,
+            )
 
         await onboard_user(rt.services, rt.bot, user_id, message_id, defer_rest, retried=context.job.attempts > 0)
 
     # The rest of that first sync (older history, every folder, retrains as it grows): a sync-queue job,
     # so the urgent slot is free again once the first picks are out.
     @app.task(name="onboard_rest", queue="sync", priority=PRIORITY["onboard_rest"], retry=RETRY, pass_context=True)
-    async def onboard_rest_task(context: procrastinate.JobContext, user_id: int, message_id: int | None,
-                                version: int, trained_on: int) -> None:
+    async def onboard_rest_task(
+        context: procrastinate.JobContext, user_id: int, message_id: int | None, version: int, trained_on: int
+    ) -> None:
         rt = _runtime(context)
         await sync_rest_of_onboarding(rt.services, rt.bot, user_id, message_id, version, trained_on)
 
@@ -263,27 +278,48 @@ def _register(app: procrastinate.App, settings: Settings) -> None:
         rt = _runtime(context)
         await sync_user_now(rt.services, rt.bot, user_id, message_id)
 
-    tasks = {"sync": sync_user_task, "train": train_shard_task, "shared": rebuild_shared_task,
-             "twotower": rebuild_twotower_task,
-             "refresh": refresh_candidates_task, "digest": send_digest_task}  # fmt: skip
+    tasks = {
+        "sync": sync_user_task,
+        "train": train_shard_task,
+        "shared": rebuild_shared_task,
+        "twotower": rebuild_twotower_task,
+        "refresh": refresh_candidates_task,
+        "digest": send_digest_task,
+    }
 
     @app.periodic(cron=work.scheduler_cron, periodic_id="scheduler")
     # `lock`: one scheduler run at a time (a run over many users outlasts a short cron period).
-    @app.task(name="schedule", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], lock="schedule",
-              queueing_lock="schedule", pass_context=True)
+    @app.task(
+        name="schedule",
+        queue=SCHEDULE_QUEUE,
+        priority=PRIORITY["schedule"],
+        lock="schedule",
+        queueing_lock="schedule",
+        pass_context=True,
+    )
     async def schedule_task(context: procrastinate.JobContext, timestamp: int) -> None:
         await schedule_due_work(_runtime(context), tasks)
 
     @app.periodic(cron=work.scheduler_cron, periodic_id="recover")
-    @app.task(name="recover_stalled", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"], queueing_lock="recover",
-              pass_context=True)
+    @app.task(
+        name="recover_stalled",
+        queue=SCHEDULE_QUEUE,
+        priority=PRIORITY["schedule"],
+        queueing_lock="recover",
+        pass_context=True,
+    )
     async def recover_task(context: procrastinate.JobContext, timestamp: int) -> None:
         # No `lock` here: a recovery killed mid-run must not block every later one.
         await recover_stalled_jobs(context.app, work.stalled_after_s)
 
     @app.periodic(cron=PRUNE_CRON, periodic_id="prune")
-    @app.task(name="prune_finished_jobs", queue=SCHEDULE_QUEUE, priority=PRIORITY["schedule"],
-              queueing_lock="prune", pass_context=True)  # fmt: skip
+    @app.task(
+        name="prune_finished_jobs",
+        queue=SCHEDULE_QUEUE,
+        priority=PRIORITY["schedule"],
+        queueing_lock="prune",
+        pass_context=True,
+    )
     async def prune_task(context: procrastinate.JobContext, timestamp: int) -> None:
         await prune_finished_jobs(context.app, work.failed_jobs_keep_days)
 
@@ -314,8 +350,9 @@ def _onboarding_view(svc: Services, bot: Any, user_id: int, message_id: int | No
     return BotOnboardingView(bot, user.chat_id, user.language, message_id)
 
 
-async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | None,
-                       defer_rest: Any, retried: bool = False) -> None:
+async def onboard_user(
+    svc: Services, bot: Any, user_id: int, message_id: int | None, defer_rest: Any, retried: bool = False
+) -> None:
     """The first part of a first sync on a worker, as the front runs it in embedded mode; the rest is
     handed to `defer_rest(message_id, version, trained_on)`. A retried job (its worker died) edits the
     same status message; if it never finishes, ONBOARDING_HOLD lets the scheduled sync take over."""
@@ -329,13 +366,13 @@ async def onboard_user(svc: Services, bot: Any, user_id: int, message_id: int | 
     JOBS_DONE.labels("onboard_user", "ok" if ready else "failed").inc()
 
 
-async def sync_rest_of_onboarding(svc: Services, bot: Any, user_id: int, message_id: int | None, version: int,
-                                  trained_on: int) -> None:
+async def sync_rest_of_onboarding(
+    svc: Services, bot: Any, user_id: int, message_id: int | None, version: int, trained_on: int
+) -> None:
     if (view := _onboarding_view(svc, bot, user_id, message_id)) is None:
         return
     await sync_the_rest(svc, user_id, view, version, trained_on)
     JOBS_DONE.labels("onboard_rest", "ok").inc()
-
 
 
 async def sync_user_now(svc: Services, bot: Any, user_id: int, message_id: int | None) -> None:
@@ -422,7 +459,7 @@ async def send_claimed_digest(svc: Services, bot: Any, user_id: int, local_date:
         raise TransientFailure(f"digest {digest.id}: {', '.join(report.errors)}")
 
 
-async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -> dict[str, int]:
+async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.tasks.Task]) -> dict[str, int]:
     """The distributed tick: defer a job for each due user, training shard and claimed digest."""
     svc, now = rt.services, rt.services.now()
     deferred = {"sync": 0, "train": 0, "digest": 0}
@@ -441,8 +478,9 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
         await _defer(tasks["twotower"], "train:twotower", "train:twotower")
     for digest in await claim_due_digests(svc, DigestReport()):
         lock = f"digest:{digest.user_id}:{digest.local_date}"
-        deferred["digest"] += await _defer(tasks["digest"], lock, lock,
-                                           user_id=digest.user_id, local_date=digest.local_date)  # fmt: skip
+        deferred["digest"] += await _defer(
+            tasks["digest"], lock, lock, user_id=digest.user_id, local_date=digest.local_date
+        )
     if any(deferred.values()):
         log.info("job=schedule deferred sync=%d train=%d digest=%d", *deferred.values())
     return deferred
@@ -451,10 +489,15 @@ async def schedule_due_work(rt: Runtime, tasks: dict[str, procrastinate.Task]) -
 def queued_locks(db: Database, prefix: str) -> set[str]:
     """Queueing locks of the jobs waiting or running, so the scheduler skips them in one query."""
     with db.engine.connect() as conn:
-        return set(conn.execute(
-            text("SELECT queueing_lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
-                 "AND queueing_lock LIKE :prefix"), {"prefix": prefix + "%"},
-        ).scalars())  # fmt: skip
+        return set(
+            conn.execute(
+                text(
+                    "SELECT queueing_lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                    "AND queueing_lock LIKE :prefix"
+                ),
+                {"prefix": prefix + "%"},
+            ).scalars()
+        )
 
 
 async def recover_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 
-from services import Services
 from jobs.sync import ACCOUNT_CHANGED
+from services import Services
 from storage import behaviour, users
 
 RETRY_AFTER_FAILURE_S = 15 * 60

@@ -120,16 +120,22 @@ def _neighbours(svc: Services, video: Video) -> list[rec.Neighbour]:
     return found
 
 
-def for_user(svc: Services, user: User, neighbours: Sequence[rec.Neighbour],
-             rows: dict[str, Video]) -> list[rec.Neighbour]:  # fmt: skip
+def for_user(
+    svc: Services, user: User, neighbours: Sequence[rec.Neighbour], rows: dict[str, Video]
+) -> list[rec.Neighbour]:
     """The one place a user's own rules filter /similar's candidates: what they watched or 👎'd goes,
     and what their block rules hide (jobs/filters.py); so does a video nobody can play (gone, paid,
     members-only) and one without a catalogue row (it could not be checked)."""
     seen = behaviour.watched_bvids(svc.db, user.id)
     disliked = {b for b, (label, _) in picks.get_feedback(svc.db, user.id).items() if label < 0}
-    playable = [to_rec_video(rows[n.bvid]) for n in neighbours
-                if n.bvid in rows and n.bvid not in seen and n.bvid not in disliked
-                and not (rows[n.bvid].unavailable or rows[n.bvid].paid or rows[n.bvid].upower_exclusive)]  # fmt: skip
+    playable = [
+        to_rec_video(rows[n.bvid])
+        for n in neighbours
+        if n.bvid in rows
+        and n.bvid not in seen
+        and n.bvid not in disliked
+        and not (rows[n.bvid].unavailable or rows[n.bvid].paid or rows[n.bvid].upower_exclusive)
+    ]
     keep = {v.bvid for v in allowed(rules_of(svc.db, user.id), playable)}
     return [n for n in neighbours if n.bvid in keep]
 
@@ -152,13 +158,23 @@ async def similar_page(svc: Services, user: User, bvid: str) -> SimilarPage:
     candidates = for_user(svc, user, candidates, rows)
     if not candidates:  # nothing in the pool: the user's own candidates may still hold some
         since = svc.now() - CANDIDATE_WINDOW_S
-        own = rec.similar_videos(to_rec_video(video), user_candidate_rec_videos(svc.db, user.id, since),
-                                 k=NEIGHBOURS_KEPT)  # fmt: skip
+        own = rec.similar_videos(
+            to_rec_video(video), user_candidate_rec_videos(svc.db, user.id, since), k=NEIGHBOURS_KEPT
+        )
         rows = catalogue.get_videos(svc.db, [n.bvid for n in own])
         candidates = for_user(svc, user, own, rows)
     rows = {n.bvid: rows[n.bvid] for n in candidates}
     ratings = _ratings(svc, user, rows)
     chosen = rec.blend_personal(candidates, ratings or {}, SHOWN) if ratings else candidates[:SHOWN]
-    lines = [SimilarLine(n.bvid, rows[n.bvid].title, rows[n.bvid].owner_name, rows[n.bvid].duration,
-                         ratings.get(n.bvid) if ratings else None, n.reason) for n in chosen]  # fmt: skip
+    lines = [
+        SimilarLine(
+            n.bvid,
+            rows[n.bvid].title,
+            rows[n.bvid].owner_name,
+            rows[n.bvid].duration,
+            ratings.get(n.bvid) if ratings else None,
+            n.reason,
+        )
+        for n in chosen
+    ]
     return SimilarPage(video.bvid, video.title, lines, ratings is not None)

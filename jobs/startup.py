@@ -20,8 +20,8 @@ def require_shared_keys(settings: Settings) -> None:
     if settings.work.distributed and (keys is None or not keys.get_secret_value().strip()):
         raise SystemExit(
             "FERNET_KEYS is not set: WORK_MODE=distributed needs the same FERNET_KEYS on the front and every "
-            "worker (generate one: python -c \"from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())\")"
+            'worker (generate one: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())")'
         )
 
 

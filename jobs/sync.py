@@ -99,8 +99,9 @@ async def sync_user(services: Services, user_id: int, on_progress: OnProgress | 
     One sync of a user at a time in this process: a second caller waits for the first to finish
     (then reads only what is new); the tick skips a user who is syncing (`Services.syncing`)."""
     async with services.sync_lock(user_id):
-        return await _guarded(services, user_id, lambda report, account: _full_sync(
-            services, account, report, on_progress))
+        return await _guarded(
+            services, user_id, lambda report, account: _full_sync(services, account, report, on_progress)
+        )
 
 
 async def quick_sync(services: Services, user_id: int) -> SyncReport:
@@ -112,8 +113,7 @@ async def quick_sync(services: Services, user_id: int) -> SyncReport:
             return await _guarded(services, user_id, lambda report, account: _quick_sync(services, account, report))
 
 
-async def _full_sync(services: Services, account: Account, report: SyncReport,
-                     on_progress: OnProgress | None) -> None:
+async def _full_sync(services: Services, account: Account, report: SyncReport, on_progress: OnProgress | None) -> None:
     pull = await pull_behaviour(services, account)
     # Rows and cursors together, after the whole pull: a fault anywhere above stores neither.
     _commit(services, account, pull, report)
@@ -121,8 +121,7 @@ async def _full_sync(services: Services, account: Account, report: SyncReport,
     # Never fetched first (most valuable first), then this pull's videos whose metadata grew old.
     owed = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())
     bvids = owed + [r.bvid for r in pull.rows]
-    report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report,
-                                                   on_progress=on_progress)
+    report.metadata_fetched = await fetch_metadata(services, bvids, pull.videos, report=report, on_progress=on_progress)
     report.candidates = await refresh_candidates_safely(services)
     report.candidates += await _pull_related(services, account)
     report.candidates += await _pull_own_candidates(services, account)
@@ -133,8 +132,9 @@ async def _quick_sync(services: Services, account: Account, report: SyncReport) 
     _commit(services, account, pull, report)
     wanted = behaviour.bvids_missing_metadata(services.db, account.user_id, services.now())[:QUICK_METADATA]
     related: dict[str, list[VideoInfo]] = {}
-    report.metadata_fetched = await fetch_metadata(services, wanted, pull.videos, report=report,
-                                                   on_related=related.__setitem__)
+    report.metadata_fetched = await fetch_metadata(
+        services, wanted, pull.videos, report=report, on_related=related.__setitem__
+    )
     report.candidates += _keep_related(services, account, related)
     # the related lists of the strongest signals, as the full sync pulls them (a few calls, no metadata)
     try:
@@ -152,7 +152,6 @@ def _keep_related(services: Services, account: Account, related: dict[str, list[
     """The related lists view/detail returned with the first part's metadata (no call of their own):
     stored once in the related graph, and the first few of each become this user's own candidates
     (never everyone's). Their list rows give stats, title, uploader and partition; tags come later."""
-    db, now = services.db, services.now()
     own: list[VideoInfo] = []
     for rows in related.values():  # the lists themselves were stored by fetch_metadata (keep_related)
         own += rows[:QUICK_RELATED_PER_VIDEO]
@@ -164,8 +163,9 @@ def _keep_related(services: Services, account: Account, related: dict[str, list[
 
 
 def _commit(services: Services, account: Account, pull: Pull, report: SyncReport) -> None:
-    new_items = behaviour.save_pull(services.db, account.user_id, account.linked_mid, pull.rows, pull.cursors,
-                                    services.now(), implied=pull.implied)
+    new_items = behaviour.save_pull(
+        services.db, account.user_id, account.linked_mid, pull.rows, pull.cursors, services.now(), implied=pull.implied
+    )
     if new_items is None:
         raise AccountChanged
     report.new_items += new_items
@@ -174,8 +174,9 @@ def _commit(services: Services, account: Account, pull: Pull, report: SyncReport
         behaviour.set_cursor(services.db, account.user_id, NO_HISTORY, str(services.now()), services.now())
 
 
-async def _guarded(services: Services, user_id: int,
-                   body: Callable[[SyncReport, Account], Awaitable[None]]) -> SyncReport:
+async def _guarded(
+    services: Services, user_id: int, body: Callable[[SyncReport, Account], Awaitable[None]]
+) -> SyncReport:
     """Credentials, then `body`; every failure ends in the report (typed), none escapes."""
     report = SyncReport(user_id)
     calls_before, started = services.bili.calls, time.monotonic()
@@ -223,8 +224,9 @@ async def fresh_credentials(services: Services, user_id: int) -> Credentials | N
     return await services.bili.refresh_if_needed(creds, persist)
 
 
-async def _backfill_history(services: Services, account: Account, report: SyncReport,
-                            on_progress: OnProgress | None) -> None:
+async def _backfill_history(
+    services: Services, account: Account, report: SyncReport, on_progress: OnProgress | None
+) -> None:
     """The older history a first sync left, a few pages per commit, each commit with the cursor of
     the page after it: a crash re-reads at most BACKFILL_COMMIT_PAGES pages."""
     raw = behaviour.get_cursor(services.db, account.user_id, HISTORY_BACKFILL)
@@ -254,9 +256,15 @@ METADATA_PROGRESS_EVERY = 50  # videos between two progress reports
 RELATED_KEPT = 10
 
 
-async def fetch_metadata(services: Services, bvids: Iterable[str], seen: list[VideoInfo], *,
-                         report: SyncReport | None = None, on_progress: OnProgress | None = None,
-                         on_related: Callable[[str, list[VideoInfo]], None] | None = None) -> int:
+async def fetch_metadata(
+    services: Services,
+    bvids: Iterable[str],
+    seen: list[VideoInfo],
+    *,
+    report: SyncReport | None = None,
+    on_progress: OnProgress | None = None,
+    on_related: Callable[[str, list[VideoInfo]], None] | None = None,
+) -> int:
     """Metadata + tags for videos unknown to the catalogue or older than the TTL, once for all users,
     in the order given (most valuable first). One call per video: view/detail (falling back to view +
     tags), also where a list already gave the stats: only view tells a members-only video (never
@@ -321,8 +329,9 @@ def keep_related(services: Services, related: dict[str, list[VideoInfo]]) -> Non
     if not related:
         return
     _keep_list_rows(services, [v for rows in related.values() for v in rows])
-    catalogue.save_related_lists(services.db, {b: [v.bvid for v in rows] for b, rows in related.items()},
-                                 services.now())  # fmt: skip
+    catalogue.save_related_lists(
+        services.db, {b: [v.bvid for v in rows] for b, rows in related.items()}, services.now()
+    )
     related.clear()
 
 
@@ -391,7 +400,6 @@ async def _pull_related(services: Services, account: Account, with_metadata: boo
     # A list stored fresh (this pull, the seed's view/detail call, or another user's sync) costs no call:
     # only the rest are asked. Either way it becomes this user's own candidates, never a shared list.
     stored = catalogue.related_graph(db, catalogue.related_fetched(db, seeds, since=since))
-    added = 0
     pulled: set[str] = set()
     for bvid in seeds:
         if bvid in gone:
@@ -435,8 +443,9 @@ async def _pull_own_candidates(services: Services, account: Account) -> int:
 
 
 def _save_own(services: Services, account: Account, source: str, bvids: list[str]) -> None:
-    if not candidates.save_user_candidates(services.db, account.user_id, account.linked_mid, source, bvids,
-                                           services.now()):
+    if not candidates.save_user_candidates(
+        services.db, account.user_id, account.linked_mid, source, bvids, services.now()
+    ):
         raise AccountChanged
 
 
@@ -462,8 +471,9 @@ async def _sync_followings(services: Services, account: Account) -> int:
         mids += [f.mid for f in page.items]
         if not page.has_more or not page.items:
             break
-    _save_cursors(services, account, {candidates.FOLLOWINGS: candidates.encode_followed(mids),
-                                      candidates.FOLLOWINGS_AT: str(now)})
+    _save_cursors(
+        services, account, {candidates.FOLLOWINGS: candidates.encode_followed(mids), candidates.FOLLOWINGS_AT: str(now)}
+    )
     return 0
 
 

@@ -32,8 +32,14 @@ async def sync_now(services: Services, user_id: int, view: OnboardingView) -> Sy
             await view.status("syncnow_progress", **report_counts(report))
 
     report = await sync_user(services, user_id, on_progress)
-    log.info("sync now user=%d new=%d calls=%d seconds=%.2f error=%s",
-             user_id, report.new_items, report.calls, report.seconds, report.error)  # fmt: skip
+    log.info(
+        "sync now user=%d new=%d calls=%d seconds=%.2f error=%s",
+        user_id,
+        report.new_items,
+        report.calls,
+        report.seconds,
+        report.error,
+    )
     after_sync(services, user_id, report)  # the next sync, the retry, or the login marked dead
     if report.error == ACCOUNT_CHANGED:
         return report  # /forget or another account meanwhile: nothing of this sync is theirs
@@ -50,6 +56,7 @@ async def sync_now(services: Services, user_id: int, view: OnboardingView) -> Sy
     if report.new_items:  # the picks should know it now, not at the next training pass
         await train_now(services, user_id)
     model = picks.latest_model_version(services.db, user_id)
-    await view.status("syncnow_done", new=report.new_items, **report_counts(report),
-                      version=model.version if model else 0)  # fmt: skip
+    await view.status(
+        "syncnow_done", new=report.new_items, **report_counts(report), version=model.version if model else 0
+    )
     return report

@@ -12,9 +12,9 @@ from bilibili import RiskControl
 from delivery.i18n import t
 from jobs.digest import DigestRunner
 from jobs.schedule import after_sync
-from services import SERVICES_KEY, Services
 from jobs.sync import refresh_candidates_safely, sync_user
 from jobs.training import rebuild_shared, rebuild_twotower, shared_due, train_users_now, twotower_due
+from services import SERVICES_KEY, Services
 from storage import users
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Ticker:
         due = users.users_due_sync(svc.db, svc.now(), limit=SYNC_BATCH)
         done = items = calls = failures = 0
         try:
-            calls += (await _refresh_candidates_safely(svc))
+            calls += await _refresh_candidates_safely(svc)
         except RiskControl:
             due = []  # bilibili blocked us: every sync waits for the backoff
         for user in due:
@@ -70,8 +70,12 @@ class Ticker:
         if due:
             log.info(
                 "job=sync users=%d items=%d calls=%d failures=%d seconds=%.1f",
-                done, items, calls, failures, time.monotonic() - started,
-            )  # fmt: skip
+                done,
+                items,
+                calls,
+                failures,
+                time.monotonic() - started,
+            )
 
     async def run_training(self) -> None:
         svc = self.services

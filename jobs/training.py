@@ -39,14 +39,18 @@ def _gather(services: Services, user_ids: list[int]) -> tuple[dict, dict, rec.Sh
     pool = [bvid for (bvid,) in catalogue.candidate_rows(db, since=now - NEGATIVE_POOL_WINDOW_S, columns=("bvid",))]
     bvids = set(pool) | {e.bvid for evs in events.values() for e in evs}
     videos = to_rec_videos(catalogue.get_videos(db, bvids).values())
-    data = {str(uid): rec.UserData(events=evs, negatives_pool=pool,
-                                   followed=frozenset(candidates.followed_uploaders(db, uid)))
-            for uid, evs in events.items()}
+    data = {
+        str(uid): rec.UserData(
+            events=evs, negatives_pool=pool, followed=frozenset(candidates.followed_uploaders(db, uid))
+        )
+        for uid, evs in events.items()
+    }
     return data, videos, services.models.load_shared()
 
 
-def _train_and_save(services: Services, user_ids: list[int], now: int,
-                    unsaved: set[int] | None = None) -> dict[int, tuple[int, int]]:
+def _train_and_save(
+    services: Services, user_ids: list[int], now: int, unsaved: set[int] | None = None
+) -> dict[int, tuple[int, int]]:
     """The whole pass on the trainer thread (reads, training, files), so the bot keeps answering.
     Returns user id -> (saved model version, events it learnt from); `unsaved` collects the users
     trained but not saved (gone, or /reset since their taps were read: they stay due)."""
@@ -134,8 +138,13 @@ async def rebuild_shared(services: Services) -> bool:
         services.models.drop_shared()  # someone in the sample left while it was built
         log.info("job=shared dropped: %d of its users left during the build", gone)
         return False
-    log.info("job=shared users=%d items=%d seconds=%.2f saved=%s", len(shared.members), len(shared.bvids),
-             time.monotonic() - started, saved)  # fmt: skip
+    log.info(
+        "job=shared users=%d items=%d seconds=%.2f saved=%s",
+        len(shared.members),
+        len(shared.bvids),
+        time.monotonic() - started,
+        saved,
+    )
     return saved
 
 
@@ -198,9 +207,15 @@ async def rebuild_twotower(services: Services) -> bool:
         services.models.drop_twotower()  # someone in the sample left while it was trained
         log.info("job=twotower dropped: %d of its users left during the build", gone)
         return False
-    log.info("job=twotower users=%d items=%d recallable=%d train_seconds=%.2f seconds=%.2f saved=%s",
-             len(tower.members), len(tower.bvids), int(tower.recallable.sum()), tower.seconds,
-             time.monotonic() - started, saved)  # fmt: skip
+    log.info(
+        "job=twotower users=%d items=%d recallable=%d train_seconds=%.2f seconds=%.2f saved=%s",
+        len(tower.members),
+        len(tower.bvids),
+        int(tower.recallable.sum()),
+        tower.seconds,
+        time.monotonic() - started,
+        saved,
+    )
     return saved
 
 

@@ -12,8 +12,8 @@ import argparse
 import asyncio
 import logging
 
-from jobs.startup import check_stored_logins, require_shared_keys
 from jobs.queue import QUEUES, SCHEDULE_QUEUE, Runtime, build_app, ensure_queue_schema, run_worker_loops
+from jobs.startup import check_stored_logins, require_shared_keys
 from services import build_services
 from settings import Settings, get_settings
 
@@ -36,8 +36,12 @@ def build_bot(settings: Settings, services):
     if tg.bot_token is None:
         raise SystemExit("BOT_TOKEN is not set: workers send digests and notices")
     limiter = MeteredRateLimiter(tg.max_messages_per_second, max_retries=3, shared=DatabasePace(services.db))
-    return ExtBot(tg.bot_token.get_secret_value(), base_url=tg.base_url,
-                  defaults=Defaults(parse_mode=ParseMode.HTML), rate_limiter=limiter)  # fmt: skip
+    return ExtBot(
+        tg.bot_token.get_secret_value(),
+        base_url=tg.base_url,
+        defaults=Defaults(parse_mode=ParseMode.HTML),
+        rate_limiter=limiter,
+    )
 
 
 async def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:

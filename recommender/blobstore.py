@@ -3,6 +3,7 @@ versioned blobs (the database in distributed mode), so a model trained on one ma
 
 recommender/ knows no database: the backend is handed in (storage/model_blobs.py implements it).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from safetensors.numpy import load as np_load, save as np_save
-from safetensors.torch import load as pt_load, save as pt_save
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+from safetensors.torch import load as pt_load
+from safetensors.torch import save as pt_save
 
 from .shared import SharedSignals
 from .store import _meta, _model_from

@@ -1,4 +1,5 @@
 """Datasets for evaluation and tests: bilibili CSVs, MovieLens-100k, planted-preference synthetic users."""
+
 from __future__ import annotations
 
 import ast
@@ -33,10 +34,24 @@ def load_popular(path: Path = POPULAR_CSV) -> dict[str, Video]:
     for r in df.itertuples(index=False):
         bvid = str(r.short_link_v2).rsplit("/", 1)[-1]
         tags = tuple(t for t in str(r.tags).split(",") if t and t != "nan")
-        out[bvid] = Video(bvid, str(r.title), _int(r.owner_mid), str(r.owner_name), tags, _int(r.tid),
-                          str(r.tname), _int(r.duration), _int(r.pubdate), _int(r.stat_view), _int(r.stat_like),
-                          _int(r.stat_favorite), _int(r.stat_coin), _int(r.stat_share), _int(r.stat_danmaku),
-                          _int(r.stat_reply))
+        out[bvid] = Video(
+            bvid,
+            str(r.title),
+            _int(r.owner_mid),
+            str(r.owner_name),
+            tags,
+            _int(r.tid),
+            str(r.tname),
+            _int(r.duration),
+            _int(r.pubdate),
+            _int(r.stat_view),
+            _int(r.stat_like),
+            _int(r.stat_favorite),
+            _int(r.stat_coin),
+            _int(r.stat_share),
+            _int(r.stat_danmaku),
+            _int(r.stat_reply),
+        )
     return out
 
 
@@ -53,9 +68,24 @@ def load_history(path: Path = HISTORY_CSV) -> tuple[dict[str, Video], list[Event
         except (ValueError, SyntaxError):
             tags = ()
         up = str(r.up_name)
-        videos[r.bv] = Video(r.bv, str(r.title), zlib.crc32(up.encode()), up, tags, _int(r.tid), str(_int(r.tid)),
-                             _int(r.duration), _int(r.time), _int(r.view), _int(r.like), _int(r.fav), _int(r.coin),
-                             _int(r.share), _int(r.dm), _int(r.reply))
+        videos[r.bv] = Video(
+            r.bv,
+            str(r.title),
+            zlib.crc32(up.encode()),
+            up,
+            tags,
+            _int(r.tid),
+            str(_int(r.tid)),
+            _int(r.duration),
+            _int(r.time),
+            _int(r.view),
+            _int(r.like),
+            _int(r.fav),
+            _int(r.coin),
+            _int(r.share),
+            _int(r.dm),
+            _int(r.reply),
+        )
         at = _int(r.view_time)
         events.append(Event(r.bv, "watch", at, _int(r.progress), _int(r.duration)))
         for col, kind in (("u_like", "like"), ("u_fav", "favorite"), ("u_coin", "coin")):
@@ -94,10 +124,24 @@ def synthetic(n_users: int = 16, n_videos: int = 400, samples: int = 300, seed: 
         tags = tuple(f"tag{t}" for t in rng.choice(n_tags, rng.integers(2, 6), replace=False))
         up = int(rng.integers(n_ups))
         tid = int(rng.integers(12))
-        videos[f"BV{i:06d}"] = Video(f"BV{i:06d}", f"video {i}", up, f"up{up}", tags, tid, f"part{tid}",
-                                     int(rng.integers(30, 1800)), now - int(rng.integers(0, 90 * 86400)),
-                                     view, int(view * rate), int(view * rate / 3), int(view * rate / 5),
-                                     int(view * rate / 20), int(view * rate / 4), int(view * rate / 30))
+        videos[f"BV{i:06d}"] = Video(
+            f"BV{i:06d}",
+            f"video {i}",
+            up,
+            f"up{up}",
+            tags,
+            tid,
+            f"part{tid}",
+            int(rng.integers(30, 1800)),
+            now - int(rng.integers(0, 90 * 86400)),
+            view,
+            int(view * rate),
+            int(view * rate / 3),
+            int(view * rate / 5),
+            int(view * rate / 20),
+            int(view * rate / 4),
+            int(view * rate / 30),
+        )
     bvids = list(videos)
     pop = np.array([math.log(videos[b].view) for b in bvids])
     p_show = np.exp(pop - pop.max())
@@ -113,8 +157,13 @@ def synthetic(n_users: int = 16, n_videos: int = 400, samples: int = 300, seed: 
         for j, i in enumerate(shown):
             v = videos[bvids[i]]
             at = now - (len(shown) - j) * 3600
-            logit = (-3.5 + 2.5 * len(liked & set(v.tags)) + 2.5 * (v.owner_mid in fav_ups)
-                     - 3.0 * (disliked in v.tags) + 0.3 * (pop[i] - pop.mean()))
+            logit = (
+                -3.5
+                + 2.5 * len(liked & set(v.tags))
+                + 2.5 * (v.owner_mid in fav_ups)
+                - 3.0 * (disliked in v.tags)
+                + 0.3 * (pop[i] - pop.mean())
+            )
             like = rng.random() < 1 / (1 + math.exp(-logit))
             evs.append(Event(v.bvid, "shown", at))
             if like or rng.random() < 0.3:

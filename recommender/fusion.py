@@ -5,11 +5,12 @@ samples. Each user's (a_knn, a_ease) is the grid point that ranks their validati
 toward the prior (cfg.fusion_prior, cfg.ease_prior) by the number of validation positives (few
 positives -> mostly the prior); a 0 weight drops a signal. The prior is fixed, not pooled over the
 users being trained, so a user's model does not depend on who else is in the pass."""
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -44,8 +45,9 @@ def grid_metric(vs: ValidationSlice, grid: np.ndarray, metric: str) -> np.ndarra
     return np.array([score(vs.positive, s) for s in scores])
 
 
-def choose_weights(slices: Sequence[ValidationSlice | None], grid: np.ndarray,
-                   cfg: TrainConfig) -> list[tuple[float, float]]:
+def choose_weights(
+    slices: Sequence[ValidationSlice | None], grid: np.ndarray, cfg: TrainConfig
+) -> list[tuple[float, float]]:
     """Per user (None: no validation slice) the fused (kNN, EASE) weights."""
     prior = np.array([cfg.fusion_prior, cfg.ease_prior]) * (grid.max(0) > 0)  # a signal not built: weight 0
     out = []

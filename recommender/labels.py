@@ -1,9 +1,11 @@
 """Events -> (video, soft label, weight, time) samples for one user."""
+
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,8 +44,9 @@ def _dur_bucket(duration: int) -> int:
     return int(math.log2(max(duration, 1) / 30 + 1))
 
 
-def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[str, Video],
-                 now: int, cfg: TrainConfig) -> tuple[list[Sample], float]:
+def make_samples(
+    events: Sequence[Event], pool: Sequence[str], videos: Mapping[str, Video], now: int, cfg: TrainConfig
+) -> tuple[list[Sample], float]:
     """The user's samples (recency-weighted) and the class weight for the positive label mass."""
     kinds: dict[str, set[str]] = {}  # per video: everything the user did with it
     last: dict[str, int] = {}
@@ -86,8 +89,13 @@ def make_samples(events: Sequence[Event], pool: Sequence[str], videos: Mapping[s
     return samples, (min(max(neg / pos, 1.0), cfg.max_class_weight) if pos > 0 else 1.0)
 
 
-def _label(kinds: set[str], counts: Mapping[str, int], best_watch: tuple[float, int] | None,
-           expected: dict[int, float], cfg: TrainConfig) -> tuple[float, float, str] | None:
+def _label(
+    kinds: set[str],
+    counts: Mapping[str, int],
+    best_watch: tuple[float, int] | None,
+    expected: dict[int, float],
+    cfg: TrainConfig,
+) -> tuple[float, float, str] | None:
     """(soft label, weight before recency, kind) from everything the user did with one video."""
     if "blocked" in kinds:  # the user said "never" of its uploader or a tag: over any past liking
         return 0.0, cfg.w_blocked, "blocked"
@@ -110,13 +118,17 @@ def explicit_weight(kinds: set[str], coins: int, cfg: TrainConfig) -> float:
     """The strongest of like / favourite / coin (a second coin adds second_coin_gain to the coin's
     weight), plus a quarter for each further kind: with every weight 1 and one coin this is the
     weighting the history's AUC was measured with before the search."""
-    strongest = max(cfg.w_like * ("like" in kinds), cfg.w_favorite * ("favorite" in kinds),
-                    cfg.w_coin * (1 + cfg.second_coin_gain * (min(max(coins, 1), 2) - 1)) * ("coin" in kinds))
+    strongest = max(
+        cfg.w_like * ("like" in kinds),
+        cfg.w_favorite * ("favorite" in kinds),
+        cfg.w_coin * (1 + cfg.second_coin_gain * (min(max(coins, 1), 2) - 1)) * ("coin" in kinds),
+    )
     return cfg.w_explicit * strongest * (1 + 0.25 * (len(kinds & EXPLICIT) - 1))
 
 
-def watch_label(best_watch: tuple[float, int] | None, views: int, expected: dict[int, float],
-                cfg: TrainConfig) -> float:
+def watch_label(
+    best_watch: tuple[float, int] | None, views: int, expected: dict[int, float], cfg: TrainConfig
+) -> float:
     """Clicked but not engaged: around 0.25, up or down by the duration-debiased watch ratio (at most
     0.5), plus repeat_gain for each repeat watch (at most two counted)."""
     label = 0.25

@@ -1,8 +1,9 @@
 """Ranking metrics used by training (validation), evaluation and tests."""
+
 from __future__ import annotations
 
 import math
-from typing import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def auc(labels: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarr
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int = 10) -> float:
+def ndcg_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int = 10) -> float:
     dcg = sum(1.0 / math.log2(i + 2) for i, b in enumerate(ranked[:k]) if b in relevant)
     idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
     return dcg / idcg if idcg else 0.0

@@ -1,8 +1,9 @@
 """Wide & Deep with an explicit user dimension: every parameter is [U, ...], so one forward/backward
 trains many users' independent models at once (user u's loss only touches slice u)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -64,10 +65,16 @@ class Wide(nn.Module):
         # tags, and a sum let long titles swamp the rest (bilibili-history AUC 0.79 instead of 0.84)
         tokens = x["tokens"]
         title = _bag_sum(self.token, tokens) / (tokens > 0).float().sum(-1).clamp(min=1)
-        return (_bag_sum(self.tag, x["tags"]) + title
-                + lookup_rows(self.uploader, x["uploader"]) + lookup_rows(self.partition, x["partition"])
-                + lookup_rows(self.cross, x["cross"]) + self.quality * x["numeric"][..., -1]
-                + self.follow * x["follow"] + self.bias)
+        return (
+            _bag_sum(self.tag, x["tags"])
+            + title
+            + lookup_rows(self.uploader, x["uploader"])
+            + lookup_rows(self.partition, x["partition"])
+            + lookup_rows(self.cross, x["cross"])
+            + self.quality * x["numeric"][..., -1]
+            + self.follow * x["follow"]
+            + self.bias
+        )
 
 
 class BagAttention(nn.Module):
@@ -110,8 +117,16 @@ class Deep(nn.Module):
     def forward(self, x: dict[str, Tensor]) -> Tensor:
         # the title and follow inputs come last: a model saved before they existed loads with zero
         # weights for them (user_model.upgrade_state) and scores exactly as it did
-        h = torch.cat([self.tags(x["tags"]), self.uploader(x["uploader"]), x["numeric"],
-                       self.tokens(x["tokens"]), x["follow"].unsqueeze(-1)], -1)
+        h = torch.cat(
+            [
+                self.tags(x["tags"]),
+                self.uploader(x["uploader"]),
+                x["numeric"],
+                self.tokens(x["tokens"]),
+                x["follow"].unsqueeze(-1),
+            ],
+            -1,
+        )
         h = torch.relu(self.l1(h))
         h = torch.relu(self.l2(h))
         return self.l3(h).squeeze(-1)
@@ -134,8 +149,9 @@ class WideDeep(nn.Module):
         return self.wide(x) + self.deep(x)
 
 
-def stacked_init(users: int, cfg: TrainConfig, period: int = 1,
-                 members: Callable[[int], int] = lambda r: 0) -> WideDeep:
+def stacked_init(
+    users: int, cfg: TrainConfig, period: int = 1, members: Callable[[int], int] = lambda r: 0
+) -> WideDeep:
     """Row r starts from the weights seeded by cfg.seed + members(r % period): every user's rows start
     alike, whichever other users share the batch (ensemble members differ by their seed)."""
     model = WideDeep(users, cfg)

@@ -1,24 +1,35 @@
 """What the model learnt, as lists and as a PNG card."""
+
 from __future__ import annotations
 
 import io
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
-from .user_model import UserModel
 from .types import TasteProfile
+from .user_model import UserModel
 
-_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-              "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC", "Droid Sans Fallback")
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Droid Sans Fallback",
+)
 
 
 def taste_profile(model: UserModel, top: int = 8) -> TasteProfile:
     """Top names by learnt wide weight; only positive weights (what the user leans toward)."""
+
     def pick(key: str) -> list[tuple[str, float]]:
         return [(n, w) for n, w in model.profile.get(key, []) if w > 0][:top]
 
@@ -33,8 +44,9 @@ class TagTrend:
     shares: list[tuple[str, list[float]]]  # (tag, its share of each month's watches, 0..1), top tag first
 
 
-def tag_trend(watches: Iterable[tuple[int, Sequence[str]]], tz: str = "UTC", top: int = 5,
-              max_months: int = 12) -> TagTrend:
+def tag_trend(
+    watches: Iterable[tuple[int, Sequence[str]]], tz: str = "UTC", top: int = 5, max_months: int = 12
+) -> TagTrend:
     """The `top` tags of the last `max_months` months with watches, and for each month the share of
     that month's watches that carried the tag (a watch with three tags counts for each of them).
     Months between the first and the last without a watch are kept, at share 0: gaps stay visible."""
@@ -52,8 +64,10 @@ def tag_trend(watches: Iterable[tuple[int, Sequence[str]]], tz: str = "UTC", top
     overall: Counter[str] = Counter()
     for month in months:
         overall.update(by_tag.get(month, Counter()))
-    shares = [(tag, [by_tag.get(m, Counter())[tag] / totals[m] if totals[m] else 0.0 for m in months])
-              for tag, _ in overall.most_common(top)]  # fmt: skip
+    shares = [
+        (tag, [by_tag.get(m, Counter())[tag] / totals[m] if totals[m] else 0.0 for m in months])
+        for tag, _ in overall.most_common(top)
+    ]
     return TagTrend([f"{y}-{m:02d}" for y, m in months], shares)
 
 
@@ -115,8 +129,9 @@ def _draw_trend(ax, trend: TagTrend, titles: Mapping[str, str], fp) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if not trend.shares:
-        ax.text(0.5, 0.5, titles.get("trend_none", "—"), ha="center", va="center", transform=ax.transAxes,
-                fontproperties=fp)
+        ax.text(
+            0.5, 0.5, titles.get("trend_none", "—"), ha="center", va="center", transform=ax.transAxes, fontproperties=fp
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         return

@@ -1,10 +1,10 @@
 """Candidates -> scores -> 0..100 rating -> diversity re-rank with one exploration slot -> reasons."""
+
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,8 +13,8 @@ from .diversity import mmr_page
 from .features import encode_candidates, hash_id, quality_score
 from .shared import SharedSignals
 from .twotower import TwoTower
-from .user_model import UserModel
 from .types import Pick, Reason, Video
+from .user_model import UserModel
 
 
 def _caps(k: int) -> tuple[int, int]:
@@ -52,14 +52,22 @@ def _candidates(candidates: Sequence[Video], exclude: Collection[str]) -> list[V
     return out
 
 
-def rank_popular(candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int,
-                 followed: Collection[int] = ()) -> list[Pick]:
+def rank_popular(
+    candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int, followed: Collection[int] = ()
+) -> list[Pick]:
     """Cold start: by quality, same diversity rule; the rating is the quality in percent."""
     vids = _candidates(candidates, exclude)
     q = np.array([quality_score(v) for v in vids])
     page = diversify(list(np.argsort(-q, kind="stable")), vids, k)
-    return [Pick(vids[i].bvid, float(q[i]), int(round(100 * q[i])),
-                 _followed_or(vids[i], followed, Reason("popular", vids[i].tname))) for i in page]
+    return [
+        Pick(
+            vids[i].bvid,
+            float(q[i]),
+            int(round(100 * q[i])),
+            _followed_or(vids[i], followed, Reason("popular", vids[i].tname)),
+        )
+        for i in page
+    ]
 
 
 def _followed_or(v: Video, followed: Collection[int], reason: Reason) -> Reason:
@@ -86,9 +94,18 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Collection[str], now: int,
-         shared: SharedSignals | None = None, liked_titles: Mapping[str, str] | None = None,
-         followed: Collection[int] = (), tower: TwoTower | None = None) -> list[Pick]:
+def rank(
+    model: UserModel,
+    candidates: Sequence[Video],
+    *,
+    k: int,
+    exclude: Collection[str],
+    now: int,
+    shared: SharedSignals | None = None,
+    liked_titles: Mapping[str, str] | None = None,
+    followed: Collection[int] = (),
+    tower: TwoTower | None = None,
+) -> list[Pick]:
     """`followed`: the mids of the uploaders the user follows (their picks get the `followed` reason).
     `tower`: the shared two-tower model; when given, the page is ordered by MMR over its item vectors."""
     vids = _candidates(candidates, exclude)
@@ -103,17 +120,22 @@ def rank(model: UserModel, candidates: Sequence[Video], *, k: int, exclude: Coll
     order = list(np.argsort(-scores, kind="stable"))
     explore_slot = len(vids) > k and k >= 3  # one slot for something outside the user's usual taste
     page = _page(order, scores, vids, k - 1 if explore_slot else k, tower)
-    picks = [Pick(vids[i].bvid, float(scores[i]), int(ratings[i]),
-                  _followed_or(vids[i], followed, _reason(model, vids[i], shared, history, liked_titles or {})))
-             for i in page]
+    picks = [
+        Pick(
+            vids[i].bvid,
+            float(scores[i]),
+            int(ratings[i]),
+            _followed_or(vids[i], followed, _reason(model, vids[i], shared, history, liked_titles or {})),
+        )
+        for i in page
+    ]
     if explore_slot and (j := _explore(order, vids, page)) is not None:
         reason = _followed_or(vids[j], followed, Reason("explore", _top_tag(vids[j])))
         picks.append(Pick(vids[j].bvid, float(scores[j]), int(ratings[j]), reason, True))
     return picks
 
 
-def _page(order: Sequence[int], scores: np.ndarray, vids: Sequence[Video], k: int,
-          tower: TwoTower | None) -> list[int]:
+def _page(order: Sequence[int], scores: np.ndarray, vids: Sequence[Video], k: int, tower: TwoTower | None) -> list[int]:
     """MMR (recommender/diversity.py) when item vectors exist, else the score order; both within the caps."""
     if tower is None:
         return diversify(order, vids, k)
@@ -131,7 +153,7 @@ def _explore(order: Sequence[int], vids: Sequence[Video], page: Sequence[int]) -
     tags = {t for i in page for t in vids[i].tags}
     ups = {vids[i].owner_mid for i in page}
     # the top of the lower half only: over a recalled catalogue of 20,000 the whole half cost ~10 ms
-    lower = order[len(order) // 2:][:EXPLORE_SCAN]
+    lower = order[len(order) // 2 :][:EXPLORE_SCAN]
     rest = [i for i in lower if i not in on_page]
     fresh = [i for i in rest if vids[i].owner_mid not in ups and not tags & set(vids[i].tags)] or rest
     return max(fresh, key=lambda i: quality_score(vids[i])) if fresh else None
@@ -141,8 +163,9 @@ def _top_tag(v: Video) -> str:
     return v.tags[0] if v.tags else v.tname
 
 
-def _reason(model: UserModel, v: Video, shared: SharedSignals | None, history: Sequence[str],
-            liked_titles: Mapping[str, str]) -> Reason:
+def _reason(
+    model: UserModel, v: Video, shared: SharedSignals | None, history: Sequence[str], liked_titles: Mapping[str, str]
+) -> Reason:
     """Whichever learnt part lifts this video most: a tag, its uploader, or a similar liked video."""
     cfg = model.cfg
     tag_w, up_w = model.state["wide.tag"].mean(0), model.state["wide.uploader"].mean(0)
@@ -150,7 +173,9 @@ def _reason(model: UserModel, v: Video, shared: SharedSignals | None, history: S
     if v.tags:
         tag = max(v.tags[: cfg.max_tags], key=lambda t: float(tag_w[hash_id("tag", t, cfg.tag_buckets)]))
         options.append((float(tag_w[hash_id("tag", tag, cfg.tag_buckets)]), Reason("tag", tag)))
-    options.append((float(up_w[hash_id("up", str(v.owner_mid), cfg.uploader_buckets)]), Reason("uploader", v.owner_name)))
+    options.append(
+        (float(up_w[hash_id("up", str(v.owner_mid), cfg.uploader_buckets)]), Reason("uploader", v.owner_name))
+    )
     if shared is not None and model.fusion > 0 and (sim := shared.most_similar(history, v.bvid)):
         title = liked_titles.get(sim[0], sim[0])
         options.append((model.fusion * sim[1] / model.cf_std, Reason("similar", title)))

@@ -10,9 +10,10 @@ For each user, with a temporal split (train = older choices, test = the held-out
 Columns: `candidates` (mean set size, the user's train items left out), `coverage` (the share of the
 held-out items anywhere in the set), `Recall@100` (the share of the held-out items in the 100 best of
 the set as the system ranks it: the per-user W&D fused with item-kNN)."""
+
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,17 +28,20 @@ K = 100
 
 def related_stand_in(shared: SharedSignals, n: int = 20) -> Callable[[str], list[str]]:
     """Where a dataset has no bilibili related lists: an item's n nearest item-kNN neighbours."""
+
     def related(bvid: str) -> list[str]:
         i = shared.index.get(bvid)
         if i is None:
             return []
         row = [(float(s), int(j)) for j, s in zip(shared.nbr_idx[i], shared.nbr_sim[i]) if j >= 0]
         return [shared.bvids[j] for _, j in sorted(row, reverse=True)[:n]]
+
     return related
 
 
-def todays_sources(lists: Sequence[str], strong_newest_first: Sequence[str],
-                   related: Callable[[str], list[str]]) -> list[str]:
+def todays_sources(
+    lists: Sequence[str], strong_newest_first: Sequence[str], related: Callable[[str], list[str]]
+) -> list[str]:
     """The shared lists plus the related lists of the 5 newest strong signals."""
     out = list(lists)
     for seed in list(dict.fromkeys(strong_newest_first))[:RELATED_SEEDS]:
@@ -53,8 +57,12 @@ def candidate_recall_table(
     score: Callable[[str, list[str]], np.ndarray],  # the system's ranking score of these bvids for the user
     popular: Sequence[str],  # the catalogue, most popular first (the control row)
 ) -> dict[str, dict[str, float]]:
-    names = ("today's sources", "two-tower recall", "today's + as many popular (control)",
-             "today's sources + two-tower recall")
+    names = (
+        "today's sources",
+        "two-tower recall",
+        "today's + as many popular (control)",
+        "today's sources + two-tower recall",
+    )
     rows: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     for u, test in tests.items():
         if not test:
@@ -99,8 +107,12 @@ def mmr_sweep(
     rows: dict[str, list[tuple[float, float, float]]] = {f"λ = {lam:g}": [] for lam in lams}
     for u, test in tests.items():
         seen = set(train_choices.get(u, ()))
-        cands = list(dict.fromkeys([b for b in sources[u] if b not in seen]
-                                   + tower.recall(list(train_choices.get(u, ())), RECALL_N, exclude=seen)))
+        cands = list(
+            dict.fromkeys(
+                [b for b in sources[u] if b not in seen]
+                + tower.recall(list(train_choices.get(u, ())), RECALL_N, exclude=seen)
+            )
+        )
         if len(cands) < k:
             continue
         vids = [videos[b] for b in cands]

@@ -1,14 +1,15 @@
 """Collaborative item signals shared by all users: item-kNN over everyone's behaviour + related graph,
 and EASE item-item weights (recommender/ease.py) over the most chosen videos."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -100,24 +101,37 @@ class SharedSignals:
         """The arrays both model stores save (the EASE ones only when built)."""
         out = {"nbr_idx": self.nbr_idx, "nbr_sim": self.nbr_sim}
         if self.ease_rows is not None and self.ease_weights is not None:
-            out |= {"ease_rows": np.ascontiguousarray(self.ease_rows, dtype=np.int64),
-                    "ease_weights": np.ascontiguousarray(self.ease_weights, dtype=np.float32)}
+            out |= {
+                "ease_rows": np.ascontiguousarray(self.ease_rows, dtype=np.int64),
+                "ease_weights": np.ascontiguousarray(self.ease_weights, dtype=np.float32),
+            }
         return out
 
     def metadata(self) -> dict[str, str]:
         """What travels beside the tensors (safetensors metadata: strings only, never code)."""
-        return {"bvids": json.dumps(self.bvids), "members": json.dumps(sorted(self.members)),
-                "built_at": str(self.built_at), "ease_l2": str(self.ease_l2)}
+        return {
+            "bvids": json.dumps(self.bvids),
+            "members": json.dumps(sorted(self.members)),
+            "built_at": str(self.built_at),
+            "ease_l2": str(self.ease_l2),
+        }
 
     @classmethod
-    def from_tensors(cls, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> "SharedSignals":
+    def from_tensors(cls, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> SharedSignals:
         """Signals saved before EASE existed load without it (fused as kNN alone)."""
-        return cls(json.loads(metadata["bvids"]), tensors["nbr_idx"], tensors["nbr_sim"],
-                   frozenset(json.loads(metadata.get("members", "[]"))), int(metadata.get("built_at", "0")),
-                   tensors.get("ease_rows"), tensors.get("ease_weights"), float(metadata.get("ease_l2", "0")))
+        return cls(
+            json.loads(metadata["bvids"]),
+            tensors["nbr_idx"],
+            tensors["nbr_sim"],
+            frozenset(json.loads(metadata.get("members", "[]"))),
+            int(metadata.get("built_at", "0")),
+            tensors.get("ease_rows"),
+            tensors.get("ease_weights"),
+            float(metadata.get("ease_l2", "0")),
+        )
 
     @classmethod
-    def load(cls, path: Path) -> "SharedSignals":
+    def load(cls, path: Path) -> SharedSignals:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as f:
@@ -136,8 +150,10 @@ def build_shared_signals(
 ) -> SharedSignals:
     """Cosine item-item similarity on the binary user x item matrix, top-k per item,
     plus bilibili's related-video edges (weight decaying with the related list position), and EASE."""
-    choices = {u: list(dict.fromkeys(e.bvid for e in sorted(evs, key=lambda e: e.at) if e.kind in INTERACTION_KINDS))
-               for u, evs in events_by_user.items()}
+    choices = {
+        u: list(dict.fromkeys(e.bvid for e in sorted(evs, key=lambda e: e.at) if e.kind in INTERACTION_KINDS))
+        for u, evs in events_by_user.items()
+    }
     return build_from_choices(choices, related, k=k, related_weight=related_weight, built_at=built_at, ease=ease)
 
 
@@ -169,8 +185,7 @@ def build_from_choices(
         support = Counter(b for u in users for b in u)
         vocab = sorted({b for b, n in support.items() if n >= 2} | linked)
         index = {b: i for i, b in enumerate(vocab)}
-        nbr_idx, nbr_sim = _sparse_topk(users, index, _edges(related, index, related_weight),
-                                        min(k, SPARSE_NEIGHBOURS))
+        nbr_idx, nbr_sim = _sparse_topk(users, index, _edges(related, index, related_weight), min(k, SPARSE_NEIGHBOURS))
     shared = SharedSignals(vocab, nbr_idx, nbr_sim, members, built_at)
     return _with_ease(shared, choices, index) if ease else shared
 
@@ -187,8 +202,12 @@ def _with_ease(shared: SharedSignals, choices: Mapping[str, Sequence[str]], inde
     seqs = {u: s for u, s in seqs.items() if s}
     l2, _ = choose_l2(seqs)
     model = fit_ease(seqs, l2, items=top)
-    return replace(shared, ease_rows=np.array([index[b] for b in model.items], dtype=np.int64),
-                   ease_weights=model.weights.astype(np.float32), ease_l2=l2)
+    return replace(
+        shared,
+        ease_rows=np.array([index[b] for b in model.items], dtype=np.int64),
+        ease_weights=model.weights.astype(np.float32),
+        ease_l2=l2,
+    )
 
 
 def linkable_items(choices: Mapping[str, Collection[str]]) -> set[str]:
@@ -209,8 +228,9 @@ SPARSE_NEIGHBOURS = 50
 _BLOCK_ROWS = 2048  # items per sparse block: bounds the memory of one co-occurrence block
 
 
-def _edges(related: Mapping[str, Sequence[str]], index: Mapping[str, int],
-           weight: float) -> list[tuple[int, int, float]]:
+def _edges(
+    related: Mapping[str, Sequence[str]], index: Mapping[str, int], weight: float
+) -> list[tuple[int, int, float]]:
     return [
         (index[src], index[dst], weight / (1.0 + 0.1 * pos))
         for src, dsts in related.items()
@@ -219,8 +239,9 @@ def _edges(related: Mapping[str, Sequence[str]], index: Mapping[str, int],
     ]
 
 
-def _dense_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]],
-                k: int) -> tuple[np.ndarray, np.ndarray]:
+def _dense_topk(
+    users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(index)
     m = np.zeros((len(users), n), dtype=np.float32)
     for u, items in enumerate(users):
@@ -239,8 +260,9 @@ def _dense_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple
     return nbr_idx, np.where(nbr_sim > 0, nbr_sim, 0.0).astype(np.float32)
 
 
-def _sparse_topk(users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]],
-                 k: int) -> tuple[np.ndarray, np.ndarray]:
+def _sparse_topk(
+    users: list[list[str]], index: dict[str, int], edges: list[tuple[int, int, float]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k cosine neighbours block by block: C[block] = X[:, block]^T X over the users x items matrix."""
     from scipy import sparse  # only large builds need it
 

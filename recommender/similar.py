@@ -8,15 +8,16 @@
 
 Every neighbour carries the reason that lifted it most, for the reply's "because" line.
 """
-from __future__ import annotations
 
-from recommender import text
+from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from recommender import text
 
 from .types import Video
 
@@ -59,8 +60,12 @@ def content_similarity(a: Video, b: Video, weights: ContentWeights = ContentWeig
     title_part = weights.title * common / math.sqrt(len(words_a) * len(words_b)) if common else 0.0
     same_up = a.owner_mid != 0 and a.owner_mid == b.owner_mid
     same_part = a.tid != 0 and a.tid == b.tid
-    parts = {"tags": tag_part, "title": title_part, "uploader": weights.uploader * same_up,
-             "partition": weights.partition * same_part}
+    parts = {
+        "tags": tag_part,
+        "title": title_part,
+        "uploader": weights.uploader * same_up,
+        "partition": weights.partition * same_part,
+    }
     return ContentMatch(sum(parts.values()), shared, same_up, same_part, parts)
 
 
@@ -78,9 +83,17 @@ class Neighbour:
     reason: SimilarReason
 
 
-def similar_videos(query: Video, pool: Sequence[Video], *, cowatch: Mapping[str, float] | None = None,
-                   related: Sequence[str] = (), k: int = 5, exclude: Collection[str] = (),
-                   per_uploader: int = 2, weights: SignalWeights = SignalWeights()) -> list[Neighbour]:  # fmt: skip
+def similar_videos(
+    query: Video,
+    pool: Sequence[Video],
+    *,
+    cowatch: Mapping[str, float] | None = None,
+    related: Sequence[str] = (),
+    k: int = 5,
+    exclude: Collection[str] = (),
+    per_uploader: int = 2,
+    weights: SignalWeights = SignalWeights(),
+) -> list[Neighbour]:
     """The `k` videos of `pool` most like `query`, best first, at most `per_uploader` of one uploader
     (a page of one uploader's videos says less than it shows). `cowatch`: bvid -> co-watch
     similarity to the query; `related`: bilibili's related list of the query, in its order."""
@@ -120,8 +133,9 @@ def _reason(query: Video, video: Video, match: ContentMatch, parts: Mapping[str,
     return SimilarReason("partition", (video.tname or query.tname,))
 
 
-def _cap_uploaders(ordered: Sequence[Neighbour], uploader_of: Mapping[str, int], k: int,
-                   per_uploader: int) -> list[Neighbour]:  # fmt: skip
+def _cap_uploaders(
+    ordered: Sequence[Neighbour], uploader_of: Mapping[str, int], k: int, per_uploader: int
+) -> list[Neighbour]:
     counts: Counter[int] = Counter()
     page: list[Neighbour] = []
     for n in ordered:
@@ -135,8 +149,9 @@ def _cap_uploaders(ordered: Sequence[Neighbour], uploader_of: Mapping[str, int],
     return page
 
 
-def blend_personal(neighbours: Sequence[Neighbour], ratings: Mapping[str, int], k: int,
-                   weight: float = 0.5) -> list[Neighbour]:  # fmt: skip
+def blend_personal(
+    neighbours: Sequence[Neighbour], ratings: Mapping[str, int], k: int, weight: float = 0.5
+) -> list[Neighbour]:
     """The neighbours a user will like most among the most similar: similarity (scaled to the best)
     plus `weight` x their rating (0..100 scaled to 0..1). Without ratings, the similarity order."""
     if not neighbours:

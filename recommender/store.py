@@ -1,4 +1,5 @@
 """Per-user model files: safetensors, atomic writes, versioned, pruned; loading never unpickles."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file as pt_load_file, save_file
+from safetensors.torch import load_file as pt_load_file
+from safetensors.torch import save_file
 
 from .shared import SharedSignals
 from .twotower import TwoTower
-from .user_model import UserModel
 from .types import TrainConfig
+from .user_model import UserModel
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION = re.compile(r"^v(\d{8})\.safetensors$")
@@ -112,8 +114,9 @@ class ModelStore:
             except FileNotFoundError:
                 continue  # pruned or deleted meanwhile
             except Exception as exc:  # noqa: BLE001 - a damaged file must not take the user's picks down
-                log.warning("model %s v%d unreadable (%s); trying the previous version", user_key, version,
-                            type(exc).__name__)  # fmt: skip
+                log.warning(
+                    "model %s v%d unreadable (%s); trying the previous version", user_key, version, type(exc).__name__
+                )
                 continue
             # Kept under the newest number, so a damaged newest file is not re-read on every load.
             self._remember(user_key, versions[-1], model)
@@ -227,9 +230,18 @@ def _remove_stale_temps(d: Path) -> None:
 
 
 def _meta(m: UserModel) -> dict[str, object]:
-    return {"cfg": dataclasses.asdict(m.cfg), "fusion": m.fusion, "cf_mean": m.cf_mean, "cf_std": m.cf_std,
-            "ease_fusion": m.ease_fusion, "ease_mean": m.ease_mean, "ease_std": m.ease_std,
-            "history": m.history, "profile": m.profile, "trained_at": m.trained_at}
+    return {
+        "cfg": dataclasses.asdict(m.cfg),
+        "fusion": m.fusion,
+        "cf_mean": m.cf_mean,
+        "cf_std": m.cf_std,
+        "ease_fusion": m.ease_fusion,
+        "ease_mean": m.ease_mean,
+        "ease_std": m.ease_std,
+        "history": m.history,
+        "profile": m.profile,
+        "trained_at": m.trained_at,
+    }
 
 
 def _read(path: Path) -> UserModel:
@@ -244,6 +256,17 @@ def _model_from(tensors: dict[str, torch.Tensor], meta: dict) -> UserModel:
     ref = tensors.pop("ref_scores").numpy()
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["cfg"].items()})
     profile = {k: [(str(n), float(w)) for n, w in v] for k, v in meta["profile"].items()}
-    return UserModel(tensors, cfg, float(meta["fusion"]), float(meta["cf_mean"]), float(meta["cf_std"]), ref,
-                     list(meta["history"]), profile, int(meta["trained_at"]), float(meta.get("ease_fusion", 0.0)),
-                     float(meta.get("ease_mean", 0.0)), float(meta.get("ease_std", 1.0)))
+    return UserModel(
+        tensors,
+        cfg,
+        float(meta["fusion"]),
+        float(meta["cf_mean"]),
+        float(meta["cf_std"]),
+        ref,
+        list(meta["history"]),
+        profile,
+        int(meta["trained_at"]),
+        float(meta.get("ease_fusion", 0.0)),
+        float(meta.get("ease_mean", 0.0)),
+        float(meta.get("ease_std", 1.0)),
+    )

@@ -3,6 +3,7 @@ partition) for finding a video's content neighbours.
 
 jieba's dictionary (~350k words) is loaded once, when this module is imported (~1 s; jieba keeps a
 cache file after the first load), so neither training nor ranking ever waits for it."""
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,8 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
 
 import jieba
 import numpy as np
@@ -28,7 +29,7 @@ _STOPWORDS = frozenset(
     "的 了 是 在 我 你 他 她 它 们 这 那 就 都 也 和 与 及 还 又 吗 吧 啊 呢 哦 哈 嘛 一 一个 个 有 没 没有 不 很 "
     "太 被 把 给 让 上 下 中 来 去 到 说 要 会 能 可以 什么 怎么 为什么 这个 那个 这么 那么 第 期 集 p "
     "the a an of to and in on for is".split()
-)  # fmt: skip
+)
 _WORD = re.compile(r"[\w]", re.UNICODE)  # a token must hold a letter, digit or CJK character
 
 
@@ -63,8 +64,11 @@ _WEIGHTS = {"tag": 1.0, "tok": 0.7, "up": 1.5, "tid": 0.5}
 
 
 def _content_features(video: Video) -> list[tuple[str, str]]:
-    return ([("tag", t) for t in video.tags] + [("tok", t) for t in video_tokens(video)]
-            + [("up", str(video.owner_mid)), ("tid", str(video.tid))])
+    return (
+        [("tag", t) for t in video.tags]
+        + [("tok", t) for t in video_tokens(video)]
+        + [("up", str(video.owner_mid)), ("tid", str(video.tid))]
+    )
 
 
 def _document_frequency(videos: Iterable[Video]) -> tuple[Counter[tuple[str, str]], int]:
@@ -76,8 +80,9 @@ def _document_frequency(videos: Iterable[Video]) -> tuple[Counter[tuple[str, str
     return df, n
 
 
-def content_vector(video: Video, df: Mapping[tuple[str, str], int] | None = None, n_docs: int = 0,
-                   dim: int = CONTENT_DIM) -> np.ndarray:
+def content_vector(
+    video: Video, df: Mapping[tuple[str, str], int] | None = None, n_docs: int = 0, dim: int = CONTENT_DIM
+) -> np.ndarray:
     """A unit float32 vector [dim] of the video's tags, title tokens, uploader and partition (hashed,
     weighted by kind and, given document frequencies, by rarity). Its dot product with another's is
     their content similarity in [0, 1]. A video with no features at all gets the zero vector."""

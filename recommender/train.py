@@ -1,9 +1,10 @@
 """Batched per-user training: many users' Wide & Deep models in one pass, per-user early stopping."""
+
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -21,9 +22,15 @@ from .user_model import UserModel, table_arrays
 Batch = dict[str, Tensor]  # features [U, N, ...] + "label", "weight", "cw" ([U, 1])
 
 
-def train_users(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
-                now: int, config: TrainConfig | None = None, *,
-                fusion_shared: SharedSignals | None = None) -> dict[str, UserModel]:
+def train_users(
+    data: Mapping[str, UserData],
+    videos: Mapping[str, Video],
+    shared: SharedSignals | None,
+    now: int,
+    config: TrainConfig | None = None,
+    *,
+    fusion_shared: SharedSignals | None = None,
+) -> dict[str, UserModel]:
     """Train every user's model; users are processed in chunks of `chunk_users`, each chunk in one
     batched pass. A user's result does not depend on the other users in the chunk.
 
@@ -35,7 +42,7 @@ def train_users(data: Mapping[str, UserData], videos: Mapping[str, Video], share
     out: dict[str, UserModel] = {}
     with torch.random.fork_rng():
         for i in range(0, len(keys), cfg.chunk_users):
-            chunk = {k: data[k] for k in keys[i: i + cfg.chunk_users]}
+            chunk = {k: data[k] for k in keys[i : i + cfg.chunk_users]}
             out.update(_train_chunk(chunk, videos, shared, fusion_shared or shared, now, cfg))
     return out
 
@@ -57,7 +64,7 @@ def _split(samples: list[Sample], cw: float, cfg: TrainConfig) -> _UserSplit:
     own = sorted((s for s in samples if s.kind != "pool"), key=lambda s: (s.at, s.bvid))
     pool = [s for s in samples if s.kind == "pool"]
     n_val = int(round(len(own) * cfg.val_fraction))
-    fit, val = own[: len(own) - n_val], own[len(own) - n_val:]
+    fit, val = own[: len(own) - n_val], own[len(own) - n_val :]
     # validate on the user's own negatives (shown, clicked-not-engaged) when there are enough: pool
     # negatives are easy to tell apart and would favour whatever separates "clicked" from "popular"
     own_neg = sum(s.label < 0.5 for s in val) >= cfg.min_val_negatives
@@ -69,16 +76,23 @@ def _split(samples: list[Sample], cw: float, cfg: TrainConfig) -> _UserSplit:
     return _UserSplit(fit, val, cw)
 
 
-def validation_holdout(events: Sequence[Event], videos: Mapping[str, Video], now: int,
-                       config: TrainConfig | None = None) -> set[str]:
+def validation_holdout(
+    events: Sequence[Event], videos: Mapping[str, Video], now: int, config: TrainConfig | None = None
+) -> set[str]:
     """The bvids train_users holds out of this user's own events to validate on."""
     cfg = config or TrainConfig()
     samples, cw = make_samples(events, (), videos, now, cfg)
     return {s.bvid for s in _split(samples, cw, cfg).val}
 
 
-def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shared: SharedSignals | None,
-                 fusion_shared: SharedSignals | None, now: int, cfg: TrainConfig) -> dict[str, UserModel]:
+def _train_chunk(
+    data: Mapping[str, UserData],
+    videos: Mapping[str, Video],
+    shared: SharedSignals | None,
+    fusion_shared: SharedSignals | None,
+    now: int,
+    cfg: TrainConfig,
+) -> dict[str, UserModel]:
     keys = list(data)
     splits = [_split(*make_samples(d.events, d.negatives_pool, videos, now, cfg), cfg) for d in data.values()]
     for sp, d in zip(splits, data.values()):
@@ -115,8 +129,10 @@ def _train_chunk(data: Mapping[str, UserData], videos: Mapping[str, Video], shar
         _fit(model, full_b, None, best_step[chosen], torch.zeros(len(keys) * e, dtype=torch.bool), l2[chosen], cfg)
     with torch.no_grad():  # every sample's logit, averaged over members: the rating reference
         logits = model(full_b).view(len(keys), e, -1).mean(1).numpy()
-    return {k: _finish(model, u, e, logits[u, : len(splits[u].all)], splits[u], videos, shared, weights[u], now, cfg)
-            for u, k in enumerate(keys)}
+    return {
+        k: _finish(model, u, e, logits[u, : len(splits[u].all)], splits[u], videos, shared, weights[u], now, cfg)
+        for u, k in enumerate(keys)
+    }
 
 
 def _select(model: WideDeep, rows: Tensor, cfg: TrainConfig) -> WideDeep:
@@ -128,7 +144,9 @@ def _select(model: WideDeep, rows: Tensor, cfg: TrainConfig) -> WideDeep:
     return out
 
 
-def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], users: Sequence[_UserSplit]) -> Batch:
+def _batch(
+    table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample]], users: Sequence[_UserSplit]
+) -> Batch:
     """Pad users to the same length; padded samples have weight 0 and point at item 0. `users`: whose
     rows these are (their class weights and followings)."""
     n = max(1, max(len(s) for s in per_user))
@@ -143,10 +161,19 @@ def _batch(table: ItemTable, row: dict[str, int], per_user: Sequence[list[Sample
     follows = {sp.followed for sp in users if sp.followed}
     if follows:  # the follow column is per user: 1 where this user follows the video's uploader
         per_set = {f: table.followed(f) for f in follows}
-        batch["follow"] = torch.from_numpy(np.stack([per_set[sp.followed][idx[u]] if sp.followed
-                                                     else np.zeros(n, dtype=np.float32) for u, sp in enumerate(users)]))
-    batch.update(label=torch.from_numpy(label), weight=torch.from_numpy(weight),
-                 cw=torch.tensor([sp.cw for sp in users], dtype=torch.float32).unsqueeze(1))
+        batch["follow"] = torch.from_numpy(
+            np.stack(
+                [
+                    per_set[sp.followed][idx[u]] if sp.followed else np.zeros(n, dtype=np.float32)
+                    for u, sp in enumerate(users)
+                ]
+            )
+        )
+    batch.update(
+        label=torch.from_numpy(label),
+        weight=torch.from_numpy(weight),
+        cw=torch.tensor([sp.cw for sp in users], dtype=torch.float32).unsqueeze(1),
+    )
     return batch
 
 
@@ -191,8 +218,9 @@ class _Working:
     live: Tensor  # working rows not yet written out
 
 
-def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor,
-         cfg: TrainConfig) -> tuple[Tensor, Tensor]:
+def _fit(
+    model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_val: Tensor, l2: Tensor, cfg: TrainConfig
+) -> tuple[Tensor, Tensor]:
     """Full-batch Adam (torch's fused kernel) over stacked parameters; a row that stops is written
     out at once with the weights it stopped with, which keeps batched training equal to training
     each user alone. Users with validation data keep their best-on-validation weights. Returns the
@@ -205,14 +233,26 @@ def _fit(model: WideDeep, train: Batch, val: Batch | None, steps: Tensor, has_va
     return best_step, full["best_auc"]
 
 
-def _run_steps(model: WideDeep, full: dict[str, Tensor], train: Batch, val: Batch | None, names: Sequence[str],
-               n_steps: int, cfg: TrainConfig) -> None:
+def _run_steps(
+    model: WideDeep,
+    full: dict[str, Tensor],
+    train: Batch,
+    val: Batch | None,
+    names: Sequence[str],
+    n_steps: int,
+    cfg: TrainConfig,
+) -> None:
     """Every row's steps, until each has used its own number or stopped early; all rows end written
     out into `full`. Every active row has taken the same number of steps, so one bias correction
     serves them all. When a quarter of the working rows have stopped, the working set is compacted
     (stopped users cost nothing afterwards)."""
-    work = _Working(torch.arange(len(full["steps"])), {k: x.clone() for k, x in full.items()}, train, val,
-                    torch.ones(len(full["steps"]), dtype=torch.bool))
+    work = _Working(
+        torch.arange(len(full["steps"])),
+        {k: x.clone() for k, x in full.items()},
+        train,
+        val,
+        torch.ones(len(full["steps"]), dtype=torch.bool),
+    )
     params, opt = _adam(work.state, names, 0, cfg)
     for step in range(n_steps):
         active = (step < work.state["steps"]) & ~work.state["stopped"]
@@ -223,7 +263,7 @@ def _run_steps(model: WideDeep, full: dict[str, Tensor], train: Batch, val: Batc
             work = _compact(full, work, active, train, val)
             active = work.live
             params, opt = _adam(work.state, names, step, cfg)
-        forward: Forward = lambda b: functional_call(model, params, (b,))  # noqa: E731
+        forward: Forward = lambda b, params=params: functional_call(model, params, (b,))  # noqa: E731
         _adam_step(forward, params, opt, work, names)
         if work.val is not None:
             _track_validation(forward, work.val, params, work.state, active, step, names, cfg)
@@ -236,10 +276,24 @@ def _fit_state(model: WideDeep, steps: Tensor, has_val: Tensor, l2: Tensor) -> d
     u = len(steps)
     full: dict[str, Tensor] = {}
     for n, p in model.named_parameters():
-        full.update({f"p:{n}": p.detach().clone(), f"p0:{n}": p.detach().clone(), f"m:{n}": torch.zeros_like(p),
-                     f"v:{n}": torch.zeros_like(p), f"b:{n}": p.detach().clone()})
-    full.update(steps=steps.clone(), has_val=has_val.clone(), l2=l2.clone(), best_auc=torch.full((u,), -1.0),
-                best_step=steps.clone(), bad=torch.zeros(u, dtype=torch.long), stopped=torch.zeros(u, dtype=torch.bool))
+        full.update(
+            {
+                f"p:{n}": p.detach().clone(),
+                f"p0:{n}": p.detach().clone(),
+                f"m:{n}": torch.zeros_like(p),
+                f"v:{n}": torch.zeros_like(p),
+                f"b:{n}": p.detach().clone(),
+            }
+        )
+    full.update(
+        steps=steps.clone(),
+        has_val=has_val.clone(),
+        l2=l2.clone(),
+        best_auc=torch.full((u,), -1.0),
+        best_step=steps.clone(),
+        bad=torch.zeros(u, dtype=torch.long),
+        stopped=torch.zeros(u, dtype=torch.bool),
+    )
     return full
 
 
@@ -254,12 +308,18 @@ def _compact(full: dict[str, Tensor], work: _Working, active: Tensor, train: Bat
     """A working set of only the active rows (the others are written out first)."""
     _write_rows(full, work.state, work.rows, active)
     rows = work.rows[active]
-    return _Working(rows, {k: _rows(x, rows) for k, x in full.items()}, {k: _rows(x, rows) for k, x in train.items()},
-                    {k: _rows(x, rows) for k, x in val.items()} if val is not None else None, active[active])
+    return _Working(
+        rows,
+        {k: _rows(x, rows) for k, x in full.items()},
+        {k: _rows(x, rows) for k, x in train.items()},
+        {k: _rows(x, rows) for k, x in val.items()} if val is not None else None,
+        active[active],
+    )
 
 
-def _adam_step(forward: Forward, params: dict[str, Tensor], opt: torch.optim.Adam, work: _Working,
-               names: Sequence[str]) -> None:
+def _adam_step(
+    forward: Forward, params: dict[str, Tensor], opt: torch.optim.Adam, work: _Working, names: Sequence[str]
+) -> None:
     """One step on the training loss plus the pull toward the shared initialisation: d(l2 |p - p0|^2)."""
     grads = torch.autograd.grad(_loss(forward, work.train).sum(), list(params.values()))
     w = work.state
@@ -271,8 +331,16 @@ def _adam_step(forward: Forward, params: dict[str, Tensor], opt: torch.optim.Ada
 
 
 @torch.no_grad()
-def _track_validation(forward: Forward, val: Batch, params: dict[str, Tensor], w: dict[str, Tensor], active: Tensor,
-                      step: int, names: Sequence[str], cfg: TrainConfig) -> None:
+def _track_validation(
+    forward: Forward,
+    val: Batch,
+    params: dict[str, Tensor],
+    w: dict[str, Tensor],
+    active: Tensor,
+    step: int,
+    names: Sequence[str],
+    cfg: TrainConfig,
+) -> None:
     """Keep each row's best-on-validation weights and step; stop a row after `patience` steps without
     improvement."""
     va = _val_auc(forward, val)
@@ -296,8 +364,9 @@ def _keep_weights(model: WideDeep, full: dict[str, Tensor], validated: bool) -> 
         p.copy_(torch.where(keep_best, full[f"b:{n}"], full[f"p:{n}"]))
 
 
-def _adam(w: dict[str, Tensor], names: Sequence[str], step: int,
-          cfg: TrainConfig) -> tuple[dict[str, Tensor], torch.optim.Adam]:
+def _adam(
+    w: dict[str, Tensor], names: Sequence[str], step: int, cfg: TrainConfig
+) -> tuple[dict[str, Tensor], torch.optim.Adam]:
     """Fused Adam over the working rows, its moments living in w (they survive compaction)."""
     params = {n: w[f"p:{n}"].requires_grad_() for n in names}
     opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
@@ -318,8 +387,15 @@ def _history(samples: Sequence[Sample]) -> list[str]:
 
 
 @torch.no_grad()
-def _choose_fusion(model: WideDeep, e: int, table: ItemTable, row: dict[str, int], splits: Sequence[_UserSplit],
-                   shared: SharedSignals | None, cfg: TrainConfig) -> list[tuple[float, float]]:
+def _choose_fusion(
+    model: WideDeep,
+    e: int,
+    table: ItemTable,
+    row: dict[str, int],
+    splits: Sequence[_UserSplit],
+    shared: SharedSignals | None,
+    cfg: TrainConfig,
+) -> list[tuple[float, float]]:
     """Per user: the (kNN, EASE) weights that rank the validation slice best (fusion.choose_weights),
     scored with the members' mean logit as ranking scores them."""
     if shared is None:
@@ -341,11 +417,21 @@ def _validation_slice(logits: np.ndarray, sp: _UserSplit, shared: SharedSignals)
     return fusion.ValidationSlice(logits, np.stack(rows), np.array([s.label >= 0.5 for s in sp.val]))
 
 
-def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit, videos: Mapping[str, Video],
-            shared: SharedSignals | None, weights: tuple[float, float], now: int, cfg: TrainConfig) -> UserModel:
-    state = {k: v[u * e: (u + 1) * e].detach().clone() for k, v in model.state_dict().items()}
+def _finish(
+    model: WideDeep,
+    u: int,
+    e: int,
+    logits: np.ndarray,
+    sp: _UserSplit,
+    videos: Mapping[str, Video],
+    shared: SharedSignals | None,
+    weights: tuple[float, float],
+    now: int,
+    cfg: TrainConfig,
+) -> UserModel:
+    state = {k: v[u * e : (u + 1) * e].detach().clone() for k, v in model.state_dict().items()}
     samples = sp.all
-    history = _history(samples)[-cfg.history_cap:]
+    history = _history(samples)[-cfg.history_cap :]
     items = [s.bvid for s in samples]
     um = UserModel(state, cfg, 0.0, 0.0, 1.0, np.zeros(101), history, _profile(state, samples, videos, cfg), now)
     cf = ease = None
@@ -362,8 +448,9 @@ def _finish(model: WideDeep, u: int, e: int, logits: np.ndarray, sp: _UserSplit,
     return um
 
 
-def _profile(state: dict[str, Tensor], samples: Sequence[Sample], videos: Mapping[str, Video],
-             cfg: TrainConfig, top: int = 30) -> dict[str, list[tuple[str, float]]]:
+def _profile(
+    state: dict[str, Tensor], samples: Sequence[Sample], videos: Mapping[str, Video], cfg: TrainConfig, top: int = 30
+) -> dict[str, list[tuple[str, float]]]:
     """Names the user engaged with, scored by the wide weight of their bucket (what the model learnt).
     Hashed buckets are shared by several names: each bucket is shown once, under its most frequent
     name among the user's positives, so collisions do not fill the card with look-alike rows."""

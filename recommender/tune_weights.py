@@ -2,11 +2,12 @@
 
 Prints each step of the search, the chosen values as TrainConfig fields, and ends with one line
 `val_auc=<before> -> <after>`. Copy the chosen values into TrainConfig's defaults."""
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .data import HISTORY_CSV
 from .types import TrainConfig

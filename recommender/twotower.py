@@ -9,23 +9,23 @@ chosen videos, through a linear layer to a unit vector. Trained with an in-batch
 Stored as safetensors (weights, the catalogue's item vectors; ids and config in the metadata, never
 pickled). `members` names the users whose behaviour the build read, so a /forget drops it.
 """
-from __future__ import annotations
 
-from recommender import text
+from __future__ import annotations
 
 import dataclasses
 import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from recommender import text
 
 from .features import hash_id, quality_score
 from .types import Video
@@ -57,6 +57,7 @@ def video_tokens(video: Video) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- features
 
+
 def encode_items(videos: Sequence[Video], cfg: TowerConfig) -> dict[str, np.ndarray]:
     """Hashed ids per video: tags [I, max_tags], tokens [I, max_tokens] (0 = padding), uploader,
     partition, quality bin [I]."""
@@ -83,6 +84,7 @@ def _take(feats: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, Tensor
 
 # ---------------------------------------------------------------- towers
 
+
 class ItemTower(nn.Module):
     def __init__(self, cfg: TowerConfig) -> None:
         super().__init__()
@@ -100,8 +102,13 @@ class ItemTower(nn.Module):
                 e.weight[0].zero_()
 
     def forward(self, f: Mapping[str, Tensor]) -> Tensor:
-        e = (self.tag(f["tags"]) + self.token(f["tokens"]) + self.uploader(f["uploader"])
-             + self.partition(f["partition"]) + self.quality(f["quality"]))
+        e = (
+            self.tag(f["tags"])
+            + self.token(f["tokens"])
+            + self.uploader(f["uploader"])
+            + self.partition(f["partition"])
+            + self.quality(f["quality"])
+        )
         return nn.functional.normalize(e + torch.tanh(self.mix(e)), dim=-1)
 
 
@@ -132,6 +139,7 @@ class Towers(nn.Module):
 
 
 # ---------------------------------------------------------------- the trained model
+
 
 @dataclass
 class TwoTower:
@@ -213,20 +221,31 @@ class TwoTower:
         return t
 
     def metadata(self) -> dict[str, str]:
-        return {"cfg": json.dumps(dataclasses.asdict(self.cfg)), "bvids": json.dumps(self.bvids),
-                "members": json.dumps(sorted(self.members)), "built_at": str(self.built_at),
-                "seconds": f"{self.seconds:.3f}"}
+        return {
+            "cfg": json.dumps(dataclasses.asdict(self.cfg)),
+            "bvids": json.dumps(self.bvids),
+            "members": json.dumps(sorted(self.members)),
+            "built_at": str(self.built_at),
+            "seconds": f"{self.seconds:.3f}",
+        }
 
     @classmethod
-    def from_tensors(cls, tensors: Mapping[str, Tensor], metadata: Mapping[str, str]) -> "TwoTower":
+    def from_tensors(cls, tensors: Mapping[str, Tensor], metadata: Mapping[str, str]) -> TwoTower:
         state = {k: v for k, v in tensors.items() if not k.startswith("_")}
-        return cls(TowerConfig(**json.loads(metadata["cfg"])), state, json.loads(metadata["bvids"]),
-                   tensors["_vectors"].numpy(), tensors["_recallable"].numpy().astype(bool),
-                   frozenset(json.loads(metadata.get("members", "[]"))), int(metadata.get("built_at", "0")),
-                   float(metadata.get("seconds", "0")))
+        return cls(
+            TowerConfig(**json.loads(metadata["cfg"])),
+            state,
+            json.loads(metadata["bvids"]),
+            tensors["_vectors"].numpy(),
+            tensors["_recallable"].numpy().astype(bool),
+            frozenset(json.loads(metadata.get("members", "[]"))),
+            int(metadata.get("built_at", "0")),
+            float(metadata.get("seconds", "0")),
+        )
 
 
 # ---------------------------------------------------------------- training
+
 
 def train_two_tower(
     choices: Mapping[str, Sequence[str]],
@@ -257,12 +276,19 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def _train(choices: Mapping[str, Sequence[str]], videos: Mapping[str, Video], catalogue: Collection[str],
-           cfg: TowerConfig, built_at: int) -> TwoTower:
+def _train(
+    choices: Mapping[str, Sequence[str]],
+    videos: Mapping[str, Video],
+    catalogue: Collection[str],
+    cfg: TowerConfig,
+    built_at: int,
+) -> TwoTower:
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    vocab = sorted({b for items in choices.values() for b in items if b in videos} | {b for b in catalogue if b in videos})
+    vocab = sorted(
+        {b for items in choices.values() for b in items if b in videos} | {b for b in catalogue if b in videos}
+    )
     index = {b: i for i, b in enumerate(vocab)}
     feats = encode_items([videos[b] for b in vocab], cfg)
     users = [[index[b] for b in items if b in index] for items in choices.values()]
@@ -272,8 +298,16 @@ def _train(choices: Mapping[str, Sequence[str]], videos: Mapping[str, Video], ca
         _fit(towers, feats, users, len(vocab), cfg, rng)
     towers.eval()
     with torch.no_grad():
-        vectors = np.concatenate([towers.item(_take(feats, np.arange(s, min(s + 8192, len(vocab)))) ).numpy()
-                                  for s in range(0, len(vocab), 8192)]) if vocab else np.zeros((0, cfg.dim), np.float32)
+        vectors = (
+            np.concatenate(
+                [
+                    towers.item(_take(feats, np.arange(s, min(s + 8192, len(vocab))))).numpy()
+                    for s in range(0, len(vocab), 8192)
+                ]
+            )
+            if vocab
+            else np.zeros((0, cfg.dim), np.float32)
+        )
     # Kept: the catalogue (recall's answers) and each member's newest `history` videos (what the user
     # tower reads); a long-tailed history past those is not held by every ranking process.
     wanted = set(catalogue)
@@ -281,9 +315,16 @@ def _train(choices: Mapping[str, Sequence[str]], videos: Mapping[str, Video], ca
     keep = [i for i, b in enumerate(vocab) if b in wanted or b in newest]
     members = frozenset(u for u, items in choices.items() if items)
     state = {k: v.detach().clone() for k, v in towers.state_dict().items()}
-    return TwoTower(cfg, state, [vocab[i] for i in keep], vectors[keep].astype(np.float32),
-                    np.array([vocab[i] in wanted for i in keep], dtype=bool), members, built_at,
-                    time.perf_counter() - started)
+    return TwoTower(
+        cfg,
+        state,
+        [vocab[i] for i in keep],
+        vectors[keep].astype(np.float32),
+        np.array([vocab[i] in wanted for i in keep], dtype=bool),
+        members,
+        built_at,
+        time.perf_counter() - started,
+    )
 
 
 def _examples(users: list[list[int]], cfg: TowerConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -295,15 +336,21 @@ def _examples(users: list[list[int]], cfg: TowerConfig, rng: np.random.Generator
     return pairs[:, 0], pairs[:, 1]
 
 
-def _fit(towers: Towers, feats: Mapping[str, np.ndarray], users: list[list[int]], n_items: int, cfg: TowerConfig,
-         rng: np.random.Generator) -> None:
+def _fit(
+    towers: Towers,
+    feats: Mapping[str, np.ndarray],
+    users: list[list[int]],
+    n_items: int,
+    cfg: TowerConfig,
+    rng: np.random.Generator,
+) -> None:
     who, pos = _examples(users, cfg, rng)
     counts = Counter(i for items in users for i in items)
     log_q = np.log(np.array([counts.get(i, 0) + 1 for i in range(n_items)], dtype=np.float32) / (len(users) + 1))
     opt = torch.optim.Adam(towers.parameters(), lr=cfg.lr)
     steps = min(cfg.max_steps, max(1, math.ceil(cfg.epochs * len(who) / cfg.batch)))
     h = cfg.history
-    for step in range(steps):
+    for _step in range(steps):
         pick = rng.choice(len(who), min(cfg.batch, len(who)), replace=False)
         targets = np.array([users[who[e]][pos[e]] for e in pick], dtype=np.int64)
         context = np.zeros((len(pick), h), dtype=np.int64)
@@ -316,7 +363,7 @@ def _fit(towers: Towers, feats: Mapping[str, np.ndarray], users: list[list[int]]
         vecs = towers.item(_take(feats, rows))
         tgt = vecs[torch.from_numpy(inverse[: len(targets)])]
         ctx = torch.zeros(len(pick), h, cfg.dim)
-        ctx[torch.from_numpy(mask)] = vecs[torch.from_numpy(inverse[len(targets):])]
+        ctx[torch.from_numpy(mask)] = vecs[torch.from_numpy(inverse[len(targets) :])]
         u = towers.user(ctx, torch.from_numpy(mask))
         logits = u @ tgt.T / cfg.temperature - torch.from_numpy(log_q[targets])[None, :]
         same = torch.from_numpy(targets[:, None] == targets[None, :]) & ~torch.eye(len(pick), dtype=torch.bool)

@@ -1,8 +1,10 @@
 """Plain data passed in and out of the recommender: no Telegram, HTTP or database types here."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 
 @dataclass(frozen=True)

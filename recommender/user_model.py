@@ -1,8 +1,10 @@
 """One user's trained model, as ranking, the model stores and evaluation use it (train.py makes them)."""
+
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Collection, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -51,8 +53,10 @@ class UserModel:
     def logits(self, table: ItemTable, followed: Collection[int] = ()) -> np.ndarray:
         """`followed`: the mids of the uploaders the user follows."""
         e = self.members
-        x = {k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape)
-             for k, v in table_arrays(table, table.followed(followed)).items()}
+        x = {
+            k: torch.from_numpy(v).unsqueeze(0).expand(e, *v.shape)
+            for k, v in table_arrays(table, table.followed(followed)).items()
+        }
         return self.module()(x).mean(0).numpy()
 
     def final_scores(self, logits: np.ndarray, cf: np.ndarray | None, ease: np.ndarray | None = None) -> np.ndarray:
@@ -64,8 +68,9 @@ class UserModel:
             out = out + self.ease_fusion * (ease - self.ease_mean) / self.ease_std
         return out
 
-    def shared_scores(self, shared: "SharedSignals | None", history: Sequence[str],
-                      bvids: Sequence[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def shared_scores(
+        self, shared: SharedSignals | None, history: Sequence[str], bvids: Sequence[str]
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(kNN, EASE) scores of the bvids, each None when this user's weight for it is 0."""
         if shared is None:
             return None, None
@@ -81,8 +86,15 @@ class UserModel:
 def table_arrays(t: ItemTable, follow: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The encoded item columns by the names the model's forward reads. `follow`: float32 [I], 1 where
     the user follows the uploader (None: follows nobody)."""
-    return {"tags": t.tags, "uploader": t.uploader, "partition": t.partition, "cross": t.cross, "numeric": t.numeric,
-            "tokens": t.tokens, "follow": follow if follow is not None else np.zeros(len(t), dtype=np.float32)}
+    return {
+        "tags": t.tags,
+        "uploader": t.uploader,
+        "partition": t.partition,
+        "cross": t.cross,
+        "numeric": t.numeric,
+        "tokens": t.tokens,
+        "follow": follow if follow is not None else np.zeros(len(t), dtype=np.float32),
+    }
 
 
 def upgrade_state(state: dict[str, Tensor], fresh: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -20,11 +20,12 @@ keeps like = favourite = coin = 1 and a second coin's gain 0 (0.5 gave 0.8305); 
 pool negatives only for users short of their own (history: the pool row 0.7513 -> 0.8328;
 synthetic per-user W&D 0.8032 -> 0.8070; ML-100k users have no own negatives and keep them).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -94,14 +95,25 @@ def synthetic_objective(users: int = 16, seed: int = 1) -> Objective:
 
     def score(cfg: TrainConfig) -> float:
         models = train_users(data, s.videos, None, s.now, cfg)
-        return float(np.nanmean([auc([lab for _, lab in t], model_scores(models[u], [v for v, _ in t], s.now, None))
-                                 for u, t in tests.items()]))
+        return float(
+            np.nanmean(
+                [
+                    auc([lab for _, lab in t], model_scores(models[u], [v for v, _ in t], s.now, None))
+                    for u, t in tests.items()
+                ]
+            )
+        )
 
     return score
 
 
-def coordinate_search(objective: Objective, start: TrainConfig, search: Mapping[str, tuple[float, ...]] = SEARCH,
-                      rounds: int = 2, log: Callable[[str], None] = print) -> tuple[TrainConfig, float]:
+def coordinate_search(
+    objective: Objective,
+    start: TrainConfig,
+    search: Mapping[str, tuple[float, ...]] = SEARCH,
+    rounds: int = 2,
+    log: Callable[[str], None] = print,
+) -> tuple[TrainConfig, float]:
     """Each weight in turn set to its best grid value, the others held; stops early when a round
     changes nothing. Ties keep the current value."""
     best_cfg, best = start, objective(start)
@@ -129,4 +141,3 @@ def _key(cfg: TrainConfig, search: Mapping[str, tuple[float, ...]]) -> tuple:
 
 def combined_objective(objectives: list[Objective]) -> Objective:
     return lambda cfg: float(np.mean([o(cfg) for o in objectives]))
-

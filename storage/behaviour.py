@@ -37,8 +37,13 @@ def save_behaviours(db: Database, user_id: int, rows: Iterable[BehaviourRow]) ->
 
 
 def save_pull(
-    db: Database, user_id: int, mid: int | None, rows: Iterable[BehaviourRow], cursors: Mapping[str, str | None],
-    now: int, implied: Iterable[BehaviourRow] = (),
+    db: Database,
+    user_id: int,
+    mid: int | None,
+    rows: Iterable[BehaviourRow],
+    cursors: Mapping[str, str | None],
+    now: int,
+    implied: Iterable[BehaviourRow] = (),
 ) -> int | None:
     """A sync's rows and the cursors that say they are stored, in one transaction (a None cursor is dropped).
     `implied` rows (a favourite a history row tells) are stored only where no row of their kind is
@@ -108,8 +113,9 @@ def _insert_missing(s: Session, user_id: int, rows: Iterable[BehaviourRow]) -> i
     existing = {
         (bvid, kind)
         for chunk in chunked(r.bvid for r in rows)
-        for bvid, kind in s.exec(select(Behaviour.bvid, Behaviour.kind).where(Behaviour.user_id == user_id)
-                                 .where(Behaviour.bvid.in_(chunk))).all()
+        for bvid, kind in s.exec(
+            select(Behaviour.bvid, Behaviour.kind).where(Behaviour.user_id == user_id).where(Behaviour.bvid.in_(chunk))
+        ).all()
     }
     new = [asdict(r) | {"user_id": user_id} for r in rows if (r.bvid, r.kind) not in existing]
     upsert(s, Behaviour, new, ["user_id", "bvid", "kind"], update=None)
@@ -144,8 +150,11 @@ def user_behaviours(db: Database, user_id: int) -> list[Behaviour]:
 def watched_tags(db: Database, user_id: int) -> list[tuple[int, tuple[str, ...]]]:
     """(when watched, the video's tags) of each watch whose video's tags are known: /profile's trend.
     Watches, not likes: a like row carries when it was first seen, not when it was given."""
-    stmt = (select(Behaviour.at, Video.tags).join(Video, Video.bvid == Behaviour.bvid)
-            .where(Behaviour.user_id == user_id, Behaviour.kind == "watch"))  # fmt: skip
+    stmt = (
+        select(Behaviour.at, Video.tags)
+        .join(Video, Video.bvid == Behaviour.bvid)
+        .where(Behaviour.user_id == user_id, Behaviour.kind == "watch")
+    )
     with db.engine.connect() as conn:
         return [(at, tags) for at, raw in conn.execute(stmt) if (tags := _tags(raw))]
 
@@ -160,11 +169,7 @@ def _tags(raw: str | None) -> tuple[str, ...]:
 
 def behaviour_counts(db: Database, user_id: int) -> dict[str, int]:
     with db.session() as s:
-        stmt = (
-            select(Behaviour.kind, func.count())
-            .where(Behaviour.user_id == user_id)
-            .group_by(Behaviour.kind)
-        )
+        stmt = select(Behaviour.kind, func.count()).where(Behaviour.user_id == user_id).group_by(Behaviour.kind)
         return {kind: n for kind, n in s.exec(stmt).all()}
 
 

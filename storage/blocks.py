@@ -30,8 +30,7 @@ def rules(db: Database, user_id: int) -> list[BlockRule]:
 
 def user_rule_count(db: Database, user_id: int) -> int:
     with db.session() as s:
-        stmt = select(func.count()).select_from(BlockRule).where(BlockRule.user_id == user_id,
-                                                                 BlockRule.source == USER)
+        stmt = select(func.count()).select_from(BlockRule).where(BlockRule.user_id == user_id, BlockRule.source == USER)
         return s.exec(stmt).one()
 
 
@@ -45,12 +44,16 @@ def add_rule(db: Database, user_id: int, kind: str, value: str, label: str, now:
             # The user's row locked first: two taps at once cannot both pass the count.
             if s.exec(select(User.id).where(User.id == user_id).with_for_update()).first() is None:
                 return "gone"
-            same = select(BlockRule.id).where(BlockRule.user_id == user_id, BlockRule.kind == kind,
-                                              BlockRule.value == value)
+            same = select(BlockRule.id).where(
+                BlockRule.user_id == user_id, BlockRule.kind == kind, BlockRule.value == value
+            )
             if s.exec(same).first() is not None:
                 return "exists"
-            count = select(func.count()).select_from(BlockRule).where(BlockRule.user_id == user_id,
-                                                                      BlockRule.source == USER)
+            count = (
+                select(func.count())
+                .select_from(BlockRule)
+                .where(BlockRule.user_id == user_id, BlockRule.source == USER)
+            )
             if s.exec(count).one() >= MAX_RULES:
                 return "full"
             s.add(BlockRule(user_id=user_id, kind=kind, value=value, label=label, source=USER, created_at=now))
@@ -66,8 +69,11 @@ def set_duration(db: Database, user_id: int, min_s: int, max_s: int, now: int) -
             return "gone"
         old = s.exec(select(BlockRule).where(BlockRule.user_id == user_id, BlockRule.kind == "duration")).first()
         if old is None:
-            count = select(func.count()).select_from(BlockRule).where(BlockRule.user_id == user_id,
-                                                                      BlockRule.source == USER)
+            count = (
+                select(func.count())
+                .select_from(BlockRule)
+                .where(BlockRule.user_id == user_id, BlockRule.source == USER)
+            )
             if s.exec(count).one() >= MAX_RULES:
                 return "full"
             old = BlockRule(user_id=user_id, kind="duration", value="", source=USER, created_at=now)
@@ -86,8 +92,9 @@ def remove_rule(db: Database, user_id: int, rule_id: int) -> BlockRule | None:
         return rule
 
 
-def replace_bilibili_blacklist(db: Database, user_id: int, mid: int | None, entries: Iterable[tuple[int, str]],
-                               now: int) -> bool:
+def replace_bilibili_blacklist(
+    db: Database, user_id: int, mid: int | None, entries: Iterable[tuple[int, str]], now: int
+) -> bool:
     """The user's bilibili blacklist as read at sync: uploader rules of source "bilibili", replaced
     whole (an uploader taken off the blacklist on bilibili comes back). An uploader the user also
     blocked here stays the user's own rule. Nothing is stored (False) when the user is gone or linked
@@ -98,8 +105,12 @@ def replace_bilibili_blacklist(db: Database, user_id: int, mid: int | None, entr
         if linked is None or linked[1] != mid:
             return False
         s.exec(delete(BlockRule).where(BlockRule.user_id == user_id, BlockRule.source == BILIBILI))
-        own = set(s.exec(select(BlockRule.value).where(BlockRule.user_id == user_id,
-                                                       BlockRule.kind == "uploader")).all())
-        s.add_all(BlockRule(user_id=user_id, kind="uploader", value=str(m), label=name[:64], source=BILIBILI,
-                            created_at=now) for m, name in wanted.items() if str(m) not in own)
+        own = set(
+            s.exec(select(BlockRule.value).where(BlockRule.user_id == user_id, BlockRule.kind == "uploader")).all()
+        )
+        s.add_all(
+            BlockRule(user_id=user_id, kind="uploader", value=str(m), label=name[:64], source=BILIBILI, created_at=now)
+            for m, name in wanted.items()
+            if str(m) not in own
+        )
     return True

@@ -22,8 +22,9 @@ FOLLOWINGS = "followings"  # cursor: JSON list of the followed uploaders' mids
 FOLLOWINGS_AT = "followings:at"  # cursor: when the followings were last read (unix s)
 
 
-def save_user_candidates(db: Database, user_id: int, mid: int | None, source: str, bvids: Iterable[str],
-                         now: int) -> bool:
+def save_user_candidates(
+    db: Database, user_id: int, mid: int | None, source: str, bvids: Iterable[str], now: int
+) -> bool:
     """Upsert (user, bvid, source) with seen_at = now. Nothing is stored (False) when the user is gone
     or linked another bilibili account than `mid` while the sync ran (as behaviour.save_pull)."""
     if source not in SOURCES:
@@ -49,9 +50,11 @@ def user_candidate_rows(db: Database, user_id: int, since: int, columns: Sequenc
     """This user's own candidates seen at `since` or later, as catalogue tuples of `columns` (each
     video once, whatever its sources); videos gone, refused or paid left out."""
     stmt = catalogue.playable(
-        select(*(getattr(Video, name) for name in columns))
-        .where(Video.bvid.in_(select(UserCandidate.bvid).where(UserCandidate.user_id == user_id)
-                              .where(UserCandidate.seen_at >= since)))
+        select(*(getattr(Video, name) for name in columns)).where(
+            Video.bvid.in_(
+                select(UserCandidate.bvid).where(UserCandidate.user_id == user_id).where(UserCandidate.seen_at >= since)
+            )
+        )
     )
     with db.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(stmt).all()]

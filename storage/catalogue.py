@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import groupby
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, update
 from sqlmodel import select
@@ -18,17 +18,40 @@ from storage.upsert import upsert
 MAX_RELATED = 40  # bilibili's related list holds at most 40 videos
 
 _STAT_COLUMNS = (
-    "aid", "title", "cover", "owner_mid", "owner_name", "duration", "tid", "tname", "pubdate",
-    "view", "danmaku", "reply", "favorite", "coin", "share", "like",
-)  # fmt: skip
+    "aid",
+    "title",
+    "cover",
+    "owner_mid",
+    "owner_name",
+    "duration",
+    "tid",
+    "tname",
+    "pubdate",
+    "view",
+    "danmaku",
+    "reply",
+    "favorite",
+    "coin",
+    "share",
+    "like",
+)
 
 
 # Columns only some answers carry (view, view/detail, some lists): a value of None (or no attribute)
 # means "not said", and the stored value stays. Sequences are stored as JSON lists.
 _OPTIONAL_COLUMNS = (
-    "tid_v2", "tname_v2", "copyright", "vertical", "paid", "upower_exclusive", "honors", "top_rank", "staff",
-    "participle", "rcmd_reason",
-)  # fmt: skip
+    "tid_v2",
+    "tname_v2",
+    "copyright",
+    "vertical",
+    "paid",
+    "upower_exclusive",
+    "honors",
+    "top_rank",
+    "staff",
+    "participle",
+    "rcmd_reason",
+)
 
 
 class VideoLike(Protocol):
@@ -78,9 +101,7 @@ def _upsert_saying(s, rows: list[dict[str, Any]]) -> None:
         upsert(s, Video, list(run), ["bvid"], update=[c for c in columns if c != "bvid"])
 
 
-def save_videos(
-    db: Database, videos: Iterable[VideoLike], now: int, *, candidate: bool = False
-) -> None:
+def save_videos(db: Database, videos: Iterable[VideoLike], now: int, *, candidate: bool = False) -> None:
     """Upsert list/metadata rows. Videos with known tags count as fetched; others keep their tags."""
     videos = list({v.bvid: v for v in videos}.values())
     if not videos:
@@ -88,8 +109,16 @@ def save_videos(
     extra = {"candidate_at": now} if candidate else {}
 
     def fetched(v: VideoLike) -> dict[str, Any]:
-        return {} if v.tags is None else {"tags": json.dumps(list(v.tags), ensure_ascii=False), "fetched_at": now,
-                                          "unavailable": False, "recheck_at": None}
+        return (
+            {}
+            if v.tags is None
+            else {
+                "tags": json.dumps(list(v.tags), ensure_ascii=False),
+                "fetched_at": now,
+                "unavailable": False,
+                "recheck_at": None,
+            }
+        )
 
     with db.session() as s:
         _upsert_saying(s, [_row(v) | fetched(v) | extra for v in videos])
@@ -119,8 +148,12 @@ def mark_candidates(db: Database, bvids: Iterable[str], now: int) -> None:
     """These known videos are candidates again (seen in a list now)."""
     with db.session() as s:
         for chunk in chunked(sorted(set(bvids))):
-            s.execute(update(Video).where(Video.bvid.in_(chunk)).values(candidate_at=now)
-                      .execution_options(synchronize_session=False))  # fmt: skip
+            s.execute(
+                update(Video)
+                .where(Video.bvid.in_(chunk))
+                .values(candidate_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str]:
@@ -128,7 +161,9 @@ def unavailable_since(db: Database, bvids: Iterable[str], since: int) -> set[str
     found: set[str] = set()
     with db.session() as s:
         for chunk in chunked(bvids):
-            stmt = select(Video.bvid).where(Video.bvid.in_(chunk), Video.unavailable.is_(True), Video.fetched_at >= since)
+            stmt = select(Video.bvid).where(
+                Video.bvid.in_(chunk), Video.unavailable.is_(True), Video.fetched_at >= since
+            )
             found.update(s.exec(stmt).all())
     return found
 
@@ -168,8 +203,9 @@ def playable(stmt):
     """Videos anyone can play: not gone or refused, not paid, not for the uploader's paying supporters
     only. Picks come from these alone: nothing tells whether this user bought or supports one (a
     video they watched they could play, but a watched video is never picked again anyway)."""
-    return (stmt.where(Video.unavailable.is_(False)).where(Video.paid.is_(False))
-            .where(Video.upower_exclusive.is_(False)))
+    return (
+        stmt.where(Video.unavailable.is_(False)).where(Video.paid.is_(False)).where(Video.upower_exclusive.is_(False))
+    )
 
 
 def paywalled(db: Database, bvids: Iterable[str]) -> set[str]:
@@ -177,8 +213,11 @@ def paywalled(db: Database, bvids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
-            stmt = select(Video.bvid).where(Video.bvid.in_(chunk)).where(Video.paid.is_(True) |
-                                                                        Video.upower_exclusive.is_(True))
+            stmt = (
+                select(Video.bvid)
+                .where(Video.bvid.in_(chunk))
+                .where(Video.paid.is_(True) | Video.upower_exclusive.is_(True))
+            )
             found.update(b for (b,) in conn.execute(stmt).all())
     return found
 
@@ -202,21 +241,30 @@ def candidate_rows(db: Database, since: int, columns: Sequence[str]) -> list[tup
 def recall_catalogue_rows(db: Database, columns: Sequence[str], limit: int) -> list[tuple]:
     """The videos recall may offer, as tuples of `columns`: every video any sync or list brought,
     except unavailable ones and ones without metadata (never fetched); the newest `limit` fetched."""
-    stmt = (select(*(getattr(Video, name) for name in columns)).where(Video.unavailable.is_(False))
-            .where(Video.fetched_at > 0).order_by(Video.fetched_at.desc(), Video.bvid).limit(limit))
+    stmt = (
+        select(*(getattr(Video, name) for name in columns))
+        .where(Video.unavailable.is_(False))
+        .where(Video.fetched_at > 0)
+        .order_by(Video.fetched_at.desc(), Video.bvid)
+        .limit(limit)
+    )
     with db.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(stmt).all()]
 
 
-def available_rows(db: Database, bvids: Iterable[str], columns: Sequence[str], *,
-                   playable_only: bool = False) -> list[tuple]:
+def available_rows(
+    db: Database, bvids: Iterable[str], columns: Sequence[str], *, playable_only: bool = False
+) -> list[tuple]:
     """Tuples of `columns` of these videos, those unavailable left out (in no particular order);
     `playable_only`: paid and members-only ones too (what may be picked)."""
     found: list[tuple] = []
     with db.engine.connect() as conn:
         for chunk in chunked(bvids):
-            stmt = (select(*(getattr(Video, name) for name in columns)).where(Video.bvid.in_(chunk))
-                    .where(Video.unavailable.is_(False)))
+            stmt = (
+                select(*(getattr(Video, name) for name in columns))
+                .where(Video.bvid.in_(chunk))
+                .where(Video.unavailable.is_(False))
+            )
             if playable_only:
                 stmt = playable(stmt)
             found.extend(tuple(row) for row in conn.execute(stmt).all())

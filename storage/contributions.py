@@ -35,8 +35,10 @@ def recent_choices(db: Database, user_ids: Sequence[int], per_user: int) -> dict
             newest = func.row_number().over(partition_by=rows.c.user_id, order_by=rows.c.at.desc())
             ranked = select(rows.c.user_id, rows.c.bvid, newest.label("n")).subquery()
             # Rows are per user x video x kind: room for the duplicates, deduplicated below.
-            stmt = select(ranked.c.user_id, ranked.c.bvid).where(ranked.c.n <= per_user * 2).order_by(
-                ranked.c.user_id, ranked.c.n
+            stmt = (
+                select(ranked.c.user_id, ranked.c.bvid)
+                .where(ranked.c.n <= per_user * 2)
+                .order_by(ranked.c.user_id, ranked.c.n)
             )
             for user_id, bvid in conn.execute(stmt):
                 chosen.setdefault(user_id, []).append(bvid)

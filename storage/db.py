@@ -98,8 +98,7 @@ class Database:
     def _migration_engine(self) -> Engine:
         if self.dialect != "sqlite" or make_url(self.url).database in (None, "", ":memory:"):
             return self.engine  # an in-memory database exists only on the engine's own connection
-        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 120},
-                               poolclass=NullPool)  # fmt: skip
+        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 120}, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_migration_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine

@@ -44,8 +44,9 @@ class DatabaseBlobs:
                         select(func.max(model_blobs.c.version)).where(model_blobs.c.key == key)
                     ).scalar()
                     version = (newest or 0) + 1
-                    conn.execute(insert(model_blobs).values(key=key, version=version, data=data,
-                                                             created_at=time.time_ns()))  # fmt: skip
+                    conn.execute(
+                        insert(model_blobs).values(key=key, version=version, data=data, created_at=time.time_ns())
+                    )
                     conn.execute(
                         delete(model_blobs).where(model_blobs.c.key == key, model_blobs.c.version <= version - keep)
                     )

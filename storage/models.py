@@ -134,8 +134,10 @@ class Shown(SQLModel, table=True):
 
     __tablename__ = "shown"
     # (chat, message): a /similar replying to a pick message finds that pick.
-    __table_args__ = (Index("ix_shown_user_bvid", "user_id", "bvid"),
-                      Index("ix_shown_chat_message", "chat_id", "message_id"))
+    __table_args__ = (
+        Index("ix_shown_user_bvid", "user_id", "bvid"),
+        Index("ix_shown_chat_message", "chat_id", "message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)

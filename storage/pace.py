@@ -60,8 +60,9 @@ class DatabasePace:
         self._chat_reservations += 1
         with self.db.engine.begin() as conn:
             if self._chat_reservations % PRUNE_EVERY == 0:
-                conn.execute(text(f"DELETE FROM telegram_chat_pace WHERE next_slot < {_NOW} - :stale"),
-                             {"stale": STALE_AFTER_S})  # fmt: skip
+                conn.execute(
+                    text(f"DELETE FROM telegram_chat_pace WHERE next_slot < {_NOW} - :stale"), {"stale": STALE_AFTER_S}
+                )
             row = conn.execute(
                 text(
                     f"INSERT INTO telegram_chat_pace (chat_id, next_slot) VALUES (:chat, {_NOW} + :interval) "
@@ -85,6 +86,7 @@ class DatabasePace:
                 {"chat": chat_id, "pause": seconds},
             )
 
+
 # The database's clock once per statement (clock_timestamp() moves between two calls in one statement).
 _CLOCK = "WITH clock AS (SELECT extract(epoch from clock_timestamp())::float8 AS now) "
 
@@ -101,10 +103,12 @@ class BilibiliEgressPace:
         self.db, self.egress = db, egress
         with db.engine.begin() as conn:
             conn.execute(
-                text("INSERT INTO bilibili_pace (egress, next_slot, paused_until, strikes) "
-                     "VALUES (:egress, 0, 0, 0) ON CONFLICT (egress) DO NOTHING"),
+                text(
+                    "INSERT INTO bilibili_pace (egress, next_slot, paused_until, strikes) "
+                    "VALUES (:egress, 0, 0, 0) ON CONFLICT (egress) DO NOTHING"
+                ),
                 {"egress": egress},
-            )  # fmt: skip
+            )
 
     def reserve(self, interval_s: float) -> tuple[float, float, int]:
         """Take the next slot unless a risk pause runs: (seconds to the slot, pause left, strikes)."""
@@ -138,14 +142,18 @@ class BilibiliEgressPace:
 
     def clear_strikes(self) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(text("UPDATE bilibili_pace SET strikes = 0 WHERE egress = :egress AND strikes > 0"),
-                         {"egress": self.egress})
+            conn.execute(
+                text("UPDATE bilibili_pace SET strikes = 0 WHERE egress = :egress AND strikes > 0"),
+                {"egress": self.egress},
+            )
 
     def pause_left_s(self) -> float:
         with self.db.engine.begin() as conn:
             row = conn.execute(
-                text(_CLOCK + "SELECT GREATEST(paused_until - clock.now, 0) FROM bilibili_pace, clock "
-                     "WHERE egress = :egress"),
+                text(
+                    _CLOCK + "SELECT GREATEST(paused_until - clock.now, 0) FROM bilibili_pace, clock "
+                    "WHERE egress = :egress"
+                ),
                 {"egress": self.egress},
-            ).first()  # fmt: skip
+            ).first()
         return float(row[0]) if row else 0.0

@@ -29,10 +29,11 @@ def record_shown(
 ) -> list[int]:
     """Rows for picks about to be sent (before sending, so a crash can't repeat them); their ids."""
     rows = [
-        Shown(user_id=user_id, bvid=p.bvid, shown_at=now, rating=p.rating, reason=p.reason,
-              source=source, chat_id=chat_id)
+        Shown(
+            user_id=user_id, bvid=p.bvid, shown_at=now, rating=p.rating, reason=p.reason, source=source, chat_id=chat_id
+        )
         for p in picks
-    ]  # fmt: skip
+    ]
     with db.session() as s:
         s.add_all(rows)
         s.flush()
@@ -70,17 +71,27 @@ def record_digest_picks(
     attached its picks first, nothing is recorded and theirs are returned."""
     with db.session() as s:
         rows = [
-            Shown(user_id=user_id, bvid=p.bvid, shown_at=now, rating=p.rating, reason=p.reason,
-                  source="digest", chat_id=chat_id)
+            Shown(
+                user_id=user_id,
+                bvid=p.bvid,
+                shown_at=now,
+                rating=p.rating,
+                reason=p.reason,
+                source="digest",
+                chat_id=chat_id,
+            )
             for p in picks
-        ]  # fmt: skip
+        ]
         s.add_all(rows)
         s.flush()
         ids = [r.id for r in rows]
         attach = (
-            update(Digest).where(Digest.id == digest_id).where(Digest.picks == "[]")
-            .values(picks=json.dumps(ids)).execution_options(synchronize_session=False)
-        )  # fmt: skip
+            update(Digest)
+            .where(Digest.id == digest_id)
+            .where(Digest.picks == "[]")
+            .values(picks=json.dumps(ids))
+            .execution_options(synchronize_session=False)
+        )
         if s.execute(attach).rowcount == 1:
             return ids
         s.rollback()
@@ -223,8 +234,9 @@ def record_model_versions(db: Database, versions: Mapping[int, tuple[int, int]],
         s.add_all(ModelVersion(user_id=u, version=v, n_samples=n, created_at=now) for u, (v, n) in versions.items())
 
 
-def save_model_version(db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int,
-                       epoch: int | None = None) -> int | None:
+def save_model_version(
+    db: Database, user_id: int, save: Callable[[], int], n_samples: int, now: int, epoch: int | None = None
+) -> int | None:
     """Run `save` (writes the model files, returns their version) and record that version, in one
     transaction holding the user's row: a /forget either came first (nothing is saved: None) or waits
     for this commit and then deletes the files. The trainer thread outlives a cancelled onboarding.
@@ -293,7 +305,13 @@ def sent_page(db: Database, user_id: int, offset: int, limit: int) -> list[Histo
         rows = list(s.exec(stmt).all())
         bvids = list({r.bvid for r in rows})  # one page: `limit` ids at most, far under a chunk
         titles = dict(s.exec(select(Video.bvid, Video.title).where(Video.bvid.in_(bvids))).all()) if bvids else {}
-        labels = dict(s.exec(select(Feedback.bvid, Feedback.label).where(
-            Feedback.user_id == user_id, Feedback.bvid.in_(bvids))).all()) if bvids else {}  # fmt: skip
-    return [HistoryRow(r.id, r.bvid, titles.get(r.bvid, ""), r.rating, r.shown_at, labels.get(r.bvid, 0))
-            for r in rows]  # fmt: skip
+        labels = (
+            dict(
+                s.exec(
+                    select(Feedback.bvid, Feedback.label).where(Feedback.user_id == user_id, Feedback.bvid.in_(bvids))
+                ).all()
+            )
+            if bvids
+            else {}
+        )
+    return [HistoryRow(r.id, r.bvid, titles.get(r.bvid, ""), r.rating, r.shown_at, labels.get(r.bvid, 0)) for r in rows]

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from sqlalchemy import delete
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy import update as sa_update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from storage import behaviour
-from storage.crypto import CredentialVault, KeysDoNotFit
 from storage.chunks import chunked
+from storage.crypto import CredentialVault, KeysDoNotFit
 from storage.db import Database
 from storage.models import (
     Behaviour,
@@ -40,16 +40,12 @@ def get_user_by_id(db: Database, user_id: int) -> User | None:
         return s.get(User, user_id)
 
 
-def ensure_user(
-    db: Database, telegram_id: int, chat_id: int, language: str, now: int, **defaults
-) -> User:
+def ensure_user(db: Database, telegram_id: int, chat_id: int, language: str, now: int, **defaults) -> User:
     """The user's row, created on first contact. Writing again clears a 'blocked' mark."""
     with db.session() as s:
         user = s.exec(select(User).where(User.telegram_id == telegram_id)).first()
         if user is None:
-            user = User(
-                telegram_id=telegram_id, chat_id=chat_id, language=language, created_at=now, **defaults
-            )
+            user = User(telegram_id=telegram_id, chat_id=chat_id, language=language, created_at=now, **defaults)
             s.add(user)
         else:
             user.chat_id = chat_id
@@ -123,9 +119,10 @@ def replace_credentials(
     """
     with db.session() as s:
         result = s.exec(
-            sa_update(User).where(User.id == user_id, User.credentials == expected)
+            sa_update(User)
+            .where(User.id == user_id, User.credentials == expected)
             .values(credentials=vault.encrypt(secrets))
-        )  # fmt: skip
+        )
         return result.rowcount == 1
 
 
@@ -178,7 +175,7 @@ def mark_rating_explained(db: Database, user_id: int) -> bool:
     with db.session() as s:
         done = s.exec(
             sa_update(User).where(User.id == user_id, User.rating_explained.is_(False)).values(rating_explained=True)
-        )  # fmt: skip
+        )
         return done.rowcount == 1
 
 
@@ -341,8 +338,11 @@ class DigestSlot(NamedTuple):
 def digest_candidates(db: Database, now: int | None = None) -> list[DigestSlot]:
     """Users who may get a digest (not paused, not blocked, not snoozed past `now`); the job checks
     each one's local time (and that the slot is not inside an ended snooze)."""
-    stmt = (select(User.id, User.timezone, User.digest_time, User.created_at, User.digest_paused_until)
-            .where(User.digest_paused.is_(False)).where(User.blocked.is_(False)))  # fmt: skip
+    stmt = (
+        select(User.id, User.timezone, User.digest_time, User.created_at, User.digest_paused_until)
+        .where(User.digest_paused.is_(False))
+        .where(User.blocked.is_(False))
+    )
     if now is not None:
         stmt = stmt.where(User.digest_paused_until.is_(None) | (User.digest_paused_until <= now))
     with db.engine.connect() as conn:

@@ -94,8 +94,9 @@ async def qr_key_after_login(tg: TelegramDouble, bili: BilibiliDouble, user: dic
 
 
 async def first_picks_ready(tg: TelegramDouble, user: dict, since: int, timeout: float = 120) -> SentMessage:
-    return await tg.wait_for(lambda m: "first personal picks are ready" in m.content, chat=user, since=since,
-                             timeout=timeout)
+    return await tg.wait_for(
+        lambda m: "first personal picks are ready" in m.content, chat=user, since=since, timeout=timeout
+    )
 
 
 async def all_synced(tg: TelegramDouble, user: dict, since: int, timeout: float = 600) -> SentMessage:

@@ -20,8 +20,13 @@ async def bili_client(bilibili_double):
     from bilibili import BilibiliClient
 
     settings = bilibili_double.settings(
-        timeout_s=0.5, retries=2, backoff_base_s=0.01, risk_pause_base_s=0.3, risk_pause_max_s=2.0,
-        max_requests_per_second=0, qr_poll_interval_s=0.01,
+        timeout_s=0.5,
+        retries=2,
+        backoff_base_s=0.01,
+        risk_pause_base_s=0.3,
+        risk_pause_max_s=2.0,
+        max_requests_per_second=0,
+        qr_poll_interval_s=0.01,
     )
     async with BilibiliClient(settings, correspond_public_key=bilibili_double.correspond_public_pem) as client:
         yield client

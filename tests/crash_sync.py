@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jobs.sync
 from bilibili import BilibiliClient
-from services import Services
 from recommender import ModelStore
+from services import Services
 from settings import BilibiliSettings, JobSettings, Settings, StorageSettings
 from storage import behaviour
 from storage.crypto import CredentialVault
@@ -32,6 +32,7 @@ def die() -> None:
 
 def arm(point: str) -> None:
     if point == "after_pull":
+
         def save_pull(*args, **kwargs):
             die()
 
@@ -48,6 +49,7 @@ def arm(point: str) -> None:
 
         jobs.sync.behaviour.save_pull = save_pull_then_die
     elif point == "in_commit":
+
         def upsert_cursors(*args, **kwargs):
             die()
 
@@ -61,12 +63,17 @@ async def main(data_dir: str, url: str, user_id: int, point: str) -> None:
     settings.bilibili = BilibiliSettings.model_validate(
         {"BILIBILI_API_URL": url, "BILIBILI_PASSPORT_URL": url, "BILIBILI_WWW_URL": url, "BILIBILI_IMAGE_URL": url}
         | {BilibiliSettings.model_fields[k].alias: v for k, v in FAST_BILIBILI.items()}
-    )  # fmt: skip
+    )
     settings.storage = StorageSettings(DATA_DIR=data_dir)
     settings.jobs = JobSettings()
     db = Database(settings.storage.resolved_database_url)
-    svc = Services(settings=settings, db=db, vault=CredentialVault([os.environ["FERNET_KEYS"]]),
-                   bili=BilibiliClient(settings.bilibili), models=ModelStore(Path(data_dir) / "models"))  # fmt: skip
+    svc = Services(
+        settings=settings,
+        db=db,
+        vault=CredentialVault([os.environ["FERNET_KEYS"]]),
+        bili=BilibiliClient(settings.bilibili),
+        models=ModelStore(Path(data_dir) / "models"),
+    )
     arm(point)
     report = await jobs.sync.sync_user(svc, user_id)
     raise SystemExit(f"not killed: {report}")

@@ -12,7 +12,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from bot import build_application
 from jobs.queue import QUEUES, ensure_queue_schema
-from services import Services, build_model_store
 from jobs.sync import refresh_candidates
+from services import Services, build_model_store
 from settings import DistributedSettings
 from tests.botenv import TOKEN
 from tests.doubles.bilibili import BilibiliDouble
@@ -42,17 +42,28 @@ def distributed_services(data_dir: Path, double: BilibiliDouble, database_url: s
     return svc
 
 
-def seed_day(svc: Services, double: BilibiliDouble, tg: TelegramDouble, n: int, first_id: int = 1,
-             n_history: int = 40) -> list[int]:
+def seed_day(
+    svc: Services, double: BilibiliDouble, tg: TelegramDouble, n: int, first_id: int = 1, n_history: int = 40
+) -> list[int]:
     """n users whose sync is due now and whose digest slot (UTC) passed a minute ago."""
-    slot = (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime("%H:%M")
+    slot = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%H:%M")
     ids = []
     for i in range(n):
         double.add_generated_user(100_000 + first_id + i, seed=first_id + i, n_history=n_history)
         tg.user(first_id + i)
         tg.known_chat(first_id + i)  # they have talked to the bot before
-        ids.append(link_user(svc, double, first_id + i, 100_000 + first_id + i, linked_ago_s=3600,
-                             timezone="UTC", digest_time=slot, picks_per_page=PICKS))  # fmt: skip
+        ids.append(
+            link_user(
+                svc,
+                double,
+                first_id + i,
+                100_000 + first_id + i,
+                linked_ago_s=3600,
+                timezone="UTC",
+                digest_time=slot,
+                picks_per_page=PICKS,
+            )
+        )
     return ids
 
 
@@ -64,16 +75,29 @@ async def prime_candidates(svc: Services) -> None:
 def worker_env(svc: Services, double: BilibiliDouble, tg: TelegramDouble, database_url: str, **extra: str) -> dict:
     env = dict(os.environ)
     env.update(
-        WORK_MODE="distributed", DATABASE_URL=database_url, DATA_DIR=str(svc.settings.storage.data_dir),
+        WORK_MODE="distributed",
+        DATABASE_URL=database_url,
+        DATA_DIR=str(svc.settings.storage.data_dir),
         FERNET_KEYS=svc.settings.storage.fernet_keys.get_secret_value(),
-        BOT_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
-        BILIBILI_API_URL=double.url, BILIBILI_PASSPORT_URL=double.url, BILIBILI_WWW_URL=double.url,
-        BILIBILI_IMAGE_URL=double.url, BILIBILI_MAX_RPS="0", BILIBILI_TIMEOUT="5", BILIBILI_RETRIES="2",
-        BILIBILI_BACKOFF_BASE="0.01", BILIBILI_RISK_PAUSE_BASE="0.3", BILIBILI_RISK_PAUSE_MAX="2",
-        SCHEDULER_CRON=FAST_CRON, WORKER_HEARTBEAT="1", WORKER_STALLED_AFTER="4", TRAIN_SHARDS="4",
+        BOT_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+        BILIBILI_API_URL=double.url,
+        BILIBILI_PASSPORT_URL=double.url,
+        BILIBILI_WWW_URL=double.url,
+        BILIBILI_IMAGE_URL=double.url,
+        BILIBILI_MAX_RPS="0",
+        BILIBILI_TIMEOUT="5",
+        BILIBILI_RETRIES="2",
+        BILIBILI_BACKOFF_BASE="0.01",
+        BILIBILI_RISK_PAUSE_BASE="0.3",
+        BILIBILI_RISK_PAUSE_MAX="2",
+        SCHEDULER_CRON=FAST_CRON,
+        WORKER_HEARTBEAT="1",
+        WORKER_STALLED_AFTER="4",
+        TRAIN_SHARDS="4",
         KEEP_SUCCEEDED_JOBS="1",  # overlapping_syncs reads the finished sync jobs' events
         PYTHONPATH=str(ROOT),
-    )  # fmt: skip
+    )
     env.update(extra)
     return env
 
@@ -82,7 +106,10 @@ def start_worker(env: dict, log_path: Path, queues: str = ",".join(QUEUES), conc
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.worker", "--queues", queues, "--concurrency", str(concurrency)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -114,16 +141,28 @@ def outcome(svc: Services, tg: TelegramDouble, user_ids: list[int], started_at: 
     from tests.botenv import pick_messages
 
     with svc.db.engine.connect() as conn:
-        synced = conn.execute(text(
-            "SELECT count(*) FROM users u WHERE u.id = ANY(:ids) AND u.next_sync_at > :t "
-            "AND EXISTS (SELECT 1 FROM behaviours b WHERE b.user_id = u.id)"), {"ids": user_ids, "t": started_at}).scalar()
-        trained = conn.execute(text(
-            "SELECT count(DISTINCT user_id) FROM model_versions WHERE user_id = ANY(:ids)"), {"ids": user_ids}).scalar()
-        sent = conn.execute(text(
-            "SELECT count(*) FROM digests WHERE status = 'sent' AND user_id = ANY(:ids)"), {"ids": user_ids}).scalar()
-        delivered = dict(conn.execute(text(
-            "SELECT u.telegram_id, count(s.id) FROM users u LEFT JOIN shown s ON s.user_id = u.id "
-            "AND s.message_id IS NOT NULL WHERE u.id = ANY(:ids) GROUP BY u.telegram_id"), {"ids": user_ids}).all())
+        synced = conn.execute(
+            text(
+                "SELECT count(*) FROM users u WHERE u.id = ANY(:ids) AND u.next_sync_at > :t "
+                "AND EXISTS (SELECT 1 FROM behaviours b WHERE b.user_id = u.id)"
+            ),
+            {"ids": user_ids, "t": started_at},
+        ).scalar()
+        trained = conn.execute(
+            text("SELECT count(DISTINCT user_id) FROM model_versions WHERE user_id = ANY(:ids)"), {"ids": user_ids}
+        ).scalar()
+        sent = conn.execute(
+            text("SELECT count(*) FROM digests WHERE status = 'sent' AND user_id = ANY(:ids)"), {"ids": user_ids}
+        ).scalar()
+        delivered = dict(
+            conn.execute(
+                text(
+                    "SELECT u.telegram_id, count(s.id) FROM users u LEFT JOIN shown s ON s.user_id = u.id "
+                    "AND s.message_id IS NOT NULL WHERE u.id = ANY(:ids) GROUP BY u.telegram_id"
+                ),
+                {"ids": user_ids},
+            ).all()
+        )
     # A pick message the database does not know as delivered once is a duplicate.
     duplicates = sum(max(0, len(pick_messages(tg, tid)) - n) for tid, n in delivered.items())
     return DayOutcome(len(user_ids), synced, trained, sent, duplicates, overlapping_syncs(svc))
@@ -132,10 +171,12 @@ def outcome(svc: Services, tg: TelegramDouble, user_ids: list[int], started_at: 
 def overlapping_syncs(svc: Services) -> int:
     """From procrastinate's event log: a sync job runs from 'started' to its next event."""
     with svc.db.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT j.id, j.args->>'user_id', e.type::text, e.at FROM procrastinate_events e "
-            "JOIN procrastinate_jobs j ON j.id = e.job_id WHERE j.task_name = 'sync_user' ORDER BY e.at, e.id"
-        )).all()
+        rows = conn.execute(
+            text(
+                "SELECT j.id, j.args->>'user_id', e.type::text, e.at FROM procrastinate_events e "
+                "JOIN procrastinate_jobs j ON j.id = e.job_id WHERE j.task_name = 'sync_user' ORDER BY e.at, e.id"
+            )
+        ).all()
     open_runs: dict[int, tuple[str, datetime]] = {}
     runs: dict[str, list[tuple[datetime, datetime]]] = {}
     for job_id, user, kind, at in rows:
@@ -144,8 +185,8 @@ def overlapping_syncs(svc: Services) -> int:
             runs.setdefault(u, []).append((began, at))
         if kind == "started":
             open_runs[job_id] = (user, at)
-    far = datetime.max.replace(tzinfo=timezone.utc)
-    for job_id, (u, began) in open_runs.items():
+    far = datetime.max.replace(tzinfo=UTC)
+    for u, began in open_runs.values():
         runs.setdefault(u, []).append((began, far))
     overlaps = 0
     for spans in runs.values():
@@ -154,8 +195,14 @@ def overlapping_syncs(svc: Services) -> int:
     return overlaps
 
 
-async def wait_for_day(svc: Services, tg: TelegramDouble, user_ids: list[int], started_at: int,
-                       timeout: float, workers: list[subprocess.Popen] = ()) -> DayOutcome:
+async def wait_for_day(
+    svc: Services,
+    tg: TelegramDouble,
+    user_ids: list[int],
+    started_at: int,
+    timeout: float,
+    workers: list[subprocess.Popen] = (),
+) -> DayOutcome:
     """Until every user is synced, trained and sent a digest (or the timeout); what came out."""
     deadline = time.monotonic() + timeout
     while True:

@@ -58,10 +58,21 @@ async def test_a_different_account_replaces_the_old_ones_history_and_keeps_the_t
     tg, double, svc = bot
     videos = double.popular_order[200:320]
     # The new account's history is older than everything the old account watched.
-    double.add_user(OLD, "old", history=[(b, 1_700_000_000 - i) for i, b in enumerate(videos[:50])],
-                    favs=videos[:10], coins=[(b, 1) for b in videos[10:13]], likes=videos[13:16])
-    double.add_user(NEW, "new", history=[(b, 1_600_000_000 - i) for i, b in enumerate(videos[50:110])],
-                    favs=videos[50:55], likes=videos[110:112])  # fmt: skip
+    double.add_user(
+        OLD,
+        "old",
+        history=[(b, 1_700_000_000 - i) for i, b in enumerate(videos[:50])],
+        favs=videos[:10],
+        coins=[(b, 1) for b in videos[10:13]],
+        likes=videos[13:16],
+    )
+    double.add_user(
+        NEW,
+        "new",
+        history=[(b, 1_600_000_000 - i) for i, b in enumerate(videos[50:110])],
+        favs=videos[50:55],
+        likes=videos[110:112],
+    )
     alice = tg.user(CHAT, first_name="Alice", language_code="en")
     user = users.ensure_user(svc.db, CHAT, CHAT, "en", now=svc.now())
     users.link_bilibili(svc.db, svc.vault, user.id, double.login(OLD), OLD, "old", svc.now())

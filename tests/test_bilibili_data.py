@@ -11,7 +11,12 @@ import pytest
 
 from bilibili import CoverTooLarge, Credentials, VideoUnavailable
 from tests.doubles.bilibili_catalogue import (
-    LONG_HISTORY, POPULAR_FIXTURE, av2bv, bv2av, load_popular, synthesise_long_history,
+    LONG_HISTORY,
+    POPULAR_FIXTURE,
+    av2bv,
+    bv2av,
+    load_popular,
+    synthesise_long_history,
 )
 from tests.fixtures.make_popular import SOURCE, compact
 
@@ -43,8 +48,9 @@ async def test_history_pagination_newest_first_and_incremental(bili_client, bili
 
 async def test_fav_folders_and_paged_items_skip_invalid(bili_client, bilibili_double):
     bvids = [v.bvid for v in load_popular()[:45]]
-    user = bilibili_double.add_user(200, "fav", favs={"默认收藏夹": [(b, 1_700_000_000 + i) for i, b in enumerate(bvids)],
-                                                       "其他": bvids[:3]})
+    user = bilibili_double.add_user(
+        200, "fav", favs={"默认收藏夹": [(b, 1_700_000_000 + i) for i, b in enumerate(bvids)], "其他": bvids[:3]}
+    )
     from tests.doubles.bilibili import FavEntry
 
     user.folders[0].items.append(FavEntry(bvids[0], 1_800_000_000, attr=9))
@@ -65,11 +71,15 @@ async def test_fav_folders_and_paged_items_skip_invalid(bili_client, bilibili_do
 
 async def test_coin_and_like_shapes_and_privacy(bili_client, bilibili_double):
     bvids = [v.bvid for v in load_popular()[:5]]
-    bilibili_double.add_user(300, "coiner", coins=[(bvids[0], 2, 1_700_000_100), (bvids[1], 1, 1_700_000_000)],
-                             likes=bvids[2:5])
+    bilibili_double.add_user(
+        300, "coiner", coins=[(bvids[0], 2, 1_700_000_100), (bvids[1], 1, 1_700_000_000)], likes=bvids[2:5]
+    )
     creds = Credentials.from_dict(bilibili_double.login(300))
     coins = await bili_client.coined_videos(creds, 300)
-    assert [(c.video.bvid, c.coins, c.time) for c in coins] == [(bvids[0], 2, 1_700_000_100), (bvids[1], 1, 1_700_000_000)]
+    assert [(c.video.bvid, c.coins, c.time) for c in coins] == [
+        (bvids[0], 2, 1_700_000_100),
+        (bvids[1], 1, 1_700_000_000),
+    ]
     assert coins[0].video.view > 0
     likes = await bili_client.liked_videos(creds, 300)
     assert [v.bvid for v in likes] == bvids[2:5]
@@ -113,8 +123,15 @@ async def test_weekly_ranking_related(bili_client, bilibili_double):
 async def test_view_and_tags(bili_client, bilibili_double):
     row = next(v for v in load_popular() if v.bvid == BV)
     v = await bili_client.view(BV)
-    assert (v.aid, v.title, v.owner_mid, v.tid, v.tname, v.view, v.like) == \
-        (row.aid, row.title, row.owner_mid, row.tid, row.tname, row.view, row.like)
+    assert (v.aid, v.title, v.owner_mid, v.tid, v.tname, v.view, v.like) == (
+        row.aid,
+        row.title,
+        row.owner_mid,
+        row.tid,
+        row.tname,
+        row.view,
+        row.like,
+    )
     assert v.cover == row.pic.replace("http://", "https://")
     for video in load_popular()[:12]:  # bgm and topic entries are dropped
         assert await bili_client.tags(video.bvid) == tuple(video.tags)
@@ -133,7 +150,10 @@ async def test_view_and_tags(bili_client, bilibili_double):
 async def test_cover_rewrite_fetch_and_cap(bili_client, bilibili_double):
     cover = (await bili_client.view(BV)).cover
     assert cover.startswith("https://i1.hdslb.com/bfs/archive/")
-    assert bili_client.cover_fetch_url("http://i1.hdslb.com/bfs/archive/x.jpg") == bilibili_double.url + "/bfs/archive/x.jpg"
+    assert (
+        bili_client.cover_fetch_url("http://i1.hdslb.com/bfs/archive/x.jpg")
+        == bilibili_double.url + "/bfs/archive/x.jpg"
+    )
     data = await bili_client.fetch_cover(cover)
     assert data.startswith(b"\x89PNG")
     assert bilibili_double.last_request("/bfs").path == "/bfs"

@@ -103,7 +103,9 @@ async def test_another_egress_name_is_paced_on_its_own(tmp_path, bilibili_double
 
 
 async def test_status_on_another_process_says_bilibili_is_limiting_during_a_pause_it_has_not_met(
-    tmp_path, bilibili_double, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    postgres_url,  # noqa: F811
 ):
     """/status on the front while a worker hit the risk pause: the front has made no request since,
     so its own throttle knows nothing; the shared pace does."""

@@ -40,15 +40,52 @@ MID = 900
 # "slow" outlasts the client's timeout once (the retry answers); every other fault lasts through all
 # the client's attempts, so the caller meets it.
 FAULTS = ["slow", "500", "412_html", "-352", "-101", "malformed", "wrong_types", "wrong_data", "null_data"]
-ENDPOINTS = ["login poll", "history", "fav folders", "fav items", "coins", "likes", "related", "view", "tags",
-             "view detail", "popular", "weekly numbers", "weekly issue", "ranking", "ranking partition",
-             "search", "cover", "followings", "feed update", "video feed", "home feed"]
-PATHS = {"login poll": P_QR_POLL, "history": P_HISTORY, "fav folders": P_FAV_FOLDERS, "fav items": P_FAV_ITEMS,
-         "coins": P_COIN, "likes": P_LIKE, "related": P_RELATED, "view": P_VIEW, "tags": P_TAGS,
-         "view detail": P_VIEW_DETAIL,
-         "popular": P_POPULAR, "weekly numbers": P_SERIES_LIST, "weekly issue": P_SERIES_ONE, "ranking": P_RANKING,
-         "ranking partition": P_RANKING, "search": P_SEARCH, "cover": IMAGES, "followings": P_FOLLOWINGS,
-         "feed update": P_FEED_UPDATE, "video feed": P_FEED, "home feed": P_HOME_FEED}  # fmt: skip
+ENDPOINTS = [
+    "login poll",
+    "history",
+    "fav folders",
+    "fav items",
+    "coins",
+    "likes",
+    "related",
+    "view",
+    "tags",
+    "view detail",
+    "popular",
+    "weekly numbers",
+    "weekly issue",
+    "ranking",
+    "ranking partition",
+    "search",
+    "cover",
+    "followings",
+    "feed update",
+    "video feed",
+    "home feed",
+]
+PATHS = {
+    "login poll": P_QR_POLL,
+    "history": P_HISTORY,
+    "fav folders": P_FAV_FOLDERS,
+    "fav items": P_FAV_ITEMS,
+    "coins": P_COIN,
+    "likes": P_LIKE,
+    "related": P_RELATED,
+    "view": P_VIEW,
+    "tags": P_TAGS,
+    "view detail": P_VIEW_DETAIL,
+    "popular": P_POPULAR,
+    "weekly numbers": P_SERIES_LIST,
+    "weekly issue": P_SERIES_ONE,
+    "ranking": P_RANKING,
+    "ranking partition": P_RANKING,
+    "search": P_SEARCH,
+    "cover": IMAGES,
+    "followings": P_FOLLOWINGS,
+    "feed update": P_FEED_UPDATE,
+    "video feed": P_FEED,
+    "home feed": P_HOME_FEED,
+}
 
 
 async def first_event(client, qr):
@@ -117,9 +154,14 @@ def good(result: Any, baseline: Any) -> bool:
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_fault_ends_typed_and_the_client_recovers(bili_client, bilibili_double, fault, endpoint):
     bvids = [v.bvid for v in load_popular()[:6]]
-    bilibili_double.add_user(MID, "matrix", history=[(b, 1_700_000_000 - i * 60) for i, b in enumerate(bvids)],
-                             favs=bvids[:4], coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
-                             likes=bvids[:5])  # fmt: skip
+    bilibili_double.add_user(
+        MID,
+        "matrix",
+        history=[(b, 1_700_000_000 - i * 60) for i, b in enumerate(bvids)],
+        favs=bvids[:4],
+        coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
+        likes=bvids[:5],
+    )
     for bvid in bvids[:3]:  # followed creators, with an upload each
         bilibili_double.follow(MID, bilibili_double.videos[bvid].owner_mid)
         bilibili_double.upload(bilibili_double.videos[bvid].owner_mid, bilibili_double.videos[bvid])

@@ -31,8 +31,9 @@ async def test_transient_faults_retry_then_succeed(bili_client, bilibili_double)
         assert bilibili_double.calls[P_VIEW] == 2, fault
 
 
-@pytest.mark.parametrize("fault,error", [("500", TransportError), ("malformed", MalformedResponse),
-                                         ("slow", TransportError)])
+@pytest.mark.parametrize(
+    "fault,error", [("500", TransportError), ("malformed", MalformedResponse), ("slow", TransportError)]
+)
 async def test_transient_faults_exhaust_retries(bili_client, bilibili_double, fault, error):
     bilibili_double.inject(P_VIEW, fault, times=3)  # retries=2 -> 3 attempts
     with pytest.raises(error):
@@ -41,8 +42,9 @@ async def test_transient_faults_exhaust_retries(bili_client, bilibili_double, fa
 
 
 async def test_connection_refused_is_transport_error(bilibili_double):
-    s = bilibili_double.settings(api_url="http://127.0.0.1:9", timeout_s=0.5, retries=1, backoff_base_s=0.01,
-                                 max_requests_per_second=0)
+    s = bilibili_double.settings(
+        api_url="http://127.0.0.1:9", timeout_s=0.5, retries=1, backoff_base_s=0.01, max_requests_per_second=0
+    )
     async with BilibiliClient(s) as c:
         with pytest.raises(TransportError):
             await c.view(BV)
@@ -131,10 +133,17 @@ async def test_fault_on_every_path_is_typed(bili_client, bilibili_double):
     """A fault injected for all paths on each public call: never an untyped exception."""
     bilibili_double.add_user(2)
     creds = Credentials.from_dict(bilibili_double.login(2))
-    calls = [lambda: bili_client.popular(), lambda: bili_client.view(BV), lambda: bili_client.tags(BV),
-             lambda: bili_client.related(BV), lambda: bili_client.history_page(creds),
-             lambda: bili_client.fav_items(creds, 1), lambda: bili_client.liked_videos(creds, 2),
-             lambda: bili_client.weekly_numbers(), lambda: bili_client.generate_qr()]
+    calls = [
+        lambda: bili_client.popular(),
+        lambda: bili_client.view(BV),
+        lambda: bili_client.tags(BV),
+        lambda: bili_client.related(BV),
+        lambda: bili_client.history_page(creds),
+        lambda: bili_client.fav_items(creds, 1),
+        lambda: bili_client.liked_videos(creds, 2),
+        lambda: bili_client.weekly_numbers(),
+        lambda: bili_client.generate_qr(),
+    ]
     for fault in ("412_html", "malformed", "null_data", "-101", "500", "-404"):
         for call in calls:
             bili_client.throttle.paused_until = 0
@@ -166,8 +175,10 @@ async def test_fail_fast_calls_refuse_the_pause_and_background_calls_wait(bili_c
         await bili_client.view(BV)
     assert 0 < first.value.retry_in_s <= 0.3  # the 412 itself says how long the pause runs
     sent = bilibili_double.total_calls
-    user_calls = [lambda: bili_client.fetch_cover(cover, fail_fast=True),
-                  lambda: bili_client.generate_qr(fail_fast=True)]
+    user_calls = [
+        lambda: bili_client.fetch_cover(cover, fail_fast=True),
+        lambda: bili_client.generate_qr(fail_fast=True),
+    ]
     for call in user_calls:
         with pytest.raises(RiskPaused) as ei:
             await call()

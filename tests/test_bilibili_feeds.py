@@ -75,12 +75,16 @@ async def test_a_hidden_followings_list_reads_as_empty(bili_client, bilibili_dou
     assert page == models.FollowingsPage(items=[], total=0, has_more=False)
 
 
-@pytest.mark.parametrize("call", [
-    lambda c, creds: c.followings(creds, ME),
-    lambda c, creds: c.video_feed(creds),
-    lambda c, creds: c.feed_update(creds, "0"),
-    lambda c, creds: c.home_feed(creds),
-], ids=["followings", "video feed", "feed update", "home feed"])  # fmt: skip
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, creds: c.followings(creds, ME),
+        lambda c, creds: c.video_feed(creds),
+        lambda c, creds: c.feed_update(creds, "0"),
+        lambda c, creds: c.home_feed(creds),
+    ],
+    ids=["followings", "video feed", "feed update", "home feed"],
+)
 async def test_a_dead_session_is_not_logged_in_on_every_per_user_source(bili_client, bilibili_double, call):
     """The home feed answers a dead session with a visitor's feed (code 0): not the user's taste either."""
     bilibili_double.add_user(ME, "me")
@@ -92,7 +96,8 @@ async def test_a_dead_session_is_not_logged_in_on_every_per_user_source(bili_cli
 
 # -- the followed creators' video feed -------------------------------------------------------------
 async def test_the_update_check_counts_nothing_then_the_new_uploads_of_followed_creators_only(
-        bili_client, bilibili_double):
+    bili_client, bilibili_double
+):
     followed, stranger = uploaders(bilibili_double, 3)[:2], uploaders(bilibili_double, 3)[2]
     for up in followed:
         bilibili_double.follow(ME, up)
@@ -106,8 +111,11 @@ async def test_the_update_check_counts_nothing_then_the_new_uploads_of_followed_
     assert bili_client.calls == calls + 1  # one cheap call per poll
     assert bilibili_double.last_request(FEED_UPDATE).query["type"] == "video"
 
-    new = [bilibili_double.upload(followed[0], at=T0 + 60), bilibili_double.upload(stranger, at=T0 + 70),
-           bilibili_double.upload(followed[1], at=T0 + 80)]
+    new = [
+        bilibili_double.upload(followed[0], at=T0 + 60),
+        bilibili_double.upload(stranger, at=T0 + 70),
+        bilibili_double.upload(followed[1], at=T0 + 80),
+    ]
     assert await bili_client.feed_update(creds, first.update_baseline) == 2
     page = await bili_client.video_feed(creds, baseline=first.update_baseline)
     assert page.update_num == 2
@@ -137,7 +145,13 @@ async def test_the_video_feed_pages_on_its_offset_newest_first_without_repeats(b
     assert pages[1].offset and bilibili_double.last_request(FEED).query["offset"] == pages[1].offset
     top, source = items[0].video, uploaded[-1]
     assert (top.aid, top.owner_mid, top.owner_name, top.title, top.duration, top.pubdate) == (
-        source.aid, source.owner_mid, source.owner_name, source.title, source.duration, T0 + 44)
+        source.aid,
+        source.owner_mid,
+        source.owner_name,
+        source.title,
+        source.duration,
+        T0 + 44,
+    )
     assert top.cover.startswith("https://") and top.view > 0  # "12.3万" read as 123000
 
 
@@ -176,12 +190,24 @@ async def test_a_home_feed_card_with_only_its_aid_keeps_its_video_under_the_deri
 
 # -- the shapes as recorded from the real API (parser level) ---------------------------------------
 def feed_row(kind: str = "DYNAMIC_TYPE_AV", major: dict | None = None) -> dict:
-    archive = {"aid": "1756441068", "bvid": "BV1d4421Z7nW", "title": "t", "cover": "http://i1.hdslb.com/bfs/a.jpg",
-               "duration_text": "1:14:25", "stat": {"play": "1.4万", "danmaku": "217"}, "type": 1}
-    return {"id_str": "966873782060843027", "type": kind, "visible": True, "modules": {
-        "module_author": {"mid": 266765166, "name": "up", "pub_ts": 1723956245, "pub_action": "投稿了视频"},
-        "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": archive} if major is None else major},
-    }}  # fmt: skip
+    archive = {
+        "aid": "1756441068",
+        "bvid": "BV1d4421Z7nW",
+        "title": "t",
+        "cover": "http://i1.hdslb.com/bfs/a.jpg",
+        "duration_text": "1:14:25",
+        "stat": {"play": "1.4万", "danmaku": "217"},
+        "type": 1,
+    }
+    return {
+        "id_str": "966873782060843027",
+        "type": kind,
+        "visible": True,
+        "modules": {
+            "module_author": {"mid": 266765166, "name": "up", "pub_ts": 1723956245, "pub_action": "投稿了视频"},
+            "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": archive} if major is None else major},
+        },
+    }
 
 
 def test_only_video_uploads_of_the_feed_are_kept_and_their_display_numbers_read():
@@ -189,18 +215,40 @@ def test_only_video_uploads_of_the_feed_are_kept_and_their_display_numbers_read(
     forward = {**feed_row("DYNAMIC_TYPE_FORWARD", None), "orig": feed_row()}
     forward["modules"]["module_dynamic"]["major"] = None
     season = feed_row(major={"type": "MAJOR_TYPE_UGC_SEASON", "ugc_season": {"aid": 5, "title": "合集"}})
-    page = models.parse_video_feed({"has_more": True, "offset": "966281785469042740", "update_num": 5,
-                                    "update_baseline": "966888011247648768",
-                                    "items": [draw, forward, feed_row(), season]})
+    page = models.parse_video_feed(
+        {
+            "has_more": True,
+            "offset": "966281785469042740",
+            "update_num": 5,
+            "update_baseline": "966888011247648768",
+            "items": [draw, forward, feed_row(), season],
+        }
+    )
     (item,) = page.items
     assert item.dynamic_id == "966873782060843027"
     assert (item.video.aid, item.video.bvid, item.video.duration, item.video.view, item.video.danmaku) == (
-        1756441068, "BV1d4421Z7nW", 4465, 14_000, 217)
+        1756441068,
+        "BV1d4421Z7nW",
+        4465,
+        14_000,
+        217,
+    )
     assert (page.offset, page.has_more, page.update_num) == ("966281785469042740", True, 5)
 
 
-@pytest.mark.parametrize(("shown", "count"), [("0", 0), ("3364", 3364), ("1.4万", 14_000), ("10.1万", 101_000),
-                                              ("595.1万", 5_951_000), ("2.35亿", 235_000_000), ("-", 0), ("", 0)])
+@pytest.mark.parametrize(
+    ("shown", "count"),
+    [
+        ("0", 0),
+        ("3364", 3364),
+        ("1.4万", 14_000),
+        ("10.1万", 101_000),
+        ("595.1万", 5_951_000),
+        ("2.35亿", 235_000_000),
+        ("-", 0),
+        ("", 0),
+    ],
+)
 def test_feed_display_counts_read_as_numbers(shown, count):
     row = feed_row()
     row["modules"]["module_dynamic"]["major"]["archive"]["stat"]["play"] = shown
@@ -215,12 +263,20 @@ def test_a_feed_page_without_a_usable_offset_is_the_last(offset):
 
 
 def test_a_visitors_home_feed_is_told_apart_from_the_users():
-    card = {"id": 2, "bvid": "BV1xx411c7mD", "goto": "av", "title": "t", "business_info": None,
-            "owner": {"mid": 1, "name": "up"}, "stat": {"view": 5, "like": 1, "danmaku": 0}}
-    assert models.parse_home_feed({"item": [card], "mid": 0}) == ([models.VideoInfo.from_archive(
-        {**card, "aid": 2})], 0)
+    card = {
+        "id": 2,
+        "bvid": "BV1xx411c7mD",
+        "goto": "av",
+        "title": "t",
+        "business_info": None,
+        "owner": {"mid": 1, "name": "up"},
+        "stat": {"view": 5, "like": 1, "danmaku": 0},
+    }
+    assert models.parse_home_feed({"item": [card], "mid": 0}) == (
+        [models.VideoInfo.from_archive({**card, "aid": 2})],
+        0,
+    )
     assert models.parse_home_feed({"item": [card]})[1] is None  # an answer that does not say: not refused
-
 
 
 @pytest.mark.parametrize("fault", ["repeat_cursor", "endless"])
@@ -243,8 +299,10 @@ async def test_a_feed_whose_next_offset_does_not_move_on_ends_instead_of_looping
     assert pages == 1
 
 
-@pytest.mark.parametrize(("rows", "total", "more"), [(50, 1028, True), (30, 1028, True), (0, 1028, False),
-                                                     (50, 100, False), (50, 0, True), (20, 0, False)])
+@pytest.mark.parametrize(
+    ("rows", "total", "more"),
+    [(50, 1028, True), (30, 1028, True), (0, 1028, False), (50, 100, False), (50, 0, True), (20, 0, False)],
+)
 def test_followings_page_on_while_short_of_the_total(rows, total, more):
     """A page bilibili trimmed (a closed account left out) does not end the list; an empty one does."""
     row = {"mid": 14082, "uname": "up", "mtime": 1584271945, "special": 0}

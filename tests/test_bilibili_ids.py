@@ -24,8 +24,12 @@ from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.doubles.bilibili_catalogue import Video as DoubleVideo
 from tests.harness import link_user, make_services
 
-KNOWN_PAIRS = [(170001, "BV17x411w7KC"), (2, "BV1xx411c7mD"), (455017605, "BV1Q541167Qg"),
-               (114586338463891, "BV1FYjBzAE8h")]
+KNOWN_PAIRS = [
+    (170001, "BV17x411w7KC"),
+    (2, "BV1xx411c7mD"),
+    (455017605, "BV1Q541167Qg"),
+    (114586338463891, "BV1FYjBzAE8h"),
+]
 
 
 # -- §14: av <-> BV --------------------------------------------------------------------------------
@@ -41,13 +45,37 @@ def test_every_av_id_round_trips_through_its_bv_id():
         assert is_bvid(bvid) and bv_to_av(bvid) == aid
 
 
-ARCHIVE_AID_ONLY = {"aid": 170001, "bvid": "", "title": "t", "pic": "http://i0.hdslb.com/a.jpg", "tid": 17,
-                    "duration": 60, "owner": {"mid": 1, "name": "up"}, "stat": {"view": 5, "like": 1}}
-HISTORY_AID_ONLY = {"title": "t", "cover": "//i0.hdslb.com/a.jpg", "author_mid": 1, "view_at": 1_700_000_000,
-                    "progress": -1, "duration": 60, "kid": 170001,
-                    "history": {"oid": 170001, "bvid": "", "business": "archive"}}
-FAV_AID_ONLY = {"id": 170001, "type": 2, "title": "t", "attr": 0, "bvid": "", "bv_id": "", "fav_time": 1_700_000_001,
-                "upper": {"mid": 1, "name": "u"}, "cnt_info": {"play": 2}}
+ARCHIVE_AID_ONLY = {
+    "aid": 170001,
+    "bvid": "",
+    "title": "t",
+    "pic": "http://i0.hdslb.com/a.jpg",
+    "tid": 17,
+    "duration": 60,
+    "owner": {"mid": 1, "name": "up"},
+    "stat": {"view": 5, "like": 1},
+}
+HISTORY_AID_ONLY = {
+    "title": "t",
+    "cover": "//i0.hdslb.com/a.jpg",
+    "author_mid": 1,
+    "view_at": 1_700_000_000,
+    "progress": -1,
+    "duration": 60,
+    "kid": 170001,
+    "history": {"oid": 170001, "bvid": "", "business": "archive"},
+}
+FAV_AID_ONLY = {
+    "id": 170001,
+    "type": 2,
+    "title": "t",
+    "attr": 0,
+    "bvid": "",
+    "bv_id": "",
+    "fav_time": 1_700_000_001,
+    "upper": {"mid": 1, "name": "u"},
+    "cnt_info": {"play": 2},
+}
 
 LIST_PARSERS = {
     "related": lambda: models.parse_archives([ARCHIVE_AID_ONLY], "related"),
@@ -58,15 +86,32 @@ LIST_PARSERS = {
     "coins": lambda: [c.video for c in models.parse_coins([{**ARCHIVE_AID_ONLY, "coins": 1, "time": 1}])],
     "history": lambda: [i.video for i in models.parse_history_page({"list": [HISTORY_AID_ONLY]}).items],
     "favourites": lambda: [i.video for i in models.parse_fav_items({"medias": [FAV_AID_ONLY]})[0]],
-    "view/detail related": lambda: models.parse_view_detail({"View": {**ARCHIVE_AID_ONLY, "aid": 2},
-                                                             "Related": [ARCHIVE_AID_ONLY]}).related,
+    "view/detail related": lambda: (
+        models.parse_view_detail({"View": {**ARCHIVE_AID_ONLY, "aid": 2}, "Related": [ARCHIVE_AID_ONLY]}).related
+    ),
     "view": lambda: [models.parse_view(ARCHIVE_AID_ONLY)[0]],
-    "video feed": lambda: [i.video for i in models.parse_video_feed({"items": [{
-        "id_str": "9", "type": "DYNAMIC_TYPE_AV", "modules": {"module_author": {"mid": 1, "name": "up"},
-        "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {"aid": "170001", "bvid": ""}}}},
-    }]}).items],
-    "home feed": lambda: models.parse_home_feed({"item": [{"id": 170001, "bvid": "", "goto": "av", "title": "t",
-                                                           "owner": {"mid": 1, "name": "up"}}]})[0],
+    "video feed": lambda: [
+        i.video
+        for i in models.parse_video_feed(
+            {
+                "items": [
+                    {
+                        "id_str": "9",
+                        "type": "DYNAMIC_TYPE_AV",
+                        "modules": {
+                            "module_author": {"mid": 1, "name": "up"},
+                            "module_dynamic": {
+                                "major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {"aid": "170001", "bvid": ""}}
+                            },
+                        },
+                    }
+                ]
+            }
+        ).items
+    ],
+    "home feed": lambda: models.parse_home_feed(
+        {"item": [{"id": 170001, "bvid": "", "goto": "av", "title": "t", "owner": {"mid": 1, "name": "up"}}]}
+    )[0],
 }
 
 
@@ -113,19 +158,31 @@ def test_the_parser_limits_are_the_columns_limits():
     assert Video.__table__.c.owner_name.type.length == models.OWNER_NAME_MAX_LEN
     assert Video.__table__.c.tname.type.length == models.TNAME_MAX_LEN
     assert User.__table__.c.bili_uname.type.length == models.UNAME_MAX_LEN
-    for column in (Video.__table__.c.duration, Video.__table__.c.tid, Behaviour.__table__.c.progress,
-                   Behaviour.__table__.c.duration, Behaviour.__table__.c.coins):
+    for column in (
+        Video.__table__.c.duration,
+        Video.__table__.c.tid,
+        Behaviour.__table__.c.progress,
+        Behaviour.__table__.c.duration,
+        Behaviour.__table__.c.coins,
+    ):
         assert isinstance(column.type, Integer) and not isinstance(column.type, BigInteger), column
     for name in ("view", "danmaku", "reply", "favorite", "coin", "share", "like", "aid", "owner_mid", "pubdate"):
         assert isinstance(Video.__table__.c[name].type, BigInteger), name
     from storage.models import SyncCursor
+
     assert len(f"favorite:{models.FAV_FOLDER_ID_MAX}") <= SyncCursor.__table__.c.source.type.length
 
 
 def test_counts_are_clamped_and_bad_ids_dropped_with_a_warning(caplog):
-    big = {**ARCHIVE_AID_ONLY, "bvid": "BV17x411w7KC", "duration": 2**31 + 7, "tid": 2**40,
-           "owner": {"mid": 1, "name": "名" * 300}, "tname": "t" * 100,
-           "stat": {"view": 2**63 + 5, "like": "9" * 30, "coin": 1e30, "danmaku": -(2**70)}}
+    big = {
+        **ARCHIVE_AID_ONLY,
+        "bvid": "BV17x411w7KC",
+        "duration": 2**31 + 7,
+        "tid": 2**40,
+        "owner": {"mid": 1, "name": "名" * 300},
+        "tname": "t" * 100,
+        "stat": {"view": 2**63 + 5, "like": "9" * 30, "coin": 1e30, "danmaku": -(2**70)},
+    }
     too_long = {**ARCHIVE_AID_ONLY, "bvid": "BV17x411w7KC" + "x" * 20}
     not_bv = {**ARCHIVE_AID_ONLY, "bvid": "av170001"}
     with caplog.at_level(logging.WARNING, logger="bilibili.models"):
@@ -139,8 +196,12 @@ def test_counts_are_clamped_and_bad_ids_dropped_with_a_warning(caplog):
     assert (item.progress, item.duration, item.video.duration) == (2**31 - 1, 2**31 - 1, 2**31 - 1)
     (coin,) = models.parse_coins([{**ARCHIVE_AID_ONLY, "coins": 2**31 + 1, "time": 1}])
     assert coin.coins == 2**31 - 1
-    assert models.parse_fav_folders({"list": [{"id": 10**15, "title": "x", "media_count": 1},
-                                              {"id": 7, "title": "y", "media_count": 1}]})[0].id == 7
+    assert (
+        models.parse_fav_folders(
+            {"list": [{"id": 10**15, "title": "x", "media_count": 1}, {"id": 7, "title": "y", "media_count": 1}]}
+        )[0].id
+        == 7
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -154,9 +215,21 @@ def odd_values(double) -> tuple[str, str, list[str]]:
     huge = double.videos[double.popular_order[0]]
     huge.view, huge.like, huge.duration, huge.tid = 2**63 + 5, 10**30, 2**31 + 7, 2**40
     long_bvid = "BV1" + "x" * 30
-    double.add_video(DoubleVideo(aid=99_000_001, bvid=long_bvid, title="long id", pic="http://i0.hdslb.com/x.jpg",
-                                 tid=17, tname="单机游戏", pubdate=1_700_000_000, duration=60, owner_mid=5,
-                                 owner_name="up", view=10))
+    double.add_video(
+        DoubleVideo(
+            aid=99_000_001,
+            bvid=long_bvid,
+            title="long id",
+            pic="http://i0.hdslb.com/x.jpg",
+            tid=17,
+            tname="单机游戏",
+            pubdate=1_700_000_000,
+            duration=60,
+            owner_mid=5,
+            owner_name="up",
+            view=10,
+        )
+    )
     double.popular_order.remove(long_bvid)
     double.popular_order.insert(1, long_bvid)  # on the first popular page
     watched = double.popular_order[2:12]

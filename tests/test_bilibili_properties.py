@@ -21,17 +21,39 @@ from bilibili.transport import Throttle, Transport, _Transient
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-ODD_TEXT = ["", "\x00", "\ud800", "\u202e\u2066RTL", "١٢", "１２", "1_000", "1e400", "NaN", "-0", " 7 ",
-            "9" * 5000, "😀" * 50, "<b>&amp;</b>", "None", "true", "1.5"]
+ODD_TEXT = [
+    "",
+    "\x00",
+    "\ud800",
+    "\u202e\u2066RTL",
+    "١٢",
+    "１２",
+    "1_000",
+    "1e400",
+    "NaN",
+    "-0",
+    " 7 ",
+    "9" * 5000,
+    "😀" * 50,
+    "<b>&amp;</b>",
+    "None",
+    "true",
+    "1.5",
+]
 HUGE = [2**63, -(2**63) - 1, 10**40, float("inf"), float("-inf"), float("nan"), 1e308, -0.0, 1.5]
 
 scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from(HUGE) | st.sampled_from(ODD_TEXT)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(HUGE)
+    | st.sampled_from(ODD_TEXT)
     | st.text(st.characters(exclude_categories=()), max_size=12)  # surrogates, controls, RTL marks
-)  # fmt: skip
+)
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=12,
 )
 
@@ -58,53 +80,132 @@ def shaped_like(template: Any) -> st.SearchStrategy[Any]:
 
 
 ARCHIVE = {
-    "aid": 114586338463891, "bvid": "BV1FYjBzAE8h", "tid": 22, "tname": "鬼畜调教", "title": "大夫",
-    "pic": "http://i1.hdslb.com/bfs/archive/74ff.jpg", "pubdate": 1748750400, "duration": 121, "state": 0,
+    "aid": 114586338463891,
+    "bvid": "BV1FYjBzAE8h",
+    "tid": 22,
+    "tname": "鬼畜调教",
+    "title": "大夫",
+    "pic": "http://i1.hdslb.com/bfs/archive/74ff.jpg",
+    "pubdate": 1748750400,
+    "duration": 121,
+    "state": 0,
     "owner": {"mid": 16054375, "name": "WZ"},
-    "stat": {"view": 684033, "danmaku": 437, "reply": 2060, "favorite": 21095, "coin": 8003, "share": 6254,
-             "like": 72719, "his_rank": 3},
-    "copyright": 1, "tidv2": 2059, "tnamev2": "鬼畜调教", "rights": {"pay": 0, "ugc_pay": 1, "arc_pay": 0},
-    "dimension": {"width": 1080, "height": 1920, "rotate": 0}, "rcmd_reason": {"content": "百万播放", "corner_mark": 0},
-}  # fmt: skip
+    "stat": {
+        "view": 684033,
+        "danmaku": 437,
+        "reply": 2060,
+        "favorite": 21095,
+        "coin": 8003,
+        "share": 6254,
+        "like": 72719,
+        "his_rank": 3,
+    },
+    "copyright": 1,
+    "tidv2": 2059,
+    "tnamev2": "鬼畜调教",
+    "rights": {"pay": 0, "ugc_pay": 1, "arc_pay": 0},
+    "dimension": {"width": 1080, "height": 1920, "rotate": 0},
+    "rcmd_reason": {"content": "百万播放", "corner_mark": 0},
+}
 VIEW = {
-    **ARCHIVE, "tid_v2": 2059, "tname_v2": "鬼畜调教", "is_upower_exclusive": True,
+    **ARCHIVE,
+    "tid_v2": 2059,
+    "tname_v2": "鬼畜调教",
+    "is_upower_exclusive": True,
     "staff": [{"mid": 16054375, "title": "UP主"}, {"mid": 53456, "title": "曲绘"}],
-    "honor_reply": {"honor": [{"aid": 1, "type": 2, "desc": "第45期每周必看"}, {"type": 3, "desc": "全站排行榜最高第5名"}]},
-}  # fmt: skip
+    "honor_reply": {
+        "honor": [{"aid": 1, "type": 2, "desc": "第45期每周必看"}, {"type": 3, "desc": "全站排行榜最高第5名"}]
+    },
+}
 HISTORY_ROW = {
-    "title": "t", "cover": "//i0.hdslb.com/a.jpg", "author_name": "a", "author_mid": 1, "view_at": 1700000000,
-    "progress": -1, "duration": 60, "kid": 5, "tag_name": "游戏", "is_fav": 1,
+    "title": "t",
+    "cover": "//i0.hdslb.com/a.jpg",
+    "author_name": "a",
+    "author_mid": 1,
+    "view_at": 1700000000,
+    "progress": -1,
+    "duration": 60,
+    "kid": 5,
+    "tag_name": "游戏",
+    "is_fav": 1,
     "history": {"oid": 5, "bvid": "BV1xx411c7mD", "business": "archive"},
-}  # fmt: skip
+}
 FAV_MEDIA = {
-    "id": 5, "type": 2, "title": "t", "cover": "http://i0.hdslb.com/a.jpg", "duration": 60, "attr": 0,
-    "upper": {"mid": 1, "name": "u"}, "cnt_info": {"collect": 1, "play": 2, "danmaku": 3},
-    "pubtime": 1700000000, "fav_time": 1700000001, "bvid": "BV1xx411c7mD",
-}  # fmt: skip
+    "id": 5,
+    "type": 2,
+    "title": "t",
+    "cover": "http://i0.hdslb.com/a.jpg",
+    "duration": 60,
+    "attr": 0,
+    "upper": {"mid": 1, "name": "u"},
+    "cnt_info": {"collect": 1, "play": 2, "danmaku": 3},
+    "pubtime": 1700000000,
+    "fav_time": 1700000001,
+    "bvid": "BV1xx411c7mD",
+}
 SEARCH_ROW = {
-    "type": "video", "id": 97387124, "author": "元气少女", "mid": 324914635, "typeid": "31", "typename": "翻唱",
-    "aid": 97387124, "bvid": "BV1B7411R7a8", "title": '来自<em class="keyword">少年</em>的 &amp; 歌',
-    "pic": "//i1.hdslb.com/bfs/archive/85.jpg", "play": 1953494, "video_review": 5934, "favorites": 50883,
-    "tag": "翻唱,少年", "pubdate": 1584581433, "duration": "4:1",
-}  # fmt: skip
+    "type": "video",
+    "id": 97387124,
+    "author": "元气少女",
+    "mid": 324914635,
+    "typeid": "31",
+    "typename": "翻唱",
+    "aid": 97387124,
+    "bvid": "BV1B7411R7a8",
+    "title": '来自<em class="keyword">少年</em>的 &amp; 歌',
+    "pic": "//i1.hdslb.com/bfs/archive/85.jpg",
+    "play": 1953494,
+    "video_review": 5934,
+    "favorites": 50883,
+    "tag": "翻唱,少年",
+    "pubdate": 1584581433,
+    "duration": "4:1",
+}
 
-FOLLOWING = {"mid": 420831218, "attribute": 2, "mtime": 1584208169, "tag": [207542], "special": 0,
-             "uname": "up", "face": "https://i2.hdslb.com/bfs/face/a.jpg", "sign": "s",
-             "official_verify": {"type": 1, "desc": "d"}}  # fmt: skip
+FOLLOWING = {
+    "mid": 420831218,
+    "attribute": 2,
+    "mtime": 1584208169,
+    "tag": [207542],
+    "special": 0,
+    "uname": "up",
+    "face": "https://i2.hdslb.com/bfs/face/a.jpg",
+    "sign": "s",
+    "official_verify": {"type": 1, "desc": "d"},
+}
 FEED_ROW = {
-    "id_str": "966873782060843027", "type": "DYNAMIC_TYPE_AV", "visible": True,
+    "id_str": "966873782060843027",
+    "type": "DYNAMIC_TYPE_AV",
+    "visible": True,
     "modules": {
         "module_author": {"mid": 266765166, "name": "up", "pub_ts": 1723956245},
-        "module_dynamic": {"major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {
-            "aid": "1756441068", "bvid": "BV1d4421Z7nW", "title": "t", "cover": "http://i1.hdslb.com/bfs/a.jpg",
-            "duration_text": "14:25", "stat": {"play": "1.4万", "danmaku": "217"}}}},
+        "module_dynamic": {
+            "major": {
+                "type": "MAJOR_TYPE_ARCHIVE",
+                "archive": {
+                    "aid": "1756441068",
+                    "bvid": "BV1d4421Z7nW",
+                    "title": "t",
+                    "cover": "http://i1.hdslb.com/bfs/a.jpg",
+                    "duration_text": "14:25",
+                    "stat": {"play": "1.4万", "danmaku": "217"},
+                },
+            }
+        },
     },
-}  # fmt: skip
+}
 HOME_CARD = {
-    "id": 1354614895, "bvid": "BV1Dz42117GZ", "goto": "av", "pic": "http://i1.hdslb.com/bfs/a.jpg", "title": "t",
-    "duration": 882, "pubdate": 1715946937, "owner": {"mid": 374484802, "name": "up"},
-    "stat": {"view": 48250, "like": 2959, "danmaku": 433}, "business_info": None,
-}  # fmt: skip
+    "id": 1354614895,
+    "bvid": "BV1Dz42117GZ",
+    "goto": "av",
+    "pic": "http://i1.hdslb.com/bfs/a.jpg",
+    "title": "t",
+    "duration": 882,
+    "pubdate": 1715946937,
+    "owner": {"mid": 374484802, "name": "up"},
+    "stat": {"view": 48250, "like": 2959, "danmaku": 433},
+    "business_info": None,
+}
 
 # every parser in bilibili/models.py, with the shape of what it is given
 PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
@@ -114,16 +215,24 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_archives": (models.parse_archives, [ARCHIVE]),
     "parse_archive_page": (lambda d: models.parse_archive_page(d, "ranking"), {"list": [ARCHIVE]}),
     "parse_device": (models.parse_device, {"b_3": "B3-infoc", "b_4": "B4"}),
-    "parse_wbi_keys": (models.parse_wbi_keys, {"wbi_img": {
-        "img_url": "https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png",
-        "sub_url": "https://i0.hdslb.com/bfs/wbi/4932caff0ff746eab6f01bf08b70ac45.png"}}),
+    "parse_wbi_keys": (
+        models.parse_wbi_keys,
+        {
+            "wbi_img": {
+                "img_url": "https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png",
+                "sub_url": "https://i0.hdslb.com/bfs/wbi/4932caff0ff746eab6f01bf08b70ac45.png",
+            }
+        },
+    ),
     "parse_nav": (models.parse_nav, {"isLogin": True, "mid": 1, "uname": "u"}),
     "parse_qr": (models.parse_qr, {"url": "https://passport.bilibili.com/x", "qrcode_key": "k"}),
     "parse_poll": (models.parse_poll, {"url": "https://x/?SESSDATA=a", "refresh_token": "r", "code": 0}),
     "parse_cookie_info": (models.parse_cookie_info, {"refresh": True, "timestamp": 1}),
     "parse_refresh_token": (models.parse_refresh_token, {"refresh_token": "r", "status": 0}),
-    "parse_history_page": (models.parse_history_page, {"cursor": {"max": 5, "view_at": 1700000000,
-                                                                  "business": "archive"}, "list": [HISTORY_ROW]}),
+    "parse_history_page": (
+        models.parse_history_page,
+        {"cursor": {"max": 5, "view_at": 1700000000, "business": "archive"}, "list": [HISTORY_ROW]},
+    ),
     "parse_fav_folders": (models.parse_fav_folders, {"list": [{"id": 1, "title": "默认", "media_count": 3}]}),
     "parse_fav_items": (models.parse_fav_items, {"medias": [FAV_MEDIA], "has_more": True}),
     "parse_coins": (models.parse_coins, [{**ARCHIVE, "coins": 2, "time": 1700000000}]),
@@ -132,17 +241,31 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_weekly_numbers": (models.parse_weekly_numbers, {"list": [{"number": 300, "name": "第300期"}]}),
     "parse_view": (models.parse_view, VIEW),
     "parse_tags": (models.parse_tags, [{"tag_name": "游戏", "tag_type": "old_channel"}]),
-    "parse_search_page": (models.parse_search_page, {"page": 1, "numPages": 50, "numResults": 1000,
-                                                     "result": [SEARCH_ROW]}),
-    "parse_view_detail": (models.parse_view_detail, {
-        "View": VIEW, "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
-        "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}], "Related": [ARCHIVE], "participle": ["大夫", "wz"],
-    }),
+    "parse_search_page": (
+        models.parse_search_page,
+        {"page": 1, "numPages": 50, "numResults": 1000, "result": [SEARCH_ROW]},
+    ),
+    "parse_view_detail": (
+        models.parse_view_detail,
+        {
+            "View": VIEW,
+            "Card": {"card": {"mid": "122541", "name": "up"}, "follower": 1},
+            "Tags": [{"tag_name": "游戏", "tag_type": "old_channel"}],
+            "Related": [ARCHIVE],
+            "participle": ["大夫", "wz"],
+        },
+    ),
     "parse_followings": (models.parse_followings, {"list": [FOLLOWING], "re_version": 0, "total": 1028}),
-    "parse_video_feed": (models.parse_video_feed, {
-        "has_more": True, "offset": "966281785469042740", "update_baseline": "966888011247648768",
-        "update_num": 5, "items": [FEED_ROW],
-    }),
+    "parse_video_feed": (
+        models.parse_video_feed,
+        {
+            "has_more": True,
+            "offset": "966281785469042740",
+            "update_baseline": "966888011247648768",
+            "update_num": 5,
+            "items": [FEED_ROW],
+        },
+    ),
     "parse_feed_update": (models.parse_feed_update, {"update_num": 9}),
     "parse_home_feed": (models.parse_home_feed, {"item": [HOME_CARD], "mid": 645769214}),
 }
@@ -210,8 +333,7 @@ def test_parser_reads_the_documented_shape(name):
 
 
 @FAST
-@given(text=st.text(st.characters(exclude_categories=()), max_size=40) | st.sampled_from(ODD_TEXT),
-       number=json_values)
+@given(text=st.text(st.characters(exclude_categories=()), max_size=40) | st.sampled_from(ODD_TEXT), number=json_values)
 def test_search_durations_and_titles_never_raise(text, number):
     """The search row's display strings: any text is a duration of 0..INT32_MAX seconds and a storable
     title; a non-text duration is seconds or a MalformedResponse."""
@@ -225,8 +347,10 @@ def test_search_durations_and_titles_never_raise(text, number):
 
 
 @FAST
-@given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()),
-       status=st.sampled_from([200, 400, 404, 412, 500, 503]))
+@given(
+    body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()),
+    status=st.sampled_from([200, 400, 404, 412, 500, 503]),
+)
 def test_an_envelope_of_any_bytes_is_typed(body, status):
     transport = Transport.__new__(Transport)  # classification only: no session, no network
     transport.throttle = Throttle(0, 0.0, 0.0)
@@ -241,9 +365,11 @@ def test_an_envelope_of_any_bytes_is_typed(body, status):
 
 
 @FAST
-@given(headers=st.lists(st.text(st.characters(exclude_categories=()), max_size=40), max_size=5),
-       url=st.text(st.characters(exclude_categories=()), max_size=80),
-       html=st.text(st.characters(exclude_categories=()), max_size=200))
+@given(
+    headers=st.lists(st.text(st.characters(exclude_categories=()), max_size=40), max_size=5),
+    url=st.text(st.characters(exclude_categories=()), max_size=80),
+    html=st.text(st.characters(exclude_categories=()), max_size=200),
+)
 def test_cookie_and_csrf_text_parsers_never_raise(headers, url, html):
     assert isinstance(parse_set_cookies(headers), dict)
     assert isinstance(cookies_from_url(url), dict)

@@ -20,8 +20,22 @@ GAMES_V2, GAMES_LEGACY = 1008, 4
 
 # -- the partition table ------------------------------------------------------------------------
 def test_the_partition_table_holds_the_fourteen_v2_mains_and_no_life():
-    assert [p.id for p in PARTITIONS] == [1005, 1003, 1004, 1008, 1010, 1012, 1018, 1013, 1020, 1024, 1007,
-                                          1014, 1002, 1001]  # fmt: skip
+    assert [p.id for p in PARTITIONS] == [
+        1005,
+        1003,
+        1004,
+        1008,
+        1010,
+        1012,
+        1018,
+        1013,
+        1020,
+        1024,
+        1007,
+        1014,
+        1002,
+        1001,
+    ]
     assert len(BY_ID) == len(BY_LEGACY_TID) == 14 and all(p.zh and p.en for p in PARTITIONS)
     assert 160 not in BY_LEGACY_TID and not any(p.zh == "生活" for p in PARTITIONS)
     assert is_ranking_id(0) and is_ranking_id(1008) and not is_ranking_id(4) and not is_ranking_id(160)
@@ -48,10 +62,22 @@ async def test_every_partition_of_the_table_is_answered_with_its_own_videos(bili
 async def test_a_legacy_tid_gets_the_month_old_list_not_todays(bili_client, bilibili_double):
     """What a caller still sending 游戏 = 4 gets from bilibili since 2025: a list that stopped updating."""
     newest = max(v.pubdate for v in bilibili_double.videos.values())
-    old = bilibili_double.add_video(Video(
-        aid=170001, bvid="BV17x411w7KC", title="一个月前的游戏视频", pic="http://i0.hdslb.com/bfs/archive/a.jpg",
-        tid=17, tname="单机游戏", pubdate=newest - STALE_RANKING_S - 86400, duration=300, owner_mid=42,
-        owner_name="old", view=10, like=1))  # fmt: skip
+    old = bilibili_double.add_video(
+        Video(
+            aid=170001,
+            bvid="BV17x411w7KC",
+            title="一个月前的游戏视频",
+            pic="http://i0.hdslb.com/bfs/archive/a.jpg",
+            tid=17,
+            tname="单机游戏",
+            pubdate=newest - STALE_RANKING_S - 86400,
+            duration=300,
+            owner_mid=42,
+            owner_name="old",
+            view=10,
+            like=1,
+        )
+    )
     assert [v.bvid for v in await bili_client.ranking(GAMES_LEGACY)] == [old.bvid]
     current = await bili_client.ranking(GAMES_V2)
     assert len(current) > 1 and all(v.pubdate > old.pubdate for v in current)  # the v2 id: today's list
@@ -66,9 +92,20 @@ async def test_an_unknown_partition_is_refused_with_400(bili_client, bilibili_do
 
 
 # -- search -------------------------------------------------------------------------------------
-TRICKY = Video(aid=455017605, bvid="BV1Q541167Qg", title="Tom & Jerry <3 猫和老鼠 JERRY", duration=3723,
-               pic="http://i2.hdslb.com/bfs/archive/tricky.jpg", tid=27, tname="综合", pubdate=1_700_000_000,
-               owner_mid=77, owner_name="汤姆", view=12345, tags=["动画"])  # fmt: skip
+TRICKY = Video(
+    aid=455017605,
+    bvid="BV1Q541167Qg",
+    title="Tom & Jerry <3 猫和老鼠 JERRY",
+    duration=3723,
+    pic="http://i2.hdslb.com/bfs/archive/tricky.jpg",
+    tid=27,
+    tname="综合",
+    pubdate=1_700_000_000,
+    owner_mid=77,
+    owner_name="汤姆",
+    view=12345,
+    tags=["动画"],
+)
 
 
 async def test_search_strips_the_highlight_markup_and_reads_the_entities(bili_client, bilibili_double):
@@ -81,8 +118,7 @@ async def test_search_strips_the_highlight_markup_and_reads_the_entities(bili_cl
     assert hit.duration == 3723 and hit.cover == "https://i2.hdslb.com/bfs/archive/tricky.jpg"
     # what went over the wire: the markup, entities, a "m:s" duration and a scheme-less cover
     row = BilibiliDouble._search_row(bilibili_double.videos[TRICKY.bvid], "jerry")
-    assert row["title"] == ('Tom &amp; <em class="keyword">Jerry</em> &lt;3 猫和老鼠 '
-                            '<em class="keyword">JERRY</em>')
+    assert row["title"] == ('Tom &amp; <em class="keyword">Jerry</em> &lt;3 猫和老鼠 <em class="keyword">JERRY</em>')
     assert (row["duration"], row["pic"]) == ("62:3", "//i2.hdslb.com/bfs/archive/tricky.jpg")
 
 
@@ -109,11 +145,14 @@ async def test_a_search_that_finds_nothing_is_an_empty_page(bili_client, bilibil
 
 async def test_the_double_answers_an_empty_search_without_a_result_key(bilibili_double):
     """The shape the empty-page test above parses: code 0, counts 0, no `result` at all."""
-    params = wbi.sign({"search_type": "video", "keyword": "没有这种视频zzzq", "page": 1},
-                      wbi.mixin_key(bilibili_double.img_key, bilibili_double.sub_key))
+    params = wbi.sign(
+        {"search_type": "video", "keyword": "没有这种视频zzzq", "page": 1},
+        wbi.mixin_key(bilibili_double.img_key, bilibili_double.sub_key),
+    )
     async with aiohttp.ClientSession() as s:
-        async with s.get(bilibili_double.url + SEARCH, params=params,
-                         headers={"Cookie": f"buvid3={bilibili_double.buvid3}"}) as resp:
+        async with s.get(
+            bilibili_double.url + SEARCH, params=params, headers={"Cookie": f"buvid3={bilibili_double.buvid3}"}
+        ) as resp:
             body = await resp.json()
     assert body["code"] == 0 and body["data"]["numResults"] == 0 and "result" not in body["data"]
 
@@ -136,21 +175,44 @@ async def test_search_without_the_device_cookie_is_refused_412(bili_client, bili
 
 
 # -- the parsers' pieces --------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("4:18", 258), ("4:1", 241), ("58:6", 3486), ("1:02:03", 3723), ("0:0", 0), (" 3:05 ", 185), ("130:00", 7800),
-    (300, 300), ("", 0), ("abc", 0), ("1:2:3:4", 0), ("-1:30", 0), ("١:٢", 0), ("1.5:3", 0), ("9" * 5000, 0),
-    ("999999999:0:0", 2**31 - 1), (-5, 0), (None, 0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("4:18", 258),
+        ("4:1", 241),
+        ("58:6", 3486),
+        ("1:02:03", 3723),
+        ("0:0", 0),
+        (" 3:05 ", 185),
+        ("130:00", 7800),
+        (300, 300),
+        ("", 0),
+        ("abc", 0),
+        ("1:2:3:4", 0),
+        ("-1:30", 0),
+        ("١:٢", 0),
+        ("1.5:3", 0),
+        ("9" * 5000, 0),
+        ("999999999:0:0", 2**31 - 1),
+        (-5, 0),
+        (None, 0),
+    ],
+)
 def test_a_search_duration_reads_as_seconds_whatever_the_text(text, seconds):
     assert clock_seconds(text) == seconds
 
 
-@pytest.mark.parametrize(("title", "shown"), [
-    ('梦然-《<em class="keyword">少年</em>》官方版', "梦然-《少年》官方版"),
-    ("a &lt;b&gt; &amp; c", "a <b> & c"),
-    ("&lt;em class=&quot;keyword&quot;&gt;", '<em class="keyword">'),  # escaped text is text, not markup
-    ("<em class=\"keyword\">半", "半"), ("1 < 2", "1 < 2"), ("\x00x", "x"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("title", "shown"),
+    [
+        ('梦然-《<em class="keyword">少年</em>》官方版', "梦然-《少年》官方版"),
+        ("a &lt;b&gt; &amp; c", "a <b> & c"),
+        ("&lt;em class=&quot;keyword&quot;&gt;", '<em class="keyword">'),  # escaped text is text, not markup
+        ('<em class="keyword">半', "半"),
+        ("1 < 2", "1 < 2"),
+        ("\x00x", "x"),
+    ],
+)
 def test_a_search_title_loses_its_markup_and_keeps_its_text(title, shown):
     assert strip_highlight(title) == shown
 
@@ -158,10 +220,12 @@ def test_a_search_title_loses_its_markup_and_keeps_its_text(title, shown):
 def test_a_search_page_keeps_only_videos_and_names_each_by_both_ids():
     from bilibili.models import parse_search_page
 
-    rows = [{"type": "ketang", "id": 5, "title": "付费课程"},  # courses are mixed into video results
-            {"type": "video", "aid": 170001, "bvid": "", "title": "只有 av 号", "duration": "1:00"},
-            {"type": "video", "aid": 0, "bvid": "BV1xx411c7mD", "title": "只有 BV 号"},
-            {"type": "video", "aid": 3, "bvid": "BV1xx<script>", "title": "坏的 BV 号"}]
+    rows = [
+        {"type": "ketang", "id": 5, "title": "付费课程"},  # courses are mixed into video results
+        {"type": "video", "aid": 170001, "bvid": "", "title": "只有 av 号", "duration": "1:00"},
+        {"type": "video", "aid": 0, "bvid": "BV1xx411c7mD", "title": "只有 BV 号"},
+        {"type": "video", "aid": 3, "bvid": "BV1xx<script>", "title": "坏的 BV 号"},
+    ]
     page = parse_search_page({"page": 1, "numPages": 1, "numResults": 4, "result": rows})
     assert [(h.aid, h.bvid, h.duration) for h in page.hits] == [(170001, "BV17x411w7KC", 60), (2, "BV1xx411c7mD", 0)]
     assert parse_search_page({"page": 1, "numPages": 0, "numResults": 0}).hits == []

@@ -15,8 +15,10 @@ SESS = "0a1b2c3d%2C1734000000%2C6b8e1%2A41CjBxyz"
 
 
 def test_wbi_mixin_vector():
-    assert mixin_key("7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45") == \
-        "ea1db124af3c7062474693fa704f4ff8"
+    assert (
+        mixin_key("7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45")
+        == "ea1db124af3c7062474693fa704f4ff8"
+    )
 
 
 def test_wbi_sign_vector():
@@ -29,8 +31,10 @@ def test_wbi_strips_and_encodes_like_encodeuricomponent():
     a = sign({"q": "a b/c!('*)"}, "x" * 32, wts=1)
     b = sign({"q": "a b/c"}, "x" * 32, wts=1)
     assert a["q"] == "a b/c" and a["w_rid"] == b["w_rid"]
-    assert key_from_url("https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png") == \
-        "7cd084941338484aae1ad9425b84077c"
+    assert (
+        key_from_url("https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png")
+        == "7cd084941338484aae1ad9425b84077c"
+    )
 
 
 def test_correspond_path_shape_and_round_trip():
@@ -47,8 +51,10 @@ def test_correspond_path_shape_and_round_trip():
 
 
 def test_refresh_csrf_parse():
-    assert parse_refresh_csrf('<html><div id="1-name">b0cc8411ded2f9db2cff2edb3123acac</div></html>') == \
-        "b0cc8411ded2f9db2cff2edb3123acac"
+    assert (
+        parse_refresh_csrf('<html><div id="1-name">b0cc8411ded2f9db2cff2edb3123acac</div></html>')
+        == "b0cc8411ded2f9db2cff2edb3123acac"
+    )
     assert parse_refresh_csrf("<html></html>") is None
 
 
@@ -61,8 +67,14 @@ def test_cookies_kept_verbatim():
 
 
 def test_credentials_repr_hides_secrets_and_round_trips():
-    c = Credentials(sessdata=SESS, bili_jct="csrfsecret", dedeuserid="42", refresh_token="rtsecret",
-                    buvid3="b3", extra={"sid": "s1"})
+    c = Credentials(
+        sessdata=SESS,
+        bili_jct="csrfsecret",
+        dedeuserid="42",
+        refresh_token="rtsecret",
+        buvid3="b3",
+        extra={"sid": "s1"},
+    )
     for text in (repr(c), str(c), f"{c}", repr([c])):
         assert SESS not in text and "csrfsecret" not in text and "rtsecret" not in text
         assert "42" in text
@@ -72,6 +84,13 @@ def test_credentials_repr_hides_secrets_and_round_trips():
 
 
 def test_video_info_normalises_cover():
-    v = VideoInfo.from_archive({"bvid": "BV1", "aid": 1, "pic": "http://i0.hdslb.com/bfs/a.jpg",
-                                "owner": {"mid": 2, "name": "n"}, "stat": {"fav": 3}})
+    v = VideoInfo.from_archive(
+        {
+            "bvid": "BV1",
+            "aid": 1,
+            "pic": "http://i0.hdslb.com/bfs/a.jpg",
+            "owner": {"mid": 2, "name": "n"},
+            "stat": {"fav": 3},
+        }
+    )
     assert v.cover == "https://i0.hdslb.com/bfs/a.jpg" and v.favorite == 3 and v.tags is None

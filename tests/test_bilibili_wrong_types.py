@@ -39,10 +39,13 @@ MID = 700
 async def account(bilibili_double):
     bvids = [v.bvid for v in load_popular()[:6]]
     bilibili_double.add_user(
-        MID, "typed", history=[(b, 1_700_000_000 - i * 60, 30) for i, b in enumerate(bvids)],
-        favs={"默认收藏夹": bvids[:4], "其他": bvids[:2]}, coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
+        MID,
+        "typed",
+        history=[(b, 1_700_000_000 - i * 60, 30) for i, b in enumerate(bvids)],
+        favs={"默认收藏夹": bvids[:4], "其他": bvids[:2]},
+        coins=[(b, 1, 1_700_000_000 - i) for i, b in enumerate(bvids[:3])],
         likes=bvids[:5],
-    )  # fmt: skip
+    )
     for bvid in bvids[:3]:  # followed creators, with an upload each
         bilibili_double.follow(MID, bilibili_double.videos[bvid].owner_mid)
         bilibili_double.upload(bilibili_double.videos[bvid].owner_mid, bilibili_double.videos[bvid])
@@ -97,9 +100,26 @@ def list_calls(client, creds):
     }
 
 
-@pytest.mark.parametrize("path", [P_HISTORY, P_FAV_FOLDERS, P_FAV_ITEMS, P_COIN, P_LIKE, P_POPULAR, P_SERIES_LIST,
-                                  P_SERIES_ONE, P_RANKING, P_RELATED, P_TAGS, P_SEARCH, P_FOLLOWINGS, P_FEED,
-                                  P_HOME_FEED])
+@pytest.mark.parametrize(
+    "path",
+    [
+        P_HISTORY,
+        P_FAV_FOLDERS,
+        P_FAV_ITEMS,
+        P_COIN,
+        P_LIKE,
+        P_POPULAR,
+        P_SERIES_LIST,
+        P_SERIES_ONE,
+        P_RANKING,
+        P_RELATED,
+        P_TAGS,
+        P_SEARCH,
+        P_FOLLOWINGS,
+        P_FEED,
+        P_HOME_FEED,
+    ],
+)
 async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilibili_double, account, path, caplog):
     call = list_calls(bili_client, account)[path]
     good = await call()
@@ -112,19 +132,22 @@ async def test_a_wrong_typed_row_is_skipped_and_the_rest_kept(bili_client, bilib
     assert bilibili_double.pending_faults == 0
 
 
-@pytest.mark.parametrize("path,call", [
-    (P_VIEW, lambda c, creds, folder: c.view(BV)),
-    (P_VIEW_DETAIL, lambda c, creds, folder: c.view_detail(BV)),
-    (P_QR_GENERATE, lambda c, creds, folder: c.generate_qr()),
-    (P_POPULAR, lambda c, creds, folder: c.popular()),
-    (P_HISTORY, lambda c, creds, folder: c.history_page(creds)),
-    (P_FAV_ITEMS, lambda c, creds, folder: c.fav_items(creds, folder)),
-    (P_SEARCH, lambda c, creds, folder: c.search_videos("游戏", 1)),
-    (P_FOLLOWINGS, lambda c, creds, folder: c.followings(creds, MID)),
-    (P_FEED_UPDATE, lambda c, creds, folder: c.feed_update(creds, "0")),
-    (P_FEED, lambda c, creds, folder: c.video_feed(creds)),
-    (P_HOME_FEED, lambda c, creds, folder: c.home_feed(creds)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path,call",
+    [
+        (P_VIEW, lambda c, creds, folder: c.view(BV)),
+        (P_VIEW_DETAIL, lambda c, creds, folder: c.view_detail(BV)),
+        (P_QR_GENERATE, lambda c, creds, folder: c.generate_qr()),
+        (P_POPULAR, lambda c, creds, folder: c.popular()),
+        (P_HISTORY, lambda c, creds, folder: c.history_page(creds)),
+        (P_FAV_ITEMS, lambda c, creds, folder: c.fav_items(creds, folder)),
+        (P_SEARCH, lambda c, creds, folder: c.search_videos("游戏", 1)),
+        (P_FOLLOWINGS, lambda c, creds, folder: c.followings(creds, MID)),
+        (P_FEED_UPDATE, lambda c, creds, folder: c.feed_update(creds, "0")),
+        (P_FEED, lambda c, creds, folder: c.video_feed(creds)),
+        (P_HOME_FEED, lambda c, creds, folder: c.home_feed(creds)),
+    ],
+)
 async def test_a_wrong_typed_object_is_malformed_response(bili_client, bilibili_double, account, path, call):
     await bili_client.view(BV)  # device and keys known: the fault meets the endpoint itself
     await bili_client.popular()

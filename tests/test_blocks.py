@@ -66,6 +66,7 @@ def video(svc, bvid: str):
 
 # ------------------------------------------------------------------------------------ from a pick
 
+
 async def test_not_this_uploader_and_not_this_tag_from_a_pick_hide_them_from_the_next_picks(world):
     app, tg, bili, svc = world
     alice = tg.user(19001, language_code="en")
@@ -81,8 +82,10 @@ async def test_not_this_uploader_and_not_this_tag_from_a_pick_hide_them_from_the
     answer = await tap(tg, alice, first[0], f"bu:{shown_id(first[0])}")
     assert "blocked already" in answer["text"]
     uid = users.get_user(svc.db, 19001).id
-    assert {(r.kind, r.value) for r in blocks.rules(svc.db, uid)} == {("uploader", str(uploader.owner_mid)),
-                                                                       ("tag", tag)}
+    assert {(r.kind, r.value) for r in blocks.rules(svc.db, uid)} == {
+        ("uploader", str(uploader.owner_mid)),
+        ("tag", tag),
+    }
     assert users.get_user(svc.db, 19001).train_due_at is not None, "a block asks for a retrain"
     negatives = {e.bvid for e in user_events(svc.db, uid) if e.kind == "blocked"}
     assert {pick_bvid(first[0]), pick_bvid(tagged)} <= negatives, "the trainer sees both picks as blocked"
@@ -116,6 +119,7 @@ async def test_a_pick_button_of_someone_else_a_forged_one_and_one_after_forget_c
 
 
 # -------------------------------------------------------------------------------------- commands
+
 
 async def test_block_commands_store_rules_and_explain_every_bad_input(world):
     app, tg, bili, svc = world
@@ -192,8 +196,9 @@ async def test_blocked_lists_every_rule_and_each_button_undoes_one(world):
     mark = tg.mark()
     answer = await tap(tg, dora, listing, listing.callback_data[1])
     assert "Undone: 📂 partition Gaming" in answer["text"]
-    edited = await tg.wait_for(lambda m: m.message_id == listing.message_id and "(2 of 100)" in m.content,
-                               chat=dora, since=mark)  # fmt: skip
+    edited = await tg.wait_for(
+        lambda m: m.message_id == listing.message_id and "(2 of 100)" in m.content, chat=dora, since=mark
+    )
     assert "Gaming" not in edited.content and [b["text"] for b in edited.buttons] == ["✕1", "✕2"]
     stale = await tap(tg, dora, listing, f"ub:19006:{blocks.rules(svc.db, uid)[0].id + 1000}:1")
     assert "gone already" in stale["text"]
@@ -221,13 +226,15 @@ async def test_blocked_pages_through_many_rules_and_the_rule_count_is_bounded(wo
     assert len(listing.content) < 4096 and listing.buttons[-1]["text"] == "▶"
     mark = tg.mark()
     await tap(tg, erin, listing, listing.callback_data[-1])
-    page2 = await tg.wait_for(lambda m: m.message_id == listing.message_id and "page 2/5" in m.content,
-                              chat=erin, since=mark)  # fmt: skip
+    page2 = await tg.wait_for(
+        lambda m: m.message_id == listing.message_id and "page 2/5" in m.content, chat=erin, since=mark
+    )
     assert "21. 🔤 keyword “word020”" in page2.content
     assert [b["text"] for b in page2.buttons[-2:]] == ["◀", "▶"]
 
 
 # --------------------------------------------------------------------------- every source holds
+
 
 def listed(message: SentMessage) -> list[str]:
     """The videos a /search or /popular page links to, in order."""
@@ -311,8 +318,9 @@ async def test_a_blocked_uploader_tag_keyword_partition_or_duration_never_appear
             uid = link_user(svc, bili, telegram_id, 7900 + i, linked_ago_s=86400, **due_now(telegram_id, svc))
             assert (await sync_user(svc, uid)).ok
         else:
-            uid = users.ensure_user(svc.db, telegram_id, telegram_id, "en", now=svc.now() - 86400,
-                                    **due_now(telegram_id, svc)).id  # fmt: skip
+            uid = users.ensure_user(
+                svc.db, telegram_id, telegram_id, "en", now=svc.now() - 86400, **due_now(telegram_id, svc)
+            ).id
         people.append((tg.user(telegram_id, language_code="en"), uid))
     await train_users_now(svc, [uid for _, uid in people[:LINKED]])
 
@@ -329,8 +337,11 @@ async def test_a_blocked_uploader_tag_keyword_partition_or_duration_never_appear
 
     await asyncio.gather(*(make_rules(person) for person, _ in people))
     rules = {uid: blocks.rules(svc.db, uid) for _, uid in people}
-    assert all(Counter(r.kind for r in rs) == {"uploader": 1, "tag": 1, "keyword": 1, "regex": 1, "partition": 1,
-                                               "duration": 1} for rs in rules.values())  # fmt: skip
+    assert all(
+        Counter(r.kind for r in rs)
+        == {"uploader": 1, "tag": 1, "keyword": 1, "regex": 1, "partition": 1, "duration": 1}
+        for rs in rules.values()
+    )
     # Every rule bites: without it, the pool holds videos it hides.
     for kind in ("uploader", "tag", "keyword", "regex", "partition", "duration"):
         some = [r for rs in rules.values() for r in rs if r.kind == kind]
@@ -355,6 +366,7 @@ async def test_a_blocked_uploader_tag_keyword_partition_or_duration_never_appear
 
 
 # ------------------------------------------------------------------------- bilibili's own blacklist
+
 
 async def test_the_users_bilibili_blacklist_is_read_once_a_day_and_hides_those_uploaders(world):
     from tests.doubles.bilibili import BLACKS
@@ -388,6 +400,7 @@ async def test_the_users_bilibili_blacklist_is_read_once_a_day_and_hides_those_u
 
 
 # ------------------------------------------------------------------------------ storage, both DBs
+
 
 def test_block_rules_storage_is_bounded_owner_checked_and_forgotten(any_db):
     db, now = any_db, 1_700_000_000
@@ -431,8 +444,13 @@ def test_a_blocked_uploader_or_tag_is_a_strong_negative_label_for_the_trainer():
         return Video(bvid, "t", 1, "u", ("tag",), 17, "单机游戏", 300, 0, 1, 1, 1, 1, 1, 1, 1)
 
     cfg = TrainConfig()
-    events = [Event("BV1", "watch", 100, progress=-1, duration=300), Event("BV1", "like", 100),
-              Event("BV1", "blocked", 200), Event("BV2", "shown", 100), Event("BV2", "blocked", 200)]
+    events = [
+        Event("BV1", "watch", 100, progress=-1, duration=300),
+        Event("BV1", "like", 100),
+        Event("BV1", "blocked", 200),
+        Event("BV2", "shown", 100),
+        Event("BV2", "blocked", 200),
+    ]
     samples, _ = make_samples(events, [], {"BV1": vid("BV1"), "BV2": vid("BV2")}, 200, cfg)
     assert {s.bvid: (s.label, s.kind) for s in samples} == {"BV1": (0.0, "blocked"), "BV2": (0.0, "blocked")}
     assert all(s.weight == pytest.approx(cfg.w_blocked) for s in samples)

@@ -55,8 +55,9 @@ async def recommend(tg: TelegramDouble, user: dict, n: int = 5) -> list[SentMess
     """/recommend; the page's picks, in order."""
     before = {m.message_id for m in pick_messages(tg, user)}
     await tg.send_text(user, "/recommend")
-    await tg.wait_for(lambda m: len([p for p in pick_messages(tg, user) if p.message_id not in before]) >= n,
-                      chat=user, timeout=30)  # fmt: skip
+    await tg.wait_for(
+        lambda m: len([p for p in pick_messages(tg, user) if p.message_id not in before]) >= n, chat=user, timeout=30
+    )
     return [p for p in pick_messages(tg, user) if p.message_id not in before]
 
 
@@ -66,7 +67,9 @@ async def tap(tg: TelegramDouble, user: dict, message: SentMessage, data: str, *
     return await tg.wait_answer(await tg.tap(user, message, data, check_button=on_keyboard))
 
 
-async def tap_and_see(tg: TelegramDouble, user: dict, message: SentMessage, data: str, until) -> tuple[dict, SentMessage]:
+async def tap_and_see(
+    tg: TelegramDouble, user: dict, message: SentMessage, data: str, until
+) -> tuple[dict, SentMessage]:
     """Tap, then wait until the message's keyboard satisfies `until`."""
     mark = tg.mark()
     answer = await tap(tg, user, message, data)
@@ -107,7 +110,9 @@ async def test_unfold_fold_and_a_like_keeps_the_other_buttons(world):
     video = catalogue.get_videos(svc.db, [pick_bvid(pick)])[pick_bvid(pick)]
     tags = catalogue.video_tags(video)
 
-    _, unfolded = await tap_and_see(tg, alice, pick, f"pk:{shown_id}:open", lambda m: f"wl:{shown_id}" in m.callback_data)
+    _, unfolded = await tap_and_see(
+        tg, alice, pick, f"pk:{shown_id}:open", lambda m: f"wl:{shown_id}" in m.callback_data
+    )
     labels = texts(unfolded)
     assert [b["text"] for b in rows(unfolded)[0]] == ["👍", "👎"]
     assert "⏰ later" in labels and "🔍 more like this" in labels and "▴ fold" in labels and "▶ Open" in labels
@@ -144,8 +149,12 @@ async def test_more_gives_the_next_page_under_the_recommend_cooldown(world):
 
     mark = tg.mark()
     await tap(tg, alice, first[-1], "more:7103")
-    await tg.wait_for(lambda m: len([p for p in pick_messages(tg, alice) if p.message_id not in seen]) >= 5,
-                      chat=alice, since=mark, timeout=30)  # fmt: skip
+    await tg.wait_for(
+        lambda m: len([p for p in pick_messages(tg, alice) if p.message_id not in seen]) >= 5,
+        chat=alice,
+        since=mark,
+        timeout=30,
+    )
     second = [p for p in pick_messages(tg, alice) if p.message_id not in seen]
     assert len(second) == 5
     assert not {pick_bvid(m) for m in second} & {pick_bvid(m) for m in first}, "the next page, not the same"
@@ -198,7 +207,9 @@ async def _unfolded_pick(tg, alice) -> tuple[SentMessage, str]:
     page = await recommend(tg, alice)
     pick = page[0]
     shown_id = pick.callback_data[0].split(":")[1]
-    _, unfolded = await tap_and_see(tg, alice, pick, f"pk:{shown_id}:open", lambda m: f"wl:{shown_id}" in m.callback_data)
+    _, unfolded = await tap_and_see(
+        tg, alice, pick, f"pk:{shown_id}:open", lambda m: f"wl:{shown_id}" in m.callback_data
+    )
     return unfolded, shown_id
 
 
@@ -261,16 +272,25 @@ async def test_the_telegram_double_refuses_a_javascript_url_button(tg):
     tg.known_chat(7109)  # the user has started the bot
     async with Bot("123456789:AAFakeTokenForTheDoubleOnly_abcdefghij", base_url=tg.base_url) as bot:
         with pytest.raises(BadRequest, match="(?i)unsupported url protocol"):
-            await bot.send_message(7109, "x", reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("evil", url="javascript:alert(1)")]]))  # fmt: skip
+            await bot.send_message(
+                7109,
+                "x",
+                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("evil", url="javascript:alert(1)")]]),
+            )
         assert tg.errors[-1]["error_code"] == 400
-        assert tg.errors[-1]["description"] == \
-            "Bad Request: inline keyboard button URL 'javascript:alert(1)' is invalid: Unsupported URL protocol"
+        assert (
+            tg.errors[-1]["description"]
+            == "Bad Request: inline keyboard button URL 'javascript:alert(1)' is invalid: Unsupported URL protocol"
+        )
         for url in ("https://www.bilibili.com/video/BV1xx411c7mD", "http://example.org", "tg://resolve?domain=x"):
-            await bot.send_message(7109, "ok", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("ok", url=url)]]))
+            await bot.send_message(
+                7109, "ok", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("ok", url=url)]])
+            )
 
 
-EN_META = re.compile(r"\n(\d+:\d{2}(?::\d{2})?) · ([\d.]+[KMB]?) views · (?:\d+ (?:hours?|days?|months?|years?) ago|just now)\n")
+EN_META = re.compile(
+    r"\n(\d+:\d{2}(?::\d{2})?) · ([\d.]+[KMB]?) views · (?:\d+ (?:hours?|days?|months?|years?) ago|just now)\n"
+)
 ZH_META = re.compile(r"\n(\d+:\d{2}(?::\d{2})?) · ([\d.]+[万亿]?)播放 · (?:\d+(?:小时|天|个月|年)前|刚刚)\n")
 
 
@@ -290,10 +310,21 @@ async def test_the_caption_says_duration_views_and_age(world, language):
 
 
 def test_view_counts_and_durations_read_as_people_write_them():
-    assert [count_text(n, "en") for n in (532, 1_234, 12_345, 999_960, 1_234_567, 2_000_000_000)] == \
-        ["532", "1.2K", "12K", "1M", "1.2M", "2B"]  # fmt: skip
-    assert [count_text(n, "zh") for n in (5_320, 12_345, 1_234_567, 99_999_999, 340_000_000)] == \
-        ["5320", "1.2万", "123万", "1亿", "3.4亿"]  # fmt: skip
+    assert [count_text(n, "en") for n in (532, 1_234, 12_345, 999_960, 1_234_567, 2_000_000_000)] == [
+        "532",
+        "1.2K",
+        "12K",
+        "1M",
+        "1.2M",
+        "2B",
+    ]
+    assert [count_text(n, "zh") for n in (5_320, 12_345, 1_234_567, 99_999_999, 340_000_000)] == [
+        "5320",
+        "1.2万",
+        "123万",
+        "1亿",
+        "3.4亿",
+    ]
     assert [duration_text(s) for s in (5, 754, 3_723)] == ["0:05", "12:34", "1:02:03"]
 
 

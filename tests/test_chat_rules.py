@@ -47,8 +47,10 @@ async def test_recommend_spam_is_capped_with_one_clear_reply(world):
     for _ in range(burst + 4):
         await tg.send_text(alice, "/recommend")
     await tg.wait_for(lambda m: "try /recommend again in" in m.content, chat=alice)
-    await eventually(lambda: len([m for m in pick_messages(tg, alice) if m.message_id > before]) >= 5 * burst,
-                     what="the pages within the limit")  # fmt: skip
+    await eventually(
+        lambda: len([m for m in pick_messages(tg, alice) if m.message_id > before]) >= 5 * burst,
+        what="the pages within the limit",
+    )
     await settled(tg, alice)
     got = [m for m in pick_messages(tg, alice) if m.message_id > before]
     assert len(got) == 5 * burst, "no page beyond the burst"

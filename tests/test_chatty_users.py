@@ -15,8 +15,8 @@ from jobs.sync import refresh_candidates, sync_user
 from jobs.training import train_users_now
 from services import CoverCache
 from storage import users
-from tests.doubles.bilibili import IMAGES
 from tests.botenv import eventually, forget_in_chat, is_pick, pick_messages, running_bot
+from tests.doubles.bilibili import IMAGES
 from tests.harness import link_user
 
 HELP = "/recommend —"  # a line of the /help reply
@@ -50,8 +50,9 @@ async def test_a_user_flooding_help_does_not_delay_another_users_reply(world):
     await tg.send_text(bob, "/help")
 
     bobs = await tg.wait_for(lambda m: HELP in m.content, chat=bob, since=mark, timeout=60)
-    await eventually(lambda: any(SLOW_DOWN in m.content for m in tg.sent_to(alice) if m.seq > mark),
-                     what="alice told to slow down")  # fmt: skip
+    await eventually(
+        lambda: any(SLOW_DOWN in m.content for m in tg.sent_to(alice) if m.seq > mark), what="alice told to slow down"
+    )
     await eventually(lambda: len([m for m in tg.sent_to(alice) if m.seq > mark]) >= 4, what="alice's replies")
     await asyncio.sleep(1.5)  # anything more for alice would go out by now
     to_alice = [m for m in tg.sent_to(alice) if m.seq > mark]
@@ -101,8 +102,9 @@ def due_now(svc, telegram_id: int) -> None:
     """A user who joined yesterday and whose digest time was a minute ago."""
     tz = "Asia/Shanghai"
     local = datetime.fromtimestamp(svc.now(), ZoneInfo(tz)) - timedelta(minutes=1)
-    users.ensure_user(svc.db, telegram_id, telegram_id, "en", now=svc.now() - 86400, timezone=tz,
-                      digest_time=local.strftime("%H:%M"))  # fmt: skip
+    users.ensure_user(
+        svc.db, telegram_id, telegram_id, "en", now=svc.now() - 86400, timezone=tz, digest_time=local.strftime("%H:%M")
+    )
 
 
 async def test_a_recommend_during_a_digest_fan_out_goes_before_the_digests_remaining_picks(world):

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,8 +64,7 @@ def dockerfile_env() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in found.group(1).split()) if found else {}
 
 
-async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path, tg, bilibili_double,
-                                                                        postgres_url):  # noqa: F811
+async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path, tg, bilibili_double, postgres_url):  # noqa: F811
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     # The operator's .env: .env.example with what it says to fill in.
     dot_env = env_file(ROOT / ".env.example")
@@ -80,14 +79,19 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
         for name, service in compose["services"].items():
             if name == "postgres":  # the local server stands in for it
                 continue
-            environment = {key: interpolate(value, dot_env) for key, value in (service.get("environment") or {}).items()}
+            environment = {
+                key: interpolate(value, dot_env) for key, value in (service.get("environment") or {}).items()
+            }
             files = service.get("env_file") or []
             for file in [files] if isinstance(files, str) else files:
                 assert file == ".env", f"{name} reads {file}, which the README never asks for"
             for replica in range((service.get("deploy") or {}).get("replicas", 1)):
                 env = {**dockerfile_env(), **dot_env, **environment}
-                listening = [int(env[key]) for key in ("METRICS_PORT", "WEBHOOK_PORT")
-                             if env.get(key) and (key != "WEBHOOK_PORT" or env.get("WEBHOOK_URL"))]  # fmt: skip
+                listening = [
+                    int(env[key])
+                    for key in ("METRICS_PORT", "WEBHOOK_PORT")
+                    if env.get(key) and (key != "WEBHOOK_PORT" or env.get("WEBHOOK_URL"))
+                ]
                 assert len(listening) == len(set(listening)), f"{name}: two servers on one port {listening}"
                 for published in service.get("ports", []):
                     host_side = str(published).rsplit(":", 1)[0]
@@ -100,17 +104,29 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
                 assert url.password == dot_env["POSTGRES_PASSWORD"]
                 metrics_port = free_port()  # its own network namespace in compose: here, its own port
                 env.update(
-                    DATABASE_URL=url.set(host=local_db.host, port=local_db.port, database=local_db.database,
-                                         username=local_db.username, password=local_db.password)
-                    .render_as_string(hide_password=False),
-                    DATA_DIR=str(tmp_path / f"{name}{replica}"), METRICS_PORT=str(metrics_port),
+                    DATABASE_URL=url.set(
+                        host=local_db.host,
+                        port=local_db.port,
+                        database=local_db.database,
+                        username=local_db.username,
+                        password=local_db.password,
+                    ).render_as_string(hide_password=False),
+                    DATA_DIR=str(tmp_path / f"{name}{replica}"),
+                    METRICS_PORT=str(metrics_port),
                     WEBHOOK_PORT=str(free_port()),
-                    TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_POLL_TIMEOUT="1", BILIBILI_API_URL=bilibili_double.url,
-                    BILIBILI_PASSPORT_URL=bilibili_double.url, BILIBILI_WWW_URL=bilibili_double.url,
-                    BILIBILI_IMAGE_URL=bilibili_double.url, BILIBILI_MAX_RPS="0", BILIBILI_QR_POLL_INTERVAL="0.2",
+                    TELEGRAM_BASE_URL=tg.base_url,
+                    TELEGRAM_POLL_TIMEOUT="1",
+                    BILIBILI_API_URL=bilibili_double.url,
+                    BILIBILI_PASSPORT_URL=bilibili_double.url,
+                    BILIBILI_WWW_URL=bilibili_double.url,
+                    BILIBILI_IMAGE_URL=bilibili_double.url,
+                    BILIBILI_MAX_RPS="0",
+                    BILIBILI_QR_POLL_INTERVAL="0.2",
                     SCHEDULER_CRON=FAST_CRON,  # the test's only speed-up: the scheduler every 2 s
-                    PATH=os.environ["PATH"], HOME=str(tmp_path), PYTHONPATH=str(ROOT),
-                )  # fmt: skip
+                    PATH=os.environ["PATH"],
+                    HOME=str(tmp_path),
+                    PYTHONPATH=str(ROOT),
+                )
                 command = [sys.executable if part == "python" else part for part in service["command"]]
                 log_path = tmp_path / f"{name}{replica}.log"
                 with open(log_path, "wb") as log:
@@ -142,7 +158,7 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
         await tg.send_text(user, "/timezone UTC")
         # The first digest is the first slot after the user arrived (now, at the latest): the next
         # full minute, once it has passed.
-        arrived = datetime.now(timezone.utc)
+        arrived = datetime.now(UTC)
         slot_at = arrived.replace(second=0, microsecond=0) + timedelta(minutes=1)
         await asyncio.sleep((slot_at - arrived).total_seconds() + 0.5)
         slot = slot_at.strftime("%H:%M")
@@ -153,6 +169,7 @@ async def test_the_compose_topology_walks_a_user_from_login_to_a_digest(tmp_path
 
         db = Database(postgres_url)
         try:
+
             def digest_sent() -> bool:
                 with db.engine.connect() as conn:
                     return bool(conn.execute(text("SELECT count(*) FROM digests WHERE status = 'sent'")).scalar())

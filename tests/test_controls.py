@@ -3,16 +3,15 @@ against the Telegram and bilibili doubles."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from delivery.i18n import t
 from jobs.sync import sync_user
 from jobs.training import train_users_now
 from storage import behaviour, picks, users
-from delivery.i18n import t
 from tests.botenv import running_bot
 from tests.harness import link_user
 from tests.test_bot_risk_pause import enter_risk_pause
@@ -46,8 +45,9 @@ async def test_language_chosen_with_a_button_holds_against_an_english_client(wor
     mark = tg.mark()
     answer = await tg.wait_answer(await tg.tap(alice, chooser, "lang:zh:31001"))
     assert answer.get("text") in (None, "")
-    await tg.wait_for(lambda m: m.message_id == chooser.message_id and "语言已设为中文" in m.content,
-                      chat=alice, since=mark)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == chooser.message_id and "语言已设为中文" in m.content, chat=alice, since=mark
+    )
     row = users.get_user(svc.db, 31001)
     assert (row.language, row.language_chosen) == ("zh", "zh")
 

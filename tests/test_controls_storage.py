@@ -22,8 +22,9 @@ def a_user(db: Database, telegram_id: int = 1) -> int:
 def tasteful(db: Database, uid: int) -> list[int]:
     """A user with a watch, a 👍, two shown picks, a model version and today's digest claim."""
     behaviour.save_behaviours(db, uid, [BehaviourRow(bvid="BV1aa", kind="watch", at=NOW - 50)])
-    shown = picks.record_shown(db, uid, [picks.ShownPick("BV1bb", 80, ""), picks.ShownPick("BV1cc", 70, "")],
-                               "recommend", NOW, uid)  # fmt: skip
+    shown = picks.record_shown(
+        db, uid, [picks.ShownPick("BV1bb", 80, ""), picks.ShownPick("BV1cc", 70, "")], "recommend", NOW, uid
+    )
     picks.set_feedback(db, uid, "BV1bb", 1, NOW)
     assert picks.save_model_version(db, uid, lambda: 1, 3, NOW) == 1
     assert picks.claim_digest(db, uid, "2025-10-09", NOW)
@@ -89,8 +90,12 @@ def test_the_trend_counts_watches_not_likes(any_db: Database):
     uid = a_user(any_db)
     with any_db.session() as s:
         s.add_all([_video("BV1w1", ["游戏"]), _video("BV1w2", ["音乐"]), _video("BV1w3", [])])
-    rows = [BehaviourRow(bvid="BV1w1", kind="watch", at=NOW - 40 * 86400), BehaviourRow(bvid="BV1w2", kind="watch", at=NOW),
-            BehaviourRow(bvid="BV1w3", kind="watch", at=NOW), BehaviourRow(bvid="BV1w1", kind="like", at=NOW)]  # fmt: skip
+    rows = [
+        BehaviourRow(bvid="BV1w1", kind="watch", at=NOW - 40 * 86400),
+        BehaviourRow(bvid="BV1w2", kind="watch", at=NOW),
+        BehaviourRow(bvid="BV1w3", kind="watch", at=NOW),
+        BehaviourRow(bvid="BV1w1", kind="like", at=NOW),
+    ]
     behaviour.save_behaviours(any_db, uid, rows)
     watched = sorted(behaviour.watched_tags(any_db, uid))
     assert watched == [(NOW - 40 * 86400, ("游戏",)), (NOW, ("音乐",))], "likes and untagged videos are left out"
@@ -111,7 +116,8 @@ def test_the_trend_keeps_empty_months_and_the_top_tags():
 
 
 def _video(bvid: str, tags: list[str]):
-    from storage.models import Video
     import json
+
+    from storage.models import Video
 
     return Video(bvid=bvid, title=bvid, tags=json.dumps(tags, ensure_ascii=False), fetched_at=NOW)

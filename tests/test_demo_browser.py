@@ -16,8 +16,12 @@ from tests.demo import running_demo
 from tests.test_deploy import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install -e '.[test]')")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install chromium)")
+playwright = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed (pip install -e '.[test]')"
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install chromium)"
+)
 
 
 async def _send(page, text: str) -> None:
@@ -56,7 +60,8 @@ async def test_a_person_logs_in_gets_picks_likes_one_and_sees_their_profile(tmp_
         # The first page ends with what NN/100 means (told once): the chat is still until a later command.
         await page.locator(".row.bot .bubble", has_text="NN/100 is how much").wait_for(timeout=30_000)
         await page.wait_for_function(
-            "[...document.querySelectorAll('.bubble.photo img')].every(i => i.complete && i.naturalWidth > 0)")
+            "[...document.querySelectorAll('.bubble.photo img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
         await card.scroll_into_view_if_needed()
         await page.screenshot(path=shots / "demo-pick.png")
 
@@ -67,12 +72,14 @@ async def test_a_person_logs_in_gets_picks_likes_one_and_sees_their_profile(tmp_
 
         photos_before = await page.locator(".bubble.photo").count()
         await _send(page, "/profile")
-        await page.wait_for_function(f"document.querySelectorAll('.bubble.photo').length > {photos_before}",
-                                     timeout=120_000)  # fmt: skip
+        await page.wait_for_function(
+            f"document.querySelectorAll('.bubble.photo').length > {photos_before}", timeout=120_000
+        )
         profile = page.locator(".bubble.photo img").last
         await page.wait_for_function(
             "(() => { const i = [...document.querySelectorAll('.bubble.photo img')].pop();"
-            " return i.complete && i.naturalWidth > 300; })()")
+            " return i.complete && i.naturalWidth > 300; })()"
+        )
         await profile.scroll_into_view_if_needed()
         await page.screenshot(path=shots / "demo-profile.png")
 
@@ -82,7 +89,9 @@ async def test_a_person_logs_in_gets_picks_likes_one_and_sees_their_profile(tmp_
         await page.locator("#advance").click()
         await page.wait_for_function(
             "n => [...document.querySelectorAll('.caption')].filter(c => /\\d{1,3}\\/100/.test(c.textContent)).length > n",
-            arg=cards_before, timeout=120_000)  # fmt: skip
+            arg=cards_before,
+            timeout=120_000,
+        )
         assert await page.locator("#clock").inner_text() != clock_before  # the bot's clock moved on
         await browser.close()
     for name in ("demo-login.png", "demo-pick.png", "demo-profile.png"):

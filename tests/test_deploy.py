@@ -17,13 +17,13 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from jobs.metrics import MetricsServer
 from jobs import worker
+from jobs.metrics import MetricsServer
 from settings import DistributedSettings, Settings
 from storage import users
-from tests.botenv import TOKEN, eventually
+from tests.botenv import eventually
 from tests.dbfixtures import postgres_url  # noqa: F401
-from tests.distributed import seed_day, distributed_services, worker_env
+from tests.distributed import distributed_services, seed_day, worker_env
 from tests.harness import make_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ async def _run_until_exit(argv: list[str], env: dict[str, str], timeout: float =
     """(exit code, stderr+stdout); exit code None when the process was still running at the timeout."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )  # fmt: skip
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         return proc.returncode, out.decode(errors="replace")
@@ -54,11 +54,23 @@ async def _run_until_exit(argv: list[str], env: dict[str, str], timeout: float =
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("process", [["bot.py"], ["-m", "jobs.worker", "--queues", "sync"]], ids=["front", "worker"])
-async def test_distributed_mode_without_fernet_keys_refuses_to_start_naming_it(tmp_path, tg, postgres_url,  # noqa: F811
-                                                                               process):
-    env = {**os.environ, "WORK_MODE": "distributed", "DATABASE_URL": postgres_url, "DATA_DIR": str(tmp_path),
-           "BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url, "TELEGRAM_POLL_TIMEOUT": "1",
-           "FERNET_KEYS": "", "PYTHONPATH": str(ROOT)}  # fmt: skip
+async def test_distributed_mode_without_fernet_keys_refuses_to_start_naming_it(
+    tmp_path,
+    tg,
+    postgres_url,  # noqa: F811
+    process,
+):
+    env = {
+        **os.environ,
+        "WORK_MODE": "distributed",
+        "DATABASE_URL": postgres_url,
+        "DATA_DIR": str(tmp_path),
+        "BOT_TOKEN": tg.token,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "TELEGRAM_POLL_TIMEOUT": "1",
+        "FERNET_KEYS": "",
+        "PYTHONPATH": str(ROOT),
+    }
     code, output = await _run_until_exit(process, env, timeout=45)
     assert code is not None, f"{process} started without FERNET_KEYS (each process would make its own key)"
     assert code != 0
@@ -68,8 +80,9 @@ async def test_distributed_mode_without_fernet_keys_refuses_to_start_naming_it(t
 
 
 @pytest.mark.postgres
-async def test_a_worker_with_the_wrong_keys_refuses_to_start_and_tells_nobody(tmp_path, bilibili_double, tg,
-                                                                              postgres_url):  # noqa: F811
+async def test_a_worker_with_the_wrong_keys_refuses_to_start_and_tells_nobody(
+    tmp_path, bilibili_double, tg, postgres_url
+):  # noqa: F811
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     user_ids = seed_day(svc, bilibili_double, tg, 2)  # due for a sync right now
     env = worker_env(svc, bilibili_double, tg, postgres_url, FERNET_KEYS=Fernet.generate_key().decode())
@@ -104,9 +117,17 @@ def test_an_empty_variable_in_the_env_file_means_unset(tmp_path, monkeypatch):
 async def test_webhook_mode_answers_an_update_posted_to_the_path_of_webhook_url(tmp_path, tg):
     port = free_port()
     url = "https://bot.example.org/tg/hook-7"
-    env = {**os.environ, "BOT_TOKEN": tg.token, "TELEGRAM_BASE_URL": tg.base_url, "DATA_DIR": str(tmp_path),
-           "FERNET_KEYS": Fernet.generate_key().decode(), "WEBHOOK_URL": url, "WEBHOOK_SECRET": "s3cret_-token",
-           "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port)}  # fmt: skip
+    env = {
+        **os.environ,
+        "BOT_TOKEN": tg.token,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "DATA_DIR": str(tmp_path),
+        "FERNET_KEYS": Fernet.generate_key().decode(),
+        "WEBHOOK_URL": url,
+        "WEBHOOK_SECRET": "s3cret_-token",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
     log = open(tmp_path / "bot.log", "wb")
     bot = subprocess.Popen([sys.executable, "bot.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -120,8 +141,11 @@ async def test_webhook_mode_answers_an_update_posted_to_the_path_of_webhook_url(
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the server may still be binding right after setWebhook
                 try:
-                    async with http.post(f"http://127.0.0.1:{port}/tg/hook-7", json=update,
-                                         headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_-token"}) as answer:
+                    async with http.post(
+                        f"http://127.0.0.1:{port}/tg/hook-7",
+                        json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_-token"},
+                    ) as answer:
                         status = answer.status
                     break
                 except aiohttp.ClientConnectionError:

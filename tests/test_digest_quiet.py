@@ -29,9 +29,12 @@ async def prepared(tmp_path, bili, *chats: tuple[int, dict]) -> list[int]:
     svc = make_services(tmp_path, bili)
     await refresh_candidates(svc, force=True)
     local_now = datetime.fromtimestamp(svc.now(), ZoneInfo(TZ)).strftime("%H:%M")
-    ids = [users.ensure_user(svc.db, chat, chat, "en", now=svc.now() - 2 * 86400,
-                             **({"timezone": TZ, "digest_time": local_now} | fields)).id
-           for chat, fields in chats]  # fmt: skip
+    ids = [
+        users.ensure_user(
+            svc.db, chat, chat, "en", now=svc.now() - 2 * 86400, **({"timezone": TZ, "digest_time": local_now} | fields)
+        ).id
+        for chat, fields in chats
+    ]
     await svc.close()
     return ids
 
@@ -43,8 +46,9 @@ def today_name() -> str:
 async def test_the_header_rings_and_the_picks_after_it_are_silent(tmp_path, tg, bilibili_double):
     await prepared(tmp_path, bilibili_double, (9701, {}), (9702, {"picks_per_page": 3}))
     async with running_bot(tmp_path, tg, bilibili_double, tick_seconds=0.3):
-        await eventually(lambda: len(pick_messages(tg, 9701)) >= 5 and len(pick_messages(tg, 9702)) >= 3,
-                         90, "both digests")  # fmt: skip
+        await eventually(
+            lambda: len(pick_messages(tg, 9701)) >= 5 and len(pick_messages(tg, 9702)) >= 3, 90, "both digests"
+        )
         await asyncio.sleep(1.0)  # more ticks: nothing more
 
     for chat, count in ((9701, 5), (9702, 3)):
@@ -105,8 +109,9 @@ async def test_a_snooze_skips_that_many_digests_then_they_resume(tmp_path, tg, b
         mark = tg.mark()
         await tg.wait_answer(await tg.tap(gina, menu, button))
         until = datetime.fromtimestamp(svc.now() + days * 86400, ZoneInfo(TZ)).strftime("%Y-%m-%d")
-        await tg.wait_for(lambda m: m.message_id == menu.message_id and f"paused until {until}" in m.content,
-                          chat=gina, since=mark)  # fmt: skip
+        await tg.wait_for(
+            lambda m: m.message_id == menu.message_id and f"paused until {until}" in m.content, chat=gina, since=mark
+        )
         assert "set:resume" in menu.callback_data and "set:pause" not in menu.callback_data, "resume ends it early"
         snoozed_at = svc.now()
 
@@ -122,8 +127,11 @@ async def test_a_snooze_skips_that_many_digests_then_they_resume(tmp_path, tg, b
 
         # The first slot after it: the digest is back.
         move_clock(days * 86400 + 900)
-        await eventually(lambda: any("picks for" in m.content or "Nothing new" in m.content
-                                     for m in tg.sent_to(9705)), 60, "the digest after the snooze")  # fmt: skip
+        await eventually(
+            lambda: any("picks for" in m.content or "Nothing new" in m.content for m in tg.sent_to(9705)),
+            60,
+            "the digest after the snooze",
+        )
         row = users.get_user_by_id(svc.db, uid)
         assert row.digest_paused_until == snoozed_at + days * 86400 and not row.digest_paused
 
@@ -135,15 +143,17 @@ async def test_settings_switch_the_compact_form_and_logout_keeps_them_forget_del
         assert "每条推荐一张封面" in menu.content
         mark = tg.mark()
         await tg.wait_answer(await tg.tap(hana, menu, "set:compact:on"))
-        await tg.wait_for(lambda m: m.message_id == menu.message_id and "精简（一条消息" in m.content,
-                          chat=hana, since=mark)  # fmt: skip
+        await tg.wait_for(
+            lambda m: m.message_id == menu.message_id and "精简（一条消息" in m.content, chat=hana, since=mark
+        )
         await tg.wait_answer(await tg.tap(hana, menu, "set:snooze:7"))
         await tg.wait_for(lambda m: m.message_id == menu.message_id and "暂停至" in m.content, chat=hana, since=mark)
         row = users.get_user(svc.db, 9706)
         assert row.digest_compact and row.digest_paused_until is not None
         await tg.wait_answer(await tg.tap(hana, menu, "set:resume"))
-        await tg.wait_for(lambda m: m.message_id == menu.message_id and "暂停至" not in m.content,
-                          chat=hana, since=mark)  # fmt: skip
+        await tg.wait_for(
+            lambda m: m.message_id == menu.message_id and "暂停至" not in m.content, chat=hana, since=mark
+        )
         assert users.get_user(svc.db, 9706).digest_paused_until is None
 
         # A snooze and the compact form outlive /logout; /forget deletes them with the rest.
@@ -153,8 +163,9 @@ async def test_settings_switch_the_compact_form_and_logout_keeps_them_forget_del
         menu = await ask(tg, ivy, "/settings", "Settings")
         await tg.wait_answer(await tg.tap(ivy, menu, "set:compact:on"))
         await tg.wait_answer(await tg.tap(ivy, menu, "set:snooze:1"))
-        await eventually(lambda: (r := users.get_user(svc.db, 9707)).digest_compact and r.digest_paused_until, 10,
-                         "both set")  # fmt: skip
+        await eventually(
+            lambda: (r := users.get_user(svc.db, 9707)).digest_compact and r.digest_paused_until, 10, "both set"
+        )
         status = await ask(tg, ivy, "/status", "Status")
         until = users.get_user(svc.db, 9707).digest_paused_until
         day_after = datetime.fromtimestamp(until, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")

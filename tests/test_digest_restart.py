@@ -41,11 +41,17 @@ async def prepare(data_dir: Path, tg: TelegramDouble, bili: BilibiliDouble) -> d
     keys = svc.settings.storage.fernet_keys.get_secret_value()
     await svc.close()
     return {
-        "BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": tg.base_url,
-        "DATA_DIR": str(data_dir), "FERNET_KEYS": keys, "JOB_TICK_SECONDS": "0.5",
-        "BILIBILI_API_URL": bili.url, "BILIBILI_PASSPORT_URL": bili.url, "BILIBILI_WWW_URL": bili.url,
-        "BILIBILI_IMAGE_URL": bili.url, "TELEGRAM_POLL_TIMEOUT": "1",
-    }  # fmt: skip
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": tg.base_url,
+        "DATA_DIR": str(data_dir),
+        "FERNET_KEYS": keys,
+        "JOB_TICK_SECONDS": "0.5",
+        "BILIBILI_API_URL": bili.url,
+        "BILIBILI_PASSPORT_URL": bili.url,
+        "BILIBILI_WWW_URL": bili.url,
+        "BILIBILI_IMAGE_URL": bili.url,
+        "TELEGRAM_POLL_TIMEOUT": "1",
+    }
 
 
 def pick_bvids(tg: TelegramDouble) -> list[tuple[int, str]]:
@@ -54,9 +60,13 @@ def pick_bvids(tg: TelegramDouble) -> list[tuple[int, str]]:
 
 async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "bot.py", cwd=ROOT, env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "bot.py",
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def test_a_killed_digest_run_resumes_without_duplicates(tmp_path, tg, bilibili_double):

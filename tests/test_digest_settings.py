@@ -24,17 +24,32 @@ ROOT = Path(__file__).resolve().parent.parent
 TZ = "Asia/Shanghai"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("DEFAULT_TIMEZONE", "Mars/Base"), ("DEFAULT_TIMEZONE", "../../etc/passwd"),
-    ("DEFAULT_DIGEST_TIME", "25:99"), ("DEFAULT_DIGEST_TIME", "9am"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DEFAULT_TIMEZONE", "Mars/Base"),
+        ("DEFAULT_TIMEZONE", "../../etc/passwd"),
+        ("DEFAULT_DIGEST_TIME", "25:99"),
+        ("DEFAULT_DIGEST_TIME", "9am"),
+    ],
+)
 async def test_the_bot_refuses_to_start_with_a_bad_default_naming_the_variable(tmp_path, variable, value):
-    env = {**os.environ, "BOT_TOKEN": TOKEN, "DATA_DIR": str(tmp_path), variable: value,
-           "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot", "TELEGRAM_POLL_TIMEOUT": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "BOT_TOKEN": TOKEN,
+        "DATA_DIR": str(tmp_path),
+        variable: value,
+        "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot",
+        "TELEGRAM_POLL_TIMEOUT": "1",
+    }
     bot = await asyncio.create_subprocess_exec(
-        sys.executable, "bot.py", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "bot.py",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _, stderr = await asyncio.wait_for(bot.communicate(), 60)
     except TimeoutError:
@@ -51,16 +66,19 @@ def test_good_defaults_are_accepted():
         JobSettings(DEFAULT_DIGEST_TIME="24:00")
 
 
-async def test_a_user_with_a_bad_timezone_or_time_does_not_stop_the_others_digest(tmp_path, tg, bilibili_double,
-                                                                                  caplog):
+async def test_a_user_with_a_bad_timezone_or_time_does_not_stop_the_others_digest(
+    tmp_path, tg, bilibili_double, caplog
+):
     svc = make_services(tmp_path, bilibili_double)
     await refresh_candidates(svc, force=True)
     local_now = datetime.fromtimestamp(svc.now(), ZoneInfo(TZ)).strftime("%H:%M")
     earlier = svc.now() - 86400
     # Rows as an old version, a hand edit or a removed zone may leave them; first in line.
-    for chat, fields in ((9601, {"timezone": "Mars/Base", "digest_time": local_now}),
-                         (9602, {"timezone": TZ, "digest_time": "25:99"}),
-                         (9603, {"timezone": TZ, "digest_time": local_now})):  # fmt: skip
+    for chat, fields in (
+        (9601, {"timezone": "Mars/Base", "digest_time": local_now}),
+        (9602, {"timezone": TZ, "digest_time": "25:99"}),
+        (9603, {"timezone": TZ, "digest_time": local_now}),
+    ):
         users.ensure_user(svc.db, chat, chat, "en", now=earlier, **fields)
     await svc.close()
 

@@ -67,8 +67,9 @@ async def test_search_for_a_linked_user_is_rated_without_markup_and_pages_in_the
 
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(alice, first, first.callback_data[0]))
-    edited = await tg.wait_for(lambda m: m.message_id == first.message_id and "page 2/" in m.content,
-                               chat=alice, since=mark)  # fmt: skip
+    edited = await tg.wait_for(
+        lambda m: m.message_id == first.message_id and "page 2/" in m.content, chat=alice, since=mark
+    )
     assert set(bvids(edited)) | set(page1) == set(expected), "page 2 is the rest of bilibili's page"
     assert [m for m in tg.sent_to(alice) if m.seq > mark and m.message_id != first.message_id] == []
     assert len(edited.callback_data) == 2  # ◀ ▶
@@ -156,7 +157,11 @@ async def test_popular_with_an_unknown_partition_lists_the_names(world):
     reply = await command(tg, alice, "/popular 生活")  # no v2 ranking since 2025
     for odd in ("²", "9" * 5000, "1"):
         assert "don't know that partition" in (await command(tg, alice, f"/popular {odd}")).content
-    assert "don't know that partition" in reply.content and "游戏 (Gaming)" in reply.content and "科技数码 (Tech & Gadgets)" in reply.content
+    assert (
+        "don't know that partition" in reply.content
+        and "游戏 (Gaming)" in reply.content
+        and "科技数码 (Tech & Gadgets)" in reply.content
+    )
     asked = {r.query.get("rid") for r in bili.requests if r.path == RANKING}
     assert asked <= {"0"}, "no partition asked for (the candidate refresh asks for the whole site's)"
     by_id = await command(tg, alice, "/popular 1003", lambda m: "Music" in m.content)
@@ -175,8 +180,9 @@ async def test_popular_alone_offers_a_keyboard_whose_choice_becomes_the_ranking(
     assert "别人" not in refused["text"] and "someone else" in refused["text"]
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(alice, choose, games))
-    page = await tg.wait_for(lambda m: m.message_id == choose.message_id and "游戏" in m.content, chat=alice,
-                             since=mark)  # fmt: skip
+    page = await tg.wait_for(
+        lambda m: m.message_id == choose.message_id and "游戏" in m.content, chat=alice, since=mark
+    )
     assert "第 1/10 页" in page.content and len(bvids(page)) == 10
     assert all(BilibiliDouble.v2_partition(bili.videos[b]) == GAMES for b in bvids(page))
 

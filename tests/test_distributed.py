@@ -15,18 +15,24 @@ import socket
 import time
 
 import aiohttp
-
 import pytest
 from sqlalchemy import text
 
 from jobs.pull import FIRST_HISTORY_PAGES
-from tests.doubles.bilibili import HISTORY, RELATED, VIEW_DETAIL
 from tests.botenv import all_synced, first_picks_ready, last_message_id, pick_messages, qr_key_after_login
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.distributed import (
-    distributed_services, outcome, prime_candidates, running_front, seed_day, start_worker, stop_worker,
-    wait_for_day, worker_env,
-)  # fmt: skip
+    distributed_services,
+    outcome,
+    prime_candidates,
+    running_front,
+    seed_day,
+    start_worker,
+    stop_worker,
+    wait_for_day,
+    worker_env,
+)
+from tests.doubles.bilibili import HISTORY, RELATED, VIEW_DETAIL
 
 pytestmark = pytest.mark.postgres
 
@@ -55,13 +61,18 @@ def _metric(body: str, name: str) -> float:
 async def _model_version(svc, user_id: int) -> int | None:
     def read():
         with svc.db.engine.connect() as conn:
-            return conn.execute(text("SELECT max(version) FROM model_versions WHERE user_id = :u"), {"u": user_id}).scalar()
+            return conn.execute(
+                text("SELECT max(version) FROM model_versions WHERE user_id = :u"), {"u": user_id}
+            ).scalar()
 
     return await asyncio.to_thread(read)
 
 
 async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     user_ids = seed_day(svc, bilibili_double, tg, N_USERS)
@@ -76,8 +87,10 @@ async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
         await tg.wait_for(lambda m: "still being trained" in m.content, chat=first_tid, since=mark)
 
         ports = [_free_port(), _free_port()]
-        workers = [start_worker({**env, "METRICS_PORT": str(p), "METRICS_LISTEN": "127.0.0.1"},
-                                tmp_path / f"worker{i}.log") for i, p in enumerate(ports)]  # fmt: skip
+        workers = [
+            start_worker({**env, "METRICS_PORT": str(p), "METRICS_LISTEN": "127.0.0.1"}, tmp_path / f"worker{i}.log")
+            for i, p in enumerate(ports)
+        ]
         try:
             # A model a worker trains is what the front ranks with, as soon as it is recorded.
             while (version := await _model_version(svc, user_ids[0])) is None:
@@ -107,7 +120,10 @@ async def test_two_workers_run_a_day_without_duplicates_losses_or_overlaps(
 
 
 async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     user_ids = seed_day(svc, bilibili_double, tg, 12)
@@ -117,10 +133,19 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
     doomed = start_worker(env, tmp_path / "doomed.log", concurrency=4)
     survivor = None
     try:
+
         def running_jobs():
             with svc.db.engine.connect() as conn:
-                return conn.execute(text("SELECT id FROM procrastinate_jobs WHERE status = 'doing' "
-                                         "AND task_name IN ('sync_user', 'train_shard', 'send_digest')")).scalars().all()  # fmt: skip
+                return (
+                    conn.execute(
+                        text(
+                            "SELECT id FROM procrastinate_jobs WHERE status = 'doing' "
+                            "AND task_name IN ('sync_user', 'train_shard', 'send_digest')"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
 
         deadline = time.monotonic() + 120
         while not (in_flight := await asyncio.to_thread(running_jobs)):
@@ -138,8 +163,12 @@ async def test_a_worker_killed_mid_task_leaves_its_jobs_to_the_other(
 
     def statuses():
         with svc.db.engine.connect() as conn:
-            return dict(conn.execute(text("SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(:ids)"),
-                                     {"ids": list(in_flight)}).all())  # fmt: skip
+            return dict(
+                conn.execute(
+                    text("SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(:ids)"),
+                    {"ids": list(in_flight)},
+                ).all()
+            )
 
     # The killed worker's jobs were handed back and finished by the survivor (or voided as a twin).
     assert set((await asyncio.to_thread(statuses)).values()) <= {"succeeded", "failed"}
@@ -162,7 +191,11 @@ async def _worker_registered(svc) -> bool:
 
 
 async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_telegram(
-    tmp_path, bilibili_double, tg, postgres_url, caplog  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,
+    caplog,  # noqa: F811
 ):
     """After the QR confirm the first picks come from a worker (the urgent `onboard` queue), the rest
     of the history follows as a sync job editing the same status message; the front reads no history
@@ -206,7 +239,10 @@ async def test_a_login_is_onboarded_by_a_worker_while_the_front_only_answers_tel
 
 
 async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     """Priorities order the waiting jobs only: a worker whose slots all run long syncs still has a
     slot for the onboarding, so the first picks do not wait for those syncs."""
@@ -239,7 +275,10 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
 
 
 async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_the_same_status(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     """Killed after the first part's behaviour was stored: another worker's retry does the quick part
     again (only what is newer), so the first picks do not wait for the whole history; it edits the

@@ -67,9 +67,14 @@ async def test_healthz_and_metrics_show_queue_depth_and_bilibili_calls(tmp_path,
         async with app.open_async():
             runtime = Runtime(svc, bot=None, train_shards=4)
             tasks = {t.name: t for t in app.tasks.values()}
-            named = {"sync": tasks["sync_user"], "train": tasks["train_shard"], "shared": tasks["rebuild_shared"],
-                     "twotower": tasks["rebuild_twotower"],
-                     "refresh": tasks["refresh_candidates"], "digest": tasks["send_digest"]}  # fmt: skip
+            named = {
+                "sync": tasks["sync_user"],
+                "train": tasks["train_shard"],
+                "shared": tasks["rebuild_shared"],
+                "twotower": tasks["rebuild_twotower"],
+                "refresh": tasks["refresh_candidates"],
+                "digest": tasks["send_digest"],
+            }
             first = await schedule_due_work(runtime, named)
             again = await schedule_due_work(runtime, named)  # the same work still waits: nothing new
         assert first["sync"] == 3 and first["digest"] == 3
@@ -102,8 +107,22 @@ def test_concurrent_upserts_of_the_same_videos_do_not_deadlock(postgres_url):  #
 
     db = Database(postgres_url)
     db.migrate()
-    rows = [dict(bvid=f"BV{i:08d}", aid=i, title="t", cover="", owner_mid=1, owner_name="o", duration=1, tid=1,
-                 tname="x", pubdate=0, fetched_at=0) for i in range(1000)]  # fmt: skip
+    rows = [
+        dict(
+            bvid=f"BV{i:08d}",
+            aid=i,
+            title="t",
+            cover="",
+            owner_mid=1,
+            owner_name="o",
+            duration=1,
+            tid=1,
+            tname="x",
+            pubdate=0,
+            fetched_at=0,
+        )
+        for i in range(1000)
+    ]
 
     def save(seed: int) -> None:
         mine = rows[:]
@@ -119,7 +138,9 @@ def test_concurrent_upserts_of_the_same_videos_do_not_deadlock(postgres_url):  #
         db.dispose()
 
 
-async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(tmp_path, bilibili_double, tg, postgres_url):  # noqa: F811
+async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(
+    tmp_path, bilibili_double, tg, postgres_url
+):  # noqa: F811
     from jobs.queue import sync_due_user
     from jobs.sync import sync_user
     from storage import users
@@ -135,19 +156,28 @@ async def test_a_retried_sync_asks_for_the_retrain_its_failed_attempt_never_did(
 
 def _scheduler_tasks(app) -> dict:
     tasks = {t.name: t for t in app.tasks.values()}
-    return {"sync": tasks["sync_user"], "train": tasks["train_shard"], "shared": tasks["rebuild_shared"],
-            "twotower": tasks["rebuild_twotower"],
-            "refresh": tasks["refresh_candidates"], "digest": tasks["send_digest"]}  # fmt: skip
+    return {
+        "sync": tasks["sync_user"],
+        "train": tasks["train_shard"],
+        "shared": tasks["rebuild_shared"],
+        "twotower": tasks["rebuild_twotower"],
+        "refresh": tasks["refresh_candidates"],
+        "digest": tasks["send_digest"],
+    }
 
 
 def _jobs(db, where: str = "TRUE", **params) -> list[tuple]:
     with db.engine.connect() as conn:
-        return conn.execute(text(f"SELECT id, task_name, status::text FROM procrastinate_jobs WHERE {where}"),
-                            params).all()  # fmt: skip
+        return conn.execute(
+            text(f"SELECT id, task_name, status::text FROM procrastinate_jobs WHERE {where}"), params
+        ).all()
 
 
 async def test_the_job_table_keeps_no_succeeded_job_and_failed_ones_only_for_a_while(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     from procrastinate.jobs import Status
 
@@ -161,8 +191,12 @@ async def test_the_job_table_keeps_no_succeeded_job_and_failed_ones_only_for_a_w
         # The syncs, the candidate refresh and the training they ask for, then the queue is empty.
         for _ in range(3):
             await schedule_due_work(runtime, _scheduler_tasks(app))
-            await app.run_worker_async(queues=["sync", "train"], wait=False, install_signal_handlers=False,
-                                       additional_context={"runtime": runtime})  # fmt: skip
+            await app.run_worker_async(
+                queues=["sync", "train"],
+                wait=False,
+                install_signal_handlers=False,
+                additional_context={"runtime": runtime},
+            )
         ran = _jobs(svc.db, "queue_name IN ('sync', 'train')")
         assert ran == [], f"jobs that finished stay in the table: {ran}"
         assert svc.models.latest_version(str(user_ids[0])) is not None, "the jobs did run"
@@ -173,17 +207,22 @@ async def test_the_job_table_keeps_no_succeeded_job_and_failed_ones_only_for_a_w
         for job_id in (old, recent):
             await app.job_manager.finish_job_by_id_async(job_id, Status.FAILED, delete_job=False)
         with svc.db.engine.begin() as conn:
-            conn.execute(text("UPDATE procrastinate_events SET at = now() - interval '15 days' WHERE job_id = :j"),
-                         {"j": old})  # fmt: skip
-            conn.execute(text("UPDATE procrastinate_events SET at = now() - interval '1 hour' WHERE job_id = :j"),
-                         {"j": recent})  # fmt: skip
+            conn.execute(
+                text("UPDATE procrastinate_events SET at = now() - interval '15 days' WHERE job_id = :j"), {"j": old}
+            )
+            conn.execute(
+                text("UPDATE procrastinate_events SET at = now() - interval '1 hour' WHERE job_id = :j"), {"j": recent}
+            )
         await prune_finished_jobs(app, svc.settings.work.failed_jobs_keep_days)
         assert [j[0] for j in _jobs(svc.db, "status = 'failed'")] == [recent]
     await svc.close()
 
 
 async def test_an_idle_scheduler_run_with_fresh_candidates_defers_no_refresh(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     await prime_candidates(svc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -25,8 +25,11 @@ WAIT_S = 120.0  # worker start-up and a few scheduler runs on a busy machine
 
 def _jobs(svc, task: str) -> list[str]:
     with svc.db.engine.connect() as conn:
-        return list(conn.execute(text("SELECT status::text FROM procrastinate_jobs WHERE task_name = :t"),
-                                 {"t": task}).scalars())  # fmt: skip
+        return list(
+            conn.execute(
+                text("SELECT status::text FROM procrastinate_jobs WHERE task_name = :t"), {"t": task}
+            ).scalars()
+        )
 
 
 async def _until(what: str, check, log_path) -> None:
@@ -38,11 +41,14 @@ async def _until(what: str, check, log_path) -> None:
 
 
 def _hhmm(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%H:%M")
+    return (datetime.now(UTC) + delta).strftime("%H:%M")
 
 
 async def test_sync_jobs_give_their_slots_back_during_a_risk_pause_and_a_digest_still_goes_out(
-    tmp_path, bilibili_double, tg, postgres_url  # noqa: F811
+    tmp_path,
+    bilibili_double,
+    tg,
+    postgres_url,  # noqa: F811
 ):
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     trigger, *user_ids = seed_day(svc, bilibili_double, tg, 1 + SLOTS)
@@ -52,8 +58,14 @@ async def test_sync_jobs_give_their_slots_back_during_a_risk_pause_and_a_digest_
     users.update_user(svc.db, trigger, digest_time=_hhmm(timedelta(hours=12)))
     bilibili_double.risk_mode = True  # every request from this IP: 412
     started = svc.now()
-    env = worker_env(svc, bilibili_double, tg, postgres_url, BILIBILI_RISK_PAUSE_BASE=str(PAUSE_S),
-                     BILIBILI_RISK_PAUSE_MAX=str(PAUSE_S))  # fmt: skip
+    env = worker_env(
+        svc,
+        bilibili_double,
+        tg,
+        postgres_url,
+        BILIBILI_RISK_PAUSE_BASE=str(PAUSE_S),
+        BILIBILI_RISK_PAUSE_MAX=str(PAUSE_S),
+    )
     log_path = tmp_path / "worker.log"
     worker = start_worker(env, log_path, queues="sync,digest", concurrency=SLOTS)
     try:
@@ -62,8 +74,11 @@ async def test_sync_jobs_give_their_slots_back_during_a_risk_pause_and_a_digest_
         # Then a sync comes due for as many users as the worker has slots...
         for uid in user_ids:
             users.update_user(svc.db, uid, next_sync_at=svc.now())
-        await _until("every sync job started", lambda: len(_jobs(svc, "sync_user")) == 1 + SLOTS
-                     and "todo" not in _jobs(svc, "sync_user"), log_path)  # fmt: skip
+        await _until(
+            "every sync job started",
+            lambda: len(_jobs(svc, "sync_user")) == 1 + SLOTS and "todo" not in _jobs(svc, "sync_user"),
+            log_path,
+        )
         # ...and a digest: the scheduler needs a slot to defer it, then the digest needs one.
         users.update_user(svc.db, user_ids[0], digest_time=_hhmm(timedelta(minutes=-1)))
         await _until("the digest sent", lambda: _jobs(svc, "send_digest") == ["succeeded"], log_path)

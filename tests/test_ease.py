@@ -1,4 +1,5 @@
 """EASE (recommender/ease.py): the item-item baseline of the offline evaluation."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """python -m recommender.evaluate, run as other tools run it: the rows it prints and its last line."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,11 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     plot = tmp_path_factory.mktemp("evaluate") / "synthetic.png"
     out = subprocess.run(
         [sys.executable, "-m", "recommender.evaluate", "--dataset", "synthetic", "--users", "4", "--plot", str(plot)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout, plot
 

@@ -17,8 +17,10 @@ STATUS_WORDS = ("Syncing your bilibili", "Synced your newest", "Synced so far", 
 
 def stored(svc, user_id: int) -> set[tuple]:
     """Every row as bilibili defines it (a like's time is when the bot first saw it: left out)."""
-    return {(b.bvid, b.kind, b.at if b.kind != "like" else 0, b.progress, b.coins)
-            for b in behaviour.user_behaviours(svc.db, user_id)}  # fmt: skip
+    return {
+        (b.bvid, b.kind, b.at if b.kind != "like" else 0, b.progress, b.coins)
+        for b in behaviour.user_behaviours(svc.db, user_id)
+    }
 
 
 async def test_first_picks_come_from_a_model_before_the_history_is_synced_and_nothing_is_lost(
@@ -49,8 +51,11 @@ async def test_first_picks_come_from_a_model_before_the_history_is_synced_and_no
         double.release(HISTORY)
         done = await all_synced(tg, alice, mark, timeout=120)
         assert "You lean toward" in done.content
-        status = {m.message_id for m in tg.sent_to(alice) if m.message_id > before
-                  and any(w in m.content for w in STATUS_WORDS)}  # fmt: skip
+        status = {
+            m.message_id
+            for m in tg.sent_to(alice)
+            if m.message_id > before and any(w in m.content for w in STATUS_WORDS)
+        }
         assert status == {done.message_id}, "one status message, edited in place"
         after_onboarding = stored(svc, user.id)
 

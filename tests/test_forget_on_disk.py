@@ -24,9 +24,11 @@ def traces(value: int) -> list[bytes]:
 def files_holding(root: Path, needles: list[bytes]) -> list[str]:
     return sorted(
         f"{path.relative_to(root)} ({needle!r})"
-        for path in root.rglob("*") if path.is_file()
-        for needle in needles if needle in path.read_bytes()
-    )  # fmt: skip
+        for path in root.rglob("*")
+        if path.is_file()
+        for needle in needles
+        if needle in path.read_bytes()
+    )
 
 
 async def test_after_forget_no_file_in_the_data_directory_holds_the_leavers_name_or_ids(tmp_path, tg, bilibili_double):
@@ -39,8 +41,13 @@ async def test_after_forget_no_file_in_the_data_directory_holds_the_leavers_name
         users.update_user(svc.db, leaver, bili_uname=LEAVER_NAME)  # as /login stores the account's name
         blocks.add_rule(svc.db, leaver, "keyword", LEAVER_KEYWORD, "", svc.now())
         await eventually(lambda: svc.models.latest_version(str(leaver)) is not None, 60, "the leaver's model")
-        needles = [LEAVER_NAME.encode(), *traces(LEAVER_TG), *traces(LEAVER_MID), LEAVER_KEYWORD.encode(),
-                   str(LEAVER_BLACKLISTED).encode()]
+        needles = [
+            LEAVER_NAME.encode(),
+            *traces(LEAVER_TG),
+            *traces(LEAVER_MID),
+            LEAVER_KEYWORD.encode(),
+            str(LEAVER_BLACKLISTED).encode(),
+        ]
         await eventually(lambda: blocks.rules(svc.db, leaver)[-1].source == "bilibili", 60, "the blacklist read")
         assert files_holding(tmp_path, needles), "the test must see the leaver on disk before /forget"
         for rule in (LEAVER_KEYWORD.encode(), str(LEAVER_BLACKLISTED).encode()):

@@ -41,8 +41,7 @@ def a_user_with_rows(db: Database) -> int:
 
 
 def wait_until_someone_waits_on_a_lock(db: Database) -> None:
-    stmt = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'")
+    stmt = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
     deadline = time.monotonic() + WAIT_LIMIT_S
     while True:
         with db.engine.connect() as conn:  # a new transaction each time: pg_stat_activity is a snapshot
@@ -54,6 +53,7 @@ def wait_until_someone_waits_on_a_lock(db: Database) -> None:
 
 def model_save_in_flight(db: Database, user_id: int, go: threading.Event, inside: threading.Event) -> None:
     """The trainer's save: holds the user's row while the model files are written, then records the version."""
+
     def write_files() -> int:
         inside.set()
         go.wait(WAIT_LIMIT_S)

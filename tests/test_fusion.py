@@ -1,6 +1,7 @@
 """The system's ranking fuses the per-user W&D score with the shared signals (item-kNN, EASE): each
 user's weights are chosen on their validation slice (recommender/fusion.py), EASE travels with the
 shared signals through both model stores."""
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -32,8 +32,15 @@ from tests.doubles.bilibili import BilibiliDouble
 from tests.doubles.telegram import TelegramDouble
 from tests.doubles.telegram_html import parse_html
 
-HOSTILE_TITLES = ["<b>bold</b> & <script>alert(1)</script>", "a < b && c > d", "&amp; &lt;not&gt; &#x27;",
-                  "\u202eRTL\u200f override", "<a href='x'>link</a>", "</b></i>", "😀" * 40]  # fmt: skip
+HOSTILE_TITLES = [
+    "<b>bold</b> & <script>alert(1)</script>",
+    "a < b && c > d",
+    "&amp; &lt;not&gt; &#x27;",
+    "\u202eRTL\u200f override",
+    "<a href='x'>link</a>",
+    "</b></i>",
+    "😀" * 40,
+]
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 PRIVATE_REPLY_TIMEOUT_S = 10.0
 
@@ -80,7 +87,9 @@ class World:
         for n, bvid in enumerate(self.bili.popular_order):  # every popular video carries HTML
             video = self.bili.videos[bvid]
             hostile = HOSTILE_TITLES[n % len(HOSTILE_TITLES)]
-            replaced = dataclasses.replace(video, title=f"{hostile} {video.title}", owner_name=f"<i>{video.owner_name}&")
+            replaced = dataclasses.replace(
+                video, title=f"{hostile} {video.title}", owner_name=f"<i>{video.owner_name}&"
+            )
             self.bili.videos[bvid] = replaced
         # Streams ask for pages and codes again and again: the per-user limits would answer instead.
         patch = mock.patch.dict(os.environ, {"RECOMMEND_COOLDOWN": "0", "LOGIN_COOLDOWN": "0"})
@@ -126,10 +135,17 @@ class World:
 
     def refused(self) -> list[str]:
         """Telegram's refusals of the bot's own messages (a bad HTML escape shows up here)."""
-        expected = ("not modified", "query is too old", "there is no text in the message to edit",
-                    "message can't be edited")  # fmt: skip
-        return [f"{e['method']}: {e['description']}" for e in self.tg.errors[getattr(self, "_errors_seen", 0):]
-                if e["error_code"] == 400 and not any(x in e["description"] for x in expected)]  # fmt: skip
+        expected = (
+            "not modified",
+            "query is too old",
+            "there is no text in the message to edit",
+            "message can't be edited",
+        )
+        return [
+            f"{e['method']}: {e['description']}"
+            for e in self.tg.errors[getattr(self, "_errors_seen", 0) :]
+            if e["error_code"] == 400 and not any(x in e["description"] for x in expected)
+        ]
 
     def check(self) -> None:
         assert not self.errors.records, self.errors.records
@@ -152,12 +168,34 @@ def callback_data(world: World) -> st.SearchStrategy[str]:
     return st.one_of(
         st.binary(min_size=1, max_size=64).map(lambda b: within_64_bytes(b.decode("utf-8", "replace"))),
         st.text(min_size=1, max_size=64).map(within_64_bytes),
-        st.builds(lambda sid, sign: f"fb:{sid}:{sign}", st.integers(-5, 10**19), st.sampled_from(["+1", "-1", "+7", "0", ""])),
+        st.builds(
+            lambda sid, sign: f"fb:{sid}:{sign}", st.integers(-5, 10**19), st.sampled_from(["+1", "-1", "+7", "0", ""])
+        ),
         st.sampled_from(bobs),  # another user's picks
-        st.sampled_from(["fb:999999:+1", "fb:0:-1", "login:x", "login:", "set:picks:+99", "set:zzz", "set:pause",
-                         "forget:yes", "forget:yes:0", "forget:yes:99999999999", "forget:no", "forget:", "fb:",
-                         "dv:", "dv:AAAAAAAA:1", "dv:AAAAAAAA:0", "dvp:1:1008", "dvp:0:9999", "dvp:"]),
-    )  # fmt: skip
+        st.sampled_from(
+            [
+                "fb:999999:+1",
+                "fb:0:-1",
+                "login:x",
+                "login:",
+                "set:picks:+99",
+                "set:zzz",
+                "set:pause",
+                "forget:yes",
+                "forget:yes:0",
+                "forget:yes:99999999999",
+                "forget:no",
+                "forget:",
+                "fb:",
+                "dv:",
+                "dv:AAAAAAAA:1",
+                "dv:AAAAAAAA:0",
+                "dvp:1:1008",
+                "dvp:0:9999",
+                "dvp:",
+            ]
+        ),
+    )
 
 
 def test_any_callback_data_is_answered_and_changes_nothing_it_should_not(tmp_path):
@@ -191,14 +229,48 @@ def test_any_callback_data_is_answered_and_changes_nothing_it_should_not(tmp_pat
         tap()
 
 
-COMMANDS = ["/digest", "/timezone", "/start", "/help", "/settings", "/privacy", "/profile", "/logout", "/nosuch", "/search",
-            "/popular", "", "/language", "/status"]  # fmt: skip
+COMMANDS = [
+    "/digest",
+    "/timezone",
+    "/start",
+    "/help",
+    "/settings",
+    "/privacy",
+    "/profile",
+    "/logout",
+    "/nosuch",
+    "/search",
+    "/popular",
+    "",
+    "/language",
+    "/status",
+]
 ARGS = st.one_of(
-    st.sampled_from(["25:99", "24:00", "9:5", "-1:00", "08:30", "off", "on", "OFF", "Mars/Base", "Europe/Berlin",
-                     "../../etc/passwd", "UTC\x00", "<b>x</b>", "&amp;", "x" * 10_000, "\u200f\u202e12:30",
-                     "١٢:٣٠", "😀/😀", "Asia/Shanghai extra words"]),
+    st.sampled_from(
+        [
+            "25:99",
+            "24:00",
+            "9:5",
+            "-1:00",
+            "08:30",
+            "off",
+            "on",
+            "OFF",
+            "Mars/Base",
+            "Europe/Berlin",
+            "../../etc/passwd",
+            "UTC\x00",
+            "<b>x</b>",
+            "&amp;",
+            "x" * 10_000,
+            "\u200f\u202e12:30",
+            "١٢:٣٠",
+            "😀/😀",
+            "Asia/Shanghai extra words",
+        ]
+    ),
     st.text(max_size=200),
-)  # fmt: skip
+)
 DIGEST_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -229,10 +301,12 @@ def test_any_command_argument_gets_a_reply_and_keeps_settings_valid(tmp_path):
 
 ACTIONS = st.one_of(
     st.tuples(st.just("say"), st.sampled_from(COMMANDS + ["/recommend", "/login", "/forget"]), ARGS),
-    st.tuples(st.just("group"), st.sampled_from(["/recommend", "/login", "/settings", "/start", "/digest off"]), st.just("")),
+    st.tuples(
+        st.just("group"), st.sampled_from(["/recommend", "/login", "/settings", "/start", "/digest off"]), st.just("")
+    ),
     st.tuples(st.just("tap"), st.integers(0, 50), st.sampled_from(["own", "forged"])),
     st.tuples(st.just("edit"), st.integers(0, 50), st.sampled_from(["/recommend", "/forget", "/digest 07:00", "hi"])),
-)  # fmt: skip
+)
 
 
 def test_random_streams_of_updates(tmp_path):
@@ -256,7 +330,11 @@ def test_random_streams_of_updates(tmp_path):
                         live = [m for m in tg.sent_to(world.alice) if not m.deleted and m.callback_data]
                         if live:
                             message = live[what % len(live)]
-                            data = message.callback_data[what % len(message.callback_data)] if extra == "own" else f"fb:{what}:+1"
+                            data = (
+                                message.callback_data[what % len(message.callback_data)]
+                                if extra == "own"
+                                else f"fb:{what}:+1"
+                            )
                             if data.startswith("forget:yes"):
                                 continue  # a real confirmation: deleting is not what this stream tests
                             taps.append(await tg.tap(world.alice, message, data, check_button=False))
@@ -270,7 +348,9 @@ def test_random_streams_of_updates(tmp_path):
             world.check()
             counts = Counter(pick_bvid(m) for m in pick_messages(world.tg, world.alice))
             assert not [b for b, n in counts.items() if n > 1], "no pick reached the chat twice"
-            assert not pick_messages(world.tg, world.group) and not any(m.is_photo for m in world.tg.sent_to(world.group))
+            assert not pick_messages(world.tg, world.group) and not any(
+                m.is_photo for m in world.tg.sent_to(world.group)
+            )
 
         drive()
 
@@ -285,8 +365,13 @@ def test_bilibili_html_is_escaped_in_every_pick(tmp_path):
 
 
 @settings(max_examples=200, deadline=None)
-@given(title=st.text(max_size=400), owner=st.text(max_size=80), detail=st.text(max_size=80),
-       kind=st.sampled_from(["tag", "uploader", "similar", "popular", "explore"]), lang=st.sampled_from(["en", "zh"]))  # fmt: skip
+@given(
+    title=st.text(max_size=400),
+    owner=st.text(max_size=80),
+    detail=st.text(max_size=80),
+    kind=st.sampled_from(["tag", "uploader", "similar", "popular", "explore"]),
+    lang=st.sampled_from(["en", "zh"]),
+)
 def test_a_pick_caption_parses_as_telegram_html_whatever_bilibili_sends(title, owner, detail, kind, lang):
     card = PickCard("BV1xx411c7mD", title, owner, "", 77, rec.Reason(kind=kind, detail=detail))
     caption = pick_caption(card, lang)

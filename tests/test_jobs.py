@@ -72,7 +72,9 @@ async def test_a_digest_arrives_exactly_once_a_day(bot):
     await asyncio.sleep(1.5)  # more ticks: nothing more today
     first_day = pick_messages(tg, 9101)
     assert len(first_day) == 5
-    assert all(m.is_photo and [b["text"][:1] for b in m.reply_markup["inline_keyboard"][0]] == ["👍", "👎"] for m in first_day)
+    assert all(
+        m.is_photo and [b["text"][:1] for b in m.reply_markup["inline_keyboard"][0]] == ["👍", "👎"] for m in first_day
+    )
 
     clock.advance(86400)
     await eventually(lambda: len(pick_messages(tg, 9101)) >= 10, what="the second day's digest")
@@ -133,7 +135,8 @@ async def test_taps_lead_to_a_retrain_that_moves_the_disliked_uploader_down(bot)
     videos = catalogue.get_videos(svc.db, [pick_bvid(m) for m in shown])
     disliked_uploaders = {videos[pick_bvid(m)].owner_mid for m in shown}
     others = [
-        to_rec_video(v) for v in catalogue.candidate_videos(svc.db, since=0)
+        to_rec_video(v)
+        for v in catalogue.candidate_videos(svc.db, since=0)
         if v.owner_mid in disliked_uploaders and v.bvid not in videos
     ]
     assert others, "the catalogue has more videos by these uploaders"
@@ -229,24 +232,31 @@ def shared_without(svc, user_ids: list[int]) -> recommender.SharedSignals:
 
 
 def same_signals(a: recommender.SharedSignals | None, b: recommender.SharedSignals) -> bool:
-    return (a is not None and a.bvids == b.bvids and np.array_equal(a.nbr_idx, b.nbr_idx)
-            and np.allclose(a.nbr_sim, b.nbr_sim))  # fmt: skip
+    return (
+        a is not None
+        and a.bvids == b.bvids
+        and np.array_equal(a.nbr_idx, b.nbr_idx)
+        and np.allclose(a.nbr_sim, b.nbr_sim)
+    )
 
 
 async def test_forget_takes_the_user_out_of_the_shared_signals(bot):
     tg, bili, svc, clock = bot
     stays = await linked_user(svc, bili, 9701, 4701, seed=21)
     leaves = await linked_user(svc, bili, 9702, 4702, seed=22)
-    await eventually(lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays, leaves])),
-                     what="signals from both users")  # fmt: skip
+    await eventually(
+        lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays, leaves])),
+        what="signals from both users",
+    )
     assert not same_signals(svc.models.load_shared(), shared_without(svc, [stays])), "the leaver counts"
 
     leaver = tg.user(9702, language_code="en")
     await forget_in_chat(tg, leaver)
 
     # Rebuilt from the one who stays: exactly what their behaviour alone gives.
-    await eventually(lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays])),
-                     what="signals without the leaver")  # fmt: skip
+    await eventually(
+        lambda: same_signals(svc.models.load_shared(), shared_without(svc, [stays])), what="signals without the leaver"
+    )
     await tg.send_text(tg.user(9701, language_code="en"), "/recommend")
     await eventually(lambda: len(pick_messages(tg, 9701)) >= 5, what="picks for the one who stays")
 

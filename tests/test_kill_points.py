@@ -57,15 +57,29 @@ async def test_a_kill_between_storing_refreshed_cookies_and_confirming_them_lose
         bilibili_double.set_refresh_needed(mid)
         pem = tmp_path / "correspond.pem"
         pem.write_bytes(bilibili_double.correspond_public_pem)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "BILIBILI_API_URL": bilibili_double.url,
-               "BILIBILI_PASSPORT_URL": bilibili_double.url, "BILIBILI_WWW_URL": bilibili_double.url,
-               "BILIBILI_MAX_RPS": "0"}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "BILIBILI_API_URL": bilibili_double.url,
+            "BILIBILI_PASSPORT_URL": bilibili_double.url,
+            "BILIBILI_WWW_URL": bilibili_double.url,
+            "BILIBILI_MAX_RPS": "0",
+        }
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _REFRESH_THEN_DIE, svc.db.url, svc.settings.storage.fernet_keys.get_secret_value(),
-            str(pem), str(uid), cwd=ROOT, env=env,
+            sys.executable,
+            "-c",
+            _REFRESH_THEN_DIE,
+            svc.db.url,
+            svc.settings.storage.fernet_keys.get_secret_value(),
+            str(pem),
+            str(uid),
+            cwd=ROOT,
+            env=env,
         )  # the double keeps serving on this loop while the child runs
         assert await asyncio.wait_for(child.wait(), 120) == -signal.SIGKILL
-        assert bilibili_double.refreshes[mid] == 1 and bilibili_double.users[mid].refresh_needed, "killed before confirming"
+        assert bilibili_double.refreshes[mid] == 1 and bilibili_double.users[mid].refresh_needed, (
+            "killed before confirming"
+        )
 
         stored = users.load_credentials(svc.db, svc.vault, uid)
         assert stored["SESSDATA"] != old["SESSDATA"], "the refreshed cookies were kept"
@@ -91,8 +105,9 @@ async def test_a_kill_between_linking_and_onboarding_leaves_no_user_stuck(tmp_pa
     hold_s = int(svc.settings.jobs.onboarding_hold_s)
     user = users.ensure_user(svc.db, chat, chat, "en", now=svc.now())
     uid = user.id  # what the login stores before onboarding starts (the scheduled syncs held off):
-    users.link_bilibili(svc.db, svc.vault, uid, bilibili_double.login(mid), mid, "u", svc.now(),
-                        first_sync_at=svc.now() + hold_s)  # fmt: skip
+    users.link_bilibili(
+        svc.db, svc.vault, uid, bilibili_double.login(mid), mid, "u", svc.now(), first_sync_at=svc.now() + hold_s
+    )
     keys = svc.settings.storage.fernet_keys.get_secret_value()
     await svc.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from string import Formatter
 
-from delivery.i18n import LANGUAGES, _LOCALES
+from delivery.i18n import _LOCALES, LANGUAGES
 
 
 def catalogue(lang: str) -> dict[str, str]:
@@ -28,8 +28,11 @@ def test_every_message_has_the_same_placeholders_in_every_language():
     en = catalogue("en")
     for lang in LANGUAGES:
         other = catalogue(lang)
-        wrong = {k: (placeholders(en[k]), placeholders(other[k])) for k in en.keys() & other.keys()
-                 if placeholders(en[k]) != placeholders(other[k])}  # fmt: skip
+        wrong = {
+            k: (placeholders(en[k]), placeholders(other[k]))
+            for k in en.keys() & other.keys()
+            if placeholders(en[k]) != placeholders(other[k])
+        }
         assert not wrong, f"{lang}.json placeholders differ from en.json: {wrong}"
 
 

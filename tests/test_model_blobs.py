@@ -7,8 +7,8 @@ import pytest
 
 from recommender import Event, build_shared_signals, train_users
 from recommender.blobstore import BlobModelStore
-from recommender.features import encode_videos
 from recommender.data import synthetic
+from recommender.features import encode_videos
 from storage.db import Database
 from storage.model_blobs import DatabaseBlobs
 from tests.dbfixtures import any_db, postgres_url  # noqa: F401

@@ -25,8 +25,14 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def test_make_run_without_a_token_says_how_to_get_one_before_installing_anything(tmp_path):
     venv = tmp_path / "venv"
-    done = subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "run", f"VENV={venv}"], cwd=tmp_path,
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "run", f"VENV={venv}"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "@BotFather" in done.stdout and "/newbot" in done.stdout and "make demo" in done.stdout
     assert not venv.exists(), "nothing is installed before the token is checked"
@@ -44,8 +50,9 @@ async def test_no_network_ends_in_one_clear_line_not_a_traceback(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = _env(tmp_path, BOT_TOKEN="123:ABC", TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}/bot",
-               TELEGRAM_READ_TIMEOUT="2")  # fmt: skip
+    env = _env(
+        tmp_path, BOT_TOKEN="123:ABC", TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}/bot", TELEGRAM_READ_TIMEOUT="2"
+    )
     code, out = await _run_until_exit(["bot.py"], env)
     assert code not in (0, None)
     assert f"Cannot reach Telegram at 127.0.0.1:{port}" in out
@@ -54,8 +61,9 @@ async def test_no_network_ends_in_one_clear_line_not_a_traceback(tmp_path):
 
 async def test_the_first_start_says_where_the_database_key_and_models_live(tmp_path, tg):
     env = _env(tmp_path, BOT_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_POLL_TIMEOUT="1")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "bot.py", cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "bot.py", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out = ""
     try:  # the bot runs until stopped: read until the last of the three lines
         while "models: " not in out and (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
@@ -100,7 +108,13 @@ def test_the_alembic_command_line_works_on_the_bots_database(tmp_path):
     env = _env(tmp_path)
     (tmp_path / "data").mkdir()
     for command in (["upgrade", "head"], ["check"]):
-        done = subprocess.run([sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), *command],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     assert "No new upgrade operations detected" in done.stdout + done.stderr

@@ -75,7 +75,7 @@ async def test_a_429_for_one_chat_pauses_only_that_chat(tg):
     await eventually_refused(tg)
     await bot.send_message(other, "not held")
     await refused
-    (limited_at, chat, pause), = tg.retry_afters
+    ((limited_at, chat, pause),) = tg.retry_afters
     assert chat == flooded
     assert send_times(tg, other)[0] < limited_at + pause, "the other chat was not paused"
     assert send_times(tg, flooded)[0] >= limited_at + pause, "the refused chat waited its retry_after"

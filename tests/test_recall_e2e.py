@@ -27,7 +27,8 @@ def _members(svc) -> set[int]:
 
 
 async def test_the_two_tower_model_learns_from_every_user_and_forget_drops_the_leavers_part(
-        tmp_path, tg, bilibili_double):
+    tmp_path, tg, bilibili_double
+):
     bili = bilibili_double
     bili.add_generated_user(ALICE, seed=31, n_history=100, uname="alice")
     bili.add_generated_user(BOB, seed=32, n_history=100, uname="bob")
@@ -50,7 +51,8 @@ async def test_the_two_tower_model_learns_from_every_user_and_forget_drops_the_l
 
 
 async def test_a_related_list_is_a_candidate_of_the_user_whose_like_brought_it_and_of_no_one_else(
-        tmp_path, tg, bilibili_double):
+    tmp_path, tg, bilibili_double
+):
     bili = bilibili_double
     seed = bili.popular_order[0]
     bili.add_user(ALICE, "alice", likes=[seed], history=[(seed, int(time.time()) - 3600)])
@@ -63,8 +65,11 @@ async def test_a_related_list_is_a_candidate_of_the_user_whose_like_brought_it_a
     async with running_bot(tmp_path, tg, bili, tick_seconds=0.2) as (_app, svc):
         alice = link_user(svc, bili, ALICE_CHAT, ALICE)
         bob = link_user(svc, bili, BOB_CHAT, BOB)
-        await eventually(lambda: (related.bvid, "related") in candidates.user_candidates(svc.db, alice), 60,
-                         "Alice's related candidates")  # fmt: skip
+        await eventually(
+            lambda: (related.bvid, "related") in candidates.user_candidates(svc.db, alice),
+            60,
+            "Alice's related candidates",
+        )
         await eventually(lambda: behaviour.get_cursor(svc.db, bob, "home:at") is not None, 60, "Bob's sync")
 
         await tg.send_text(tg.user(ALICE_CHAT, language_code="en"), "/recommend")
@@ -81,7 +86,8 @@ async def test_a_related_list_is_a_candidate_of_the_user_whose_like_brought_it_a
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_a_related_list_stored_for_one_user_reaches_the_next_user_who_likes_the_same_video(
-        tmp_path, bilibili_double, request, database):
+    tmp_path, bilibili_double, request, database
+):
     """Stored once: a second user's like of the same video makes the stored list theirs too, with no
     second related call; a third user who never liked it gets none of it."""
     bili = bilibili_double
@@ -93,8 +99,9 @@ async def test_a_related_list_stored_for_one_user_reaches_the_next_user_who_like
     url = request.getfixturevalue("postgres_url") if database == "postgres" else None
     svc = make_services(tmp_path, bili, database_url=url)
     try:
-        alice, bob, carol = (link_user(svc, bili, chat, mid) for chat, mid in
-                             ((ALICE_CHAT, ALICE), (BOB_CHAT, BOB), (9903, CAROL)))  # fmt: skip
+        alice, bob, carol = (
+            link_user(svc, bili, chat, mid) for chat, mid in ((ALICE_CHAT, ALICE), (BOB_CHAT, BOB), (9903, CAROL))
+        )
         listed = set(bili.related_bvids(seed))
         assert (await sync_user(svc, alice)).ok
         calls = bili.calls[RELATED]

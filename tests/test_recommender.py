@@ -1,4 +1,5 @@
 """Recommender behaviour on synthetic users with planted preferences (fast; no downloads)."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import (Event, ModelStore, SharedSignals, TrainConfig, UserData, Video, build_shared_signals,
-                         quality_score, rank, rank_popular, render_profile_png, taste_profile, train_users)
+from recommender import (
+    Event,
+    ModelStore,
+    SharedSignals,
+    TrainConfig,
+    UserData,
+    Video,
+    build_shared_signals,
+    quality_score,
+    rank,
+    rank_popular,
+    render_profile_png,
+    taste_profile,
+    train_users,
+)
 from recommender.data import synthetic
 from recommender.features import encode_videos
 from recommender.labels import make_samples
@@ -36,7 +50,9 @@ def world():
     data, tests = _split(s)
     shared = build_shared_signals({u: d.events for u, d in data.items()}, {})
     held = {u: validation_holdout(d.events, s.videos, s.now) for u, d in data.items()}
-    fusion_shared = build_shared_signals({u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()}, {})
+    fusion_shared = build_shared_signals(
+        {u: [e for e in d.events if e.bvid not in held[u]] for u, d in data.items()}, {}
+    )
     models = train_users(data, s.videos, shared, s.now, fusion_shared=fusion_shared)
     return s, data, tests, shared, models
 
@@ -52,7 +68,7 @@ def test_planted_preferences_beat_popularity(world):
     ours, pop = [], []
     for u, model in models.items():
         bvids = [b for b, _ in tests[u]]
-        y = [l for _, l in tests[u]]
+        y = [label for _, label in tests[u]]
         ours.append(auc(y, _scores(model, s, bvids, shared)))
         pop.append(auc(y, [s.videos[b].view for b in bvids]))
     assert np.nanmean(ours) >= 0.75
@@ -65,7 +81,7 @@ def test_ratings_rise_with_held_out_like_rate(world):
     for u, model in models.items():
         bvids = [b for b, _ in tests[u]]
         ratings += list(model.rating(_scores(model, s, bvids, shared)))
-        likes += [l for _, l in tests[u]]
+        likes += [label for _, label in tests[u]]
     r, y = np.array(ratings), np.array(likes, dtype=float)
     assert r.min() >= 0 and r.max() <= 100
     bands = [y[(r >= lo) & (r < hi)].mean() for lo, hi in ((0, 40), (40, 80), (80, 101))]
@@ -82,8 +98,9 @@ def test_batched_equals_one_user_at_a_time():
     steps_differ = set()
     for u in data:
         alone = train_users({u: data[u]}, s.videos, shared, s.now, cfg)[u]
-        np.testing.assert_allclose(_scores(batched[u], s, bvids, shared), _scores(alone, s, bvids, shared),
-                                   atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(
+            _scores(batched[u], s, bvids, shared), _scores(alone, s, bvids, shared), atol=1e-4, rtol=1e-4
+        )
         assert batched[u].fusion == pytest.approx(alone.fusion)
         np.testing.assert_allclose(batched[u].ref_scores, alone.ref_scores, atol=1e-4, rtol=1e-4)
         steps_differ.add(round(float(batched[u].state["wide.bias"].sum()), 4))
@@ -98,12 +115,42 @@ def test_quality_feature_spreads_on_synthetic():
 
 
 def test_quality_feature_spreads_on_real_videos_where_seed_formula_saturates():
-    videos = [Video(v.bvid, v.title, v.owner_mid, v.owner_name, tuple(v.tags), v.tid, v.tname, v.duration,
-                    v.pubdate, v.view, v.like, v.favorite, v.coin, v.share, v.danmaku, v.reply)
-              for v in load_popular()]  # the bundled public catalogue
+    videos = [
+        Video(
+            v.bvid,
+            v.title,
+            v.owner_mid,
+            v.owner_name,
+            tuple(v.tags),
+            v.tid,
+            v.tname,
+            v.duration,
+            v.pubdate,
+            v.view,
+            v.like,
+            v.favorite,
+            v.coin,
+            v.share,
+            v.danmaku,
+            v.reply,
+        )
+        for v in load_popular()
+    ]  # the bundled public catalogue
     q = np.array([quality_score(v) for v in videos])
-    seed = np.array([min(max(0.4 * v.like / math.log(v.view + 1) + 0.3 * v.favorite / math.log(v.view + 1)
-                             + 0.3 * math.log(v.view + 1) / 20, 0), 1) for v in videos])
+    seed = np.array(
+        [
+            min(
+                max(
+                    0.4 * v.like / math.log(v.view + 1)
+                    + 0.3 * v.favorite / math.log(v.view + 1)
+                    + 0.3 * math.log(v.view + 1) / 20,
+                    0,
+                ),
+                1,
+            )
+            for v in videos
+        ]
+    )
     assert (seed >= 0.999).mean() > 0.9  # why the formula was replaced
     assert q.std() > 0.1 and (q >= 0.999).mean() < 0.01
     assert np.percentile(q, 90) - np.percentile(q, 10) > 0.3
@@ -122,8 +169,13 @@ def test_labels_explicit_thumbs_and_debiased_watch():
     s = synthetic(n_users=1)
     v = list(s.videos.values())
     now = s.now
-    events = [Event(v[0].bvid, "like", now), Event(v[1].bvid, "thumb_down", now), Event(v[1].bvid, "watch", now, -1, 60),
-              Event(v[2].bvid, "shown", now), Event(v[3].bvid, "thumb_up", now)]
+    events = [
+        Event(v[0].bvid, "like", now),
+        Event(v[1].bvid, "thumb_down", now),
+        Event(v[1].bvid, "watch", now, -1, 60),
+        Event(v[2].bvid, "shown", now),
+        Event(v[3].bvid, "thumb_up", now),
+    ]
     samples, cw = make_samples(events, [v[4].bvid, v[0].bvid], s.videos, now, TrainConfig())
     by = {x.bvid: x for x in samples}
     assert by[v[0].bvid].label == 1 and by[v[3].bvid].label == 1
@@ -138,9 +190,20 @@ def test_labels_explicit_thumbs_and_debiased_watch():
     watches = [Event(long_v.bvid, "watch", now, -1, 3000), Event(short_v.bvid, "watch", now, -1, 30)]
     watches += [Event(b.bvid, "watch", now, 5, 30) for b in v[10:20] if b.bvid != short_v.bvid]
     watches += [Event(b.bvid, "watch", now, 3000, 3000) for b in v[20:24]]
-    sm = {x.bvid: x for x in make_samples(watches, [], {**vids, **{b.bvid: replace(b, duration=30) for b in v[10:20]},
-                                                          **{b.bvid: replace(b, duration=3000) for b in v[20:24]}},
-                                          now, TrainConfig())[0]}
+    sm = {
+        x.bvid: x
+        for x in make_samples(
+            watches,
+            [],
+            {
+                **vids,
+                **{b.bvid: replace(b, duration=30) for b in v[10:20]},
+                **{b.bvid: replace(b, duration=3000) for b in v[20:24]},
+            },
+            now,
+            TrainConfig(),
+        )[0]
+    }
     assert all(x.label < 1 for x in sm.values())
     # finishing a 30 s video when other 30 s videos are abandoned says more than finishing a long one
     # when long ones are always finished: the label follows the ratio above the duration's norm
@@ -252,8 +315,11 @@ def test_taste_profile_and_png(world):
 
 def test_users_without_data_or_with_unknown_videos_still_get_a_model():
     s = synthetic(n_users=2, samples=80, seed=3)
-    data = {"u0": UserData(s.events["u0"], s.pools["u0"]), "empty": UserData([]),
-            "ghost": UserData([Event("BVunknown", "like", s.now)])}
+    data = {
+        "u0": UserData(s.events["u0"], s.pools["u0"]),
+        "empty": UserData([]),
+        "ghost": UserData([Event("BVunknown", "like", s.now)]),
+    }
     models = train_users(data, s.videos, None, s.now)
     cands = list(s.videos.values())[:50]
     for key in data:
@@ -265,7 +331,10 @@ def test_shared_signals_round_trip_through_the_model_store(tmp_path):
     from recommender import ModelStore, build_shared_signals
     from recommender.types import Event
 
-    events = {"a": [Event("BV1", "like", 1), Event("BV2", "like", 2)], "b": [Event("BV2", "favorite", 3), Event("BV3", "like", 4)]}
+    events = {
+        "a": [Event("BV1", "like", 1), Event("BV2", "like", 2)],
+        "b": [Event("BV2", "favorite", 3), Event("BV3", "like", 4)],
+    }
     shared = build_shared_signals(events, {"BV3": ["BV4"]})
     store = ModelStore(tmp_path)
     assert store.load_shared() is None
@@ -341,13 +410,18 @@ def test_a_kill_during_a_model_save_leaves_the_previous_model_loadable(world, tm
 
     s, _, tests, _, models = world
     ModelStore(tmp_path).save("7", models["u0"])
-    done = subprocess.run([sys.executable, "-c", _KILLED_MID_SAVE, str(tmp_path)], cwd=Path(__file__).parents[1],
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_SAVE, str(tmp_path)],
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        timeout=120,
+    )
     assert done.returncode == -signal.SIGKILL
     assert list((tmp_path / "7").glob("*.tmp")), "the killed save left its temp file behind"
     bvids = [x for x, _ in tests["u0"]]
     store = ModelStore(tmp_path)
     np.testing.assert_allclose(_scores(store.load("7"), s, bvids), _scores(models["u0"], s, bvids), atol=1e-6)
     assert store.save("7", models["u1"]) == 2  # the next save is not confused by the leftover
-    np.testing.assert_allclose(_scores(ModelStore(tmp_path).load("7"), s, bvids),
-                               _scores(models["u1"], s, bvids), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        _scores(ModelStore(tmp_path).load("7"), s, bvids), _scores(models["u1"], s, bvids), atol=1e-6
+    )

@@ -31,8 +31,9 @@ async def svc(tmp_path, bilibili_double):
 def user_who_liked(svc, double, refused: str) -> int:
     """A user who watched and liked the refused video (so its related list is asked for too)."""
     videos = [refused, *double.popular_order[200:215]]
-    double.add_user(MID, "member", history=[(b, 1_700_000_000 - i) for i, b in enumerate(videos)],
-                    likes=[refused, videos[1]])
+    double.add_user(
+        MID, "member", history=[(b, 1_700_000_000 - i) for i, b in enumerate(videos)], likes=[refused, videos[1]]
+    )
     return link_user(svc, double, 1, MID)
 
 
@@ -88,10 +89,22 @@ async def test_a_refused_video_only_its_watchers_have_is_looked_at_again_by_thei
     """No candidate list brings it back: the user's own sync asks again once its time has come."""
     template = bilibili_double.videos[bilibili_double.popular_order[0]]
     aid = 123_456_789_012
-    private = bilibili_double.add_video(DoubleVideo(
-        aid=aid, bvid=av2bv(aid), title="members only", pic=template.pic, tid=template.tid, tname=template.tname,
-        pubdate=template.pubdate, duration=300, owner_mid=template.owner_mid, owner_name=template.owner_name,
-        tags=["充电专属"], in_popular=False))
+    private = bilibili_double.add_video(
+        DoubleVideo(
+            aid=aid,
+            bvid=av2bv(aid),
+            title="members only",
+            pic=template.pic,
+            tid=template.tid,
+            tname=template.tname,
+            pubdate=template.pubdate,
+            duration=300,
+            owner_mid=template.owner_mid,
+            owner_name=template.owner_name,
+            tags=["充电专属"],
+            in_popular=False,
+        )
+    )
     bilibili_double.set_restricted(private.bvid, -403)
     bilibili_double.add_user(MID, "member", history=[(private.bvid, 1_700_000_000)])
     user_id = link_user(svc, bilibili_double, 1, MID)

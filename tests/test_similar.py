@@ -48,9 +48,23 @@ def some_video(bili: BilibiliDouble, n: int = 0) -> str:
     model = [v for v in bili.videos.values() if v.in_popular and len(v.tags) >= 2][n]
     aid = 980_000_000 + n
     if (bvid := av_to_bv(aid)) not in bili.videos:
-        bili.add_video(Video(aid=aid, bvid=bvid, title=f"没人看过的视频 {n}", pic=model.pic, tid=model.tid,
-                             tname=model.tname, pubdate=model.pubdate, duration=200 + n, owner_mid=model.owner_mid,
-                             owner_name=model.owner_name, view=1000, tags=list(model.tags), in_popular=False))  # fmt: skip
+        bili.add_video(
+            Video(
+                aid=aid,
+                bvid=bvid,
+                title=f"没人看过的视频 {n}",
+                pic=model.pic,
+                tid=model.tid,
+                tname=model.tname,
+                pubdate=model.pubdate,
+                duration=200 + n,
+                owner_mid=model.owner_mid,
+                owner_name=model.owner_name,
+                view=1000,
+                tags=list(model.tags),
+                in_popular=False,
+            )
+        )
     return bvid
 
 
@@ -59,11 +73,13 @@ async def recommend_page(tg, svc, user: dict) -> list[SentMessage]:
     together, right after its last send)."""
     mark = tg.mark()
     await tg.send_text(user, "/recommend")
-    await tg.wait_for(lambda m: sum(is_pick(x) for x in tg.sent_to(user) if x.seq > mark) >= 5,
-                      chat=user, since=mark, timeout=30)  # fmt: skip
+    await tg.wait_for(
+        lambda m: sum(is_pick(x) for x in tg.sent_to(user) if x.seq > mark) >= 5, chat=user, since=mark, timeout=30
+    )
     sent = [m for m in tg.sent_to(user) if m.seq > mark and is_pick(m)]
-    await eventually(lambda: picks.shown_by_message(svc.db, user["id"], sent[-1].message_id) is not None,
-                     what="the page recorded")  # fmt: skip
+    await eventually(
+        lambda: picks.shown_by_message(svc.db, user["id"], sent[-1].message_id) is not None, what="the page recorded"
+    )
     return sent
 
 
@@ -82,8 +98,10 @@ async def test_similar_for_a_linked_user_lists_five_rated_videos_with_reasons_an
     shown = listed(reply)
     assert len(shown) == 5 and asked not in shown and len(set(shown)) == 5
     assert len(ratings(reply)) == 5, "each line rated NN/100 for the user"
-    assert len(reasons(reply)) == 5 and all(r.startswith(("watched together", "same tags", "same uploader",
-                                                           "bilibili lists", "same partition")) for r in reasons(reply))  # fmt: skip
+    assert len(reasons(reply)) == 5 and all(
+        r.startswith(("watched together", "same tags", "same uploader", "bilibili lists", "same partition"))
+        for r in reasons(reply)
+    )
     for bvid, reason in zip(shown, reasons(reply)):
         if reason.startswith("same tags: "):
             tags = reason.removeprefix("same tags: ").split(", ")
@@ -110,10 +128,22 @@ async def test_a_synced_video_needs_no_call_since_the_sync_kept_its_related_list
 async def test_a_video_nobody_watched_and_bilibili_lists_nothing_beside_gets_content_neighbours(world):
     tg, bili, svc = world
     model = bili.videos[some_video(bili, 5)]
-    fresh = bili.add_video(Video(aid=990_000_001, bvid="BV1Ab4y1C7xz", title="全新的视频", pic=model.pic,
-                                 tid=model.tid, tname=model.tname, pubdate=model.pubdate, duration=300,
-                                 owner_mid=123_456_789, owner_name="新人UP", tags=list(model.tags[:3]),
-                                 in_popular=False))  # fmt: skip
+    fresh = bili.add_video(
+        Video(
+            aid=990_000_001,
+            bvid="BV1Ab4y1C7xz",
+            title="全新的视频",
+            pic=model.pic,
+            tid=model.tid,
+            tname=model.tname,
+            pubdate=model.pubdate,
+            duration=300,
+            owner_mid=123_456_789,
+            owner_name="新人UP",
+            tags=list(model.tags[:3]),
+            in_popular=False,
+        )
+    )
     bili.related_override[fresh.bvid] = []
     bob = tg.user(15003, first_name="B", language_code="en")
     await refresh_candidates(svc, force=True)  # a bot with candidates (the popular lists, their metadata)
@@ -152,8 +182,9 @@ async def test_a_link_pasted_as_plain_text_means_similar_and_other_text_still_ge
     tg, bili, svc = world
     alice = tg.user(15005, first_name="A", language_code="en")
     asked = some_video(bili, 7)
-    reply = await command(tg, alice, f"【分享】看看这个 https://www.bilibili.com/video/{asked}?share_source=copy",
-                          is_similar)  # fmt: skip
+    reply = await command(
+        tg, alice, f"【分享】看看这个 https://www.bilibili.com/video/{asked}?share_source=copy", is_similar
+    )
     assert bvids(reply)[0] == asked and listed(reply)
     aid = bili.videos[asked].aid
     assert bvids(await command(tg, alice, f"av{aid}", is_similar))[0] == asked
@@ -248,8 +279,10 @@ async def test_history_lists_the_picks_newest_first_with_taps_and_pages_in_place
         sent += await recommend_page(tg, svc, alice)
         svc.clock = (lambda at: lambda: at)(svc.clock() + 60)
     liked, disliked = sent[-1], sent[-2]
-    for message, data in ((liked, next(d for d in liked.callback_data if d.endswith("+1"))),
-                          (disliked, next(d for d in disliked.callback_data if d.endswith("-1")))):  # fmt: skip
+    for message, data in (
+        (liked, next(d for d in liked.callback_data if d.endswith("+1"))),
+        (disliked, next(d for d in disliked.callback_data if d.endswith("-1"))),
+    ):
         await tg.wait_answer(await tg.tap(alice, message, data))
     page1 = await command(tg, alice, "/history", lambda m: "Your picks" in m.content)
     newest = [pick_bvid(m) for m in reversed(sent)]
@@ -262,8 +295,9 @@ async def test_history_lists_the_picks_newest_first_with_taps_and_pages_in_place
     assert "belongs to someone else" in refused["text"] and page1.edits == []
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(alice, page1, page1.callback_data[0]))
-    page2 = await tg.wait_for(lambda m: m.message_id == page1.message_id and "page 2/2" in m.content,
-                              chat=alice, since=mark)  # fmt: skip
+    page2 = await tg.wait_for(
+        lambda m: m.message_id == page1.message_id and "page 2/2" in m.content, chat=alice, since=mark
+    )
     assert bvids(page2) == newest[10:15]
     assert [m for m in tg.sent_to(alice) if m.seq > mark and m.message_id != page1.message_id] == []
     missing = await tg.wait_answer(await tg.tap(alice, page1, "hs:15011:9", check_button=False))

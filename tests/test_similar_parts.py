@@ -14,38 +14,54 @@ from tests.dbfixtures import any_db, postgres_url  # noqa: F401
 
 
 # -- what a text names -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), [
-    ("BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
-    ("bv17x411w7KC", VideoRef("video", "BV17x411w7KC")),
-    ("av170001", VideoRef("video", "BV17x411w7KC")),
-    ("AV2", VideoRef("video", "BV1xx411c7mD")),
-    ("看这个 https://www.bilibili.com/video/BV17x411w7KC/?p=2&share_source=copy 哈哈", VideoRef("video", "BV17x411w7KC")),
-    ("https://m.bilibili.com/video/av2", VideoRef("video", "BV1xx411c7mD")),
-    ("bilibili.com/video/BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
-    ("【标题】 https://b23.tv/Xy12AbC", VideoRef("short", "Xy12AbC")),
-    ("https://b23.tv/BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
-    ("https://www.bilibili.com/bangumi/play/ep1", VideoRef("not_video", "https://www.bilibili.com/bangumi/play/ep1")),
-    ("https://live.bilibili.com/22", VideoRef("not_video", "https://live.bilibili.com/22")),
-    ("av0", VideoRef("malformed", "av0")),
-    ("BV1234", VideoRef("malformed", "BV1234")),
-    ("https://www.bilibili.com/video/BV0000", VideoRef("malformed", "BV0000")),
-    ("av" + "9" * 20, VideoRef("malformed", "av" + "9" * 20)),
-    ("hello", None), ("", None), ("BVB", None), ("Bvlgari", None), ("avocado 12", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
+        ("bv17x411w7KC", VideoRef("video", "BV17x411w7KC")),
+        ("av170001", VideoRef("video", "BV17x411w7KC")),
+        ("AV2", VideoRef("video", "BV1xx411c7mD")),
+        (
+            "看这个 https://www.bilibili.com/video/BV17x411w7KC/?p=2&share_source=copy 哈哈",
+            VideoRef("video", "BV17x411w7KC"),
+        ),
+        ("https://m.bilibili.com/video/av2", VideoRef("video", "BV1xx411c7mD")),
+        ("bilibili.com/video/BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
+        ("【标题】 https://b23.tv/Xy12AbC", VideoRef("short", "Xy12AbC")),
+        ("https://b23.tv/BV17x411w7KC", VideoRef("video", "BV17x411w7KC")),
+        (
+            "https://www.bilibili.com/bangumi/play/ep1",
+            VideoRef("not_video", "https://www.bilibili.com/bangumi/play/ep1"),
+        ),
+        ("https://live.bilibili.com/22", VideoRef("not_video", "https://live.bilibili.com/22")),
+        ("av0", VideoRef("malformed", "av0")),
+        ("BV1234", VideoRef("malformed", "BV1234")),
+        ("https://www.bilibili.com/video/BV0000", VideoRef("malformed", "BV0000")),
+        ("av" + "9" * 20, VideoRef("malformed", "av" + "9" * 20)),
+        ("hello", None),
+        ("", None),
+        ("BVB", None),
+        ("Bvlgari", None),
+        ("avocado 12", None),
+    ],
+)
 def test_what_a_pasted_text_names(text, expected):
     assert find_video_ref(text) == expected
 
 
-@pytest.mark.parametrize(("location", "kind"), [
-    ("https://www.bilibili.com/video/BV17x411w7KC?share_source=copy_web", "video"),
-    ("https://m.bilibili.com/video/BV17x411w7KC", "video"),
-    ("https://evil.example/video/BV17x411w7KC", "not_video"),
-    ("https://www.bilibili.com.evil.example/video/BV17x411w7KC", "not_video"),
-    ("https://b23.tv/abcdefg", "not_video"),  # another short link: never followed on
-    ("https://space.bilibili.com/2", "not_video"),
-    ("/video/BV17x411w7KC", "not_video"),
-    ("javascript:alert(1)", "not_video"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("location", "kind"),
+    [
+        ("https://www.bilibili.com/video/BV17x411w7KC?share_source=copy_web", "video"),
+        ("https://m.bilibili.com/video/BV17x411w7KC", "video"),
+        ("https://evil.example/video/BV17x411w7KC", "not_video"),
+        ("https://www.bilibili.com.evil.example/video/BV17x411w7KC", "not_video"),
+        ("https://b23.tv/abcdefg", "not_video"),  # another short link: never followed on
+        ("https://space.bilibili.com/2", "not_video"),
+        ("/video/BV17x411w7KC", "not_video"),
+        ("javascript:alert(1)", "not_video"),
+    ],
+)
 def test_only_a_redirect_to_a_bilibili_video_page_counts(location, kind):
     assert parse_redirect(location).kind == kind
 
@@ -66,9 +82,14 @@ def test_content_similarity_counts_shared_tags_uploader_and_partition():
 
 def test_similar_videos_names_the_signal_that_lifted_each_one():
     query = video("BVq", ("原神", "游戏"), owner=1, tid=17)
-    pool = [video("BVtags", ("原神", "游戏"), owner=2, tid=99), video("BVup", ("美食",), owner=1, tid=99),
-            video("BVco", ("美食",), owner=3, tid=99), video("BVrel", (), owner=4, tid=98),
-            video("BVnone", ("美食",), owner=5, tid=98), query]  # fmt: skip
+    pool = [
+        video("BVtags", ("原神", "游戏"), owner=2, tid=99),
+        video("BVup", ("美食",), owner=1, tid=99),
+        video("BVco", ("美食",), owner=3, tid=99),
+        video("BVrel", (), owner=4, tid=98),
+        video("BVnone", ("美食",), owner=5, tid=98),
+        query,
+    ]
     found = rec.similar_videos(query, pool, cowatch={"BVco": 0.9}, related=["BVrel"], k=10)
     by = {n.bvid: n.reason for n in found}
     assert "BVq" not in by and "BVnone" not in by
@@ -88,8 +109,14 @@ def test_similar_videos_keeps_at_most_two_of_one_uploader_and_blend_prefers_the_
 # -- storage ---------------------------------------------------------------------------------------
 def test_a_pick_is_found_by_its_chat_and_message_and_the_index_exists(any_db):
     user = users.ensure_user(any_db, 501, 501, "en", now=1)
-    ids = picks.record_shown(any_db, user.id, [ShownPick("BV17x411w7KC", 80, "r"), ShownPick("BV1xx411c7mD", 70, "r")],
-                             "recommend", 10, chat_id=501)  # fmt: skip
+    ids = picks.record_shown(
+        any_db,
+        user.id,
+        [ShownPick("BV17x411w7KC", 80, "r"), ShownPick("BV1xx411c7mD", 70, "r")],
+        "recommend",
+        10,
+        chat_id=501,
+    )
     picks.set_shown_messages(any_db, {ids[0]: 41, ids[1]: 42})
     assert picks.shown_by_message(any_db, 501, 42).bvid == "BV1xx411c7mD"
     assert picks.shown_by_message(any_db, 501, 43) is None and picks.shown_by_message(any_db, 502, 42) is None
@@ -139,8 +166,24 @@ def test_title_words_alone_make_two_videos_alike():
     from recommender.types import Video
 
     def video(bvid: str, title: str, mid: int) -> Video:
-        return Video(bvid=bvid, title=title, owner_mid=mid, owner_name="", tags=(), tid=0, tname="", duration=60,
-                     pubdate=0, view=0, like=0, favorite=0, coin=0, share=0, danmaku=0, reply=0)
+        return Video(
+            bvid=bvid,
+            title=title,
+            owner_mid=mid,
+            owner_name="",
+            tags=(),
+            tid=0,
+            tname="",
+            duration=60,
+            pubdate=0,
+            view=0,
+            like=0,
+            favorite=0,
+            coin=0,
+            share=0,
+            danmaku=0,
+            reply=0,
+        )
 
     query = video("BV1aa", "原神 须弥 主线剧情 全流程", 1)
     alike, unlike = video("BV1bb", "原神须弥剧情解析", 2), video("BV1cc", "家常红烧肉做法", 3)

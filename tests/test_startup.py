@@ -18,8 +18,12 @@ from tests.harness import link_user, make_services
 
 
 def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
-    env = {"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example/hook", "DATA_DIR": str(tmp_path),
-           "FERNET_KEYS": Fernet.generate_key().decode()}  # fmt: skip
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "WEBHOOK_URL": "https://bot.example/hook",
+        "DATA_DIR": str(tmp_path),
+        "FERNET_KEYS": Fernet.generate_key().decode(),
+    }
     with patch.dict("os.environ", env, clear=False), pytest.raises(SystemExit) as refused:
         build_application(Settings())
     assert "WEBHOOK_SECRET" in str(refused.value)
@@ -27,8 +31,13 @@ def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
 
 
 def test_webhook_mode_with_a_secret_starts(tmp_path):
-    env = {"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example/hook", "WEBHOOK_SECRET": "s3cret_-token",
-           "DATA_DIR": str(tmp_path), "FERNET_KEYS": Fernet.generate_key().decode()}  # fmt: skip
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "WEBHOOK_URL": "https://bot.example/hook",
+        "WEBHOOK_SECRET": "s3cret_-token",
+        "DATA_DIR": str(tmp_path),
+        "FERNET_KEYS": Fernet.generate_key().decode(),
+    }
     with patch.dict("os.environ", env, clear=False):
         app = build_application(Settings())
     assert app.bot.token == TOKEN
@@ -98,8 +107,8 @@ def _with_keys(key: str, built: list):
 async def test_start_removes_model_files_of_users_who_are_gone(tmp_path, bilibili_double):
     """Before ids were never reused, a model saved after a /forget waited under the leaver's id for
     the next newcomer: start-up removes model directories whose user is gone."""
+    from recommender import UserData, train_users
     from recommender.data import synthetic
-    from recommender import train_users, UserData
 
     svc = make_services(tmp_path, bilibili_double)
     try:

@@ -43,8 +43,18 @@ class FakeVideo:
 def test_migrations_create_every_table_and_are_idempotent(any_db: Database):
     any_db.migrate()  # a second start-up must be a no-op
     tables = set(inspect(any_db.engine).get_table_names())
-    assert {"users", "videos", "behaviours", "feedback", "shown", "digests", "sync_cursors",
-            "model_versions", "related", "alembic_version"} <= tables  # fmt: skip
+    assert {
+        "users",
+        "videos",
+        "behaviours",
+        "feedback",
+        "shown",
+        "digests",
+        "sync_cursors",
+        "model_versions",
+        "related",
+        "alembic_version",
+    } <= tables
 
 
 def test_migrations_match_the_models(any_db: Database):
@@ -104,8 +114,11 @@ def test_generated_key_file_is_private(tmp_path, caplog):
 
 def test_behaviour_upsert_reports_only_changes(any_db: Database):
     user = users.ensure_user(any_db, 1, 1, "en", now=1)
-    rows = [BehaviourRow("BV1", "watch", at=10, progress=30, duration=60),
-            BehaviourRow("BV1", "like", at=10), BehaviourRow("BV2", "coin", at=11, coins=2)]  # fmt: skip
+    rows = [
+        BehaviourRow("BV1", "watch", at=10, progress=30, duration=60),
+        BehaviourRow("BV1", "like", at=10),
+        BehaviourRow("BV2", "coin", at=11, coins=2),
+    ]
     assert behaviour.save_behaviours(any_db, user.id, rows) == 3
     assert behaviour.save_behaviours(any_db, user.id, rows) == 0  # unchanged: nothing new
     more = [BehaviourRow("BV1", "watch", at=20, progress=-1, duration=60)]
@@ -182,8 +195,11 @@ def test_what_the_shared_signals_read_of_each_user(any_db: Database):
     picks.set_feedback(any_db, user.id, "BV2", 1, now=2)
     assert recent_choices(any_db, [user.id], per_user=10) == {user.id: ["BV2"]}
     other = users.ensure_user(any_db, 2, 2, "en", now=1)
-    behaviour.save_behaviours(any_db, other.id, [BehaviourRow(f"BV{i}", "watch", at=i) for i in range(1, 2500)]
-                              + [BehaviourRow("BV7", "like", at=5000)])
+    behaviour.save_behaviours(
+        any_db,
+        other.id,
+        [BehaviourRow(f"BV{i}", "watch", at=i) for i in range(1, 2500)] + [BehaviourRow("BV7", "like", at=5000)],
+    )
     # Newest first, one entry per video whatever its kinds, at most per_user; many users in one call.
     chosen = recent_choices(any_db, [user.id, other.id], per_user=3)
     assert chosen == {user.id: ["BV2"], other.id: ["BV7", "BV2499", "BV2498"]}

@@ -108,8 +108,10 @@ def test_two_processes_resuming_one_digest_attach_one_set_of_picks(two_processes
     user = users.ensure_user(a, 1, 1, "en", now=1)
     assert picks.claim_digest(a, user.id, "2026-12-02", now=1)
     digest = picks.get_digest(a, user.id, "2026-12-02")
-    mine = {id(a): [picks.ShownPick("BVa1", 80, "r"), picks.ShownPick("BVa2", 70, "r")],
-            id(b): [picks.ShownPick("BVb1", 90, "r"), picks.ShownPick("BVb2", 60, "r")]}  # fmt: skip
+    mine = {
+        id(a): [picks.ShownPick("BVa1", 80, "r"), picks.ShownPick("BVa2", 70, "r")],
+        id(b): [picks.ShownPick("BVb1", 90, "r"), picks.ShownPick("BVb2", 60, "r")],
+    }
     got = both_at_once(lambda db: picks.record_digest_picks(db, digest.id, user.id, mine[id(db)], 5, 1), a, b)
     assert got[0] == got[1], "both processes send the same picks"
     history = picks.shown_history(a, user.id)
@@ -146,10 +148,13 @@ def test_a_kill_between_recording_digest_picks_and_marking_the_digest_leaves_no_
     user = users.ensure_user(sqlite_db, 1, 1, "en", now=1)
     picks.claim_digest(sqlite_db, user.id, "2026-12-02", now=1)
     digest = picks.get_digest(sqlite_db, user.id, "2026-12-02")
-    killed_at("UPDATE digests", f"""
+    killed_at(
+        "UPDATE digests",
+        f"""
 db = Database({sqlite_db.url!r})
 picks.record_digest_picks(db, {digest.id}, {user.id}, [picks.ShownPick("BV1", 80, "r")], 5, 1)
-""")
+""",
+    )
     assert picks.shown_history(sqlite_db, user.id) == [], "no shown row without its digest mark"
     assert picks.get_digest(sqlite_db, user.id, "2026-12-02").picks == "[]"  # the resume chooses again
 
@@ -161,13 +166,22 @@ def test_a_kill_during_a_migration_leaves_a_database_the_next_start_migrates(tmp
     # today's models carry columns 0002 lacks)
     with old.engine.begin() as conn:
         for i in range(3):
-            conn.execute(text(
-                "INSERT INTO users (telegram_id, chat_id, language, timezone, digest_time, digest_paused, "
-                "picks_per_page, blocked, session_dead, created_at) "
-                "VALUES (:t, :t, 'en', 'Asia/Shanghai', '09:00', 0, 5, 0, 0, 1)"), {"t": 10 + i})  # fmt: skip
+            conn.execute(
+                text(
+                    "INSERT INTO users (telegram_id, chat_id, language, timezone, digest_time, digest_paused, "
+                    "picks_per_page, blocked, session_dead, created_at) "
+                    "VALUES (:t, :t, 'en', 'Asia/Shanghai', '09:00', 0, 5, 0, 0, 1)"
+                ),
+                {"t": 10 + i},
+            )
         kept = list(conn.execute(text("SELECT id FROM users ORDER BY id")).scalars())
-        conn.execute(text("INSERT INTO shown (user_id, bvid, shown_at, rating, reason, source) "
-                          "VALUES (:u, 'BV1', 1, 80, 'r', 'recommend')"), {"u": kept[0]})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO shown (user_id, bvid, shown_at, rating, reason, source) "
+                "VALUES (:u, 'BV1', 1, 80, 'r', 'recommend')"
+            ),
+            {"u": kept[0]},
+        )
     old.dispose()
     # 0003 rebuilds the users table: killed after copying the rows, before dropping the old table.
     killed_at("DROP TABLE users", f"Database({url!r}).migrate()")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from jobs.schedule import after_sync
 from jobs.pull import FIRST_HISTORY_PAGES, HISTORY_BACKFILL
+from jobs.schedule import after_sync
 from jobs.sync import BACKFILL_COMMIT_PAGES, sync_user
 from storage import behaviour, users
 from storage.models import SyncCursor
@@ -42,9 +42,18 @@ def on_bilibili(double) -> set[tuple[str, str]]:
 async def killed_sync(svc, double, user_id: int, point: str) -> None:
     env = {**os.environ, "FERNET_KEYS": svc.settings.storage.fernet_keys.get_secret_value()}
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.crash_sync", str(svc.settings.storage.data_dir), double.url, str(user_id), point,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "tests.crash_sync",
+        str(svc.settings.storage.data_dir),
+        double.url,
+        str(user_id),
+        point,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, stderr = await asyncio.wait_for(child.communicate(), 120)
     assert child.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
 

@@ -17,8 +17,7 @@ from tests.test_distributed import _worker_registered
 pytestmark = pytest.mark.postgres
 
 
-async def test_a_worker_runs_the_sync_and_edits_the_fronts_status_message(tmp_path, bilibili_double, tg,
-                                                                        postgres_url):  # noqa: F811
+async def test_a_worker_runs_the_sync_and_edits_the_fronts_status_message(tmp_path, bilibili_double, tg, postgres_url):  # noqa: F811
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     bilibili_double.add_generated_user(7601, seed=31, n_history=40)
     uid = link_user(svc, bilibili_double, 33001, 7601)
@@ -35,8 +34,12 @@ async def test_a_worker_runs_the_sync_and_edits_the_fronts_status_message(tmp_pa
             mark, front_calls = tg.mark(), svc.bili.calls
             await tg.send_text(kim, "/sync")
             status = await tg.wait_for(lambda m: "Syncing" in m.content, chat=kim, since=mark, timeout=30)
-            await tg.wait_for(lambda m: m.message_id == status.message_id and "Synced now" in m.content,
-                              chat=kim, since=mark, timeout=120)  # fmt: skip
+            await tg.wait_for(
+                lambda m: m.message_id == status.message_id and "Synced now" in m.content,
+                chat=kim,
+                since=mark,
+                timeout=120,
+            )
             assert svc.bili.calls == front_calls, "the front asked bilibili nothing"
             again = mark = tg.mark()
             await tg.send_text(kim, "/sync")

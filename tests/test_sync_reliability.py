@@ -81,8 +81,9 @@ async def test_a_history_that_never_ends_stops_and_keeps_what_it_got(svc, bilibi
 async def test_a_favourite_folder_that_never_ends_stops_and_keeps_what_it_got(svc, bilibili_double, fault):
     double = bilibili_double
     favourites = double.popular_order[:45]  # three pages of 20
-    double.add_user(3202, "folders", history=[(b, 1_700_000_000 - i) for i, b in enumerate(favourites[:5])],
-                    favs=favourites)  # fmt: skip
+    double.add_user(
+        3202, "folders", history=[(b, 1_700_000_000 - i) for i, b in enumerate(favourites[:5])], favs=favourites
+    )
     user_id = link_user(svc, double, 1, 3202)
     double.inject(FAV_ITEMS, fault, times=ENDLESS)
 
@@ -103,8 +104,11 @@ async def test_a_page_of_only_deleted_favourites_does_not_end_the_folder(svc, bi
     double = bilibili_double
     live, dead = double.popular_order[:30], double.popular_order[30:50]
     now = 1_700_000_000
-    entries = ([(b, now - i) for i, b in enumerate(live[:20])] + [(b, now - 100 - i, 9) for i, b in enumerate(dead)]
-               + [(b, now - 200 - i) for i, b in enumerate(live[20:])])  # fmt: skip
+    entries = (
+        [(b, now - i) for i, b in enumerate(live[:20])]
+        + [(b, now - 100 - i, 9) for i, b in enumerate(dead)]
+        + [(b, now - 200 - i) for i, b in enumerate(live[20:])]
+    )
     double.add_user(3204, "deleted", history=[(live[0], now)], favs=entries)
     user_id = link_user(svc, double, 1, 3204)
 

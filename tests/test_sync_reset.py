@@ -50,8 +50,11 @@ async def synced_with_taste(tg, bili, svc, telegram_id: int, mid: int, seed: int
     await tg.send_text(chat, "/recommend")
     await tg.wait_for(lambda m: is_pick(m), chat=chat, since=mark, timeout=30)
     # The whole page out (each shown row knows its message) before the taste is touched.
-    await eventually(lambda: bool(rows := picks.shown_history(svc.db, uid)) and all(r.message_id for r in rows),
-                     30, "a page of picks")  # fmt: skip
+    await eventually(
+        lambda: bool(rows := picks.shown_history(svc.db, uid)) and all(r.message_id for r in rows),
+        30,
+        "a page of picks",
+    )
     pick = next(m for m in tg.sent_to(chat) if is_pick(m))
     await tg.wait_answer(await tg.tap(chat, pick, pick.callback_data[0]))  # 👍
     await eventually(lambda: picks.feedback_count(svc.db, uid) == 1, 10, "the 👍 stored")
@@ -84,8 +87,9 @@ async def test_sync_edits_one_status_message_in_place_then_waits_out_its_cooldow
     mark = tg.mark()
     await tg.send_text(alice, "/sync")
     status = await tg.wait_for(lambda m: "Syncing" in m.content, chat=alice, since=mark, timeout=30)
-    done = await tg.wait_for(lambda m: m.message_id == status.message_id and "Synced now" in m.content,
-                             chat=alice, since=mark, timeout=60)  # fmt: skip
+    done = await tg.wait_for(
+        lambda m: m.message_id == status.message_id and "Synced now" in m.content, chat=alice, since=mark, timeout=60
+    )
     assert done.edits, "the status message was edited, not sent anew"
     assert [m.message_id for m in tg.sent_to(alice) if "Sync" in m.content] == [status.message_id]
     counts = behaviour.behaviour_counts(svc.db, uid)
@@ -129,8 +133,9 @@ async def test_a_login_that_died_at_bilibili_ends_the_status_message_and_stops_s
     mark = tg.mark()
     await tg.send_text(bob, "/sync")
     status = await tg.wait_for(lambda m: "Syncing" in m.content, chat=bob, since=mark, timeout=30)
-    await tg.wait_for(lambda m: m.message_id == status.message_id and "Send /login" in m.content,
-                      chat=bob, since=mark, timeout=30)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == status.message_id and "Send /login" in m.content, chat=bob, since=mark, timeout=30
+    )
     row = users.get_user_by_id(svc.db, uid)
     assert row.session_dead and row.next_sync_at is None
     assert behaviour_rows(svc, uid) == 0
@@ -151,14 +156,18 @@ async def test_reset_asks_first_and_cancel_or_a_stale_confirmation_changes_nothi
     assert all(len(d.encode()) <= 64 for d in confirm.callback_data)
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(carol, confirm, "reset:no"))
-    await tg.wait_for(lambda m: m.message_id == confirm.message_id and "Nothing was reset" in m.content,
-                      chat=carol, since=mark)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == confirm.message_id and "Nothing was reset" in m.content, chat=carol, since=mark
+    )
 
     stale = await ask(tg, carol, "/reset", "Forget your taste")
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(carol, stale, f"reset:yes:{svc.now() - 601}", check_button=False))
-    await tg.wait_for(lambda m: m.message_id == stale.message_id and "expired — send /reset again" in m.content,
-                      chat=carol, since=mark)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == stale.message_id and "expired — send /reset again" in m.content,
+        chat=carol,
+        since=mark,
+    )
     for forged in ("reset:yes:", "reset:yes:99999999999999", "reset:yes:1:2", "reset:maybe"):
         await tg.wait_answer(await tg.tap(carol, stale, forged, check_button=False))
     assert (picks.feedback_count(svc.db, uid), shown_rows(svc, uid), len(model_rows(svc, uid))) == before
@@ -175,8 +184,9 @@ async def test_reset_forgets_the_taste_and_keeps_the_login_history_and_settings(
     confirm = await ask(tg, dora, "/reset", "Forget your taste")
     mark = tg.mark()
     await tg.wait_answer(await tg.tap(dora, confirm, confirm.callback_data[0]))
-    await tg.wait_for(lambda m: m.message_id == confirm.message_id and "taste is reset" in m.content,
-                      chat=dora, since=mark)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == confirm.message_id and "taste is reset" in m.content, chat=dora, since=mark
+    )
 
     assert picks.feedback_count(svc.db, uid) == 0 and shown_rows(svc, uid) == 0 and model_rows(svc, uid) == []
     assert svc.models.load(str(uid)) is None, "the model files went with the rows"
@@ -213,8 +223,9 @@ async def test_reset_during_a_sync_resurrects_nothing(world):
     await tg.wait_answer(await tg.tap(erin, confirm, confirm.callback_data[0]))
     await tg.wait_for(lambda m: "taste is reset" in m.content, chat=erin, since=mark)
     bili.release(P_HISTORY)
-    await tg.wait_for(lambda m: m.message_id == status.message_id and "Synced now" in m.content,
-                      chat=erin, since=mark, timeout=60)  # fmt: skip
+    await tg.wait_for(
+        lambda m: m.message_id == status.message_id and "Synced now" in m.content, chat=erin, since=mark, timeout=60
+    )
 
     assert picks.feedback_count(svc.db, uid) == 0 and shown_rows(svc, uid) == 0
     models = model_rows(svc, uid)

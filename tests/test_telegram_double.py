@@ -68,8 +68,7 @@ def png_bytes(width: int = 40, height: int = 30) -> bytes:
 
 
 def keyboard(*data: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(d[:10] or "x", callback_data=d)
-                                  for d in data]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(d[:10] or "x", callback_data=d) for d in data]])
 
 
 async def raw_call(tg: TelegramDouble, method: str, token: str | None = None, **params):
@@ -129,7 +128,8 @@ async def test_send_message_shape_and_ids(bot, tg, alice):
 
 async def test_html_is_parsed_into_entities(bot, tg, alice):
     m = await bot.send_message(
-        1001, "<b>Title</b> &amp; <a href=\"https://b23.tv/x\">link</a> &#x27;ok&#39;",
+        1001,
+        '<b>Title</b> &amp; <a href="https://b23.tv/x">link</a> &#x27;ok&#39;',
         parse_mode=ParseMode.HTML,
     )
     assert m.text == "Title & link 'ok'"
@@ -249,7 +249,10 @@ async def test_callback_data_limit_is_bytes(bot, tg, alice):
 
 async def test_text_only_inline_button_refused(tg, alice):
     status, body = await raw_call(
-        tg, "sendMessage", chat_id=1001, text="x",
+        tg,
+        "sendMessage",
+        chat_id=1001,
+        text="x",
         reply_markup={"inline_keyboard": [[{"text": "nothing"}]]},
     )
     assert status == 400
@@ -260,12 +263,12 @@ async def test_text_only_inline_button_refused(tg, alice):
 async def test_edit_not_modified_and_not_found(bot, tg, alice):
     m = await bot.send_message(1001, "<b>hi</b>", parse_mode="HTML", reply_markup=keyboard("a"))
     with pytest.raises(BadRequest, match="(?i)not modified") as info:
-        await bot.edit_message_text("<b>hi</b>", 1001, m.message_id, parse_mode="HTML",
-                                    reply_markup=keyboard("a"))
+        await bot.edit_message_text("<b>hi</b>", 1001, m.message_id, parse_mode="HTML", reply_markup=keyboard("a"))
     assert "exactly the same as a current content and reply markup" in str(info.value)
     assert tg.errors[-1]["description"] == (  # PTB lower-cases it after "Bad Request: "
         "Bad Request: message is not modified: specified new message content and reply markup "
-        "are exactly the same as a current content and reply markup of the message")
+        "are exactly the same as a current content and reply markup of the message"
+    )
     assert tg.errors[-1]["error_code"] == 400
     # same visible text but without bold is a change
     await bot.edit_message_text("hi", 1001, m.message_id, reply_markup=keyboard("a"))
@@ -280,8 +283,7 @@ async def test_edit_not_modified_and_not_found(bot, tg, alice):
     removed = await bot.edit_message_reply_markup(1001, m.message_id)
     assert removed.reply_markup is None
     rec = tg.sent[-1]
-    assert [e["method"] for e in rec.edits] == [
-        "editMessageText", "editMessageReplyMarkup", "editMessageReplyMarkup"]
+    assert [e["method"] for e in rec.edits] == ["editMessageText", "editMessageReplyMarkup", "editMessageReplyMarkup"]
     assert rec.reply_markup is None and rec.text == "hi"
 
 
@@ -296,12 +298,10 @@ async def test_edit_caption(bot, tg, alice):
     m = await bot.send_photo(1001, png_bytes(), caption="1/5 标题", reply_markup=keyboard("fb:1"))
     with pytest.raises(BadRequest, match="(?i)there is no text in the message to edit"):
         await bot.edit_message_text("x", 1001, m.message_id)
-    e = await bot.edit_message_caption(1001, m.message_id, caption="1/5 标题 ✅",
-                                       reply_markup=keyboard("fb:1"))
+    e = await bot.edit_message_caption(1001, m.message_id, caption="1/5 标题 ✅", reply_markup=keyboard("fb:1"))
     assert e.caption == "1/5 标题 ✅" and e.photo
     with pytest.raises(BadRequest, match="(?i)not modified"):
-        await bot.edit_message_caption(1001, m.message_id, caption="1/5 标题 ✅",
-                                       reply_markup=keyboard("fb:1"))
+        await bot.edit_message_caption(1001, m.message_id, caption="1/5 标题 ✅", reply_markup=keyboard("fb:1"))
     with pytest.raises(BadRequest, match="(?i)message caption is too long"):
         await bot.edit_message_caption(1001, m.message_id, caption="c" * 1025)
     t = await bot.send_message(1001, "text")
@@ -359,8 +359,7 @@ async def test_block_forbids_and_unblock_restores(bot, tg, alice):
         await bot.send_photo(1001, png_bytes())
     tg.unblock(1001)
     await bot.send_message(1001, "welcome back")
-    statuses = [u["my_chat_member"]["new_chat_member"]["status"]
-                for u in tg.pending_updates if "my_chat_member" in u]
+    statuses = [u["my_chat_member"]["new_chat_member"]["status"] for u in tg.pending_updates if "my_chat_member" in u]
     assert statuses == ["kicked", "member"]
 
 
@@ -423,11 +422,9 @@ async def test_flood_limits_produce_429():
 # --------------------------------------------------------------------------- commands
 async def test_set_my_commands_per_scope_and_language(bot, tg):
     await bot.set_my_commands([BotCommand("start", "Start"), BotCommand("help", "Help")])
-    await bot.set_my_commands([BotCommand("start", "开始")],
-                              scope=BotCommandScopeAllPrivateChats(), language_code="zh")
+    await bot.set_my_commands([BotCommand("start", "开始")], scope=BotCommandScopeAllPrivateChats(), language_code="zh")
     assert [c["command"] for c in tg.my_commands()] == ["start", "help"]
-    assert tg.my_commands({"type": "all_private_chats"}, "zh") == [
-        {"command": "start", "description": "开始"}]
+    assert tg.my_commands({"type": "all_private_chats"}, "zh") == [{"command": "start", "description": "开始"}]
     got = await bot.get_my_commands(scope=BotCommandScopeAllPrivateChats(), language_code="zh")
     assert [c.description for c in got] == ["开始"]
     assert await bot.get_my_commands(language_code="en") == ()
@@ -562,8 +559,7 @@ async def test_many_concurrent_sends_are_all_recorded(bot, tg):
     users = [tg.user(10_000 + i, f"U{i}") for i in range(100)]
     for u in users:
         tg.known_chat(u["id"])
-    await asyncio.gather(*(bot.send_message(u["id"], f"pick {k}")
-                           for k in range(3) for u in users))
+    await asyncio.gather(*(bot.send_message(u["id"], f"pick {k}") for k in range(3) for u in users))
     assert len(tg.sent) == 300
     assert all(len(tg.sent_to(u)) == 3 for u in users[:10])
     assert {r.message_id for r in tg.sent_to(users[0])} == {1, 2, 3}
@@ -577,7 +573,8 @@ async def test_application_long_polling_end_to_end(tg):
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         lang = update.effective_user.language_code
         await update.message.reply_text(
-            f"<b>Welcome</b> ({lang})", parse_mode=ParseMode.HTML,
+            f"<b>Welcome</b> ({lang})",
+            parse_mode=ParseMode.HTML,
             reply_markup=keyboard("fb:BV1xx411c7mD:1"),
         )
 
@@ -607,8 +604,7 @@ async def test_application_long_polling_end_to_end(tg):
             qid = await tg.tap(alice, welcome, "fb:BV1xx411c7mD:1")
             answer = await tg.wait_answer(qid, timeout=10)
             assert answer["text"] == "已记录 👍"
-            edited = await tg.wait_for(
-                lambda m: m.callback_data == ["fb:BV1xx411c7mD:0"], chat=alice)
+            edited = await tg.wait_for(lambda m: m.callback_data == ["fb:BV1xx411c7mD:0"], chat=alice)
             assert edited.message_id == welcome.message_id
             assert taps == ["fb:BV1xx411c7mD:1"]
 
@@ -624,8 +620,14 @@ async def test_application_long_polling_end_to_end(tg):
     # the Updater confirmed what it processed
     assert tg.pending_updates == []
     methods = {c.method for c in tg.calls}
-    assert {"getMe", "deleteWebhook", "getUpdates", "sendMessage",
-            "answerCallbackQuery", "editMessageReplyMarkup"} <= methods
+    assert {
+        "getMe",
+        "deleteWebhook",
+        "getUpdates",
+        "sendMessage",
+        "answerCallbackQuery",
+        "editMessageReplyMarkup",
+    } <= methods
 
 
 # --------------------------------------------------------------------------- HTML parser unit
@@ -634,12 +636,11 @@ async def test_application_long_polling_end_to_end(tg):
     [
         ("plain", "plain", []),
         ("<b>b</b><i>i</i>", "bi", [("bold", 0, 1), ("italic", 1, 1)]),
-        ("<tg-spoiler>s</tg-spoiler><span class=\"tg-spoiler\">t</span>", "st",
-         [("spoiler", 0, 1), ("spoiler", 1, 1)]),
+        ('<tg-spoiler>s</tg-spoiler><span class="tg-spoiler">t</span>', "st", [("spoiler", 0, 1), ("spoiler", 1, 1)]),
         ("😀<u>x</u>", "😀x", [("underline", 2, 1)]),  # UTF-16 offsets
-        ("<pre><code class=\"language-python\">x=1</code></pre>", "x=1", [("pre", 0, 3)]),
+        ('<pre><code class="language-python">x=1</code></pre>', "x=1", [("pre", 0, 3)]),
         ("<blockquote expandable>q</blockquote>", "q", [("expandable_blockquote", 0, 1)]),
-        ("&lt;&gt;&amp;&quot;&#65;&#x42;", "<>&\"AB", []),
+        ("&lt;&gt;&amp;&quot;&#65;&#x42;", '<>&"AB', []),
         ("<A HREF='https://x.y/?a=1&amp;b=2'>l</A>", "l", [("text_link", 0, 1)]),
     ],
 )
@@ -650,9 +651,9 @@ def test_parse_html_valid(html, plain, entities):
 
 
 def test_parse_html_link_url_and_language():
-    _, ents = parse_html("<a href=\"https://x.y/?a=1&amp;b=2\">l</a>")
+    _, ents = parse_html('<a href="https://x.y/?a=1&amp;b=2">l</a>')
     assert ents[0]["url"] == "https://x.y/?a=1&b=2"
-    _, ents = parse_html("<pre><code class=\"language-go\">x</code></pre>")
+    _, ents = parse_html('<pre><code class="language-go">x</code></pre>')
     assert ents[0]["language"] == "go"
 
 
@@ -665,9 +666,9 @@ def test_json_body_requests_are_typed():
     # params arriving as JSON keep their types; form params are decoded per parameter
     from tests.doubles.telegram import _normalize_params
 
-    assert _normalize_params({"chat_id": "5", "text": "123", "show_alert": "true",
-                              "reply_markup": json.dumps({"inline_keyboard": []})}) == {
-        "chat_id": 5, "text": "123", "show_alert": True, "reply_markup": {"inline_keyboard": []}}
+    assert _normalize_params(
+        {"chat_id": "5", "text": "123", "show_alert": "true", "reply_markup": json.dumps({"inline_keyboard": []})}
+    ) == {"chat_id": 5, "text": "123", "show_alert": True, "reply_markup": {"inline_keyboard": []}}
     assert _normalize_params({"chat_id": "@channel"})["chat_id"] == "@channel"
 
 

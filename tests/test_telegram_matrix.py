@@ -27,8 +27,10 @@ from tests.botenv import eventually, pick_bvid, pick_messages, running_bot
 from tests.doubles.telegram import TelegramDouble
 from tests.harness import link_user
 
-NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
-                "exactly the same as a current content and reply markup of the message")  # fmt: skip
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
 TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 READ_TIMEOUT_S = 0.5  # the bot's; a delayed answer comes after it
 
@@ -36,8 +38,9 @@ Inject = Callable[[TelegramDouble, str, "int | None"], None]
 FAULTS: dict[str, Inject] = {
     "429 retry_after": lambda tg, method, chat: tg.inject(method, 429, retry_after=1, chat_id=chat),
     "403 blocked": lambda tg, method, chat: tg.inject(method, 403, chat_id=chat, times=None),
-    "400 chat not found": lambda tg, method, chat: tg.inject(method, 400, "Bad Request: chat not found",
-                                                             chat_id=chat, times=None),  # fmt: skip
+    "400 chat not found": lambda tg, method, chat: tg.inject(
+        method, 400, "Bad Request: chat not found", chat_id=chat, times=None
+    ),
     "400 not modified": lambda tg, method, chat: tg.inject(method, 400, NOT_MODIFIED, chat_id=chat),
     "400 query too old": lambda tg, method, chat: tg.inject(method, 400, TOO_OLD, chat_id=chat),
     "502": lambda tg, method, chat: tg.inject(method, 502, chat_id=chat),
@@ -59,8 +62,11 @@ async def world(tmp_path, tg, bilibili_double, monkeypatch, caplog):
 
 def unhandled(caplog) -> list[str]:
     """Failures that reached the error handler or killed a background task."""
-    return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.ERROR and r.name in ("handlers.errors", "services", "telegram.ext.Application")]  # fmt: skip
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name in ("handlers.errors", "services", "telegram.ext.Application")
+    ]
 
 
 def duplicates(tg: TelegramDouble, chat: int) -> list[str]:
@@ -69,6 +75,7 @@ def duplicates(tg: TelegramDouble, chat: int) -> list[str]:
 
 async def quiet(tg: TelegramDouble, chat: int, for_s: float = 0.6) -> None:
     """Until the bot has made no call about `chat` for a while (its handlers for the chat are done)."""
+
     def last_call() -> float:
         return max((c.time for c in tg.calls if c.params.get("chat_id") == chat), default=0.0)
 
@@ -130,8 +137,11 @@ async def test_taps_in_every_fault(world, caplog):
         FAULTS[fault](tg, method, alice["id"] if method != "answerCallbackQuery" else None)
         await tg.tap(alice, pick, pick.callback_data[0])
         expected = 0 if before == 1 else 1
-        await eventually(lambda: picks.get_feedback(svc.db, uid).get(pick_bvid(pick), (0,))[0] == expected, 10,
-                         f"{cell}: the label stored")  # fmt: skip
+        await eventually(
+            lambda: picks.get_feedback(svc.db, uid).get(pick_bvid(pick), (0,))[0] == expected,
+            10,
+            f"{cell}: the label stored",
+        )
         await quiet(tg, alice["id"])
         tg.clear_faults()
         theirs = pick_messages(tg, bob)[n % 5]
@@ -172,7 +182,9 @@ async def test_the_digest_in_every_fault(world, caplog):
         got, st = len(pick_messages(tg, chat)), status(chat)
         if duplicates(tg, chat):
             problems.append(f"{cell}: a pick arrived twice")
-        if ("403" in cell or "chat not found" in cell) and (st != "blocked" or not users.get_user(svc.db, chat).blocked):
+        if ("403" in cell or "chat not found" in cell) and (
+            st != "blocked" or not users.get_user(svc.db, chat).blocked
+        ):
             problems.append(f"{cell}: status {st}, the gone chat not marked (digests would retry it for hours)")
         elif "chat not found" not in cell and "403" not in cell and (st != "sent" or got != 5):
             problems.append(f"{cell}: status {st} with {got} picks")

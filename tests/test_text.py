@@ -1,11 +1,13 @@
 """Title text and followed uploaders as model inputs (issue 17): a title is read, odd titles break
 nothing, a video nobody has seen is ranked by its content, a followed uploader counts, and titles are
 segmented once, when their metadata is stored."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
+
 from jobs.convert import to_rec_video
 from recommender import Event, ModelStore, UserData, Video, rank, train_users
 from recommender.features import encode_videos
@@ -21,16 +23,52 @@ LONG_TITLE = "原神新角色实机演示" * 400
 
 
 def _video(bvid: str, title: str, up: int, tags: tuple[str, ...] = (), tid: int = 17, view: int = 50_000) -> Video:
-    return Video(bvid, title, up, f"up{up}", tags, tid, f"part{tid}", 300, NOW - 5 * 86400, view, view // 20,
-                 view // 60, view // 100, view // 400, view // 50, view // 200)
+    return Video(
+        bvid,
+        title,
+        up,
+        f"up{up}",
+        tags,
+        tid,
+        f"part{tid}",
+        300,
+        NOW - 5 * 86400,
+        view,
+        view // 20,
+        view // 60,
+        view // 100,
+        view // 400,
+        view // 50,
+        view // 200,
+    )
 
 
 # A user who likes cooking videos and skips car videos; each from its own uploader, so the title and
 # tags are all that tell them apart.
-_COOKING = ["红烧肉的家常做法", "教你做正宗麻婆豆腐", "十分钟学会番茄炒蛋", "糖醋排骨最简单的做法", "家常红烧鱼做法",
-            "宫保鸡丁的正宗做法", "可乐鸡翅家常做法", "麻婆豆腐和回锅肉", "番茄牛腩的家常做法", "红烧茄子做法分享"]
-_CARS = ["新款轿车试驾体验", "越野车山路测评", "电动汽车续航实测", "跑车赛道圈速测试", "二手车选购指南",
-         "SUV油耗对比测评", "新能源汽车充电测试", "轿车底盘深度解析", "豪华轿车内饰评测", "越野车涉水测试"]
+_COOKING = [
+    "红烧肉的家常做法",
+    "教你做正宗麻婆豆腐",
+    "十分钟学会番茄炒蛋",
+    "糖醋排骨最简单的做法",
+    "家常红烧鱼做法",
+    "宫保鸡丁的正宗做法",
+    "可乐鸡翅家常做法",
+    "麻婆豆腐和回锅肉",
+    "番茄牛腩的家常做法",
+    "红烧茄子做法分享",
+]
+_CARS = [
+    "新款轿车试驾体验",
+    "越野车山路测评",
+    "电动汽车续航实测",
+    "跑车赛道圈速测试",
+    "二手车选购指南",
+    "SUV油耗对比测评",
+    "新能源汽车充电测试",
+    "轿车底盘深度解析",
+    "豪华轿车内饰评测",
+    "越野车涉水测试",
+]
 
 
 def _cooking_user(followed: frozenset[int] = frozenset()) -> tuple[dict[str, Video], UserData]:
@@ -39,7 +77,9 @@ def _cooking_user(followed: frozenset[int] = frozenset()) -> tuple[dict[str, Vid
     for i in range(60):
         cooking = i % 2 == 0
         title = (_COOKING if cooking else _CARS)[(i // 2) % 10] + f" 第{i}期"
-        v = _video(f"BV{i:04d}", title, 1000 + i, ("美食",) if cooking and i % 4 == 0 else ("汽车",) if not cooking else ())
+        v = _video(
+            f"BV{i:04d}", title, 1000 + i, ("美食",) if cooking and i % 4 == 0 else ("汽车",) if not cooking else ()
+        )
         videos[v.bvid] = v
         at = NOW - (60 - i) * 3600
         events.append(Event(v.bvid, "watch", at, 280 if cooking else 20, 300))
@@ -81,8 +121,12 @@ def test_a_video_nobody_has_seen_is_ranked_by_its_title():
 
 def test_content_neighbours_share_title_words_tags_or_uploader():
     cooking = _video("BVa", "家常红烧肉做法", 1, ("美食",))
-    others = [_video("BVb", "新款轿车试驾", 2, ("汽车",)), _video("BVc", "红烧肉的正宗做法", 3, ("美食",)),
-              _video("BVd", EMOJI_ONLY, 4, (), tid=99), cooking]
+    others = [
+        _video("BVb", "新款轿车试驾", 2, ("汽车",)),
+        _video("BVc", "红烧肉的正宗做法", 3, ("美食",)),
+        _video("BVd", EMOJI_ONLY, 4, (), tid=99),
+        cooking,
+    ]
     neighbours = content_neighbours(cooking, others, k=3)
     assert neighbours[0][0] == "BVc"
     assert "BVa" not in [b for b, _ in neighbours], "not its own neighbour"

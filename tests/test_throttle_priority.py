@@ -21,11 +21,13 @@ async def test_urgent_requests_go_first_and_two_onboardings_share_the_slots_even
     taken: list[str] = []
     background = [asyncio.create_task(_asker(throttle, f"bg{i}", 40, taken)) for i in range(3)]
     await asyncio.sleep(0.1)  # the background holds every slot now
-    await asyncio.gather(_asker(throttle, "alice", 8, taken, urgent=True), _asker(throttle, "bob", 8, taken, urgent=True))
+    await asyncio.gather(
+        _asker(throttle, "alice", 8, taken, urgent=True), _asker(throttle, "bob", 8, taken, urgent=True)
+    )
     await asyncio.gather(*background)
 
     onboarding = [i for i, name in enumerate(taken) if name in ("alice", "bob")]
-    during = taken[onboarding[0]:onboarding[-1] + 1]
+    during = taken[onboarding[0] : onboarding[-1] + 1]
     assert during.count("alice") == during.count("bob") == 8
     assert len(during) == 16, f"no background slot while someone waits for first picks: {during}"
     for k in range(1, len(during) + 1):  # turn by turn, not first come first served

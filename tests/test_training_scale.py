@@ -148,7 +148,10 @@ async def test_a_member_who_leaves_while_the_signals_are_built_is_not_kept_in_th
     assert svc.models.load_shared() is None, "built with the leaver's rows: not kept"
     monkeypatch.setattr(training.rec, "build_from_choices", real_build)
     assert await rebuild_shared(svc)
-    assert svc.models.load_shared().members == frozenset({str(stays)}) and str(leaves) not in svc.models.load_shared().members
+    assert (
+        svc.models.load_shared().members == frozenset({str(stays)})
+        and str(leaves) not in svc.models.load_shared().members
+    )
 
 
 async def test_many_users_due_at_once_all_get_models_in_bounded_passes(tmp_path, bilibili_double, monkeypatch):

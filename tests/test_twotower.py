@@ -25,9 +25,24 @@ NICHES = ("cooking", "chess", "rally")
 
 def _video(bvid: str, niche: str, up: int, view: int = 50_000) -> Video:
     """A video of one niche: its tags, a partition and uploaders of that niche."""
-    return Video(bvid, f"{niche} {bvid}", up, f"up{up}", (niche, f"{niche}-tips", f"{niche}-{up % 3}"),
-                 NICHES.index(niche) + 1, niche, 600, NOW - 86400, view, view // 20, view // 50, view // 80,
-                 view // 200, view // 30, view // 100)
+    return Video(
+        bvid,
+        f"{niche} {bvid}",
+        up,
+        f"up{up}",
+        (niche, f"{niche}-tips", f"{niche}-{up % 3}"),
+        NICHES.index(niche) + 1,
+        niche,
+        600,
+        NOW - 86400,
+        view,
+        view // 20,
+        view // 50,
+        view // 80,
+        view // 200,
+        view // 30,
+        view // 100,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +138,10 @@ def test_an_optional_bag_of_title_tokens_moves_the_item_vector(world):
     """A video's title words (`title_tokens`, stored at save) reach the item tower."""
     videos, _, _, tower = world
     v = videos["BV00000"]
-    fresh = [Video(**{**v.__dict__, "bvid": "BVnew", "title": "", "title_tokens": ()}),
-             Video(**{**v.__dict__, "bvid": "BVnew2", "title": "", "title_tokens": ("红烧肉", "做法")})]
+    fresh = [
+        Video(**{**v.__dict__, "bvid": "BVnew", "title": "", "title_tokens": ()}),
+        Video(**{**v.__dict__, "bvid": "BVnew2", "title": "", "title_tokens": ("红烧肉", "做法")}),
+    ]
     plain, tokened = tower.item_vectors(fresh)
     assert np.isclose(np.linalg.norm(plain), 1) and np.isclose(np.linalg.norm(tokened), 1)
     assert not np.allclose(plain, tokened)
@@ -132,6 +149,7 @@ def test_an_optional_bag_of_title_tokens_moves_the_item_vector(world):
 
 def _tower_for(videos: list[Video], vectors: np.ndarray) -> TwoTower:
     """A stand-in holding given item vectors (MMR reads only item_vectors)."""
+
     class Fixed:
         def item_vectors(self, vids):
             at = {v.bvid: i for i, v in enumerate(videos)}

@@ -16,8 +16,8 @@ from jobs.sync import sync_user
 from recommender import Reason
 from storage import behaviour, candidates, catalogue, users
 from tests.botenv import eventually, forget_in_chat, pick_bvid, pick_messages, running_bot
-from tests.doubles.bilibili import FEED, FEED_UPDATE, FOLLOWINGS, HOME_FEED
 from tests.dbfixtures import postgres_url  # noqa: F401
+from tests.doubles.bilibili import FEED, FEED_UPDATE, FOLLOWINGS, HOME_FEED
 from tests.harness import link_user, make_services
 
 ALICE, BOB = 4801, 4802  # bilibili mids
@@ -43,7 +43,8 @@ async def recommend(tg, chat: int) -> list:
 
 
 async def test_a_followed_creators_new_upload_reaches_that_users_recommend_with_the_followed_reason_not_anothers(
-        tmp_path, tg, bilibili_double):
+    tmp_path, tg, bilibili_double
+):
     bili = bilibili_double
     bili.add_user(ALICE, "alice")
     bili.add_user(BOB, "bob")
@@ -77,7 +78,8 @@ class Clock:
 
 
 async def test_a_followed_creators_new_upload_reaches_that_users_next_digest_and_not_anothers(
-        tmp_path, tg, bilibili_double):
+    tmp_path, tg, bilibili_double
+):
     bili = bilibili_double
     bili.add_user(ALICE, "alice")
     bili.add_user(BOB, "bob")
@@ -96,8 +98,11 @@ async def test_a_followed_creators_new_upload_reaches_that_users_next_digest_and
         assert pick_messages(tg, ALICE_CHAT) == []
 
         clock.now += 61
-        await eventually(lambda: len(pick_messages(tg, ALICE_CHAT)) >= 5 and len(pick_messages(tg, BOB_CHAT)) >= 5,
-                         60, "both digests")
+        await eventually(
+            lambda: len(pick_messages(tg, ALICE_CHAT)) >= 5 and len(pick_messages(tg, BOB_CHAT)) >= 5,
+            60,
+            "both digests",
+        )
         alice_digest, bob_digest = pick_messages(tg, ALICE_CHAT), pick_messages(tg, BOB_CHAT)
 
     mine = [m for m in alice_digest if pick_bvid(m) == upload.bvid]
@@ -130,7 +135,8 @@ async def test_the_home_feeds_picks_are_that_users_alone(tmp_path, tg, bilibili_
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_the_followed_feed_is_polled_once_per_sync_and_paged_only_when_it_counts_new_uploads(
-        tmp_path, bilibili_double, request, database):
+    tmp_path, bilibili_double, request, database
+):
     bili = bilibili_double
     bili.add_user(ALICE, "alice")
     bili.follow(ALICE, CREATOR)

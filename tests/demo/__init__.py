@@ -76,13 +76,15 @@ class ChatPage:
 
     async def state(self, request: web.Request) -> web.Response:
         """The chat as the person sees it, plus what the two demo buttons may do now."""
-        return web.json_response({
-            "messages": self.tg.messages(self.user),
-            "bot": self.tg.bot_user["first_name"],
-            "commands": self.tg.my_commands({"type": "all_private_chats"}) or self.tg.my_commands(),
-            "can_scan": self._pending_qr() is not None,
-            "clock": dt.datetime.fromtimestamp(self.clock(), ZoneInfo(self._timezone())).strftime("%a %d %b %H:%M"),
-        })  # fmt: skip
+        return web.json_response(
+            {
+                "messages": self.tg.messages(self.user),
+                "bot": self.tg.bot_user["first_name"],
+                "commands": self.tg.my_commands({"type": "all_private_chats"}) or self.tg.my_commands(),
+                "can_scan": self._pending_qr() is not None,
+                "clock": dt.datetime.fromtimestamp(self.clock(), ZoneInfo(self._timezone())).strftime("%a %d %b %H:%M"),
+            }
+        )
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         data, url = self.tg.photo_source(request.match_info["file_id"])
@@ -162,8 +164,11 @@ class ChatPage:
 
 
 @asynccontextmanager
-async def running_demo(port: int = 8080, data_dir: Path | None = None, tick_seconds: float = 5.0,
-                       ) -> AsyncIterator[ChatPage]:  # fmt: skip
+async def running_demo(
+    port: int = 8080,
+    data_dir: Path | None = None,
+    tick_seconds: float = 5.0,
+) -> AsyncIterator[ChatPage]:
     """Both doubles, the chat page on `port` and the real bot, until the context ends."""
     with tempfile.TemporaryDirectory(prefix="bilipick-demo-") as scratch:
         data = data_dir or Path(scratch)
@@ -184,6 +189,9 @@ async def main(port: int = 8080) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     started = time.monotonic()
     async with running_demo(port):
-        print(f"BiliPick demo: open http://127.0.0.1:{port} (ready in {time.monotonic() - started:.1f} s; "
-              "Ctrl-C stops it, nothing is kept)", flush=True)  # fmt: skip
+        print(
+            f"BiliPick demo: open http://127.0.0.1:{port} (ready in {time.monotonic() - started:.1f} s; "
+            "Ctrl-C stops it, nothing is kept)",
+            flush=True,
+        )
         await asyncio.Event().wait()

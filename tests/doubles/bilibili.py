@@ -36,7 +36,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .bilibili_catalogue import (
-    Video, av2bv, history_spec, load_popular, stable_id, synthesise_long_history, tag_id,
+    Video,
+    av2bv,
+    history_spec,
+    load_popular,
+    stable_id,
+    synthesise_long_history,
+    tag_id,
 )
 
 # -- paths -----------------------------------------------------------------------------------
@@ -76,19 +82,42 @@ SIGNED_PATHS = frozenset({POPULAR, SERIES_LIST, SERIES_ONE, RANKING, COIN, LIKE,
 
 # Ranking partitions (reference §11.5). Since 2025 ranking/v2 takes the v2 main ids; list items still
 # carry the legacy sub-partition tid. Legacy main tid -> v2 main id, for the mains ranking answers:
-V2_MAIN_OF_LEGACY_MAIN = {1: 1005, 3: 1003, 129: 1004, 4: 1008, 36: 1010, 188: 1012, 234: 1018, 223: 1013,
-                          211: 1020, 217: 1024, 119: 1007, 155: 1014, 5: 1002, 181: 1001}
+V2_MAIN_OF_LEGACY_MAIN = {
+    1: 1005,
+    3: 1003,
+    129: 1004,
+    4: 1008,
+    36: 1010,
+    188: 1012,
+    234: 1018,
+    223: 1013,
+    211: 1020,
+    217: 1024,
+    119: 1007,
+    155: 1014,
+    5: 1002,
+    181: 1001,
+}
 # Legacy main tid -> its sub-partition tids (the pre-2025 partition tree). 生活 160 and 国创 167 have
 # no v2 ranking: their videos rank only site-wide (rid=0).
 LEGACY_SUBS = {
-    1: (24, 25, 47, 210, 86, 253, 27), 3: (28, 31, 30, 59, 193, 29, 130, 243, 244),
-    129: (20, 154, 156, 198, 199, 200), 4: (17, 171, 172, 65, 173, 121, 136, 19),
-    36: (201, 124, 228, 207, 208, 209, 229, 122), 188: (95, 230, 231, 232, 233),
-    234: (235, 249, 164, 236, 237, 238), 223: (245, 246, 247, 248, 240, 227, 176),
-    160: (138, 250, 251, 239, 161, 162, 21, 254), 211: (76, 212, 213, 214, 215),
-    217: (218, 219, 220, 221, 222, 75), 119: (22, 26, 126, 216, 127), 155: (157, 252, 158, 159),
-    5: (71, 241, 242, 137), 181: (182, 183, 85, 184, 256), 167: (153, 168, 169, 195, 170),
-}  # fmt: skip
+    1: (24, 25, 47, 210, 86, 253, 27),
+    3: (28, 31, 30, 59, 193, 29, 130, 243, 244),
+    129: (20, 154, 156, 198, 199, 200),
+    4: (17, 171, 172, 65, 173, 121, 136, 19),
+    36: (201, 124, 228, 207, 208, 209, 229, 122),
+    188: (95, 230, 231, 232, 233),
+    234: (235, 249, 164, 236, 237, 238),
+    223: (245, 246, 247, 248, 240, 227, 176),
+    160: (138, 250, 251, 239, 161, 162, 21, 254),
+    211: (76, 212, 213, 214, 215),
+    217: (218, 219, 220, 221, 222, 75),
+    119: (22, 26, 126, 216, 127),
+    155: (157, 252, 158, 159),
+    5: (71, 241, 242, 137),
+    181: (182, 183, 85, 184, 256),
+    167: (153, 168, 169, 195, 170),
+}
 LEGACY_MAIN_OF_SUB = {sub: main for main, subs in LEGACY_SUBS.items() for sub in subs}
 STALE_RANKING_S = 30 * 86400  # a legacy main tid gets the list as it was a month ago (issue #1281)
 SEARCH_PAGE_SIZE = 20
@@ -96,20 +125,84 @@ SEARCH_PAGE_SIZE = 20
 # fault names for `inject`; any integer string ("-799", "-509", "-403", "53013") is a code fault.
 # "wrong_types": the real answer, but its first item (or the data object itself) has every field of the
 # wrong type ("owner": "x", "progress": "1.5", "bvid": {...}); "wrong_data": `data` is a string.
-FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data", "wrong_types",
-          "wrong_data")
+FAULTS = ("412_html", "412_json", "-352", "-101", "500", "slow", "malformed", "null_data", "wrong_types", "wrong_data")
 _MUTATIONS = ("wrong_types", "wrong_data")
 # Pagination that never ends, for the history and favourite-item lists (each injected request):
 # "repeat_cursor" answers the first page whatever was asked (same items, same cursor, has_more);
 # "endless" answers a page with nothing in it that still says there is more.
 PAGINATION_FAULTS = ("repeat_cursor", "endless")
 
-_TAB = [46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35, 27, 43, 5, 49, 33, 9, 42, 19, 29, 28,
-        14, 39, 12, 38, 41, 13, 37, 48, 7, 16, 24, 55, 40, 61, 26, 17, 0, 1, 60, 51, 30, 4, 22, 25, 54, 21, 56,
-        59, 6, 63, 57, 62, 11, 36, 20, 34, 44, 52]
+_TAB = [
+    46,
+    47,
+    18,
+    2,
+    53,
+    8,
+    23,
+    32,
+    15,
+    50,
+    10,
+    31,
+    58,
+    3,
+    45,
+    35,
+    27,
+    43,
+    5,
+    49,
+    33,
+    9,
+    42,
+    19,
+    29,
+    28,
+    14,
+    39,
+    12,
+    38,
+    41,
+    13,
+    37,
+    48,
+    7,
+    16,
+    24,
+    55,
+    40,
+    61,
+    26,
+    17,
+    0,
+    1,
+    60,
+    51,
+    30,
+    4,
+    22,
+    25,
+    54,
+    21,
+    56,
+    59,
+    6,
+    63,
+    57,
+    62,
+    11,
+    36,
+    20,
+    34,
+    44,
+    52,
+]
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-_HTML_412 = ("<!DOCTYPE html><html><head><title>412 Precondition Failed</title></head><body>"
-             "<h1>请求被拦截</h1><p>由于触发哔哩哔哩安全风控策略，该次访问请求被拦截。</p></body></html>")
+_HTML_412 = (
+    "<!DOCTYPE html><html><head><title>412 Precondition Failed</title></head><body>"
+    "<h1>请求被拦截</h1><p>由于触发哔哩哔哩安全风控策略，该次访问请求被拦截。</p></body></html>"
+)
 
 
 def _wbi_verify(query: dict[str, str], img_key: str, sub_key: str) -> bool:
@@ -280,8 +373,15 @@ class Request:
 
 
 class BilibiliDouble:
-    def __init__(self, *, correspond_key: rsa.RSAPrivateKey | None = None, load_catalogue: bool = True,
-                 qr_ttl_s: float = 180.0, slow_s: float = 3.0, require_wbi: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        correspond_key: rsa.RSAPrivateKey | None = None,
+        load_catalogue: bool = True,
+        qr_ttl_s: float = 180.0,
+        slow_s: float = 3.0,
+        require_wbi: bool = True,
+    ) -> None:
         self._key = correspond_key or test_correspond_key()
         self.qr_ttl_s = qr_ttl_s
         self.slow_s = slow_s  # how long a "slow" fault stalls (keep it above the client timeout)
@@ -328,15 +428,33 @@ class BilibiliDouble:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         for path, handler in [
-            (SPI, self._spi), (NAV, self._nav), (QR_GENERATE, self._qr_generate), (QR_POLL, self._qr_poll),
-            (COOKIE_INFO, self._cookie_info), (CORRESPOND + "/{path}", self._correspond),
-            (HISTORY, self._history), (FAV_FOLDERS, self._fav_folders), (FAV_ITEMS, self._fav_items),
-            (COIN, self._coin), (LIKE, self._like), (POPULAR, self._popular), (SERIES_LIST, self._series_list),
-            (SERIES_ONE, self._series_one), (RANKING, self._ranking), (RELATED, self._related),
-            (VIEW, self._view), (TAGS, self._tags), (VIEW_DETAIL, self._view_detail),
-            (SEARCH, self._search), (IMAGES + "/{tail:.*}", self._image),
-            (FOLLOWINGS, self._followings), (BLACKS, self._blacks), (FEED, self._feed), (FEED_UPDATE, self._feed_update),
-            (HOME_FEED, self._home_feed), (SHORT + "/{code}", self._short_link),
+            (SPI, self._spi),
+            (NAV, self._nav),
+            (QR_GENERATE, self._qr_generate),
+            (QR_POLL, self._qr_poll),
+            (COOKIE_INFO, self._cookie_info),
+            (CORRESPOND + "/{path}", self._correspond),
+            (HISTORY, self._history),
+            (FAV_FOLDERS, self._fav_folders),
+            (FAV_ITEMS, self._fav_items),
+            (COIN, self._coin),
+            (LIKE, self._like),
+            (POPULAR, self._popular),
+            (SERIES_LIST, self._series_list),
+            (SERIES_ONE, self._series_one),
+            (RANKING, self._ranking),
+            (RELATED, self._related),
+            (VIEW, self._view),
+            (TAGS, self._tags),
+            (VIEW_DETAIL, self._view_detail),
+            (SEARCH, self._search),
+            (IMAGES + "/{tail:.*}", self._image),
+            (FOLLOWINGS, self._followings),
+            (BLACKS, self._blacks),
+            (FEED, self._feed),
+            (FEED_UPDATE, self._feed_update),
+            (HOME_FEED, self._home_feed),
+            (SHORT + "/{code}", self._short_link),
         ]:
             r.add_get(path, handler)
         r.add_post(COOKIE_REFRESH, self._cookie_refresh)
@@ -370,14 +488,20 @@ class BilibiliDouble:
     def correspond_public_pem(self) -> bytes:
         """Give this to `BilibiliClient(correspond_public_key=...)` so the double can decrypt."""
         return self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def settings(self, **overrides: Any):
         """BilibiliSettings pointed at this double; overrides by field name (timeout_s=...)."""
         from settings import BilibiliSettings
 
-        values: dict[str, Any] = {"api_url": self.url, "passport_url": self.url, "www_url": self.url,
-                                  "image_url": self.url, "short_url": self.url + SHORT}
+        values: dict[str, Any] = {
+            "api_url": self.url,
+            "passport_url": self.url,
+            "www_url": self.url,
+            "image_url": self.url,
+            "short_url": self.url + SHORT,
+        }
         values.update(overrides)
         aliases = {name: f.alias or name for name, f in BilibiliSettings.model_fields.items()}
         return BilibiliSettings.model_validate({aliases[k]: v for k, v in values.items()})
@@ -465,8 +589,15 @@ class BilibiliDouble:
         self.videos[bvid].paywall = kind
 
     # -- controls: users -----------------------------------------------------------------------
-    def add_user(self, mid: int, uname: str = "", history: list | None = None, favs: Any = None,
-                 coins: list | None = None, likes: list | None = None) -> User:
+    def add_user(
+        self,
+        mid: int,
+        uname: str = "",
+        history: list | None = None,
+        favs: Any = None,
+        coins: list | None = None,
+        likes: list | None = None,
+    ) -> User:
         """history: [(bvid, view_at[, progress])]; favs: [bvid | (bvid, fav_time)] for the default
         folder, or {folder title: [...]}; coins: [(bvid, coins, time)]; likes: [bvid] newest first."""
         user = self.users.get(mid) or User(mid=mid, uname=uname or f"user{mid}")
@@ -487,8 +618,11 @@ class BilibiliDouble:
                     self._need(bvid)
                     folder.items.append(FavEntry(bvid, int(t), e[2] if isinstance(e, tuple) and len(e) > 2 else 0))
         for i, c in enumerate(coins or []):
-            bvid, n, t = (c + (now - i * 3600,))[:3] if isinstance(c, tuple) and len(c) == 2 else (
-                c if isinstance(c, tuple) else (c, 1, now - i * 3600))
+            bvid, n, t = (
+                (c + (now - i * 3600,))[:3]
+                if isinstance(c, tuple) and len(c) == 2
+                else (c if isinstance(c, tuple) else (c, 1, now - i * 3600))
+            )
             self._need(bvid)
             user.coins.append((bvid, int(n), int(t)))
         for bvid in likes or []:
@@ -502,8 +636,9 @@ class BilibiliDouble:
             if f.title == title:
                 return f
         n = len(user.folders)
-        folder = Folder(id=self._folder_id(mid, n), fid=mid * 10 % 10**8 + n, mid=mid, title=title,
-                        attr=(2 | (1 if private else 0)))
+        folder = Folder(
+            id=self._folder_id(mid, n), fid=mid * 10 % 10**8 + n, mid=mid, title=title, attr=(2 | (1 if private else 0))
+        )
         user.folders.append(folder)
         return folder
 
@@ -515,8 +650,17 @@ class BilibiliDouble:
         if bvid not in self.videos:
             raise KeyError(f"{bvid} is not in the double's catalogue")
 
-    def add_watch(self, mid: int, bvid: str, view_at: int | None = None, progress: int = -1, *,
-                  like: bool = False, coins: int = 0, fav: bool = False) -> None:
+    def add_watch(
+        self,
+        mid: int,
+        bvid: str,
+        view_at: int | None = None,
+        progress: int = -1,
+        *,
+        like: bool = False,
+        coins: int = 0,
+        fav: bool = False,
+    ) -> None:
         """Simulate new behaviour: a (re)watch moves the video to the top of the history."""
         self._need(bvid)
         user = self.users[mid]
@@ -562,7 +706,9 @@ class BilibiliDouble:
         t = now - 60
         for v in chosen:  # newest first
             good = liked(v)
-            progress = -1 if (good and rng.random() < 0.8) or rng.random() < 0.2 else rng.randint(1, max(1, v.duration - 1))
+            progress = (
+                -1 if (good and rng.random() < 0.8) or rng.random() < 0.2 else rng.randint(1, max(1, v.duration - 1))
+            )
             history.append((v.bvid, t, progress))
             if good and rng.random() < 0.35 or rng.random() < 0.02:
                 favs.append((v.bvid, t + 5))
@@ -577,8 +723,9 @@ class BilibiliDouble:
         user.taste = {"tags": sorted(liked_tags), "owners": sorted(liked_owners)}
         return user
 
-    def add_long_history_user(self, mid: int, uname: str = "history_user", watches: int | None = None,
-                              seed: int = 20240606) -> User:
+    def add_long_history_user(
+        self, mid: int, uname: str = "history_user", watches: int | None = None, seed: int = 20240606
+    ) -> User:
         """A heavy viewer (790 watches, or `watches`, of videos outside the popular list, which join the
         catalogue), synthesised from the catalogue with a fixed seed; see `synthesise_long_history`."""
         spec = history_spec(watches) if watches else None
@@ -588,7 +735,8 @@ class BilibiliDouble:
                 self.add_video(r.video)
         rows_new_first = sorted(rows, key=lambda r: r.view_at, reverse=True)
         return self.add_user(
-            mid, uname,
+            mid,
+            uname,
             history=[(r.bvid, r.view_at, r.progress) for r in rows],
             favs=[(r.bvid, r.view_at) for r in rows_new_first if r.u_fav],
             coins=[(r.bvid, r.u_coin, r.view_at) for r in rows_new_first if r.u_coin],
@@ -619,8 +767,9 @@ class BilibiliDouble:
     def unfollow(self, mid: int, uploader_mid: int) -> None:
         self.users[mid].follows.pop(uploader_mid, None)
 
-    def upload(self, uploader_mid: int, video: Video | None = None, at: int | None = None, *,
-               name: str | None = None) -> Video:
+    def upload(
+        self, uploader_mid: int, video: Video | None = None, at: int | None = None, *, name: str | None = None
+    ) -> Video:
         """`uploader_mid` publishes `video` (one of theirs; None: a new one made up for them) at unix
         time `at` (default: the video's pubdate, or now): one new row on top of their followers' feeds."""
         if name:
@@ -644,12 +793,27 @@ class BilibiliDouble:
         like = self.videos[self.popular_order[n % len(self.popular_order)]] if self.popular_order else None
         bvid = av2bv(aid)
         view = 500 + stable_id(bvid, 0, 200_000)
-        return Video(aid=aid, bvid=bvid, title=f"{self.uploader_name(uploader_mid)}的新视频 第{n + 1}期",
-                     pic=f"http://i0.hdslb.com/bfs/archive/{hashlib.sha1(bvid.encode()).hexdigest()}.jpg",
-                     tid=like.tid if like else 17, tname=like.tname if like else "单机游戏", pubdate=pub_ts,
-                     duration=30 + aid % 1800, owner_mid=uploader_mid, owner_name=self.uploader_name(uploader_mid),
-                     view=view, danmaku=view // 50, reply=view // 80, favorite=view // 30, coin=view // 40,
-                     share=view // 200, like=view // 12, tags=list(like.tags) if like else [], in_popular=False)
+        return Video(
+            aid=aid,
+            bvid=bvid,
+            title=f"{self.uploader_name(uploader_mid)}的新视频 第{n + 1}期",
+            pic=f"http://i0.hdslb.com/bfs/archive/{hashlib.sha1(bvid.encode()).hexdigest()}.jpg",
+            tid=like.tid if like else 17,
+            tname=like.tname if like else "单机游戏",
+            pubdate=pub_ts,
+            duration=30 + aid % 1800,
+            owner_mid=uploader_mid,
+            owner_name=self.uploader_name(uploader_mid),
+            view=view,
+            danmaku=view // 50,
+            reply=view // 80,
+            favorite=view // 30,
+            coin=view // 40,
+            share=view // 200,
+            like=view // 12,
+            tags=list(like.tags) if like else [],
+            in_popular=False,
+        )
 
     def set_home_feed(self, mid: int, bvids: list[str]) -> None:
         """The videos bilibili's home page recommends to `mid`, in order (the pages cycle through them)."""
@@ -698,15 +862,26 @@ class BilibiliDouble:
         exp = int(time.time()) + 180 * 86400
         sessdata = f"{secrets.token_hex(4)}%2C{exp}%2C{secrets.token_hex(3)[:5]}%2A{secrets.randbelow(90) + 10}"
         sessdata += secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
-        s = Session(sessdata=sessdata, bili_jct=secrets.token_hex(16), mid=mid, refresh_token=secrets.token_hex(16),
-                    ckmd5=secrets.token_hex(8), sid=secrets.token_hex(4))
+        s = Session(
+            sessdata=sessdata,
+            bili_jct=secrets.token_hex(16),
+            mid=mid,
+            refresh_token=secrets.token_hex(16),
+            ckmd5=secrets.token_hex(8),
+            sid=secrets.token_hex(4),
+        )
         self.sessions[sessdata] = s
         return s
 
     @staticmethod
     def _cookie_values(s: Session) -> dict[str, str]:
-        return {"SESSDATA": s.sessdata, "bili_jct": s.bili_jct, "DedeUserID": str(s.mid),
-                "DedeUserID__ckMd5": s.ckmd5, "sid": s.sid}
+        return {
+            "SESSDATA": s.sessdata,
+            "bili_jct": s.bili_jct,
+            "DedeUserID": str(s.mid),
+            "DedeUserID__ckMd5": s.ckmd5,
+            "sid": s.sid,
+        }
 
     def _set_cookies(self, resp: web.StreamResponse, s: Session) -> None:
         expires = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 180 * 86400))
@@ -766,8 +941,9 @@ class BilibiliDouble:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         key = self._route_key(request.path)
         self.calls[key] += 1
-        self.requests.append(Request(request.method, key, dict(request.query), dict(request.headers),
-                                     self._raw_cookies(request)))
+        self.requests.append(
+            Request(request.method, key, dict(request.query), dict(request.headers), self._raw_cookies(request))
+        )
         if key in self._holds and self.calls[key] > self._holds[key][0]:
             await self._holds[key][1].wait()
         fault = "412_json" if self.risk_mode else self._take_fault(key)
@@ -777,7 +953,11 @@ class BilibiliDouble:
             return await self._paginate_badly(request, handler, fault)
         elif fault is not None and fault not in _MUTATIONS:
             return self._fault_response(fault)
-        if key in SIGNED_PATHS and self.require_wbi and not _wbi_verify(dict(request.query), self.img_key, self.sub_key):
+        if (
+            key in SIGNED_PATHS
+            and self.require_wbi
+            and not _wbi_verify(dict(request.query), self.img_key, self.sub_key)
+        ):
             resp = self._code(-352, "风控校验失败", {"v_voucher": f"voucher_{uuid.uuid4()}"})
             resp.headers["x-bili-gaia-vvoucher"] = "voucher_" + uuid.uuid4().hex
             return resp
@@ -820,27 +1000,46 @@ class BilibiliDouble:
             pass
         elif fault == "endless":  # history: only non-video rows (live), and the cursor asked for
             data["list"] = [dict(row, history=dict(row["history"], business="live")) for row in data["list"][:1]]
-            data["cursor"] = {"max": int(request.query.get("max") or 1), "ps": data["cursor"].get("ps", 20),
-                              "view_at": int(request.query.get("view_at") or 1), "business": "live"}
+            data["cursor"] = {
+                "max": int(request.query.get("max") or 1),
+                "ps": data["cursor"].get("ps", 20),
+                "view_at": int(request.query.get("view_at") or 1),
+                "business": "live",
+            }
         return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def _fault_response(self, fault: str) -> web.Response:
         if fault == "412_html":
             return web.Response(status=412, text=_HTML_412, content_type="text/html")
         if fault == "412_json":
-            return web.json_response({"code": -412, "message": "请求被拦截", "ttl": 1, "data": None}, status=412,
-                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+            return web.json_response(
+                {"code": -412, "message": "请求被拦截", "ttl": 1, "data": None},
+                status=412,
+                dumps=lambda o: json.dumps(o, ensure_ascii=False),
+            )
         if fault == "500":
-            return web.Response(status=500, text="<html><body>500 Internal Server Error</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=500, text="<html><body>500 Internal Server Error</body></html>", content_type="text/html"
+            )
         if fault == "malformed":
-            return web.Response(status=200, text='{"code":0,"message":"0","ttl":1,"data":{"list":[{"aid":',
-                                content_type="application/json")
+            return web.Response(
+                status=200,
+                text='{"code":0,"message":"0","ttl":1,"data":{"list":[{"aid":',
+                content_type="application/json",
+            )
         if fault == "null_data":
             return web.json_response({"code": 0, "message": "0", "ttl": 1, "data": None})
         code = int(fault)
-        messages = {-352: "风控校验失败", -101: "账号未登录", -799: "请求过于频繁，请稍后再试", -509: "超出限制",
-                    -403: "访问权限不足", -404: "啥都木有", 53013: "用户隐私设置未公开", 22115: "用户已设置隐私，无法查看"}
+        messages = {
+            -352: "风控校验失败",
+            -101: "账号未登录",
+            -799: "请求过于频繁，请稍后再试",
+            -509: "超出限制",
+            -403: "访问权限不足",
+            -404: "啥都木有",
+            53013: "用户隐私设置未公开",
+            22115: "用户已设置隐私，无法查看",
+        }
         data = {"v_voucher": f"voucher_{uuid.uuid4()}"} if code == -352 else None
         return self._code(code, messages.get(code, "error"), data)
 
@@ -849,17 +1048,29 @@ class BilibiliDouble:
         return web.json_response({"code": 0, "data": {"b_3": self.buvid3, "b_4": self.buvid4}, "message": "ok"})
 
     def _wbi_img(self) -> dict:
-        return {"img_url": f"https://i0.hdslb.com/bfs/wbi/{self.img_key}.png",
-                "sub_url": f"https://i0.hdslb.com/bfs/wbi/{self.sub_key}.png"}
+        return {
+            "img_url": f"https://i0.hdslb.com/bfs/wbi/{self.img_key}.png",
+            "sub_url": f"https://i0.hdslb.com/bfs/wbi/{self.sub_key}.png",
+        }
 
     async def _nav(self, request: web.Request) -> web.Response:
         s = self._session(request)
         if s is None:
             return self._code(-101, "账号未登录", {"isLogin": False, "wbi_img": self._wbi_img()})
         user = self.users[s.mid]
-        return self._ok({"isLogin": True, "mid": user.mid, "uname": user.uname, "face": user.face,
-                         "level_info": {"current_level": 5, "current_min": 10800, "current_exp": 12000, "next_exp": 28800},
-                         "money": 12.5, "vipStatus": 0, "vipType": 0, "wbi_img": self._wbi_img()})
+        return self._ok(
+            {
+                "isLogin": True,
+                "mid": user.mid,
+                "uname": user.uname,
+                "face": user.face,
+                "level_info": {"current_level": 5, "current_min": 10800, "current_exp": 12000, "next_exp": 28800},
+                "money": 12.5,
+                "vipStatus": 0,
+                "vipType": 0,
+                "wbi_img": self._wbi_img(),
+            }
+        )
 
     # -- QR login ----------------------------------------------------------------------------------
     async def _qr_generate(self, request: web.Request) -> web.Response:
@@ -886,11 +1097,20 @@ class BilibiliDouble:
         qr.state = "used"
         s = self._new_session(qr.mid)
         c = self._cookie_values(s)
-        url = (f"https://passport.biligame.com/crossDomain?DedeUserID={c['DedeUserID']}"
-               f"&DedeUserID__ckMd5={c['DedeUserID__ckMd5']}&Expires={180 * 86400}&SESSDATA={c['SESSDATA']}"
-               f"&bili_jct={c['bili_jct']}&gourl=https%3A%2F%2Fpassport.bilibili.com")
-        resp = self._ok({"url": url, "refresh_token": s.refresh_token, "timestamp": int(time.time() * 1000),
-                         "code": 0, "message": ""})
+        url = (
+            f"https://passport.biligame.com/crossDomain?DedeUserID={c['DedeUserID']}"
+            f"&DedeUserID__ckMd5={c['DedeUserID__ckMd5']}&Expires={180 * 86400}&SESSDATA={c['SESSDATA']}"
+            f"&bili_jct={c['bili_jct']}&gourl=https%3A%2F%2Fpassport.bilibili.com"
+        )
+        resp = self._ok(
+            {
+                "url": url,
+                "refresh_token": s.refresh_token,
+                "timestamp": int(time.time() * 1000),
+                "code": 0,
+                "message": "",
+            }
+        )
         if self.set_cookie_on_login:
             self._set_cookies(resp, s)
         return resp
@@ -918,9 +1138,11 @@ class BilibiliDouble:
         if s is not None:
             s.refresh_csrf = secrets.token_hex(16)
             token = f'<div id="1-name">{s.refresh_csrf}</div>'
-        html = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>bilibili</title></head><body>"
-                f"<div id=\"app\"></div>{token}<div id=\"2-name\"></div>"
-                "<script>window.__INITIAL_STATE__={}</script></body></html>")
+        html = (
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>bilibili</title></head><body>'
+            f'<div id="app"></div>{token}<div id="2-name"></div>'
+            "<script>window.__INITIAL_STATE__={}</script></body></html>"
+        )
         return web.Response(text=html, content_type="text/html")
 
     async def _cookie_refresh(self, request: web.Request) -> web.Response:
@@ -930,7 +1152,11 @@ class BilibiliDouble:
             return self._not_logged_in()
         if form.get("csrf") != s.bili_jct:
             return self._code(-111, "csrf 校验失败")
-        if not s.refresh_csrf or form.get("refresh_csrf") != s.refresh_csrf or form.get("refresh_token") != s.refresh_token:
+        if (
+            not s.refresh_csrf
+            or form.get("refresh_csrf") != s.refresh_csrf
+            or form.get("refresh_token") != s.refresh_token
+        ):
             return self._code(86095, "refresh_csrf 错误或 refresh_token 与 cookie 不匹配")
         s.refresh_csrf = None
         new = self._new_session(s.mid)
@@ -964,8 +1190,11 @@ class BilibiliDouble:
         cur_max, cur_at = int(q.get("max") or 0), int(q.get("view_at") or 0)
         user = self.users[s.mid]
         faved = {e.bvid for f in user.folders for e in f.items if e.attr == 0} | user.faved_elsewhere
-        rows = sorted(((w.view_at, self.videos[w.bvid].aid, w) for w in user.history.values()), reverse=True,
-                      key=lambda t: (t[0], t[1]))
+        rows = sorted(
+            ((w.view_at, self.videos[w.bvid].aid, w) for w in user.history.values()),
+            reverse=True,
+            key=lambda t: (t[0], t[1]),
+        )
         if cur_max or cur_at:
             bound = (cur_at or 2**62, cur_max or 2**62)
             rows = [r for r in rows if (r[0], r[1]) < bound]
@@ -973,20 +1202,58 @@ class BilibiliDouble:
         out = []
         for view_at, _aid, w in page:
             v = self.videos[w.bvid]
-            out.append({
-                "title": v.title, "long_title": "", "cover": v.pic, "covers": None, "uri": "",
-                "history": {"oid": v.aid, "epid": 0, "bvid": v.bvid, "page": 1, "cid": v.cid, "part": v.title,
-                            "business": "archive", "dt": 2},
-                "videos": v.videos, "author_name": v.owner_name, "author_face": v.owner_face,
-                "author_mid": v.owner_mid, "view_at": view_at, "progress": w.progress, "badge": "",
-                "show_title": "", "duration": v.duration, "current": "", "total": 0, "new_desc": "",
-                "is_finish": 1 if w.progress == -1 else 0, "is_fav": int(w.bvid in faved), "kid": v.aid, "tag_name": v.tname,
-                "live_status": 0,
-            })
-        cursor = ({"max": page[-1][1], "view_at": page[-1][0], "business": "archive", "ps": ps} if page
-                  else {"max": 0, "view_at": 0, "business": "", "ps": ps})
-        return self._ok({"cursor": cursor, "tab": [{"type": "archive", "name": "视频"}, {"type": "live", "name": "直播"},
-                                                   {"type": "article", "name": "专栏"}], "list": out})
+            out.append(
+                {
+                    "title": v.title,
+                    "long_title": "",
+                    "cover": v.pic,
+                    "covers": None,
+                    "uri": "",
+                    "history": {
+                        "oid": v.aid,
+                        "epid": 0,
+                        "bvid": v.bvid,
+                        "page": 1,
+                        "cid": v.cid,
+                        "part": v.title,
+                        "business": "archive",
+                        "dt": 2,
+                    },
+                    "videos": v.videos,
+                    "author_name": v.owner_name,
+                    "author_face": v.owner_face,
+                    "author_mid": v.owner_mid,
+                    "view_at": view_at,
+                    "progress": w.progress,
+                    "badge": "",
+                    "show_title": "",
+                    "duration": v.duration,
+                    "current": "",
+                    "total": 0,
+                    "new_desc": "",
+                    "is_finish": 1 if w.progress == -1 else 0,
+                    "is_fav": int(w.bvid in faved),
+                    "kid": v.aid,
+                    "tag_name": v.tname,
+                    "live_status": 0,
+                }
+            )
+        cursor = (
+            {"max": page[-1][1], "view_at": page[-1][0], "business": "archive", "ps": ps}
+            if page
+            else {"max": 0, "view_at": 0, "business": "", "ps": ps}
+        )
+        return self._ok(
+            {
+                "cursor": cursor,
+                "tab": [
+                    {"type": "archive", "name": "视频"},
+                    {"type": "live", "name": "直播"},
+                    {"type": "article", "name": "专栏"},
+                ],
+                "list": out,
+            }
+        )
 
     async def _fav_folders(self, request: web.Request) -> web.Response:
         s = self._session(request)
@@ -997,9 +1264,24 @@ class BilibiliDouble:
         if user is None or (user.hide_favs and s.mid != mid):
             return self._env(None, data_null=True)
         folders = [f for f in user.folders if s.mid == mid or not f.attr & 1]
-        return self._ok({"count": len(folders), "season": None, "list": [
-            {"id": f.id, "fid": f.fid, "mid": f.mid, "attr": f.attr, "title": f.title, "fav_state": 0,
-             "media_count": len(f.items)} for f in folders]})
+        return self._ok(
+            {
+                "count": len(folders),
+                "season": None,
+                "list": [
+                    {
+                        "id": f.id,
+                        "fid": f.fid,
+                        "mid": f.mid,
+                        "attr": f.attr,
+                        "title": f.title,
+                        "fav_state": 0,
+                        "media_count": len(f.items),
+                    }
+                    for f in folders
+                ],
+            }
+        )
 
     def _find_folder(self, media_id: int) -> Folder | None:
         for user in self.users.values():
@@ -1025,26 +1307,48 @@ class BilibiliDouble:
         if folder.attr & 1 and folder.mid != s.mid:
             return self._code(-403, "访问权限不足")
         items = sorted(folder.items, key=lambda e: e.fav_time, reverse=True)
-        page = items[(pn - 1) * ps: pn * ps]
+        page = items[(pn - 1) * ps : pn * ps]
         owner = self.users[folder.mid]
         medias = []
         for e in page:
             v = self.videos[e.bvid]
             dead = e.attr != 0
-            medias.append({
-                "id": v.aid, "type": 2, "title": "已失效视频" if dead else v.title,
-                "cover": "http://i0.hdslb.com/bfs/archive/be27fd62c99036dce67efface486fb0a88ca41ba.jpg" if dead else v.pic,
-                "intro": v.desc, "page": v.videos, "duration": v.duration,
-                "upper": {"mid": v.owner_mid, "name": v.owner_name, "face": v.owner_face}, "attr": e.attr,
-                "cnt_info": {"collect": v.favorite, "play": v.view, "danmaku": v.danmaku},
-                "link": f"bilibili://video/{v.aid}", "ctime": v.pubdate, "pubtime": v.pubdate,
-                "fav_time": e.fav_time, "bv_id": v.bvid, "bvid": v.bvid, "season": None,
-            })
-        info = {"id": folder.id, "fid": folder.fid, "mid": folder.mid, "attr": folder.attr, "title": folder.title,
-                "media_count": len(items), "upper": {"mid": owner.mid, "name": owner.uname, "face": owner.face},
-                "cnt_info": {"collect": 0, "play": 0, "thumb_up": 0, "share": 0}}
-        return self._ok({"info": info, "medias": medias or None, "has_more": pn * ps < len(items),
-                         "ttl": int(time.time())})
+            medias.append(
+                {
+                    "id": v.aid,
+                    "type": 2,
+                    "title": "已失效视频" if dead else v.title,
+                    "cover": "http://i0.hdslb.com/bfs/archive/be27fd62c99036dce67efface486fb0a88ca41ba.jpg"
+                    if dead
+                    else v.pic,
+                    "intro": v.desc,
+                    "page": v.videos,
+                    "duration": v.duration,
+                    "upper": {"mid": v.owner_mid, "name": v.owner_name, "face": v.owner_face},
+                    "attr": e.attr,
+                    "cnt_info": {"collect": v.favorite, "play": v.view, "danmaku": v.danmaku},
+                    "link": f"bilibili://video/{v.aid}",
+                    "ctime": v.pubdate,
+                    "pubtime": v.pubdate,
+                    "fav_time": e.fav_time,
+                    "bv_id": v.bvid,
+                    "bvid": v.bvid,
+                    "season": None,
+                }
+            )
+        info = {
+            "id": folder.id,
+            "fid": folder.fid,
+            "mid": folder.mid,
+            "attr": folder.attr,
+            "title": folder.title,
+            "media_count": len(items),
+            "upper": {"mid": owner.mid, "name": owner.uname, "face": owner.face},
+            "cnt_info": {"collect": 0, "play": 0, "thumb_up": 0, "share": 0},
+        }
+        return self._ok(
+            {"info": info, "medias": medias or None, "has_more": pn * ps < len(items), "ttl": int(time.time())}
+        )
 
     async def _coin(self, request: web.Request) -> web.Response:
         s = self._session(request)
@@ -1077,7 +1381,7 @@ class BilibiliDouble:
     async def _popular(self, request: web.Request) -> web.Response:
         pn = max(int(request.query.get("pn") or 1), 1)
         ps = min(max(int(request.query.get("ps") or 20), 1), 50)
-        page = self.popular_order[(pn - 1) * ps: pn * ps]
+        page = self.popular_order[(pn - 1) * ps : pn * ps]
         items = [{**self.videos[b].archive(), "rcmd_reason": self._popular_reason(self.videos[b])} for b in page]
         return self._ok({"list": items, "no_more": pn * ps >= len(self.popular_order)})
 
@@ -1103,15 +1407,21 @@ class BilibiliDouble:
         by_date = sorted(self.popular_order, key=lambda b: (self.videos[b].pubdate, b))
         issues = {}
         for i in range(self.WEEKLY_ISSUES):
-            chunk = by_date[i * self.WEEKLY_SIZE:(i + 1) * self.WEEKLY_SIZE]
+            chunk = by_date[i * self.WEEKLY_SIZE : (i + 1) * self.WEEKLY_SIZE]
             if chunk:
                 issues[self.WEEKLY_FIRST + i] = chunk
         return issues
 
     async def _series_list(self, request: web.Request) -> web.Response:
         issues = self._weekly()
-        return self._ok({"list": [{"number": n, "subject": self.videos[b[0]].title[:12], "status": 2,
-                                   "name": f"2025第{n}期"} for n, b in sorted(issues.items(), reverse=True)]})
+        return self._ok(
+            {
+                "list": [
+                    {"number": n, "subject": self.videos[b[0]].title[:12], "status": 2, "name": f"2025第{n}期"}
+                    for n, b in sorted(issues.items(), reverse=True)
+                ]
+            }
+        )
 
     async def _series_one(self, request: web.Request) -> web.Response:
         number = int(request.query.get("number") or 0)
@@ -1119,13 +1429,24 @@ class BilibiliDouble:
         if issue is None:
             return self._code(-404, "啥都木有")
         first = self.videos[issue[0]]
-        return self._ok({
-            "config": {"id": number, "type": "weekly_selected", "number": number, "subject": first.title[:12],
-                       "stime": first.pubdate, "etime": first.pubdate + 7 * 86400 - 1, "status": 2,
-                       "name": f"2025第{number}期", "label": f"第{number}期", "media_id": 448239988},
-            "reminder": "每周五晚18:00更新",
-            "list": [{**self.videos[b].archive(), "rcmd_reason": self.weekly_blurb(self.videos[b])} for b in issue],
-        })
+        return self._ok(
+            {
+                "config": {
+                    "id": number,
+                    "type": "weekly_selected",
+                    "number": number,
+                    "subject": first.title[:12],
+                    "stime": first.pubdate,
+                    "etime": first.pubdate + 7 * 86400 - 1,
+                    "status": 2,
+                    "name": f"2025第{number}期",
+                    "label": f"第{number}期",
+                    "media_id": 448239988,
+                },
+                "reminder": "每周五晚18:00更新",
+                "list": [{**self.videos[b].archive(), "rcmd_reason": self.weekly_blurb(self.videos[b])} for b in issue],
+            }
+        )
 
     @staticmethod
     def v2_partition(video: Video) -> int:
@@ -1150,8 +1471,12 @@ class BilibiliDouble:
         else:
             return self._code(-400, "请求错误")
         vids.sort(key=lambda v: (v.like + 10 * v.coin + 5 * v.favorite, v.aid), reverse=True)
-        return self._ok({"note": "根据稿件内容质量、近期的数据综合展示，动态更新",
-                         "list": [{**v.archive(), "score": 0} for v in vids[:100]]})
+        return self._ok(
+            {
+                "note": "根据稿件内容质量、近期的数据综合展示，动态更新",
+                "list": [{**v.archive(), "score": 0} for v in vids[:100]],
+            }
+        )
 
     # -- search ------------------------------------------------------------------------------------
     @staticmethod
@@ -1160,32 +1485,57 @@ class BilibiliDouble:
         if not keyword:
             return html.escape(text, quote=False)
         parts = re.split(f"({re.escape(keyword)})", text, flags=re.IGNORECASE)
-        return "".join(f'<em class="keyword">{html.escape(p, quote=False)}</em>' if i % 2 else
-                       html.escape(p, quote=False) for i, p in enumerate(parts))
+        return "".join(
+            f'<em class="keyword">{html.escape(p, quote=False)}</em>' if i % 2 else html.escape(p, quote=False)
+            for i, p in enumerate(parts)
+        )
 
     @staticmethod
     def _search_row(v: Video, keyword: str) -> dict:
         """A video as search/type answers it: `typeid` a string, `pic` without scheme, `duration` "m:s"
         (seconds not zero-padded, as recorded: "4:1"), `play`/`video_review`/`favorites`, tags joined."""
         return {
-            "type": "video", "id": v.aid, "author": v.owner_name, "mid": v.owner_mid, "typeid": str(v.tid),
-            "typename": v.tname, "arcurl": f"http://www.bilibili.com/video/av{v.aid}", "aid": v.aid,
-            "bvid": v.bvid, "title": BilibiliDouble._highlight(v.title, keyword),
-            "description": html.escape(v.desc, quote=False), "arcrank": "0",
-            "pic": re.sub(r"^https?:", "", v.pic), "play": v.view, "video_review": v.danmaku,
-            "favorites": v.favorite, "tag": ",".join(v.tags), "review": v.reply, "pubdate": v.pubdate,
-            "senddate": v.pubdate + 1, "duration": f"{v.duration // 60}:{v.duration % 60}", "badgepay": False,
-            "hit_columns": ["title"], "view_type": "", "is_pay": int(v.paywall in ("pay", "ugc_pay", "arc_pay")),
-            "is_union_video": int(bool(v.co_creators())), "is_charging_arc": v.paywall == "upower", "rec_tags": None,
-            "new_rec_tags": [], "rank_score": v.view,
-        }  # fmt: skip
+            "type": "video",
+            "id": v.aid,
+            "author": v.owner_name,
+            "mid": v.owner_mid,
+            "typeid": str(v.tid),
+            "typename": v.tname,
+            "arcurl": f"http://www.bilibili.com/video/av{v.aid}",
+            "aid": v.aid,
+            "bvid": v.bvid,
+            "title": BilibiliDouble._highlight(v.title, keyword),
+            "description": html.escape(v.desc, quote=False),
+            "arcrank": "0",
+            "pic": re.sub(r"^https?:", "", v.pic),
+            "play": v.view,
+            "video_review": v.danmaku,
+            "favorites": v.favorite,
+            "tag": ",".join(v.tags),
+            "review": v.reply,
+            "pubdate": v.pubdate,
+            "senddate": v.pubdate + 1,
+            "duration": f"{v.duration // 60}:{v.duration % 60}",
+            "badgepay": False,
+            "hit_columns": ["title"],
+            "view_type": "",
+            "is_pay": int(v.paywall in ("pay", "ugc_pay", "arc_pay")),
+            "is_union_video": int(bool(v.co_creators())),
+            "is_charging_arc": v.paywall == "upower",
+            "rec_tags": None,
+            "new_rec_tags": [],
+            "rank_score": v.view,
+        }
 
     def search_bvids(self, keyword: str) -> list[str]:
         """What a video search for `keyword` finds in the catalogue (title, tags or uploader, any case),
         most played first: bilibili's default order ranks by relevance, close enough for a double."""
         k = keyword.casefold()
-        found = [v for v in self.videos.values()
-                 if k in v.title.casefold() or k in v.owner_name.casefold() or any(k in t.casefold() for t in v.tags)]
+        found = [
+            v
+            for v in self.videos.values()
+            if k in v.title.casefold() or k in v.owner_name.casefold() or any(k in t.casefold() for t in v.tags)
+        ]
         return [v.bvid for v in sorted(found, key=lambda v: (-v.view, v.aid))]
 
     async def _search(self, request: web.Request) -> web.Response:
@@ -1203,14 +1553,22 @@ class BilibiliDouble:
             return self._code(-400, "请求错误")
         found = self.search_bvids(keyword)[:1000]
         num_pages = min(-(-len(found) // SEARCH_PAGE_SIZE), 50)
-        rows = [self._search_row(self.videos[b], keyword)
-                for b in found[(page - 1) * SEARCH_PAGE_SIZE: page * SEARCH_PAGE_SIZE]]
+        rows = [
+            self._search_row(self.videos[b], keyword)
+            for b in found[(page - 1) * SEARCH_PAGE_SIZE : page * SEARCH_PAGE_SIZE]
+        ]
         data: dict[str, Any] = {
-            "seid": str(stable_id(keyword + str(page), 10**18, 9 * 10**18)), "page": page,
-            "pagesize": SEARCH_PAGE_SIZE, "numResults": len(found), "numPages": num_pages,
-            "suggest_keyword": "", "rqt_type": "search",
+            "seid": str(stable_id(keyword + str(page), 10**18, 9 * 10**18)),
+            "page": page,
+            "pagesize": SEARCH_PAGE_SIZE,
+            "numResults": len(found),
+            "numPages": num_pages,
+            "suggest_keyword": "",
+            "rqt_type": "search",
             "cost_time": {"params_check": "0.000300", "as_request": "0.072525", "total": "0.077996"},
-            "exp_list": {"5520": True}, "egg_hit": 0, "show_column": 0,
+            "exp_list": {"5520": True},
+            "egg_hit": 0,
+            "show_column": 0,
         }
         if rows:
             data["result"] = rows
@@ -1226,8 +1584,16 @@ class BilibiliDouble:
 
     def _related_rows(self, v: Video) -> list[dict]:
         """archive/related rows as recorded in 2025: the v2 partition as `tidv2`/`tnamev2`, an empty rcmd_reason."""
-        rows = [{**(o := self.videos[b]).archive(), "tidv2": o.tid_v2, "tnamev2": o.tname_v2,
-                 "pid_v2": self.v2_partition(o), "rcmd_reason": ""} for b in self.related_bvids(v.bvid)]
+        rows = [
+            {
+                **(o := self.videos[b]).archive(),
+                "tidv2": o.tid_v2,
+                "tnamev2": o.tname_v2,
+                "pid_v2": self.v2_partition(o),
+                "rcmd_reason": "",
+            }
+            for b in self.related_bvids(v.bvid)
+        ]
         if self.related_without_bvid:
             rows = [{**row, "bvid": ""} for row in rows]
         return rows
@@ -1264,22 +1630,56 @@ class BilibiliDouble:
     def _view_data(self, v: Video) -> dict:
         """view's data: the archive with the 2025 partition, the pages, the honours, the co-creators
         (a joint upload only: `staff` is absent otherwise) and the members-only flag."""
-        pages = [{"cid": v.cid, "page": 1, "from": "vupload", "part": v.title, "duration": v.duration,
-                  "dimension": v.dimension()}]
-        data = {**v.archive(), "tid_v2": v.tid_v2, "tname_v2": v.tname_v2, "pages": pages,
-                "honor_reply": self._honor_reply(v), "is_upower_exclusive": v.paywall == "upower",
-                "is_upower_play": False, "is_upower_preview": False}
+        pages = [
+            {
+                "cid": v.cid,
+                "page": 1,
+                "from": "vupload",
+                "part": v.title,
+                "duration": v.duration,
+                "dimension": v.dimension(),
+            }
+        ]
+        data = {
+            **v.archive(),
+            "tid_v2": v.tid_v2,
+            "tname_v2": v.tname_v2,
+            "pages": pages,
+            "honor_reply": self._honor_reply(v),
+            "is_upower_exclusive": v.paywall == "upower",
+            "is_upower_play": False,
+            "is_upower_preview": False,
+        }
         if co := v.co_creators():
-            data["staff"] = [{"mid": v.owner_mid, "title": "UP主", "name": v.owner_name, "face": v.owner_face,
-                              "follower": 1000 + v.owner_mid % 97_000, "label_style": 0}] + [
-                {"mid": mid, "title": "参演", "name": self.uploader_name(mid), "face": "", "follower": 1000 + mid % 97_000,
-                 "label_style": 0} for mid in co]  # fmt: skip
+            data["staff"] = [
+                {
+                    "mid": v.owner_mid,
+                    "title": "UP主",
+                    "name": v.owner_name,
+                    "face": v.owner_face,
+                    "follower": 1000 + v.owner_mid % 97_000,
+                    "label_style": 0,
+                }
+            ] + [
+                {
+                    "mid": mid,
+                    "title": "参演",
+                    "name": self.uploader_name(mid),
+                    "face": "",
+                    "follower": 1000 + mid % 97_000,
+                    "label_style": 0,
+                }
+                for mid in co
+            ]
         return data
 
     def _honor_reply(self, v: Video) -> dict:
         """honor_reply as recorded: 2 第N期每周必看, 3 全站排行榜最高第N名, 4 热门; {} for a video with none."""
-        honors = [{"aid": v.aid, "type": 2, "desc": f"第{n}期每周必看", "weekly_recommend_num": n}
-                  for n, issue in self._weekly().items() if v.bvid in issue]
+        honors = [
+            {"aid": v.aid, "type": 2, "desc": f"第{n}期每周必看", "weekly_recommend_num": n}
+            for n, issue in self._weekly().items()
+            if v.bvid in issue
+        ]
         if place := v.rank_reached():
             honors.append({"aid": v.aid, "type": 3, "desc": f"全站排行榜最高第{place}名", "weekly_recommend_num": 0})
         if v.in_popular:
@@ -1291,20 +1691,34 @@ class BilibiliDouble:
         """view/detail's `participle`: the title's words, lower-cased (runs of letters/digits, CJK pairs)."""
         words = []
         for run in re.findall(r"[A-Za-z0-9]+|[\u4e00-\u9fff]+", title):
-            words += [run.lower()] if run.isascii() else [run[i:i + 2] for i in range(0, len(run), 2)]
+            words += [run.lower()] if run.isascii() else [run[i : i + 2] for i in range(0, len(run), 2)]
         return list(dict.fromkeys(w for w in words if len(w) > 1))[:12]
 
     @staticmethod
     def _tag_list(v: Video) -> list[dict]:
         out = []
         if v.aid % 2 == 0:  # many videos carry a BGM "tag"
-            out.append({"tag_id": 0, "tag_name": f"发现《{v.title[:6]}》", "music_id": f"MA{v.aid}", "tag_type": "bgm",
-                        "jump_url": "https://music.bilibili.com/h5/music-detail?music_id=MA1"})
+            out.append(
+                {
+                    "tag_id": 0,
+                    "tag_name": f"发现《{v.title[:6]}》",
+                    "music_id": f"MA{v.aid}",
+                    "tag_type": "bgm",
+                    "jump_url": "https://music.bilibili.com/h5/music-detail?music_id=MA1",
+                }
+            )
         for t in v.tags:
             out.append({"tag_id": tag_id(t), "tag_name": t, "music_id": "", "tag_type": "old_channel", "jump_url": ""})
         if v.aid % 3 == 0:
-            out.append({"tag_id": stable_id("topic" + v.bvid), "tag_name": f"#{v.tname}挑战赛#", "music_id": "",
-                        "tag_type": "topic", "jump_url": "https://www.bilibili.com/v/topic/detail/?topic_id=1"})
+            out.append(
+                {
+                    "tag_id": stable_id("topic" + v.bvid),
+                    "tag_name": f"#{v.tname}挑战赛#",
+                    "music_id": "",
+                    "tag_type": "topic",
+                    "jump_url": "https://www.bilibili.com/v/topic/detail/?topic_id=1",
+                }
+            )
         return out
 
     async def _view(self, request: web.Request) -> web.Response:
@@ -1322,15 +1736,29 @@ class BilibiliDouble:
         v = self._video(request)
         if (refused := self._unavailable(v)) is not None:
             return refused
-        card = {"card": {"mid": str(v.owner_mid), "name": v.owner_name, "fans": 1000 + v.owner_mid % 97_000,
-                         "level_info": {"current_level": 6}},
-                "following": False, "archive_count": 40, "follower": 1000 + v.owner_mid % 97_000, "like_num": 10_000}
-        return self._ok({
-            "View": self._view_data(v), "Card": card, "Tags": self._tag_list(v),
-            "Reply": {"page": None, "replies": []},
-            "Related": self._related_rows(v),
-            "participle": self.participle(v.title), "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
-        })
+        card = {
+            "card": {
+                "mid": str(v.owner_mid),
+                "name": v.owner_name,
+                "fans": 1000 + v.owner_mid % 97_000,
+                "level_info": {"current_level": 6},
+            },
+            "following": False,
+            "archive_count": 40,
+            "follower": 1000 + v.owner_mid % 97_000,
+            "like_num": 10_000,
+        }
+        return self._ok(
+            {
+                "View": self._view_data(v),
+                "Card": card,
+                "Tags": self._tag_list(v),
+                "Reply": {"page": None, "replies": []},
+                "Related": self._related_rows(v),
+                "participle": self.participle(v.title),
+                "emergency": {"no_like": False, "no_coin": False, "no_fav": False, "no_share": False},
+            }
+        )
 
     # -- watch later (稍后再看) -------------------------------------------------------------------
     async def _toview_add(self, request: web.Request) -> web.Response:
@@ -1388,11 +1816,26 @@ class BilibiliDouble:
             return self._code(-400, "请求错误")
         ps = min(ps, 50)
         blacks = sorted(self.users[s.mid].blacks.items(), key=lambda kv: (-kv[1], kv[0])) if s.mid in self.users else []
-        rows = [{"mid": mid, "attribute": 128, "mtime": at, "tag": None, "special": 0, "contract_info": {},
-                 "uname": self.uploader_name(mid), "face": "", "sign": "", "face_nft": 0,
-                 "official_verify": {"type": -1, "desc": ""}, "vip": {"vipType": 0, "vipStatus": 0},
-                 "nft_icon": "", "rec_reason": "", "track_id": ""}
-                for mid, at in blacks[(pn - 1) * ps:pn * ps]]  # fmt: skip
+        rows = [
+            {
+                "mid": mid,
+                "attribute": 128,
+                "mtime": at,
+                "tag": None,
+                "special": 0,
+                "contract_info": {},
+                "uname": self.uploader_name(mid),
+                "face": "",
+                "sign": "",
+                "face_nft": 0,
+                "official_verify": {"type": -1, "desc": ""},
+                "vip": {"vipType": 0, "vipStatus": 0},
+                "nft_icon": "",
+                "rec_reason": "",
+                "track_id": "",
+            }
+            for mid, at in blacks[(pn - 1) * ps : pn * ps]
+        ]
         return self._ok({"list": rows, "re_version": 0, "total": len(blacks)})
 
     async def _followings(self, request: web.Request) -> web.Response:
@@ -1416,23 +1859,48 @@ class BilibiliDouble:
         end = start + ps if s.mid == vmid else min(start + ps, 100)
         page = follows[start:end]
         referer = urllib.parse.urlsplit(request.headers.get("Referer", "")).hostname or ""
-        if not (referer == "bilibili.com" or referer.endswith(".bilibili.com")) or \
-                "python" in request.headers.get("User-Agent", "").lower():
+        if (
+            not (referer == "bilibili.com" or referer.endswith(".bilibili.com"))
+            or "python" in request.headers.get("User-Agent", "").lower()
+        ):
             page = []  # what bilibili shows a script: nobody
         rows = []
         for up_mid, f in page:
             up = self.users.get(up_mid)
             mutual = up is not None and vmid in up.follows
-            rows.append({
-                "mid": up_mid, "attribute": 6 if mutual else 2, "mtime": f.mtime, "tag": None,
-                "special": int(f.special), "contract_info": {}, "uname": self.uploader_name(up_mid),
-                "face": f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(up_mid).encode()).hexdigest()}.jpg",
-                "sign": "", "face_nft": 0, "official_verify": {"type": -1, "desc": ""},
-                "vip": {"vipType": 0, "vipDueDate": 0, "dueRemark": "", "accessStatus": 0, "vipStatus": 0,
-                        "vipStatusWarn": "", "themeType": 0, "label": {"path": ""}, "avatar_subscript": 0,
-                        "nickname_color": "", "avatar_subscript_url": ""},
-                "name_render": {}, "nft_icon": "", "rec_reason": "", "track_id": "", "follow_time": "",
-            })
+            rows.append(
+                {
+                    "mid": up_mid,
+                    "attribute": 6 if mutual else 2,
+                    "mtime": f.mtime,
+                    "tag": None,
+                    "special": int(f.special),
+                    "contract_info": {},
+                    "uname": self.uploader_name(up_mid),
+                    "face": f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(up_mid).encode()).hexdigest()}.jpg",
+                    "sign": "",
+                    "face_nft": 0,
+                    "official_verify": {"type": -1, "desc": ""},
+                    "vip": {
+                        "vipType": 0,
+                        "vipDueDate": 0,
+                        "dueRemark": "",
+                        "accessStatus": 0,
+                        "vipStatus": 0,
+                        "vipStatusWarn": "",
+                        "themeType": 0,
+                        "label": {"path": ""},
+                        "avatar_subscript": 0,
+                        "nickname_color": "",
+                        "avatar_subscript_url": "",
+                    },
+                    "name_render": {},
+                    "nft_icon": "",
+                    "rec_reason": "",
+                    "track_id": "",
+                    "follow_time": "",
+                }
+            )
         return self._ok({"list": rows, "re_version": 0, "total": len(follows)})
 
     def _feed_rows(self, mid: int, kind: str) -> list[Dynamic]:
@@ -1456,38 +1924,67 @@ class BilibiliDouble:
         """One feed row shaped as recorded from the real feed (an upload: DYNAMIC_TYPE_AV)."""
         v = self.videos[d.bvid]
         minutes, seconds = divmod(v.duration, 60)
-        duration = f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes:02d}:{seconds:02d}"
+        duration = (
+            f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes:02d}:{seconds:02d}"
+        )
         bvid = "" if FEED in self.rows_without_bvid else v.bvid
         face = f"https://i0.hdslb.com/bfs/face/{hashlib.sha1(str(d.uploader_mid).encode()).hexdigest()}.jpg"
         return {
-            "basic": {"comment_id_str": str(v.aid), "comment_type": 1,
-                      "like_icon": {"action_url": "", "end_url": "", "id": 0, "start_url": ""}, "rid_str": str(v.aid)},
+            "basic": {
+                "comment_id_str": str(v.aid),
+                "comment_type": 1,
+                "like_icon": {"action_url": "", "end_url": "", "id": 0, "start_url": ""},
+                "rid_str": str(v.aid),
+            },
             "id_str": str(d.id),
             "modules": {
                 "module_author": {
-                    "face": face, "face_nft": False, "following": True,
-                    "jump_url": f"//space.bilibili.com/{d.uploader_mid}/dynamic", "label": "",
-                    "mid": d.uploader_mid, "name": self.uploader_name(d.uploader_mid),
-                    "official_verify": {"desc": "", "type": -1}, "pub_action": "投稿了视频",
-                    "pub_location_text": "", "pub_time": time.strftime("%m-%d", time.gmtime(d.pub_ts)),
-                    "pub_ts": d.pub_ts, "type": "AUTHOR_TYPE_NORMAL",
+                    "face": face,
+                    "face_nft": False,
+                    "following": True,
+                    "jump_url": f"//space.bilibili.com/{d.uploader_mid}/dynamic",
+                    "label": "",
+                    "mid": d.uploader_mid,
+                    "name": self.uploader_name(d.uploader_mid),
+                    "official_verify": {"desc": "", "type": -1},
+                    "pub_action": "投稿了视频",
+                    "pub_location_text": "",
+                    "pub_time": time.strftime("%m-%d", time.gmtime(d.pub_ts)),
+                    "pub_ts": d.pub_ts,
+                    "type": "AUTHOR_TYPE_NORMAL",
                 },
                 "module_dynamic": {
-                    "additional": None, "desc": None, "topic": None,
-                    "major": {"type": "MAJOR_TYPE_ARCHIVE", "archive": {
-                        "aid": str(v.aid),  # a string, as the real feed sends it
-                        "badge": {"bg_color": "#FB7299", "color": "#FFFFFF", "icon_url": None, "text": "投稿视频"},
-                        "bvid": bvid, "cover": v.pic, "desc": v.desc, "disable_preview": 0,
-                        "duration_text": duration, "jump_url": f"//www.bilibili.com/video/{v.bvid}/",
-                        "stat": {"danmaku": self._display_count(v.danmaku), "play": self._display_count(v.view)},
-                        "title": v.title, "type": 1,
-                    }},
+                    "additional": None,
+                    "desc": None,
+                    "topic": None,
+                    "major": {
+                        "type": "MAJOR_TYPE_ARCHIVE",
+                        "archive": {
+                            "aid": str(v.aid),  # a string, as the real feed sends it
+                            "badge": {"bg_color": "#FB7299", "color": "#FFFFFF", "icon_url": None, "text": "投稿视频"},
+                            "bvid": bvid,
+                            "cover": v.pic,
+                            "desc": v.desc,
+                            "disable_preview": 0,
+                            "duration_text": duration,
+                            "jump_url": f"//www.bilibili.com/video/{v.bvid}/",
+                            "stat": {"danmaku": self._display_count(v.danmaku), "play": self._display_count(v.view)},
+                            "title": v.title,
+                            "type": 1,
+                        },
+                    },
                 },
-                "module_more": {"three_point_items": [{"label": "取消关注", "type": "THREE_POINT_FOLLOWING"},
-                                                      {"label": "举报", "type": "THREE_POINT_REPORT"}]},
-                "module_stat": {"comment": {"count": v.reply, "forbidden": False},
-                                "forward": {"count": v.share, "forbidden": False},
-                                "like": {"count": v.like, "forbidden": False, "status": False}},
+                "module_more": {
+                    "three_point_items": [
+                        {"label": "取消关注", "type": "THREE_POINT_FOLLOWING"},
+                        {"label": "举报", "type": "THREE_POINT_REPORT"},
+                    ]
+                },
+                "module_stat": {
+                    "comment": {"count": v.reply, "forbidden": False},
+                    "forward": {"count": v.share, "forbidden": False},
+                    "like": {"count": v.like, "forbidden": False, "status": False},
+                },
             },
             "type": "DYNAMIC_TYPE_AV",
             "visible": True,
@@ -1506,10 +2003,16 @@ class BilibiliDouble:
         update_num = sum(d.id > int(baseline) for d in rows) if baseline.isdigit() else 0
         if offset:
             rows = [d for d in rows if d.id < int(offset)]
-        page = rows[:self.feed_page_size]
-        return self._ok({"has_more": len(rows) > len(page), "items": [self._dynamic_item(d) for d in page],
-                         "offset": str(page[-1].id) if page else "",
-                         "update_baseline": str(page[0].id) if page else "", "update_num": update_num})
+        page = rows[: self.feed_page_size]
+        return self._ok(
+            {
+                "has_more": len(rows) > len(page),
+                "items": [self._dynamic_item(d) for d in page],
+                "offset": str(page[-1].id) if page else "",
+                "update_baseline": str(page[0].id) if page else "",
+                "update_num": update_num,
+            }
+        )
 
     async def _feed_update(self, request: web.Request) -> web.Response:
         s = self._session(request)
@@ -1525,25 +2028,72 @@ class BilibiliDouble:
         """One home-feed card shaped as recorded (an ad: a video card with its `business_info`)."""
         followed = viewer is not None and v.owner_mid in viewer.follows
         card = {
-            "id": v.aid, "bvid": "" if HOME_FEED in self.rows_without_bvid else v.bvid, "cid": v.cid, "goto": "av",
-            "uri": f"https://www.bilibili.com/video/{v.bvid}", "pic": v.pic, "pic_4_3": v.pic, "title": v.title,
-            "duration": v.duration, "pubdate": v.pubdate,
+            "id": v.aid,
+            "bvid": "" if HOME_FEED in self.rows_without_bvid else v.bvid,
+            "cid": v.cid,
+            "goto": "av",
+            "uri": f"https://www.bilibili.com/video/{v.bvid}",
+            "pic": v.pic,
+            "pic_4_3": v.pic,
+            "title": v.title,
+            "duration": v.duration,
+            "pubdate": v.pubdate,
             "owner": {"mid": v.owner_mid, "name": v.owner_name, "face": v.owner_face},
-            "stat": {"view": v.view, "like": v.like, "danmaku": v.danmaku, "vt": 0}, "av_feature": None,
-            "is_followed": int(followed), "rcmd_reason": {"content": "已关注", "reason_type": 1} if followed
-            else {"reason_type": 0}, "show_info": 1, "track_id": "web_pegasus_4.router-web-pegasus.1", "pos": 0,
-            "room_info": None, "ogv_info": None, "business_info": None, "is_stock": 0, "enable_vt": 0,
-            "vt_display": "", "dislike_switch": 1, "dislike_switch_pc": 0,
+            "stat": {"view": v.view, "like": v.like, "danmaku": v.danmaku, "vt": 0},
+            "av_feature": None,
+            "is_followed": int(followed),
+            "rcmd_reason": {"content": "已关注", "reason_type": 1} if followed else {"reason_type": 0},
+            "show_info": 1,
+            "track_id": "web_pegasus_4.router-web-pegasus.1",
+            "pos": 0,
+            "room_info": None,
+            "ogv_info": None,
+            "business_info": None,
+            "is_stock": 0,
+            "enable_vt": 0,
+            "vt_display": "",
+            "dislike_switch": 1,
+            "dislike_switch_pc": 0,
         }
         if ad:
             card["is_stock"] = 1
             card["business_info"] = {
-                "id": 0, "contract_id": "", "res_id": v.aid, "asg_id": 0, "pos_num": 0, "name": "", "pic": "",
-                "litpic": "", "url": "", "style": 0, "agency": "", "label": "", "intro": "", "creative_type": 0,
-                "request_id": uuid.uuid4().hex, "src_id": 5637, "area": 0, "is_ad_loc": True, "ad_cb": "",
-                "title": "", "server_type": 0, "cm_mark": 0, "stime": 0, "mid": "", "activity_type": 0, "epid": 0,
-                "sub_title": "", "ad_desc": "", "adver_name": "", "null_frame": False, "pic_main_color": "",
-                "card_type": 0, "business_mark": None, "operater": "", "jump_target": 0, "show_urls": None,
+                "id": 0,
+                "contract_id": "",
+                "res_id": v.aid,
+                "asg_id": 0,
+                "pos_num": 0,
+                "name": "",
+                "pic": "",
+                "litpic": "",
+                "url": "",
+                "style": 0,
+                "agency": "",
+                "label": "",
+                "intro": "",
+                "creative_type": 0,
+                "request_id": uuid.uuid4().hex,
+                "src_id": 5637,
+                "area": 0,
+                "is_ad_loc": True,
+                "ad_cb": "",
+                "title": "",
+                "server_type": 0,
+                "cm_mark": 0,
+                "stime": 0,
+                "mid": "",
+                "activity_type": 0,
+                "epid": 0,
+                "sub_title": "",
+                "ad_desc": "",
+                "adver_name": "",
+                "null_frame": False,
+                "pic_main_color": "",
+                "card_type": 0,
+                "business_mark": None,
+                "operater": "",
+                "jump_target": 0,
+                "show_urls": None,
                 "click_urls": None,
             }
         return card
@@ -1551,15 +2101,37 @@ class BilibiliDouble:
     @staticmethod
     def _live_card(room_id: int, owner_mid: int, owner_name: str) -> dict:
         return {
-            "id": room_id, "bvid": "", "cid": 0, "goto": "live", "uri": f"https://live.bilibili.com/{room_id}",
+            "id": room_id,
+            "bvid": "",
+            "cid": 0,
+            "goto": "live",
+            "uri": f"https://live.bilibili.com/{room_id}",
             "pic": "http://i0.hdslb.com/bfs/live/new_room_cover/f1787ef2ce4a2a031fb4a6a63b62d15493268d71.jpg",
-            "pic_4_3": "", "title": "【直播】今天也在", "duration": 0, "pubdate": 0,
-            "owner": {"mid": owner_mid, "name": owner_name, "face": ""}, "stat": None, "av_feature": None,
-            "is_followed": 0, "rcmd_reason": None, "show_info": 0, "track_id": "", "pos": 0,
-            "room_info": {"room_id": room_id, "uid": owner_mid, "live_status": 1,
-                          "show": {"short_id": 0, "title": "【直播】今天也在", "popularity_count": 8539}},
-            "ogv_info": None, "business_info": None, "is_stock": 0, "enable_vt": 0, "vt_display": "",
-            "dislike_switch": 1, "dislike_switch_pc": 0,
+            "pic_4_3": "",
+            "title": "【直播】今天也在",
+            "duration": 0,
+            "pubdate": 0,
+            "owner": {"mid": owner_mid, "name": owner_name, "face": ""},
+            "stat": None,
+            "av_feature": None,
+            "is_followed": 0,
+            "rcmd_reason": None,
+            "show_info": 0,
+            "track_id": "",
+            "pos": 0,
+            "room_info": {
+                "room_id": room_id,
+                "uid": owner_mid,
+                "live_status": 1,
+                "show": {"short_id": 0, "title": "【直播】今天也在", "popularity_count": 8539},
+            },
+            "ogv_info": None,
+            "business_info": None,
+            "is_stock": 0,
+            "enable_vt": 0,
+            "vt_display": "",
+            "dislike_switch": 1,
+            "dislike_switch_pc": 0,
         }
 
     async def _home_feed(self, request: web.Request) -> web.Response:
@@ -1592,9 +2164,18 @@ class BilibiliDouble:
                 bvid = next(videos, None)
                 if bvid is not None:
                     cards.append(self._home_card(self.videos[bvid], viewer))
-        return self._ok({"item": cards, "side_bar_column": [], "business_card": None, "floor_info": None,
-                         "user_feature": None, "preload_expose_pct": 0.5, "preload_floor_expose_pct": 0.5,
-                         "mid": s.mid if s is not None else 0})
+        return self._ok(
+            {
+                "item": cards,
+                "side_bar_column": [],
+                "business_card": None,
+                "floor_info": None,
+                "user_feature": None,
+                "preload_expose_pct": 0.5,
+                "preload_floor_expose_pct": 0.5,
+                "mid": s.mid if s is not None else 0,
+            }
+        )
 
     def _default_home(self, mid: int) -> list[str]:
         """A home feed nobody set: the popular list, turned by the viewer's mid (a visitor: as it is)."""
@@ -1617,7 +2198,7 @@ class BilibiliDouble:
         await resp.prepare(request)
         try:
             for i in range(0, len(body), 16384):
-                await resp.write(body[i:i + 16384])
+                await resp.write(body[i : i + 16384])
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass

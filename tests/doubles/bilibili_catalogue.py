@@ -7,8 +7,6 @@ No person's watch history is read or copied here: the long-history user is gener
 
 from __future__ import annotations
 
-from bilibili.partitions import v2_sub_of_legacy
-
 import gzip
 import hashlib
 import json
@@ -17,6 +15,8 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from bilibili.partitions import v2_sub_of_legacy
 
 POPULAR_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "popular_videos.jsonl.gz"
 
@@ -98,7 +98,9 @@ class Video:
         return self.vertical if self.vertical is not None else self.aid % 7 == 0
 
     def co_creators(self) -> list[int]:
-        return self.staff if self.staff is not None else ([stable_id(f"staff-{self.aid}")] if self.aid % 13 == 0 else [])
+        return (
+            self.staff if self.staff is not None else ([stable_id(f"staff-{self.aid}")] if self.aid % 13 == 0 else [])
+        )
 
     def rank_reached(self) -> int:
         return self.top_rank if self.top_rank is not None else (1 + self.aid % 97 if self.aid % 11 == 0 else 0)
@@ -106,28 +108,69 @@ class Video:
     def rights(self) -> dict:
         """As the real archive objects carry them (pay: a paid PGC title, ugc_pay / arc_pay: a paid upload)."""
         flags = {k: int(self.paywall == k) for k in ("pay", "ugc_pay", "arc_pay")}
-        return {"bp": 0, "elec": 0, "download": 1, "movie": 0, "pay": flags["pay"], "hd5": 0, "no_reprint": 1,
-                "autoplay": 1, "ugc_pay": flags["ugc_pay"], "is_cooperation": int(bool(self.co_creators())),
-                "ugc_pay_preview": 0, "no_background": 0, "arc_pay": flags["arc_pay"], "pay_free_watch": 0}
+        return {
+            "bp": 0,
+            "elec": 0,
+            "download": 1,
+            "movie": 0,
+            "pay": flags["pay"],
+            "hd5": 0,
+            "no_reprint": 1,
+            "autoplay": 1,
+            "ugc_pay": flags["ugc_pay"],
+            "is_cooperation": int(bool(self.co_creators())),
+            "ugc_pay_preview": 0,
+            "no_background": 0,
+            "arc_pay": flags["arc_pay"],
+            "pay_free_watch": 0,
+        }
 
     def dimension(self) -> dict:
-        return ({"width": 1080, "height": 1920, "rotate": 0} if self.is_vertical()
-                else {"width": 1920, "height": 1080, "rotate": 0})
+        return (
+            {"width": 1080, "height": 1920, "rotate": 0}
+            if self.is_vertical()
+            else {"width": 1920, "height": 1080, "rotate": 0}
+        )
 
     def stat(self) -> dict:
-        return {"aid": self.aid, "view": self.view, "danmaku": self.danmaku, "reply": self.reply,
-                "favorite": self.favorite, "coin": self.coin, "share": self.share, "now_rank": 0,
-                "his_rank": self.rank_reached(), "like": self.like, "dislike": 0, "vt": 0, "vv": self.view}
+        return {
+            "aid": self.aid,
+            "view": self.view,
+            "danmaku": self.danmaku,
+            "reply": self.reply,
+            "favorite": self.favorite,
+            "coin": self.coin,
+            "share": self.share,
+            "now_rank": 0,
+            "his_rank": self.rank_reached(),
+            "like": self.like,
+            "dislike": 0,
+            "vt": 0,
+            "vv": self.view,
+        }
 
     def archive(self) -> dict:
         """The archive object as the list endpoints and view return it (no tags)."""
         return {
-            "aid": self.aid, "bvid": self.bvid, "videos": self.videos, "tid": self.tid, "tname": self.tname,
-            "copyright": 2 if self.is_repost() else 1, "pic": self.pic, "title": self.title, "pubdate": self.pubdate,
-            "ctime": self.pubdate, "desc": self.desc, "state": self.state, "duration": self.duration,
+            "aid": self.aid,
+            "bvid": self.bvid,
+            "videos": self.videos,
+            "tid": self.tid,
+            "tname": self.tname,
+            "copyright": 2 if self.is_repost() else 1,
+            "pic": self.pic,
+            "title": self.title,
+            "pubdate": self.pubdate,
+            "ctime": self.pubdate,
+            "desc": self.desc,
+            "state": self.state,
+            "duration": self.duration,
             "rights": self.rights(),
             "owner": {"mid": self.owner_mid, "name": self.owner_name, "face": self.owner_face},
-            "stat": self.stat(), "dynamic": "", "cid": self.cid, "dimension": self.dimension(),
+            "stat": self.stat(),
+            "dynamic": "",
+            "cid": self.cid,
+            "dimension": self.dimension(),
             "short_link_v2": f"https://b23.tv/{self.bvid}",
         }
 
@@ -176,9 +219,13 @@ def av2bv(aid: int) -> str:
 def history_spec(watches: int) -> dict:
     """LONG_HISTORY's proportions for a history of `watches` views (bench/onboarding.py's heavy users)."""
     k = watches / LONG_HISTORY["watches"]
-    return {"watches": watches, "likes": max(1, round(LONG_HISTORY["likes"] * k)),
-            "favourites": max(1, round(LONG_HISTORY["favourites"] * k)), "coins": LONG_HISTORY["coins"],
-            "days": LONG_HISTORY["days"] * k}
+    return {
+        "watches": watches,
+        "likes": max(1, round(LONG_HISTORY["likes"] * k)),
+        "favourites": max(1, round(LONG_HISTORY["favourites"] * k)),
+        "coins": LONG_HISTORY["coins"],
+        "days": LONG_HISTORY["days"] * k,
+    }
 
 
 def synthesise_long_history(popular: list[Video], seed: int = 20240606, spec: dict | None = None) -> list[HistoryRow]:
@@ -221,12 +268,24 @@ def synthesise_long_history(popular: list[Video], seed: int = 20240606, spec: di
         affinity = len(liked_tags & set(tags)) + 1.5 * (up in favourite_ups) + 0.2 * rate * 25
         progress = -1 if rng.random() < 0.35 else (0 if rng.random() < 0.03 else rng.randint(1, duration - 1))
         video = Video(
-            aid=aid, bvid=bvid, title=f"【{tags[0]}】{rng.choice(tag_pool)}·第{rng.randint(1, 300)}期",
+            aid=aid,
+            bvid=bvid,
+            title=f"【{tags[0]}】{rng.choice(tag_pool)}·第{rng.randint(1, 300)}期",
             pic=f"http://i0.hdslb.com/bfs/archive/{hashlib.sha1(bvid.encode()).hexdigest()}.jpg",
-            tid=tid, tname=tname, pubdate=view_at - rng.randrange(3600, 90 * 86400), duration=duration,
-            owner_mid=uploaders[up][0], owner_name=uploaders[up][1], view=view,
-            danmaku=int(view * rate / 8), reply=int(view * rate / 12), favorite=int(view * rate / 3),
-            coin=int(view * rate / 5), share=int(view * rate / 20), like=int(view * rate), tags=tags,
+            tid=tid,
+            tname=tname,
+            pubdate=view_at - rng.randrange(3600, 90 * 86400),
+            duration=duration,
+            owner_mid=uploaders[up][0],
+            owner_name=uploaders[up][1],
+            view=view,
+            danmaku=int(view * rate / 8),
+            reply=int(view * rate / 12),
+            favorite=int(view * rate / 3),
+            coin=int(view * rate / 5),
+            share=int(view * rate / 20),
+            like=int(view * rate),
+            tags=tags,
             in_popular=False,
         )
         rows.append((affinity + rng.random(), HistoryRow(bvid, progress, duration, view_at, 0, 0, 0, video)))
@@ -235,6 +294,17 @@ def synthesise_long_history(popular: list[Video], seed: int = 20240606, spec: di
     liked = {r.bvid for r in by_affinity[: spec["likes"]]}
     faved = {r.bvid for r in rng.sample(by_affinity[: 2 * spec["favourites"]], spec["favourites"])}
     coined = dict(zip((r.bvid for r in by_affinity[: len(spec["coins"])]), spec["coins"]))
-    out = [HistoryRow(r.bvid, r.progress, r.duration, r.view_at, int(r.bvid in liked), coined.get(r.bvid, 0),
-                      int(r.bvid in faved), r.video) for _, r in rows]
+    out = [
+        HistoryRow(
+            r.bvid,
+            r.progress,
+            r.duration,
+            r.view_at,
+            int(r.bvid in liked),
+            coined.get(r.bvid, 0),
+            int(r.bvid in faved),
+            r.video,
+        )
+        for _, r in rows
+    ]
     return sorted(out, key=lambda r: r.view_at)

@@ -28,8 +28,9 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -265,18 +266,18 @@ def _normalize_params(raw: dict[str, Any]) -> dict[str, Any]:
                 try:
                     value = json.loads(value)
                 except ValueError:
-                    raise _bad(_JSON_PARAM_ERRORS.get(key, f"can't parse {key} JSON object"))
+                    raise _bad(_JSON_PARAM_ERRORS.get(key, f"can't parse {key} JSON object")) from None
             elif key in _INT_PARAMS:
                 try:
                     value = int(value)
                 except ValueError:
                     if key != "chat_id":  # chat_id may be "@username"
-                        raise _bad(f"invalid {key} specified")
+                        raise _bad(f"invalid {key} specified") from None
             elif key in _FLOAT_PARAMS:
                 try:
                     value = float(value)
                 except ValueError:
-                    raise _bad(f"invalid {key} specified")
+                    raise _bad(f"invalid {key} specified") from None
             elif key in _BOOL_PARAMS:
                 value = _to_bool(value)
         params[key] = value
@@ -516,9 +517,9 @@ class TelegramDouble:
                 try:
                     body = await request.json()
                 except ValueError:
-                    raise _bad("can't parse JSON object")
+                    raise _bad("can't parse JSON object") from None
                 if not isinstance(body, dict):
-                    raise _bad("can't parse JSON object")
+                    raise _bad("can't parse JSON object") from None
                 raw.update(body)
             elif ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
                 form = await request.post()
@@ -594,9 +595,7 @@ class TelegramDouble:
     ) -> None:
         """The next ``times`` calls of ``method`` are carried out, but answered only after ``seconds``
         (longer than the client's read timeout: it sees TimedOut for a request that succeeded)."""
-        self._faults.append(
-            _Fault(method.lower() if method else None, 0, "", None, chat_id, times, "delay", seconds)
-        )
+        self._faults.append(_Fault(method.lower() if method else None, 0, "", None, chat_id, times, "delay", seconds))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -708,9 +707,7 @@ class TelegramDouble:
             uid = user["id"]
             if uid not in self._users:
                 self._users[uid] = dict(user)
-                self._chats.setdefault(
-                    uid, {"id": uid, "type": "private", "first_name": user.get("first_name", "")}
-                )
+                self._chats.setdefault(uid, {"id": uid, "type": "private", "first_name": user.get("first_name", "")})
             return self._users[uid]
         return self._users.get(user) or self.user(user, f"User{user}")
 
@@ -739,7 +736,11 @@ class TelegramDouble:
         return update
 
     async def send_text(
-        self, user: dict | int, text: str, chat: dict | int | None = None, *,
+        self,
+        user: dict | int,
+        text: str,
+        chat: dict | int | None = None,
+        *,
         reply_to: SentMessage | None = None,
     ) -> dict:
         """The user sends ``text`` (in their private chat, or ``chat`` e.g. a ``tg.group()``).
@@ -767,9 +768,7 @@ class TelegramDouble:
             message["reply_to_message"] = json.loads(json.dumps(reply_to.message))
         if text.startswith("/"):
             command = text.split(None, 1)[0] if text.strip() else text
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
-            ]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
         self._messages.setdefault(chat_id, {})[message["message_id"]] = message
         self._queue_update("message", message)
         await asyncio.sleep(0)
@@ -811,19 +810,15 @@ class TelegramDouble:
             message_id = int(message)
         record = self._records.get((chat_id, message_id))
         if record is None or record.deleted:
-            raise AssertionError(
-                f"tap: message {message_id} in chat {chat_id} is not a live bot message"
-            )
+            raise AssertionError(f"tap: message {message_id} in chat {chat_id} is not a live bot message")
         if check_button and callback_data not in record.callback_data:
             raise AssertionError(
-                f"tap: {callback_data!r} is not on message {message_id}'s keyboard "
-                f"(buttons: {record.callback_data})"
+                f"tap: {callback_data!r} is not on message {message_id}'s keyboard (buttons: {record.callback_data})"
             )
         qid = str(random.getrandbits(63))
         while qid in self._queries:
             qid = str(random.getrandbits(63))
-        self._queries[qid] = _Query(qid, u["id"], chat_id, message_id, callback_data,
-                                    time.monotonic())
+        self._queries[qid] = _Query(qid, u["id"], chat_id, message_id, callback_data, time.monotonic())
         payload = {
             "id": qid,
             "from": dict(u),
@@ -923,17 +918,13 @@ class TelegramDouble:
         for r in records:
             flags = " [deleted]" if r.deleted else ""
             edits = f" ({len(r.edits)} edits)" if r.edits else ""
-            lines.append(
-                f"  #{r.message_id} {r.method}{edits}{flags}: {r.content!r} "
-                f"buttons={r.callback_data}"
-            )
+            lines.append(f"  #{r.message_id} {r.method}{edits}{flags}: {r.content!r} buttons={r.callback_data}")
         if not records:
             lines.append("  (nothing)")
         recent_errors = [e for e in self.errors if e["method"] != "getUpdates"][-5:]
         if recent_errors:
             lines.append("recent API errors:")
-            lines += [f"  {e['method']}: {e['error_code']} {e['description']}"
-                      for e in recent_errors]
+            lines += [f"  {e['method']}: {e['error_code']} {e['description']}" for e in recent_errors]
         return "\n".join(lines)
 
     def _changed(self, record: SentMessage) -> None:
@@ -1017,13 +1008,14 @@ class TelegramDouble:
     def retry_afters(self) -> list[tuple[float, int, int]]:
         """(monotonic time, chat_id, retry_after s) of every 429 answered to a send, in order: the
         pauses Telegram asked for."""
-        return [(e["time"], e["params"].get("chat_id"), e["retry_after"])
-                for e in self.errors if e["retry_after"] is not None and e["method"].startswith("send")]
+        return [
+            (e["time"], e["params"].get("chat_id"), e["retry_after"])
+            for e in self.errors
+            if e["retry_after"] is not None and e["method"].startswith("send")
+        ]
 
     @staticmethod
-    def _parse_text(
-        text: str, parse_mode: str | None, entities: Any
-    ) -> tuple[str, list[dict]]:
+    def _parse_text(text: str, parse_mode: str | None, entities: Any) -> tuple[str, list[dict]]:
         mode = (parse_mode or "").strip()
         if mode == "":
             if entities is not None and not isinstance(entities, list):
@@ -1034,7 +1026,7 @@ class TelegramDouble:
             try:
                 return parse_html(text)
             except EntityParseError as exc:
-                raise _bad(f"can't parse entities: {exc}")
+                raise _bad(f"can't parse entities: {exc}") from None
         if low in ("markdownv2", "markdown"):
             # Not modelled: escapes are removed, entities are not produced.
             return re.sub(r"\\(.)", r"\1", text), []
@@ -1050,21 +1042,17 @@ class TelegramDouble:
         if "inline_keyboard" in markup:
             rows = markup["inline_keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise _bad("can't parse inline keyboard button: InlineKeyboardButton must be an"
-                           " Object")
+                raise _bad("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                        raise _bad("can't parse inline keyboard button: Field \"text\" must be "
-                                   "of type String")
+                        raise _bad('can\'t parse inline keyboard button: Field "text" must be of type String')
                     actions = [k for k in button if k != "text"]
                     if not actions:
                         raise _bad("Text buttons are not allowed in the inline keyboard")
                     if "callback_data" in button:
                         data = button["callback_data"]
-                        if not isinstance(data, str) or not (
-                            1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA
-                        ):
+                        if not isinstance(data, str) or not (1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA):
                             raise _bad("BUTTON_DATA_INVALID")
                     if "url" in button:
                         _check_button_url(button["url"])
@@ -1166,14 +1154,12 @@ class TelegramDouble:
             if generation != self._poll_generation:
                 raise ApiError(
                     409,
-                    "Conflict: terminated by other getUpdates request; make sure that only "
-                    "one bot instance is running",
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                 )
         if generation != self._poll_generation:
             raise ApiError(
                 409,
-                "Conflict: terminated by other getUpdates request; make sure that only one "
-                "bot instance is running",
+                "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
             )
         return list(itertools.islice(self._updates, limit))
 
@@ -1352,9 +1338,7 @@ class TelegramDouble:
         else:
             raise _bad("there is no photo in the request")
         caption = params.get("caption") or ""
-        plain, entities = self._parse_text(
-            caption, params.get("parse_mode"), params.get("caption_entities")
-        )
+        plain, entities = self._parse_text(caption, params.get("parse_mode"), params.get("caption_entities"))
         if len(plain) > MAX_CAPTION:
             raise _bad("message caption is too long")
         markup = self._validate_markup(params.get("reply_markup"))
@@ -1392,9 +1376,7 @@ class TelegramDouble:
             parse_mode=params.get("parse_mode"),
             entities=entities,
             reply_markup=markup,
-            photo=(
-                (data if self.keep_photo_bytes else None) if upload is not None else photo_param
-            ),
+            photo=((data if self.keep_photo_bytes else None) if upload is not None else photo_param),
             photo_file_id=largest_id,
             date=date,
             time=now,
@@ -1511,11 +1493,7 @@ class TelegramDouble:
         if len(plain) > MAX_TEXT:
             raise _bad("message is too long")
         markup = self._validate_markup(params.get("reply_markup"))
-        if (
-            plain == record.text
-            and entities == record.entities
-            and self._same_markup(markup, record.reply_markup)
-        ):
+        if plain == record.text and entities == record.entities and self._same_markup(markup, record.reply_markup):
             raise _bad(self._NOT_MODIFIED)
         return self._apply_edit(
             record,
@@ -1532,9 +1510,7 @@ class TelegramDouble:
         if record.text is not None:
             raise _bad("there is no caption in the message to edit")
         caption = params.get("caption") or ""
-        plain, entities = self._parse_text(
-            caption, params.get("parse_mode"), params.get("caption_entities")
-        )
+        plain, entities = self._parse_text(caption, params.get("parse_mode"), params.get("caption_entities"))
         if len(plain) > MAX_CAPTION:
             raise _bad("message caption is too long")
         markup = self._validate_markup(params.get("reply_markup"))

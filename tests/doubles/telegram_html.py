@@ -39,9 +39,7 @@ NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 _ENTITY_RE = re.compile(r"&(?:#([0-9]{1,8})|#[xX]([0-9a-fA-F]{1,7})|([A-Za-z][A-Za-z0-9]*));")
 _TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-_ATTR_RE = re.compile(
-    r"\s*([A-Za-z_][A-Za-z0-9_:.-]*)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?"
-)
+_ATTR_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_:.-]*)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?")
 
 
 class EntityParseError(ValueError):
@@ -66,8 +64,7 @@ def _unescape(s: str, base: int, full: str) -> str:
             m = _ENTITY_RE.match(s, i)
             if not m:
                 raise EntityParseError(
-                    f"Can't find end of the entity starting at byte offset "
-                    f"{_byte_offset(full, base + i)}"
+                    f"Can't find end of the entity starting at byte offset {_byte_offset(full, base + i)}"
                 )
             out.append(_entity_value(m, full, base + i))
             i = m.end()
@@ -81,15 +78,11 @@ def _entity_value(m: re.Match[str], full: str, pos: int) -> str:
     dec, hexa, name = m.groups()
     if name is not None:
         if name not in NAMED_ENTITIES:
-            raise EntityParseError(
-                f'Unsupported HTML entity "&{name};" at byte offset {_byte_offset(full, pos)}'
-            )
+            raise EntityParseError(f'Unsupported HTML entity "&{name};" at byte offset {_byte_offset(full, pos)}')
         return NAMED_ENTITIES[name]
     code = int(dec) if dec is not None else int(hexa, 16)
     if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-        raise EntityParseError(
-            f"Invalid HTML entity code at byte offset {_byte_offset(full, pos)}"
-        )
+        raise EntityParseError(f"Invalid HTML entity code at byte offset {_byte_offset(full, pos)}")
     return chr(code)
 
 
@@ -159,9 +152,7 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
             if inner.startswith("/"):
                 name = inner[1:].strip().lower()
                 if not stack:
-                    raise EntityParseError(
-                        f'Unexpected end tag "</{name}>" at byte offset {_byte_offset(text, i)}'
-                    )
+                    raise EntityParseError(f'Unexpected end tag "</{name}>" at byte offset {_byte_offset(text, i)}')
                 top = stack[-1]
                 if name != top.name:
                     raise EntityParseError(
@@ -174,36 +165,29 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
                 m = _TAG_NAME_RE.match(inner)
                 name = m.group(0).lower() if m else ""
                 if name not in TAG_TYPES:
-                    raise EntityParseError(
-                        f'Unsupported start tag "{name}" at byte offset {_byte_offset(text, i)}'
-                    )
+                    raise EntityParseError(f'Unsupported start tag "{name}" at byte offset {_byte_offset(text, i)}')
                 attrs = _parse_attrs(inner[m.end() :], i + 1 + m.end(), text) if m else {}
                 if name == "span" and attrs.get("class") != "tg-spoiler":
                     raise EntityParseError(
-                        f'Tag "span" must have class "tg-spoiler" at byte offset '
-                        f"{_byte_offset(text, i)}"
+                        f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(text, i)}'
                     )
                 if name == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():
                     raise EntityParseError(
-                        f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset '
-                        f"{_byte_offset(text, i)}"
+                        f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {_byte_offset(text, i)}'
                     )
                 stack.append(_Open(name, length16, attrs, i))
             i = j + 1
         elif c == "&":
             m = _ENTITY_RE.match(text, i)
             if not m:
-                raise EntityParseError(
-                    f"Can't find end of the entity starting at byte offset {_byte_offset(text, i)}"
-                )
+                raise EntityParseError(f"Can't find end of the entity starting at byte offset {_byte_offset(text, i)}")
             value = _entity_value(m, text, i)
             out.append(value)
             length16 += utf16_len(value)
             i = m.end()
         elif c == ">":
             raise EntityParseError(
-                f"Character '>' is reserved and must be escaped as \"&gt;\" at byte offset "
-                f"{_byte_offset(text, i)}"
+                f"Character '>' is reserved and must be escaped as \"&gt;\" at byte offset {_byte_offset(text, i)}"
             )
         else:
             # copy the run of ordinary characters in one go
@@ -215,9 +199,7 @@ def parse_html(text: str) -> tuple[str, list[dict]]:
             length16 += utf16_len(chunk)
             i = j
     if stack:
-        raise EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"'
-        )
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].name}"')
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
