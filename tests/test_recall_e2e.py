@@ -10,7 +10,7 @@ import pytest
 
 from jobs.picks import candidate_rec_videos, choose_picks
 from jobs.sync import sync_user
-from storage import behaviour, candidates, users
+from storage import behaviour, candidates, catalogue, users
 from tests.botenv import eventually, forget_in_chat, pick_bvid, pick_messages, running_bot
 from tests.dbfixtures import postgres_url  # noqa: F401
 from tests.doubles.bilibili import RELATED
@@ -107,8 +107,11 @@ async def test_a_related_list_stored_for_one_user_reaches_the_next_user_who_like
         calls = bili.calls[RELATED]
         assert (await sync_user(svc, bob)).ok and (await sync_user(svc, carol)).ok
         assert bili.calls[RELATED] == calls, "the list is fetched once"
+        # what was stored of it (view/detail brings the list; the first RELATED_KEPT are kept)
+        stored = set(catalogue.related_graph(svc.db, [seed])[seed])
+        assert stored and stored <= listed
         for uid in (alice, bob):
-            assert listed <= {b for b, src in candidates.user_candidates(svc.db, uid) if src == "related"}
+            assert stored <= {b for b, src in candidates.user_candidates(svc.db, uid) if src == "related"}
         assert not {b for b, src in candidates.user_candidates(svc.db, carol) if src == "related"}
     finally:
         await svc.close()
