@@ -32,7 +32,7 @@ from tests.distributed import (
     wait_for_day,
     worker_env,
 )
-from tests.doubles.bilibili import HISTORY, RELATED, VIEW_DETAIL
+from tests.doubles.bilibili import FOLLOWINGS, HISTORY
 
 pytestmark = pytest.mark.postgres
 
@@ -249,7 +249,8 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
     svc = distributed_services(tmp_path, bilibili_double, postgres_url)
     (busy,) = seed_day(svc, bilibili_double, tg, 1)
     await prime_candidates(svc)
-    bilibili_double.hold(RELATED, after=0)  # the busy user's sync (and only a full sync) reads related videos
+    # the busy user's sync (and only a full sync) reads whom the user follows
+    bilibili_double.hold(FOLLOWINGS, after=0)
     mid, chat = 3702, 5702
     bilibili_double.add_long_history_user(mid, "newcomer", watches=60, seed=44)
     alice = tg.user(chat, first_name="Alice", language_code="en")
@@ -258,7 +259,7 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
     worker = start_worker(env, worker_log, concurrency=1)
     try:
         deadline = time.monotonic() + 120
-        while bilibili_double.calls[RELATED] < 1:  # the one slot is taken by a sync that waits
+        while bilibili_double.calls[FOLLOWINGS] < 1:  # the one slot is taken by a sync that waits
             assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
             await asyncio.sleep(0.2)
         async with running_front(svc, tg):
@@ -267,8 +268,8 @@ async def test_a_login_is_onboarded_while_every_worker_slot_runs_a_long_sync(
             bilibili_double.scan(key)
             bilibili_double.confirm(key, mid)
             await first_picks_ready(tg, alice, mark, timeout=60)
-            assert bilibili_double.calls[RELATED] == 1, "the long sync is still running"
-            bilibili_double.release(RELATED)
+            assert bilibili_double.calls[FOLLOWINGS] == 1, "the long sync is still running"
+            bilibili_double.release(FOLLOWINGS)
     finally:
         stop_worker(worker)
     await svc.close()
@@ -299,16 +300,18 @@ async def test_a_worker_killed_mid_onboarding_leaves_it_to_another_that_edits_th
         async with running_front(svc, tg):
             key = await qr_key_after_login(tg, bilibili_double, alice)
             mark, before = tg.mark(), last_message_id(tg, alice)
-            bilibili_double.hold(VIEW_DETAIL, after=0)  # the first part stops at its metadata, rows stored
-            # The newest pages, then the retry's look for newer ones; the older history waits.
-            bilibili_double.hold(HISTORY, after=FIRST_HISTORY_PAGES + 1)
+            # The first part stops at its second history page (the first page's rows stored): the first
+            # part may need no metadata call at all, the history rows carrying what it ranks on.
+            bilibili_double.hold(HISTORY, after=1)
             bilibili_double.scan(key)
             bilibili_double.confirm(key, mid)
-            while bilibili_double.calls[VIEW_DETAIL] < 1:
+            while bilibili_double.calls[HISTORY] < 2:
                 assert time.monotonic() < deadline + 60, (tmp_path / "doomed.log").read_text()[-3000:]
                 await asyncio.sleep(0.1)
             stop_worker(doomed, kill=True)  # mid-onboarding, no goodbye: its job stays 'doing'
-            bilibili_double.release(VIEW_DETAIL)
+            bilibili_double.release(HISTORY)
+            # The retry's newest pages and its look for newer ones; the older history waits.
+            bilibili_double.hold(HISTORY, after=FIRST_HISTORY_PAGES + 1)
             survivor = start_worker(env, tmp_path / "survivor.log")
             await first_picks_ready(tg, alice, mark, timeout=180)
             bilibili_double.release(HISTORY)
