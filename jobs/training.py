@@ -117,14 +117,19 @@ def build_shared(services: Services) -> rec.SharedSignals:
 def shared_due(services: Services) -> bool:
     """Build again when: there are none and someone has a model to rank with; they are older than
     SHARED_REBUILD_INTERVAL; or, while the sample is not full, more users have models than were in it."""
-    shared, jobs = services.models.load_shared(), services.settings.jobs
-    if shared is None:
+    return _rebuild_due(services, services.models.load_shared())
+
+
+def _rebuild_due(services: Services, built: rec.SharedSignals | rec.TwoTower | None) -> bool:
+    """The schedule the shared signals and the two-tower model share (both read the same sample)."""
+    jobs = services.settings.jobs
+    if built is None:
         return picks.any_model_version(services.db)
-    if services.now() - shared.built_at >= jobs.shared_rebuild_s:
+    if services.now() - built.built_at >= jobs.shared_rebuild_s:
         return True
-    if len(shared.members) >= jobs.shared_sample_users:
+    if len(built.members) >= jobs.shared_sample_users:
         return False
-    return picks.users_with_models(services.db) > len(shared.members) * SHARED_GROWTH
+    return picks.users_with_models(services.db) > len(built.members) * SHARED_GROWTH
 
 
 async def rebuild_shared(services: Services) -> bool:
@@ -186,14 +191,7 @@ def build_twotower(services: Services) -> rec.TwoTower:
 
 def twotower_due(services: Services) -> bool:
     """As shared_due, for the two-tower model."""
-    tower, jobs = services.models.load_twotower(), services.settings.jobs
-    if tower is None:
-        return picks.any_model_version(services.db)
-    if services.now() - tower.built_at >= jobs.shared_rebuild_s:
-        return True
-    if len(tower.members) >= jobs.shared_sample_users:
-        return False
-    return picks.users_with_models(services.db) > len(tower.members) * SHARED_GROWTH
+    return _rebuild_due(services, services.models.load_twotower())
 
 
 async def rebuild_twotower(services: Services) -> bool:
